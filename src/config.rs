@@ -1,0 +1,91 @@
+//! Settings, from (highest first) command-line flags, `CCFEED_*` environment
+//! variables, a TOML config file, and defaults. Flags and variables are declared once
+//! with clap in `main.rs`; this module merges them with the file.
+
+use std::path::Path;
+
+use serde::Deserialize;
+
+use crate::plan::Limits;
+
+/// What the config file may set. Unknown keys are an error, so a typo is not silently
+/// ignored.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileSettings {
+    pub listen: Option<String>,
+    pub database: Option<String>,
+    pub anonymous_tenant: Option<String>,
+    pub public_url: Option<String>,
+    pub page_size: Option<u64>,
+    pub max_page_size: Option<u64>,
+    pub max_orderby_keys: Option<usize>,
+    pub pool_size: Option<u32>,
+    pub workers: Option<usize>,
+}
+
+impl FileSettings {
+    pub fn read(path: &Path) -> anyhow::Result<FileSettings> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| anyhow::anyhow!("cannot read config file {}: {e}", path.display()))?;
+        toml::from_str(&text).map_err(|e| anyhow::anyhow!("config file {}: {e}", path.display()))
+    }
+}
+
+/// The resolved settings of a running server.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub listen: String,
+    pub database: String,
+    pub demo: bool,
+    /// The tenant served to requests without credentials, if any. Demo mode sets it to
+    /// the demo tenant; otherwise only an explicit setting enables it.
+    pub anonymous_tenant: Option<String>,
+    /// The externally visible service root (e.g. behind a reverse proxy), used in
+    /// `@odata.context` and `@odata.nextLink`. Default: from the request's Host.
+    pub public_url: Option<String>,
+    pub limits: Limits,
+    pub pool_size: u32,
+    pub workers: usize,
+}
+
+impl Default for Settings {
+    fn default() -> Settings {
+        Settings {
+            listen: "127.0.0.1:8080".into(),
+            database: "./ccfeed.db".into(),
+            demo: false,
+            anonymous_tenant: None,
+            public_url: None,
+            limits: Limits::default(),
+            pool_size: 8,
+            workers: 2,
+        }
+    }
+}
+
+impl Settings {
+    pub fn validate(&self) -> anyhow::Result<()> {
+        if self.limits.page_size == 0 || self.limits.max_page_size < self.limits.page_size {
+            anyhow::bail!("page_size must be at least 1 and at most max_page_size");
+        }
+        if self.pool_size == 0 {
+            anyhow::bail!("pool_size must be at least 1");
+        }
+        if self.demo {
+            let loopback = self
+                .listen
+                .parse::<std::net::SocketAddr>()
+                .map(|a| a.ip().is_loopback())
+                .unwrap_or(false);
+            if !loopback {
+                anyhow::bail!(
+                    "--demo serves data without credentials, so it only listens on a loopback address \
+                     (e.g. 127.0.0.1:8080), not {}",
+                    self.listen
+                );
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,224 @@
+//! The entity model: entity sets, properties, keys and navigation, read from the CSDL
+//! document in `metadata/ccfeed.xml`.
+//!
+//! That document is the single source of truth. It is embedded in the binary, served
+//! byte for byte as `$metadata`, and parsed here at start-up into the lookup tables the
+//! rest of the server uses: the query layer resolves names against [`Model`], the store
+//! derives table and column names from it (snake_case of the OData names), and the JSON
+//! writer takes property names and types from it. Nothing else lists the tables.
+
+mod parse;
+
+use std::collections::HashMap;
+use std::fmt;
+
+pub use parse::ModelError;
+
+/// The CSDL document shipped with the binary.
+pub const METADATA_XML: &str = include_str!("../../metadata/ccfeed.xml");
+
+/// The EDM primitive types the feed uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum EdmType {
+    String,
+    Int32,
+    Int64,
+    Double,
+    Boolean,
+    DateTimeOffset,
+}
+
+impl EdmType {
+    pub fn from_qualified(name: &str) -> Option<EdmType> {
+        Some(match name {
+            "Edm.String" => EdmType::String,
+            "Edm.Int32" => EdmType::Int32,
+            "Edm.Int64" => EdmType::Int64,
+            "Edm.Double" => EdmType::Double,
+            "Edm.Boolean" => EdmType::Boolean,
+            "Edm.DateTimeOffset" => EdmType::DateTimeOffset,
+            _ => return None,
+        })
+    }
+
+    /// The name without the `Edm.` prefix, as used in `@odata.type` annotations.
+    pub fn short_name(self) -> &'static str {
+        match self {
+            EdmType::String => "String",
+            EdmType::Int32 => "Int32",
+            EdmType::Int64 => "Int64",
+            EdmType::Double => "Double",
+            EdmType::Boolean => "Boolean",
+            EdmType::DateTimeOffset => "DateTimeOffset",
+        }
+    }
+}
+
+impl fmt::Display for EdmType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Edm.{}", self.short_name())
+    }
+}
+
+/// How a value is kept in the database. Timestamps come in two kinds: UTC instants,
+/// stored as a native timestamp (PostgreSQL) or fixed-width ISO text (SQLite), and
+/// tenant-local renderings of the same instant, stored as ISO text with an offset.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Storage {
+    Plain,
+    UtcInstant,
+    LocalText,
+}
+
+#[derive(Debug, Clone)]
+pub struct Property {
+    pub name: String,
+    pub column: String,
+    pub ty: EdmType,
+    pub nullable: bool,
+    pub storage: Storage,
+    /// For a tenant-local timestamp: the index of its UTC twin in the same entity set.
+    pub utc_twin: Option<usize>,
+    pub description: String,
+    pub allowed_values: Vec<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Navigation {
+    pub name: String,
+    pub target_set: String,
+    pub target_type: String,
+    pub collection: bool,
+    pub partner: Option<String>,
+    /// (dependent property, principal property) pairs, on the side that declares them.
+    pub constraints: Vec<(String, String)>,
+    pub description: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct EntitySet {
+    pub name: String,
+    /// The unqualified entity type name, e.g. `Call`.
+    pub type_name: String,
+    pub table: String,
+    pub description: String,
+    pub properties: Vec<Property>,
+    /// Index of the key property (every entity type has the single key `id`).
+    pub key: usize,
+    pub navigations: Vec<Navigation>,
+    by_name: HashMap<String, usize>,
+}
+
+impl EntitySet {
+    pub fn property(&self, name: &str) -> Option<&Property> {
+        self.by_name.get(name).map(|&i| &self.properties[i])
+    }
+
+    pub fn property_index(&self, name: &str) -> Option<usize> {
+        self.by_name.get(name).copied()
+    }
+
+    pub fn key_property(&self) -> &Property {
+        &self.properties[self.key]
+    }
+
+    pub fn navigation(&self, name: &str) -> Option<&Navigation> {
+        self.navigations.iter().find(|n| n.name == name)
+    }
+
+    /// Property names, for "did you mean" style errors.
+    pub fn property_names(&self) -> impl Iterator<Item = &str> {
+        self.properties.iter().map(|p| p.name.as_str())
+    }
+
+    /// Lookup sets are refreshed from a directory source and carry `deletedAt`.
+    pub fn is_lookup(&self) -> bool {
+        self.by_name.contains_key("deletedAt")
+    }
+}
+
+/// The loaded model. Entity sets keep the document's order.
+#[derive(Debug)]
+pub struct Model {
+    pub namespace: String,
+    pub container: String,
+    entity_sets: Vec<EntitySet>,
+    by_name: HashMap<String, usize>,
+}
+
+impl Model {
+    /// Parses the embedded document. A failure here is a bug in `metadata/`, caught by
+    /// the test suite, so callers may treat it as fatal at start-up.
+    pub fn load() -> Result<Model, ModelError> {
+        Model::from_xml(METADATA_XML)
+    }
+
+    pub fn from_xml(xml: &str) -> Result<Model, ModelError> {
+        parse::parse(xml)
+    }
+
+    pub fn entity_sets(&self) -> &[EntitySet] {
+        &self.entity_sets
+    }
+
+    pub fn entity_set(&self, name: &str) -> Option<&EntitySet> {
+        self.by_name.get(name).map(|&i| &self.entity_sets[i])
+    }
+
+    /// The qualified type name written in `@odata.type`, e.g. `#ccfeed.Call`.
+    pub fn qualified_type(&self, set: &EntitySet) -> String {
+        format!("{}.{}", self.namespace, set.type_name)
+    }
+}
+
+/// `channelId` -> `channel_id`, `startedAtUtc` -> `started_at_utc`, `QueueSegments` ->
+/// `queue_segments`. The naming rule keeps `Id` and `Utc` as ordinary words, so a plain
+/// split before each upper-case letter is exact.
+pub fn snake_case(name: &str) -> String {
+    let mut out = String::with_capacity(name.len() + 4);
+    for (i, ch) in name.chars().enumerate() {
+        if ch.is_ascii_uppercase() {
+            if i > 0 {
+                out.push('_');
+            }
+            out.push(ch.to_ascii_lowercase());
+        } else {
+            out.push(ch);
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn snake_case_follows_the_naming_rule() {
+        assert_eq!(snake_case("channelId"), "channel_id");
+        assert_eq!(snake_case("startedAtUtc"), "started_at_utc");
+        assert_eq!(snake_case("QueueSegments"), "queue_segments");
+        assert_eq!(snake_case("id"), "id");
+    }
+
+    #[test]
+    fn the_shipped_model_loads_and_is_consistent() {
+        let model = Model::load().expect("metadata/ccfeed.xml must load");
+        assert_eq!(model.entity_sets().len(), 26);
+        for set in model.entity_sets() {
+            assert_eq!(set.key_property().name, "id", "{}", set.name);
+            assert!(!set.description.is_empty(), "{} has no description", set.name);
+            for p in &set.properties {
+                assert!(!p.description.is_empty(), "{}.{} has no description", set.name, p.name);
+            }
+            for nav in &set.navigations {
+                assert!(model.entity_set(&nav.target_set).is_some(), "{}.{}", set.name, nav.name);
+                for (dep, princ) in &nav.constraints {
+                    assert!(set.property(dep).is_some(), "{}.{} -> {dep}", set.name, nav.name);
+                    let target = model.entity_set(&nav.target_set).unwrap();
+                    assert!(target.property(princ).is_some(), "{}.{} -> {princ}", set.name, nav.name);
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,488 @@
+//! Request handlers: the service document, `$metadata`, collections, single
+//! entities and `/$count`.
+
+use std::sync::Arc;
+
+use actix_web::http::StatusCode;
+use actix_web::http::header::{self, HeaderMap};
+use actix_web::{HttpRequest, HttpResponse, web};
+use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, percent_decode_str, utf8_percent_encode};
+use tokio::sync::{mpsc, oneshot};
+use tokio_stream::wrappers::ReceiverStream;
+
+use super::error::ApiError;
+use super::json::{EntityShape, RowWriter, write_str};
+use super::negotiate::{self, JsonFormat, MetadataLevel};
+use super::{AppState, ROOT};
+use crate::edm::{EntitySet, METADATA_XML};
+use crate::plan::{self, QueryPlan, encode_skiptoken};
+use crate::store::{self, StoreError};
+use crate::uri::{self, QueryOptions};
+
+type State = web::Data<AppState>;
+
+/// Query-string values in links: everything but unreserved characters and a few
+/// that read better unescaped and mean nothing special inside a value.
+const LINK_VALUE: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~')
+    .remove(b',')
+    .remove(b'\'')
+    .remove(b'(')
+    .remove(b')')
+    .remove(b':')
+    .remove(b'$')
+    .remove(b'@');
+
+fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers.get(name).and_then(|v| v.to_str().ok())
+}
+
+/// The absolute service root, e.g. `http://127.0.0.1:8080/odata`.
+fn service_root(req: &HttpRequest, state: &AppState) -> String {
+    match &state.settings.public_url {
+        Some(url) => url.trim_end_matches('/').to_string(),
+        None => {
+            let info = req.connection_info();
+            format!("{}://{}{}", info.scheme(), info.host(), ROOT)
+        }
+    }
+}
+
+/// The tenant a request reads. Until keys exist, only the configured anonymous
+/// tenant (the demo tenant in demo mode) is served.
+fn tenant(state: &AppState) -> Result<String, ApiError> {
+    state.settings.anonymous_tenant.clone().ok_or_else(|| {
+        ApiError::unauthorized("credentials are required: this server has no anonymous tenant configured")
+    })
+}
+
+/// OData-MaxVersion below 4.0 asks for a protocol version this server does not speak.
+fn check_version(req: &HttpRequest) -> Result<(), ApiError> {
+    if let Some(max) = header(req.headers(), "OData-MaxVersion")
+        && let Ok(v) = max.trim().parse::<f32>()
+        && v < 4.0
+    {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "UnsupportedVersion",
+            format!("this service speaks OData 4.0; the request allows at most {max}"),
+        ));
+    }
+    Ok(())
+}
+
+pub async fn home() -> HttpResponse {
+    HttpResponse::Found().insert_header((header::LOCATION, "/odata/")).finish()
+}
+
+pub async fn fallback(req: HttpRequest) -> Result<HttpResponse, ApiError> {
+    if req.method() != actix_web::http::Method::GET {
+        return Err(ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "MethodNotAllowed", "the feed is read-only: use GET"));
+    }
+    Err(ApiError::not_found(format!("nothing here; the OData service root is {ROOT}/")))
+}
+
+pub async fn service_document(req: HttpRequest, state: State) -> Result<HttpResponse, ApiError> {
+    check_version(&req)?;
+    tenant(&state)?;
+    let options = parse_options(&req)?;
+    let format = negotiate::json(header(req.headers(), "Accept"), options.format.as_deref())?;
+    let root = service_root(&req, &state);
+    let mut out = Vec::with_capacity(4096);
+    out.push(b'{');
+    if format.metadata != MetadataLevel::None {
+        out.extend_from_slice(b"\"@odata.context\":");
+        write_str(&mut out, &format!("{root}/$metadata"));
+        out.push(b',');
+    }
+    out.extend_from_slice(b"\"value\":[");
+    for (i, set) in state.model.entity_sets().iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        out.extend_from_slice(b"{\"name\":");
+        write_str(&mut out, &set.name);
+        out.extend_from_slice(b",\"kind\":\"EntitySet\",\"url\":");
+        write_str(&mut out, &set.name);
+        out.push(b'}');
+    }
+    out.extend_from_slice(b"]}");
+    Ok(HttpResponse::Ok().content_type(format.content_type()).body(out))
+}
+
+pub async fn metadata(req: HttpRequest) -> Result<HttpResponse, ApiError> {
+    check_version(&req)?;
+    let pairs = uri::decode_query_string(req.query_string())?;
+    let format = pairs
+        .iter()
+        .find(|(k, _)| k.eq_ignore_ascii_case("$format"))
+        .map(|(_, v)| v.as_str());
+    negotiate::metadata_xml(header(req.headers(), "Accept"), format)?;
+    Ok(HttpResponse::Ok()
+        .content_type("application/xml;charset=utf-8")
+        .body(METADATA_XML))
+}
+
+fn parse_options(req: &HttpRequest) -> Result<QueryOptions, ApiError> {
+    let pairs = uri::decode_query_string(req.query_string())?;
+    Ok(uri::parse_query(&pairs)?)
+}
+
+/// What the path after `/odata/` addresses.
+enum Resource<'a> {
+    Collection(&'a str),
+    Count(&'a str),
+    Entity(&'a str, String),
+}
+
+fn parse_resource(path: &str) -> Result<Resource<'_>, ApiError> {
+    let path = path.trim_end_matches('/');
+    let (head, rest) = path.split_once('/').unwrap_or((path, ""));
+    if rest == "$count" {
+        return Ok(Resource::Count(head));
+    }
+    if !rest.is_empty() {
+        return Err(ApiError::new(
+            StatusCode::NOT_IMPLEMENTED,
+            "NotImplemented",
+            format!("addressing '{rest}' below an entity set or entity is not supported; use $select"),
+        ));
+    }
+    match head.split_once('(') {
+        None => Ok(Resource::Collection(head)),
+        Some((set, key)) => {
+            let key = key
+                .strip_suffix(')')
+                .ok_or_else(|| ApiError::bad_request(format!("the key of '{head}' is missing its closing ')'")))?;
+            let literal = key.strip_prefix("id=").unwrap_or(key).trim();
+            let inner = literal
+                .strip_prefix('\'')
+                .and_then(|s| s.strip_suffix('\''))
+                .filter(|s| !s.replace("''", "").contains('\''))
+                .ok_or_else(|| {
+                    ApiError::bad_request(format!(
+                        "keys are strings: write {set}('value'), doubling any quote inside, not {set}({key})"
+                    ))
+                })?;
+            Ok(Resource::Entity(set, inner.replace("''", "'")))
+        }
+    }
+}
+
+fn entity_set<'m>(state: &'m AppState, name: &str) -> Result<(usize, &'m EntitySet), ApiError> {
+    state
+        .model
+        .entity_sets()
+        .iter()
+        .enumerate()
+        .find(|(_, s)| s.name == name)
+        .ok_or_else(|| {
+            let hint = state
+                .model
+                .entity_sets()
+                .iter()
+                .find(|s| s.name.eq_ignore_ascii_case(name))
+                .map(|s| format!("; names are case-sensitive: did you mean {}?", s.name))
+                .unwrap_or_default();
+            ApiError::not_found(format!("there is no entity set '{name}'{hint}"))
+        })
+}
+
+pub async fn resource(req: HttpRequest, state: State) -> Result<HttpResponse, ApiError> {
+    check_version(&req)?;
+    let tenant = tenant(&state)?;
+    let raw_path = req.uri().path().strip_prefix("/odata/").unwrap_or_default();
+    let path = percent_decode_str(raw_path)
+        .decode_utf8()
+        .map_err(|_| ApiError::bad_request("the path is not valid percent-encoded UTF-8"))?
+        .into_owned();
+    let options = parse_options(&req)?;
+    match parse_resource(&path)? {
+        Resource::Collection(name) => collection(&req, state.clone(), name, tenant, options).await,
+        Resource::Count(name) => count(&req, state.clone(), name, tenant, options).await,
+        Resource::Entity(name, key) => entity(&req, state.clone(), name, tenant, key, options).await,
+    }
+}
+
+fn context_url(root: &str, set: &EntitySet, plan: &QueryPlan, entity: bool) -> String {
+    let mut url = format!("{root}/$metadata#{}", set.name);
+    if plan.select_explicit {
+        let names: Vec<&str> = plan.select.iter().map(|&i| set.properties[i].name.as_str()).collect();
+        url.push('(');
+        url.push_str(&names.join(","));
+        url.push(')');
+    }
+    if entity {
+        url.push_str("/$entity");
+    }
+    url
+}
+
+/// `Prefer: odata.maxpagesize=n`, if the client sent it.
+fn preferred_page_size(req: &HttpRequest) -> Option<u64> {
+    req.headers()
+        .get_all(header::HeaderName::from_static("prefer"))
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .filter_map(|p| {
+            let (name, value) = p.trim().split_once('=')?;
+            let name = name.trim().to_ascii_lowercase();
+            (name == "odata.maxpagesize" || name == "maxpagesize").then(|| value.trim().parse::<u64>().ok())?
+        })
+        .find(|&n| n > 0)
+}
+
+/// The part of the next page's URL that every page shares: every option of this
+/// request except the paging ones, which [`next_link`] adds.
+fn next_link_base(req: &HttpRequest, root: &str, set: &str) -> String {
+    let mut query: Vec<String> = Vec::new();
+    if let Ok(pairs) = uri::decode_query_string(req.query_string()) {
+        for (name, value) in pairs {
+            let lower = name.to_ascii_lowercase();
+            if matches!(lower.as_str(), "$skip" | "$skiptoken" | "$top") {
+                continue;
+            }
+            query.push(format!(
+                "{}={}&",
+                utf8_percent_encode(&name, LINK_VALUE),
+                utf8_percent_encode(&value, LINK_VALUE)
+            ));
+        }
+    }
+    format!("{root}/{set}?{}", query.concat())
+}
+
+/// The next page's URL: the shared base, the remaining `$top` and the keyset position.
+fn next_link(base: &str, remaining_top: Option<u64>, token: &str) -> String {
+    match remaining_top {
+        Some(top) => format!("{base}$top={top}&$skiptoken={token}"),
+        None => format!("{base}$skiptoken={token}"),
+    }
+}
+
+async fn collection(
+    req: &HttpRequest,
+    state: State,
+    name: &str,
+    tenant: String,
+    options: QueryOptions,
+) -> Result<HttpResponse, ApiError> {
+    let format = negotiate::json(header(req.headers(), "Accept"), options.format.as_deref())?;
+    let (set_index, set) = entity_set(&state, name)?;
+    let limits = &state.settings.limits;
+    let mut plan = plan::bind_collection(&state.model, set_index, &tenant, &options, limits)?;
+
+    let preferred = preferred_page_size(req);
+    let page_size = preferred.unwrap_or(limits.page_size).min(limits.max_page_size);
+    let page_rows = options.top.map_or(page_size, |top| top.min(page_size));
+    plan.limit = Some(page_rows + 1);
+
+    let root = service_root(req, &state);
+    let context = context_url(&root, set, &plan, false);
+    let (select, layout) = store::sql::select(&state.model, &plan, state.db.dialect());
+    let count_stmt = (options.count == Some(true)).then(|| store::sql::count(&state.model, &plan, state.db.dialect()));
+    let shape = EntityShape::new(
+        set,
+        state.model.qualified_type(set),
+        &root,
+        &layout.columns,
+        layout.output,
+        &layout.sort_positions,
+        format,
+    );
+
+    let (tx, rx) = mpsc::channel(8);
+    let (ready_tx, ready_rx) = oneshot::channel::<Result<(), ApiError>>();
+    let state_for_task = state.clone();
+    let link_base = next_link_base(req, &root, &set.name);
+    let set_name = set.name.clone();
+    let order = plan.order.clone();
+    let top = options.top;
+    actix_web::rt::task::spawn_blocking(move || {
+        let state = state_for_task;
+        let prepared = (|| -> Result<(store::Conn, Option<i64>), StoreError> {
+            let mut conn = state.db.get()?;
+            let total = match &count_stmt {
+                Some(stmt) => Some(store::scalar_i64(&mut conn, stmt)?),
+                None => None,
+            };
+            Ok((conn, total))
+        })();
+        let (mut conn, total) = match prepared {
+            Ok(v) => v,
+            Err(e) => {
+                let _ = ready_tx.send(Err(e.into()));
+                return;
+            }
+        };
+        if ready_tx.send(Ok(())).is_err() {
+            return;
+        }
+        let mut writer = RowWriter::new(shape, Some(tx.clone()), page_rows);
+        let mut head = Vec::with_capacity(256);
+        head.push(b'{');
+        if format.metadata != MetadataLevel::None {
+            head.extend_from_slice(b"\"@odata.context\":");
+            write_str(&mut head, &context);
+            head.push(b',');
+        }
+        if let Some(total) = total {
+            head.extend_from_slice(format!("\"@odata.count\":{total},").as_bytes());
+        }
+        head.extend_from_slice(b"\"value\":[");
+        writer.push_raw(&head);
+        let streamed = store::stream_rows(&mut conn, &select, &layout.kinds, &mut writer);
+        drop(conn);
+        let result = streamed.and_then(|_| {
+            writer.push_raw(b"]");
+            let remaining = top.map(|t| t.saturating_sub(writer.written));
+            if writer.has_more && remaining != Some(0) {
+                let set = state.model.entity_set(&set_name);
+                if let Some(set) = set {
+                    let token = encode_skiptoken(set, &order, &writer.last_sort);
+                    let link = next_link(&link_base, remaining, &token);
+                    writer.push_raw(b",\"@odata.nextLink\":");
+                    let mut encoded = Vec::new();
+                    write_str(&mut encoded, &link);
+                    writer.push_raw(&encoded);
+                }
+            }
+            writer.push_raw(b"}");
+            writer.flush()
+        });
+        match result {
+            Ok(()) | Err(StoreError::SinkClosed) => {}
+            Err(e) => {
+                // Headers are gone already: abort the body so the client sees a
+                // broken response, never a truncated but valid-looking page.
+                tracing::error!("streaming {set_name} failed: {e}");
+                let _ = tx.blocking_send(Err(std::io::Error::other(e.to_string())));
+            }
+        }
+    });
+
+    match ready_rx.await {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => return Err(e),
+        Err(_) => return Err(ApiError::internal(&"the database task ended before answering")),
+    }
+    let mut response = HttpResponse::Ok();
+    response.content_type(format.content_type());
+    if preferred.is_some() {
+        response.insert_header(("Preference-Applied", format!("odata.maxpagesize={page_size}")));
+    }
+    Ok(response.streaming(ReceiverStream::new(rx)))
+}
+
+async fn entity(
+    req: &HttpRequest,
+    state: State,
+    name: &str,
+    tenant: String,
+    key: String,
+    options: QueryOptions,
+) -> Result<HttpResponse, ApiError> {
+    let format = negotiate::json(header(req.headers(), "Accept"), options.format.as_deref())?;
+    let (set_index, set) = entity_set(&state, name)?;
+    let plan = plan::bind_entity(&state.model, set_index, &tenant, &key, &options)?;
+    let root = service_root(req, &state);
+    let context = context_url(&root, set, &plan, true);
+    let (select, layout) = store::sql::select(&state.model, &plan, state.db.dialect());
+    let shape = EntityShape::new(
+        set,
+        state.model.qualified_type(set),
+        &root,
+        &layout.columns,
+        layout.output,
+        &layout.sort_positions,
+        format,
+    );
+    let task_state = state.clone();
+    let body = web::block(move || -> Result<Option<Vec<u8>>, StoreError> {
+        let mut conn = task_state.db.get()?;
+        let mut writer = RowWriter::new(shape, None, 1);
+        store::stream_rows(&mut conn, &select, &layout.kinds, &mut writer)?;
+        if writer.written == 0 {
+            return Ok(None);
+        }
+        let row = writer.into_buffer();
+        // The writer produced `{...}`; splice the context in front of the properties.
+        let mut out = Vec::with_capacity(row.len() + context.len() + 32);
+        out.push(b'{');
+        if format.metadata != MetadataLevel::None {
+            out.extend_from_slice(b"\"@odata.context\":");
+            write_str(&mut out, &context);
+            if row.len() > 2 {
+                out.push(b',');
+            }
+        }
+        out.extend_from_slice(&row[1..]);
+        Ok(Some(out))
+    })
+    .await
+    .map_err(|e| ApiError::internal(&e))??;
+    match body {
+        Some(body) => Ok(HttpResponse::Ok().content_type(format.content_type()).body(body)),
+        None => Err(ApiError::not_found(format!("{} has no entity with key '{key}'", set.name))),
+    }
+}
+
+async fn count(
+    req: &HttpRequest,
+    state: State,
+    name: &str,
+    tenant: String,
+    options: QueryOptions,
+) -> Result<HttpResponse, ApiError> {
+    negotiate::plain_text(header(req.headers(), "Accept"))?;
+    if let Some((option, _)) = options.raw.iter().find(|(n, _)| n.as_str() != "format") {
+        return Err(ApiError::bad_request(format!("${option} does not apply to /$count")).with_target(format!("${option}")));
+    }
+    let (set_index, _) = entity_set(&state, name)?;
+    let plan = plan::bind_collection(&state.model, set_index, &tenant, &options, &state.settings.limits)?;
+    let stmt = store::sql::count(&state.model, &plan, state.db.dialect());
+    let task_state = state.clone();
+    let n = web::block(move || -> Result<i64, StoreError> {
+        let mut conn = task_state.db.get()?;
+        store::scalar_i64(&mut conn, &stmt)
+    })
+    .await
+    .map_err(|e| ApiError::internal(&e))??;
+    Ok(HttpResponse::Ok().content_type("text/plain;charset=utf-8").body(n.to_string()))
+}
+
+#[allow(dead_code)]
+fn _assert_send(s: Arc<AppState>) -> impl Send {
+    s
+}
+
+#[allow(dead_code)]
+fn _json_format_is_copy(f: JsonFormat) -> (JsonFormat, JsonFormat) {
+    (f, f)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn resource_paths_are_parsed() {
+        assert!(matches!(parse_resource("Calls").unwrap(), Resource::Collection("Calls")));
+        assert!(matches!(parse_resource("Calls/").unwrap(), Resource::Collection("Calls")));
+        assert!(matches!(parse_resource("Calls/$count").unwrap(), Resource::Count("Calls")));
+        match parse_resource("Calls('a''b')").unwrap() {
+            Resource::Entity("Calls", key) => assert_eq!(key, "a'b"),
+            _ => panic!("expected an entity"),
+        }
+        match parse_resource("Calls(id='x')").unwrap() {
+            Resource::Entity("Calls", key) => assert_eq!(key, "x"),
+            _ => panic!("expected an entity"),
+        }
+        assert_eq!(parse_resource("Calls(12)").err().unwrap().status.as_u16(), 400);
+        assert_eq!(parse_resource("Calls('a'b')").err().unwrap().status.as_u16(), 400);
+        assert_eq!(parse_resource("Calls('x')/id").err().unwrap().status.as_u16(), 501);
+    }
+}

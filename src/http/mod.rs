@@ -1,0 +1,58 @@
+//! The actix-web application: routes under `/odata`, content negotiation, the
+//! `OData-Version` header on every response, gzip when the client allows it, and
+//! streaming of pages from a blocking database task through a bounded channel.
+//!
+//! Handlers are thin: they turn the request into a [`crate::plan::QueryPlan`] and
+//! hand it to the store on a blocking thread, so a long page never stalls the async
+//! workers serving other requests.
+
+mod error;
+mod handlers;
+mod json;
+pub mod negotiate;
+
+use std::net::TcpListener;
+use std::sync::Arc;
+
+use actix_web::dev::Server;
+use actix_web::middleware::{Compress, DefaultHeaders, Logger};
+use actix_web::{App, HttpServer, web};
+
+pub use error::ApiError;
+
+use crate::config::Settings;
+use crate::edm::Model;
+use crate::store::Db;
+
+/// What every handler shares.
+pub struct AppState {
+    pub model: Arc<Model>,
+    pub db: Db,
+    pub settings: Settings,
+}
+
+/// Path of the service root.
+pub const ROOT: &str = "/odata";
+
+/// Builds the server on an already bound listener (port 0 in tests) and starts it.
+pub fn start(state: Arc<AppState>, listener: TcpListener) -> std::io::Result<Server> {
+    let workers = state.settings.workers.max(1);
+    let data = web::Data::from(state);
+    let server = HttpServer::new(move || {
+        App::new()
+            .app_data(data.clone())
+            .wrap(Compress::default())
+            .wrap(DefaultHeaders::new().add(("OData-Version", "4.0")))
+            .wrap(Logger::new("%r %s %b bytes %T s").log_target("ccfeed::http"))
+            .route("/", web::get().to(handlers::home))
+            .route(ROOT, web::get().to(handlers::service_document))
+            .route("/odata/", web::get().to(handlers::service_document))
+            .route("/odata/$metadata", web::get().to(handlers::metadata))
+            .route("/odata/{resource:.*}", web::get().to(handlers::resource))
+            .default_service(web::to(handlers::fallback))
+    })
+    .workers(workers)
+    .listen(listener)?
+    .run();
+    Ok(server)
+}

@@ -1,0 +1,227 @@
+//! Storage: connection pools for SQLite (embedded default) and PostgreSQL, the
+//! embedded migrations, and the translation of a [`QueryPlan`](crate::plan::QueryPlan)
+//! into SQL that is executed through Diesel with every value as a bind parameter.
+//!
+//! The feed's shape is only known at run time (entity set, `$select`, `$orderby`), so
+//! queries are SQL text generated from the model plus binds (`diesel::sql_query`),
+//! and rows are read cell by cell from Diesel's row API and handed to a [`RowSink`]
+//! without building intermediate records. Only identifiers that come from the model
+//! ever appear in SQL text.
+//!
+//! Tenant scoping lives here and only here: every statement that reads or writes feed
+//! rows is built by [`sql`] with the tenant predicate as its first condition.
+
+mod read;
+pub mod sql;
+mod value;
+mod write;
+
+use std::time::Duration;
+
+use diesel::connection::SimpleConnection;
+use diesel::pg::PgConnection;
+use diesel::r2d2::{ConnectionManager, CustomizeConnection, Pool, PooledConnection};
+use diesel::sqlite::SqliteConnection;
+use diesel::{Connection, RunQueryDsl};
+use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
+
+pub use read::RowSink;
+pub use sql::Dialect;
+pub use value::{Bind, Cell, ColumnKind, SortValue, format_instant, parse_instant};
+pub use write::RowBatch;
+
+const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
+const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/postgres");
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("database error: {0}")]
+    Query(#[from] diesel::result::Error),
+    #[error("no database connection available: {0}")]
+    Pool(#[from] diesel::r2d2::PoolError),
+    #[error("could not open the database: {0}")]
+    Connect(String),
+    #[error("could not apply migrations: {0}")]
+    Migration(String),
+    #[error("the database returned a value that does not fit the model: {0}")]
+    Corrupt(String),
+    #[error("the client went away")]
+    SinkClosed,
+    #[error("{0}")]
+    Invalid(String),
+}
+
+/// Sets the pragmas every SQLite connection needs: WAL so readers never block the
+/// writer, a busy timeout instead of immediate `SQLITE_BUSY`, and enforced foreign keys.
+#[derive(Debug)]
+struct SqlitePragmas;
+
+impl CustomizeConnection<SqliteConnection, diesel::r2d2::Error> for SqlitePragmas {
+    fn on_acquire(&self, conn: &mut SqliteConnection) -> Result<(), diesel::r2d2::Error> {
+        conn.batch_execute(
+            "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = 10000; \
+             PRAGMA foreign_keys = ON; PRAGMA cache_size = -32000;",
+        )
+        .map_err(diesel::r2d2::Error::QueryError)
+    }
+}
+
+/// The database behind the feed. Cloning shares the pool.
+#[derive(Clone)]
+pub enum Db {
+    Sqlite(Pool<ConnectionManager<SqliteConnection>>),
+    Postgres(Pool<ConnectionManager<PgConnection>>),
+}
+
+/// A connection checked out of the pool.
+pub enum Conn {
+    Sqlite(PooledConnection<ConnectionManager<SqliteConnection>>),
+    Postgres(PooledConnection<ConnectionManager<PgConnection>>),
+}
+
+impl Db {
+    /// Opens `target` (a SQLite file path, or a `postgres://` / `postgresql://` URL)
+    /// and applies pending migrations.
+    pub fn open(target: &str, pool_size: u32) -> Result<Db, StoreError> {
+        let db = if is_postgres_url(target) {
+            let manager = ConnectionManager::<PgConnection>::new(target);
+            // Fail fast with the driver's own message rather than r2d2's timeout.
+            PgConnection::establish(target).map_err(|e| StoreError::Connect(e.to_string()))?;
+            let pool = Pool::builder()
+                .max_size(pool_size)
+                .connection_timeout(Duration::from_secs(15))
+                .build(manager)
+                .map_err(|e| StoreError::Connect(e.to_string()))?;
+            Db::Postgres(pool)
+        } else {
+            let path = target.strip_prefix("sqlite://").unwrap_or(target);
+            if let Some(parent) = std::path::Path::new(path).parent()
+                && !parent.as_os_str().is_empty()
+                && !parent.exists()
+            {
+                return Err(StoreError::Connect(format!(
+                    "the directory of the SQLite file {path} does not exist"
+                )));
+            }
+            let manager = ConnectionManager::<SqliteConnection>::new(path);
+            let pool = Pool::builder()
+                .max_size(pool_size)
+                .connection_timeout(Duration::from_secs(15))
+                .connection_customizer(Box::new(SqlitePragmas))
+                .build(manager)
+                .map_err(|e| StoreError::Connect(format!("{path}: {e}")))?;
+            Db::Sqlite(pool)
+        };
+        db.migrate()?;
+        Ok(db)
+    }
+
+    fn migrate(&self) -> Result<(), StoreError> {
+        let result = match self.get()? {
+            Conn::Sqlite(mut c) => c.run_pending_migrations(SQLITE_MIGRATIONS).map(|_| ()),
+            Conn::Postgres(mut c) => c.run_pending_migrations(POSTGRES_MIGRATIONS).map(|_| ()),
+        };
+        result.map_err(|e| StoreError::Migration(e.to_string()))
+    }
+
+    pub fn get(&self) -> Result<Conn, StoreError> {
+        Ok(match self {
+            Db::Sqlite(p) => Conn::Sqlite(p.get()?),
+            Db::Postgres(p) => Conn::Postgres(p.get()?),
+        })
+    }
+
+    pub fn dialect(&self) -> Dialect {
+        match self {
+            Db::Sqlite(_) => Dialect::Sqlite,
+            Db::Postgres(_) => Dialect::Postgres,
+        }
+    }
+
+    pub fn backend_name(&self) -> &'static str {
+        match self {
+            Db::Sqlite(_) => "SQLite",
+            Db::Postgres(_) => "PostgreSQL",
+        }
+    }
+}
+
+pub fn is_postgres_url(target: &str) -> bool {
+    target.starts_with("postgres://") || target.starts_with("postgresql://")
+}
+
+impl Conn {
+    pub fn dialect(&self) -> Dialect {
+        match self {
+            Conn::Sqlite(_) => Dialect::Sqlite,
+            Conn::Postgres(_) => Dialect::Postgres,
+        }
+    }
+
+    /// Runs `f` inside one transaction: all of it is applied or none.
+    pub fn transaction<T>(
+        &mut self,
+        f: impl FnOnce(&mut Conn) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        self.execute_plain(self.dialect().begin())?;
+        match f(self) {
+            Ok(v) => {
+                self.execute_plain("COMMIT")?;
+                Ok(v)
+            }
+            Err(e) => {
+                // The original error matters more than a failed rollback.
+                let _ = self.execute_plain("ROLLBACK");
+                Err(e)
+            }
+        }
+    }
+
+    fn execute_plain(&mut self, sql: &str) -> Result<(), StoreError> {
+        match self {
+            Conn::Sqlite(c) => c.batch_execute(sql)?,
+            Conn::Postgres(c) => c.batch_execute(sql)?,
+        }
+        Ok(())
+    }
+
+    /// Executes a statement with binds and returns the number of affected rows.
+    pub fn execute(&mut self, stmt: &sql::Statement) -> Result<usize, StoreError> {
+        Ok(match self {
+            Conn::Sqlite(c) => read::bind_sqlite(stmt).execute(&mut **c)?,
+            Conn::Postgres(c) => read::bind_pg(stmt).execute(&mut **c)?,
+        })
+    }
+}
+
+/// Tenants as the feed needs them until tenant management arrives: an id, a display
+/// name and an IANA time zone for the local-time columns.
+pub fn ensure_tenant(conn: &mut Conn, id: &str, name: &str, time_zone: &str) -> Result<(), StoreError> {
+    let dialect = conn.dialect();
+    let stmt = sql::Statement {
+        text: format!(
+            "INSERT INTO tenants (id, name, time_zone, created_at_utc) VALUES ({}, {}, {}, {}) \
+             ON CONFLICT (id) DO NOTHING",
+            dialect.placeholder(1),
+            dialect.placeholder(2),
+            dialect.placeholder(3),
+            dialect.placeholder(4)
+        ),
+        binds: vec![
+            (Bind::Text(id.into()), ColumnKind::Text),
+            (Bind::Text(name.into()), ColumnKind::Text),
+            (Bind::Text(time_zone.into()), ColumnKind::Text),
+            (Bind::Instant(chrono::Utc::now()), ColumnKind::Instant),
+        ],
+    };
+    conn.execute(&stmt)?;
+    Ok(())
+}
+
+/// Counts one table's rows for a tenant (used by the demo loader to decide whether
+/// the database is empty).
+pub fn count_rows(conn: &mut Conn, table_sql: &sql::Statement) -> Result<i64, StoreError> {
+    read::scalar_i64(conn, table_sql)
+}
+
+pub(crate) use read::{scalar_i64, stream_rows};

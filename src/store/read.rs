@@ -1,0 +1,177 @@
+//! Executing statements and streaming their rows, cell by cell, into a [`RowSink`].
+//!
+//! Cells are decoded by the column kind the model gives, straight from the driver's
+//! buffer: SQLite text is passed through as `&str`, PostgreSQL values are decoded from
+//! the binary wire format. PostgreSQL results are read row by row, so a large page
+//! never sits in libpq's memory as a whole.
+
+use diesel::connection::{DefaultLoadingMode, LoadConnection};
+use diesel::pg::{Pg, PgConnection, PgRowByRowLoadingMode, PgValue};
+use diesel::query_builder::{BoxedSqlQuery, SqlQuery};
+use diesel::row::{Field, Row};
+use diesel::sql_types::{BigInt, Bool, Double, Integer, Nullable, Text, Timestamptz};
+use diesel::sqlite::{Sqlite, SqliteConnection, SqliteValue};
+
+use super::sql::Statement;
+use super::value::{Bind, Cell, ColumnKind, PG_EPOCH_OFFSET_MICROS, format_instant, parse_instant};
+use super::{Conn, StoreError};
+
+/// Receives rows. `begin_row` may return `false` to stop reading early.
+pub trait RowSink {
+    fn begin_row(&mut self) -> Result<bool, StoreError>;
+    fn cell(&mut self, column: usize, cell: Cell<'_>) -> Result<(), StoreError>;
+    fn end_row(&mut self) -> Result<(), StoreError>;
+}
+
+pub(crate) fn bind_sqlite(stmt: &Statement) -> BoxedSqlQuery<'_, Sqlite, SqlQuery> {
+    let mut q = diesel::sql_query(stmt.text.as_str()).into_boxed::<Sqlite>();
+    for (bind, _) in &stmt.binds {
+        // SQLite columns are dynamically typed, so the column kind does not matter.
+        q = match bind {
+            Bind::Null => q.bind::<Nullable<Text>, Option<&str>>(None),
+            Bind::Bool(v) => q.bind::<Bool, _>(*v),
+            Bind::Int(v) => q.bind::<BigInt, _>(*v),
+            Bind::Double(v) => q.bind::<Double, _>(*v),
+            Bind::Text(s) => q.bind::<Text, _>(s.as_str()),
+            Bind::Instant(t) => q.bind::<Text, _>(format_instant(t)),
+        };
+    }
+    q
+}
+
+pub(crate) fn bind_pg(stmt: &Statement) -> BoxedSqlQuery<'_, Pg, SqlQuery> {
+    let mut q = diesel::sql_query(stmt.text.as_str()).into_boxed::<Pg>();
+    for (bind, kind) in &stmt.binds {
+        q = match (bind, kind) {
+            (Bind::Null, ColumnKind::Int32) => q.bind::<Nullable<Integer>, Option<i32>>(None),
+            (Bind::Null, ColumnKind::Int64) => q.bind::<Nullable<BigInt>, Option<i64>>(None),
+            (Bind::Null, ColumnKind::Double) => q.bind::<Nullable<Double>, Option<f64>>(None),
+            (Bind::Null, ColumnKind::Boolean) => q.bind::<Nullable<Bool>, Option<bool>>(None),
+            (Bind::Null, ColumnKind::Instant) => {
+                q.bind::<Nullable<Timestamptz>, Option<chrono::DateTime<chrono::Utc>>>(None)
+            }
+            (Bind::Null, ColumnKind::Text | ColumnKind::LocalText) => q.bind::<Nullable<Text>, Option<&str>>(None),
+            (Bind::Bool(v), _) => q.bind::<Bool, _>(*v),
+            (Bind::Int(v), ColumnKind::Int32) => match i32::try_from(*v) {
+                Ok(small) => q.bind::<Integer, _>(small),
+                Err(_) => q.bind::<BigInt, _>(*v),
+            },
+            (Bind::Int(v), _) => q.bind::<BigInt, _>(*v),
+            (Bind::Double(v), _) => q.bind::<Double, _>(*v),
+            (Bind::Text(s), ColumnKind::Instant) => match parse_instant(s) {
+                Some(t) => q.bind::<Timestamptz, _>(t),
+                None => q.bind::<Text, _>(s.as_str()),
+            },
+            (Bind::Text(s), _) => q.bind::<Text, _>(s.as_str()),
+            (Bind::Instant(t), _) => q.bind::<Timestamptz, _>(*t),
+        };
+    }
+    q
+}
+
+fn sqlite_cell<'v>(value: &'v mut SqliteValue<'_, '_, '_>, kind: ColumnKind) -> Cell<'v> {
+    match kind {
+        ColumnKind::Boolean => Cell::Bool(value.read_long() != 0),
+        ColumnKind::Int32 | ColumnKind::Int64 => Cell::Int(value.read_long()),
+        ColumnKind::Double => Cell::Double(value.read_double()),
+        ColumnKind::Text | ColumnKind::LocalText | ColumnKind::Instant => Cell::Text(value.read_text()),
+    }
+}
+
+fn fixed<const N: usize>(bytes: &[u8]) -> Result<[u8; N], StoreError> {
+    bytes
+        .try_into()
+        .map_err(|_| StoreError::Corrupt(format!("expected {N} bytes, got {}", bytes.len())))
+}
+
+fn pg_cell<'v>(value: &PgValue<'v>, kind: ColumnKind) -> Result<Cell<'v>, StoreError> {
+    let bytes = value.as_bytes();
+    Ok(match kind {
+        ColumnKind::Boolean => Cell::Bool(bytes.first().copied().unwrap_or(0) != 0),
+        ColumnKind::Int32 => Cell::Int(i32::from_be_bytes(fixed(bytes)?) as i64),
+        ColumnKind::Int64 => Cell::Int(i64::from_be_bytes(fixed(bytes)?)),
+        ColumnKind::Double => Cell::Double(f64::from_be_bytes(fixed(bytes)?)),
+        ColumnKind::Instant => Cell::InstantMicros(i64::from_be_bytes(fixed(bytes)?) + PG_EPOCH_OFFSET_MICROS),
+        ColumnKind::Text | ColumnKind::LocalText => {
+            Cell::Text(std::str::from_utf8(bytes).map_err(|e| StoreError::Corrupt(e.to_string()))?)
+        }
+    })
+}
+
+/// Runs a SELECT and feeds each row to `sink`. Returns the number of rows read.
+pub(crate) fn stream_rows(
+    conn: &mut Conn,
+    stmt: &Statement,
+    kinds: &[ColumnKind],
+    sink: &mut dyn RowSink,
+) -> Result<u64, StoreError> {
+    let mut rows = 0;
+    match conn {
+        Conn::Sqlite(c) => {
+            let c: &mut SqliteConnection = c;
+            let cursor = LoadConnection::<DefaultLoadingMode>::load(c, bind_sqlite(stmt))?;
+            for row in cursor {
+                let row = row?;
+                if !sink.begin_row()? {
+                    break;
+                }
+                for (i, &kind) in kinds.iter().enumerate() {
+                    let field = row.get(i).ok_or_else(|| StoreError::Corrupt(format!("column {i} missing")))?;
+                    match field.value() {
+                        None => sink.cell(i, Cell::Null)?,
+                        Some(mut v) => sink.cell(i, sqlite_cell(&mut v, kind))?,
+                    }
+                }
+                sink.end_row()?;
+                rows += 1;
+            }
+        }
+        Conn::Postgres(c) => {
+            let c: &mut PgConnection = c;
+            let cursor = LoadConnection::<PgRowByRowLoadingMode>::load(c, bind_pg(stmt))?;
+            for row in cursor {
+                let row = row?;
+                if !sink.begin_row()? {
+                    break;
+                }
+                for (i, &kind) in kinds.iter().enumerate() {
+                    let field = row.get(i).ok_or_else(|| StoreError::Corrupt(format!("column {i} missing")))?;
+                    match field.value() {
+                        None => sink.cell(i, Cell::Null)?,
+                        Some(v) => sink.cell(i, pg_cell(&v, kind)?)?,
+                    }
+                }
+                sink.end_row()?;
+                rows += 1;
+            }
+        }
+    }
+    Ok(rows)
+}
+
+/// Collects the first cell of the first row as an integer.
+struct FirstInt(Option<i64>);
+
+impl RowSink for FirstInt {
+    fn begin_row(&mut self) -> Result<bool, StoreError> {
+        Ok(self.0.is_none())
+    }
+    fn cell(&mut self, column: usize, cell: Cell<'_>) -> Result<(), StoreError> {
+        if column == 0
+            && let Cell::Int(v) = cell
+        {
+            self.0 = Some(v);
+        }
+        Ok(())
+    }
+    fn end_row(&mut self) -> Result<(), StoreError> {
+        Ok(())
+    }
+}
+
+/// Runs a query that returns one integer (`COUNT(*)`).
+pub(crate) fn scalar_i64(conn: &mut Conn, stmt: &Statement) -> Result<i64, StoreError> {
+    let mut sink = FirstInt(None);
+    stream_rows(conn, stmt, &[ColumnKind::Int64], &mut sink)?;
+    sink.0.ok_or_else(|| StoreError::Corrupt("the query returned no number".into()))
+}

@@ -1,0 +1,327 @@
+//! SQL text generation. The text holds only identifiers taken from the model and
+//! placeholders; every value travels as a bind in [`Statement::binds`].
+//!
+//! The two backends differ in few places, each a method on [`Dialect`]: placeholder
+//! syntax, and how a transaction for writing starts.
+
+use crate::edm::{EntitySet, Model};
+use crate::plan::QueryPlan;
+
+use super::value::{Bind, ColumnKind, SortValue};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dialect {
+    Sqlite,
+    Postgres,
+}
+
+impl Dialect {
+    /// The n-th (1-based) bind placeholder.
+    pub fn placeholder(self, n: usize) -> String {
+        match self {
+            Dialect::Sqlite => "?".to_string(),
+            Dialect::Postgres => format!("${n}"),
+        }
+    }
+
+    /// SQLite takes the write lock at BEGIN IMMEDIATE, so a writer waits for another
+    /// writer up front instead of failing halfway through with SQLITE_BUSY.
+    pub fn begin(self) -> &'static str {
+        match self {
+            Dialect::Sqlite => "BEGIN IMMEDIATE",
+            Dialect::Postgres => "BEGIN",
+        }
+    }
+}
+
+/// SQL text plus its binds, each with the column kind that decides its SQL type.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Statement {
+    pub text: String,
+    pub binds: Vec<(Bind, ColumnKind)>,
+}
+
+struct Builder {
+    dialect: Dialect,
+    text: String,
+    binds: Vec<(Bind, ColumnKind)>,
+}
+
+impl Builder {
+    fn new(dialect: Dialect) -> Builder {
+        Builder { dialect, text: String::with_capacity(256), binds: Vec::new() }
+    }
+
+    fn push(&mut self, s: &str) -> &mut Builder {
+        self.text.push_str(s);
+        self
+    }
+
+    fn bind(&mut self, value: Bind, kind: ColumnKind) -> &mut Builder {
+        self.binds.push((value, kind));
+        let p = self.dialect.placeholder(self.binds.len());
+        self.text.push_str(&p);
+        self
+    }
+
+    fn finish(self) -> Statement {
+        Statement { text: self.text, binds: self.binds }
+    }
+}
+
+fn quoted(name: &str) -> String {
+    // Names come from the model (snake_case ASCII), never from a request.
+    format!("\"{name}\"")
+}
+
+/// Where each selected column goes: the first `output` columns are written to the
+/// response in order; `sort_positions[i]` is the column holding sort key `i`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SelectLayout {
+    /// Property index of each column.
+    pub columns: Vec<usize>,
+    pub kinds: Vec<ColumnKind>,
+    pub output: usize,
+    pub sort_positions: Vec<usize>,
+}
+
+fn layout(set: &EntitySet, plan: &QueryPlan) -> SelectLayout {
+    let mut columns = plan.select.clone();
+    let output = columns.len();
+    let sort_positions = plan
+        .order
+        .iter()
+        .map(|k| match columns.iter().position(|&c| c == k.property) {
+            Some(i) => i,
+            None => {
+                columns.push(k.property);
+                columns.len() - 1
+            }
+        })
+        .collect();
+    let kinds = columns.iter().map(|&c| ColumnKind::of(&set.properties[c])).collect();
+    SelectLayout { columns, kinds, output, sort_positions }
+}
+
+/// `WHERE tenant_id = ? [AND id = ?] [AND keyset]`: the one place tenant scoping is added.
+fn where_clause(b: &mut Builder, set: &EntitySet, plan: &QueryPlan) {
+    b.push(" WHERE \"tenant_id\" = ");
+    b.bind(Bind::Text(plan.tenant.clone()), ColumnKind::Text);
+    if let Some(key) = &plan.key {
+        b.push(" AND ").push(&quoted(&set.key_property().column)).push(" = ");
+        b.bind(Bind::Text(key.clone()), ColumnKind::Text);
+    }
+    if let Some(after) = &plan.after {
+        keyset_predicate(b, set, plan, after);
+    }
+}
+
+/// Rows strictly after `after` in the plan's order, with nulls first in ascending
+/// and last in descending order (OData's rule). For keys k1..kn it is
+/// `(k1 after v1) OR (k1 = v1 AND k2 after v2) OR ...`.
+fn keyset_predicate(b: &mut Builder, set: &EntitySet, plan: &QueryPlan, after: &[SortValue]) {
+    b.push(" AND (");
+    let mut terms = 0;
+    for (i, (key, value)) in plan.order.iter().zip(after).enumerate() {
+        let is_null = matches!(value, SortValue::Null);
+        if is_null && key.descending {
+            continue; // nulls sort last when descending: nothing comes after one
+        }
+        if terms > 0 {
+            b.push(" OR ");
+        }
+        terms += 1;
+        b.push("(");
+        for (prev, prev_value) in plan.order[..i].iter().zip(after) {
+            let p = &set.properties[prev.property];
+            b.push(&quoted(&p.column));
+            match prev_value.clone().into_bind() {
+                Bind::Null => b.push(" IS NULL AND "),
+                v => b.push(" = ").bind(v, ColumnKind::of(p)).push(" AND "),
+            };
+        }
+        let p = &set.properties[key.property];
+        let col = quoted(&p.column);
+        let kind = ColumnKind::of(p);
+        let v = value.clone().into_bind();
+        match (is_null, key.descending, p.nullable) {
+            (true, _, _) => b.push(&col).push(" IS NOT NULL"),
+            (false, false, _) => b.push(&col).push(" > ").bind(v, kind),
+            (false, true, true) => b
+                .push("(")
+                .push(&col)
+                .push(" < ")
+                .bind(v, kind)
+                .push(" OR ")
+                .push(&col)
+                .push(" IS NULL)"),
+            (false, true, false) => b.push(&col).push(" < ").bind(v, kind),
+        };
+        b.push(")");
+    }
+    if terms == 0 {
+        b.push("1 = 0");
+    }
+    b.push(")");
+}
+
+fn order_clause(b: &mut Builder, set: &EntitySet, plan: &QueryPlan) {
+    b.push(" ORDER BY ");
+    for (i, key) in plan.order.iter().enumerate() {
+        if i > 0 {
+            b.push(", ");
+        }
+        let p = &set.properties[key.property];
+        b.push(&quoted(&p.column));
+        match (key.descending, p.nullable) {
+            (false, false) => b.push(" ASC"),
+            (true, false) => b.push(" DESC"),
+            (false, true) => b.push(" ASC NULLS FIRST"),
+            (true, true) => b.push(" DESC NULLS LAST"),
+        };
+    }
+}
+
+/// The page query: selected columns plus any sort columns not selected.
+pub fn select(model: &Model, plan: &QueryPlan, dialect: Dialect) -> (Statement, SelectLayout) {
+    let set = &model.entity_sets()[plan.set];
+    let layout = layout(set, plan);
+    let mut b = Builder::new(dialect);
+    b.push("SELECT ");
+    for (i, &c) in layout.columns.iter().enumerate() {
+        if i > 0 {
+            b.push(", ");
+        }
+        b.push(&quoted(&set.properties[c].column));
+    }
+    b.push(" FROM ").push(&quoted(&set.table));
+    where_clause(&mut b, set, plan);
+    order_clause(&mut b, set, plan);
+    if plan.limit.is_some() || plan.skip > 0 {
+        b.push(" LIMIT ");
+        // SQLite and PostgreSQL both read a negative / NULL limit as "no limit"
+        // differently, so an absent limit is spelled as the largest value.
+        let limit = plan.limit.unwrap_or(i64::MAX as u64).min(i64::MAX as u64) as i64;
+        b.bind(Bind::Int(limit), ColumnKind::Int64);
+        b.push(" OFFSET ");
+        b.bind(Bind::Int(plan.skip.min(i64::MAX as u64) as i64), ColumnKind::Int64);
+    }
+    (b.finish(), layout)
+}
+
+/// `SELECT COUNT(*)` over the same rows the plan reads, ignoring paging.
+pub fn count(model: &Model, plan: &QueryPlan, dialect: Dialect) -> Statement {
+    let set = &model.entity_sets()[plan.set];
+    let unpaged = QueryPlan { after: None, ..plan.clone() };
+    let mut b = Builder::new(dialect);
+    b.push("SELECT COUNT(*) FROM ").push(&quoted(&set.table));
+    where_clause(&mut b, set, &unpaged);
+    b.finish()
+}
+
+/// `INSERT ... ON CONFLICT (tenant_id, id) DO UPDATE` for `rows` rows of `columns`
+/// (property indices). Upserting by key makes a repeated batch change nothing.
+pub fn upsert(set: &EntitySet, columns: &[usize], tenant_in_columns: bool, rows: usize, dialect: Dialect) -> String {
+    let mut text = format!("INSERT INTO {} (", quoted(&set.table));
+    let mut names: Vec<String> = Vec::new();
+    if !tenant_in_columns {
+        names.push(quoted("tenant_id"));
+    }
+    names.extend(columns.iter().map(|&c| quoted(&set.properties[c].column)));
+    text.push_str(&names.join(", "));
+    text.push_str(") VALUES ");
+    let per_row = names.len();
+    let mut n = 0;
+    for r in 0..rows {
+        if r > 0 {
+            text.push_str(", ");
+        }
+        text.push('(');
+        for c in 0..per_row {
+            if c > 0 {
+                text.push_str(", ");
+            }
+            n += 1;
+            text.push_str(&dialect.placeholder(n));
+        }
+        text.push(')');
+    }
+    text.push_str(" ON CONFLICT (\"tenant_id\", ");
+    text.push_str(&quoted(&set.key_property().column));
+    text.push(')');
+    let updates: Vec<String> = columns
+        .iter()
+        .filter(|&&c| c != set.key)
+        .map(|&c| set.properties[c].column.as_str())
+        .filter(|&col| col != "tenant_id")
+        .map(|col| format!("{} = excluded.{}", quoted(col), quoted(col)))
+        .collect();
+    if updates.is_empty() {
+        text.push_str(" DO NOTHING");
+    } else {
+        text.push_str(" DO UPDATE SET ");
+        text.push_str(&updates.join(", "));
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plan::OrderKey;
+    use crate::store::SortValue;
+
+    fn calls_plan(model: &Model) -> QueryPlan {
+        let set = model.entity_sets().iter().position(|s| s.name == "Calls").unwrap();
+        let calls = &model.entity_sets()[set];
+        QueryPlan {
+            set,
+            tenant: "t".into(),
+            select: vec![calls.key],
+            select_explicit: true,
+            order: vec![
+                OrderKey { property: calls.property_index("endedAtUtc").unwrap(), descending: true },
+                OrderKey { property: calls.key, descending: false },
+            ],
+            key: None,
+            after: None,
+            skip: 0,
+            limit: Some(11),
+        }
+    }
+
+    #[test]
+    fn page_query_selects_sort_columns_and_binds_everything() {
+        let model = Model::load().unwrap();
+        let plan = calls_plan(&model);
+        let (stmt, layout) = select(&model, &plan, Dialect::Postgres);
+        assert_eq!(
+            stmt.text,
+            "SELECT \"id\", \"ended_at_utc\" FROM \"calls\" WHERE \"tenant_id\" = $1 \
+             ORDER BY \"ended_at_utc\" DESC NULLS LAST, \"id\" ASC LIMIT $2 OFFSET $3"
+        );
+        assert_eq!(layout.output, 1);
+        assert_eq!(layout.sort_positions, vec![1, 0]);
+        assert_eq!(stmt.binds.len(), 3);
+    }
+
+    #[test]
+    fn keyset_predicate_handles_values_and_nulls() {
+        let model = Model::load().unwrap();
+        let mut plan = calls_plan(&model);
+        plan.after = Some(vec![SortValue::Text("2026-01-01T00:00:00.000Z".into()), SortValue::Text("c9".into())]);
+        let (stmt, _) = select(&model, &plan, Dialect::Postgres);
+        assert!(
+            stmt.text.contains(
+                "AND (((\"ended_at_utc\" < $2 OR \"ended_at_utc\" IS NULL)) OR (\"ended_at_utc\" = $3 AND \"id\" > $4))"
+            ),
+            "{}",
+            stmt.text
+        );
+        assert_eq!(stmt.binds.len(), 6);
+        plan.after = Some(vec![SortValue::Null, SortValue::Text("c9".into())]);
+        let (stmt, _) = select(&model, &plan, Dialect::Sqlite);
+        assert!(stmt.text.contains("AND ((\"ended_at_utc\" IS NULL AND \"id\" > ?))"), "{}", stmt.text);
+        assert_eq!(stmt.binds.len(), 4);
+    }
+}

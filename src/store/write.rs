@@ -1,0 +1,85 @@
+//! Writing rows: multi-row upserts by key, chunked to stay under each backend's bind
+//! limit. The tenant column is always set from the caller's tenant, never from data.
+
+use crate::edm::EntitySet;
+
+use super::sql::{self, Statement};
+use super::value::{Bind, ColumnKind};
+use super::{Conn, StoreError};
+
+/// Binds per statement: under SQLite's 32,766 and PostgreSQL's 65,535.
+const MAX_BINDS: usize = 30_000;
+
+/// Rows of one entity set for one tenant, waiting to be upserted.
+pub struct RowBatch<'m> {
+    set: &'m EntitySet,
+    tenant: String,
+    columns: Vec<usize>,
+    kinds: Vec<ColumnKind>,
+    /// Position in `columns` of a property stored in `tenant_id` (AgentBusinessUnitChanges).
+    tenant_position: Option<usize>,
+    rows: Vec<Vec<Bind>>,
+}
+
+impl<'m> RowBatch<'m> {
+    /// `columns` are property indices; every pushed row has one value per column.
+    pub fn new(set: &'m EntitySet, tenant: &str, columns: Vec<usize>) -> RowBatch<'m> {
+        let kinds = columns.iter().map(|&c| ColumnKind::of(&set.properties[c])).collect();
+        let tenant_position = columns.iter().position(|&c| set.properties[c].column == "tenant_id");
+        RowBatch { set, tenant: tenant.to_string(), columns, kinds, tenant_position, rows: Vec::new() }
+    }
+
+    pub fn push(&mut self, mut row: Vec<Bind>) -> Result<(), StoreError> {
+        if row.len() != self.columns.len() {
+            return Err(StoreError::Invalid(format!(
+                "{}: a row has {} values for {} columns",
+                self.set.name,
+                row.len(),
+                self.columns.len()
+            )));
+        }
+        if let Some(p) = self.tenant_position {
+            row[p] = Bind::Text(self.tenant.clone());
+        }
+        self.rows.push(row);
+        Ok(())
+    }
+
+    pub fn len(&self) -> usize {
+        self.rows.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.rows.is_empty()
+    }
+
+    /// Upserts and clears the pending rows; returns how many were written.
+    pub fn flush(&mut self, conn: &mut Conn) -> Result<usize, StoreError> {
+        let dialect = conn.dialect();
+        let per_row = self.columns.len() + usize::from(self.tenant_position.is_none());
+        let rows_per_statement = (MAX_BINDS / per_row.max(1)).max(1);
+        let mut written = 0;
+        let rows = std::mem::take(&mut self.rows);
+        let mut full_text: Option<String> = None;
+        for chunk in rows.chunks(rows_per_statement) {
+            let text = if chunk.len() == rows_per_statement {
+                full_text
+                    .get_or_insert_with(|| {
+                        sql::upsert(self.set, &self.columns, self.tenant_position.is_some(), chunk.len(), dialect)
+                    })
+                    .clone()
+            } else {
+                sql::upsert(self.set, &self.columns, self.tenant_position.is_some(), chunk.len(), dialect)
+            };
+            let mut binds = Vec::with_capacity(chunk.len() * per_row);
+            for row in chunk {
+                if self.tenant_position.is_none() {
+                    binds.push((Bind::Text(self.tenant.clone()), ColumnKind::Text));
+                }
+                binds.extend(row.iter().cloned().zip(self.kinds.iter().copied()));
+            }
+            written += conn.execute(&Statement { text, binds })?;
+        }
+        Ok(written)
+    }
+}
