@@ -15,7 +15,11 @@ use ccfeed::http::{self, AppState};
 use ccfeed::store::Db;
 
 #[derive(Parser)]
-#[command(name = "ccfeed", version, about = "Contact-center reporting data as an OData v4 feed for Power BI and Excel")]
+#[command(
+    name = "ccfeed",
+    version,
+    about = "Contact-center reporting data as an OData v4 feed for Power BI and Excel"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -77,17 +81,29 @@ struct DemoArgs {
 fn main() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("CCFEED_LOG").unwrap_or_else(|_| "info".into()),
+            tracing_subscriber::EnvFilter::try_from_env("CCFEED_LOG")
+                .unwrap_or_else(|_| "info".into()),
         )
         .init();
     let cli = Cli::parse();
     match cli.command {
         Command::Serve(args) => serve(args),
         Command::Demo(args) => {
-            let database = args.database.database.unwrap_or_else(|| Settings::default().database);
+            let database = args
+                .database
+                .database
+                .unwrap_or_else(|| Settings::default().database);
             let db = Db::open(&database, 2).with_context(|| format!("opening {database}"))?;
             let model = Model::load()?;
-            let stats = demo::generate(&db, &model, &DemoOptions { calls: args.calls, days: args.days, progress: true })?;
+            let stats = demo::generate(
+                &db,
+                &model,
+                &DemoOptions {
+                    calls: args.calls,
+                    days: args.days,
+                    progress: true,
+                },
+            )?;
             println!("{stats}");
             Ok(())
         }
@@ -149,17 +165,24 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
     } else if let Some(t) = &settings.anonymous_tenant {
         tracing::warn!("tenant '{t}' is served without credentials (anonymous_tenant is set)");
     }
-    let listener = TcpListener::bind(&settings.listen).with_context(|| format!("listening on {}", settings.listen))?;
+    let listener = TcpListener::bind(&settings.listen)
+        .with_context(|| format!("listening on {}", settings.listen))?;
     let addr = listener.local_addr()?;
     let feed_url = match &settings.public_url {
         Some(u) => format!("{}/", u.trim_end_matches('/')),
         None => format!("http://{addr}{}/", http::ROOT),
     };
-    let state = Arc::new(AppState { model, db, settings });
+    let state = Arc::new(AppState {
+        model,
+        db,
+        settings,
+    });
     actix_web::rt::System::new().block_on(async move {
         let server = http::start(state, listener)?;
         println!("ccfeed is serving the OData feed at {feed_url}");
-        println!("In Power BI: Get Data > OData feed > paste {feed_url}  (Ctrl-C stops the server)");
+        println!(
+            "In Power BI: Get Data > OData feed > paste {feed_url}  (Ctrl-C stops the server)"
+        );
         server.await
     })?;
     tracing::info!("stopped");
@@ -172,7 +195,9 @@ fn redact(target: &str) -> String {
         (Some(scheme), Some(at)) if at > scheme => {
             let creds = &target[scheme + 3..at];
             match creds.split_once(':') {
-                Some((user, _)) => format!("{}{}:***{}", &target[..scheme + 3], user, &target[at..]),
+                Some((user, _)) => {
+                    format!("{}{}:***{}", &target[..scheme + 3], user, &target[at..])
+                }
                 None => target.to_string(),
             }
         }

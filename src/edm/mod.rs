@@ -207,16 +207,40 @@ mod tests {
         assert_eq!(model.entity_sets().len(), 26);
         for set in model.entity_sets() {
             assert_eq!(set.key_property().name, "id", "{}", set.name);
-            assert!(!set.description.is_empty(), "{} has no description", set.name);
+            assert!(
+                !set.description.is_empty(),
+                "{} has no description",
+                set.name
+            );
             for p in &set.properties {
-                assert!(!p.description.is_empty(), "{}.{} has no description", set.name, p.name);
+                assert!(
+                    !p.description.is_empty(),
+                    "{}.{} has no description",
+                    set.name,
+                    p.name
+                );
             }
             for nav in &set.navigations {
-                assert!(model.entity_set(&nav.target_set).is_some(), "{}.{}", set.name, nav.name);
+                assert!(
+                    model.entity_set(&nav.target_set).is_some(),
+                    "{}.{}",
+                    set.name,
+                    nav.name
+                );
                 for (dep, princ) in &nav.constraints {
-                    assert!(set.property(dep).is_some(), "{}.{} -> {dep}", set.name, nav.name);
+                    assert!(
+                        set.property(dep).is_some(),
+                        "{}.{} -> {dep}",
+                        set.name,
+                        nav.name
+                    );
                     let target = model.entity_set(&nav.target_set).unwrap();
-                    assert!(target.property(princ).is_some(), "{}.{} -> {princ}", set.name, nav.name);
+                    assert!(
+                        target.property(princ).is_some(),
+                        "{}.{} -> {princ}",
+                        set.name,
+                        nav.name
+                    );
                 }
             }
         }

@@ -64,7 +64,11 @@ fn attrs(e: &BytesStart<'_>) -> Result<HashMap<String, String>, ModelError> {
     Ok(out)
 }
 
-fn required<'a>(a: &'a HashMap<String, String>, key: &str, what: &str) -> Result<&'a str, ModelError> {
+fn required<'a>(
+    a: &'a HashMap<String, String>,
+    key: &str,
+    what: &str,
+) -> Result<&'a str, ModelError> {
     a.get(key)
         .map(String::as_str)
         .ok_or_else(|| invalid(format!("{what} without {key}")))
@@ -114,19 +118,27 @@ pub(super) fn parse(xml: &str) -> Result<Model, ModelError> {
                 Scope::EntityType
             }
             "PropertyRef" => {
-                let t = types.last_mut().ok_or_else(|| invalid("PropertyRef outside EntityType"))?;
+                let t = types
+                    .last_mut()
+                    .ok_or_else(|| invalid("PropertyRef outside EntityType"))?;
                 if t.key.is_some() {
-                    return Err(invalid(format!("{}: composite keys are not supported", t.name)));
+                    return Err(invalid(format!(
+                        "{}: composite keys are not supported",
+                        t.name
+                    )));
                 }
                 t.key = Some(required(&a, "Name", "PropertyRef")?.to_string());
                 Scope::Other
             }
             "Property" if parent == Scope::EntityType => {
-                let t = types.last_mut().ok_or_else(|| invalid("Property outside EntityType"))?;
+                let t = types
+                    .last_mut()
+                    .ok_or_else(|| invalid("Property outside EntityType"))?;
                 let name = required(&a, "Name", "Property")?.to_string();
                 let type_name = required(&a, "Type", "Property")?;
-                let ty = EdmType::from_qualified(type_name)
-                    .ok_or_else(|| invalid(format!("{}.{name}: unsupported type {type_name}", t.name)))?;
+                let ty = EdmType::from_qualified(type_name).ok_or_else(|| {
+                    invalid(format!("{}.{name}: unsupported type {type_name}", t.name))
+                })?;
                 t.properties.push(Property {
                     column: snake_case(&name),
                     name,
@@ -140,7 +152,9 @@ pub(super) fn parse(xml: &str) -> Result<Model, ModelError> {
                 Scope::Property
             }
             "NavigationProperty" => {
-                let t = types.last_mut().ok_or_else(|| invalid("NavigationProperty outside EntityType"))?;
+                let t = types
+                    .last_mut()
+                    .ok_or_else(|| invalid("NavigationProperty outside EntityType"))?;
                 let name = required(&a, "Name", "NavigationProperty")?.to_string();
                 let type_name = required(&a, "Type", "NavigationProperty")?;
                 let (collection, target) = match type_name
@@ -182,13 +196,19 @@ pub(super) fn parse(xml: &str) -> Result<Model, ModelError> {
                 let qualified = required(&a, "EntityType", "EntitySet")?;
                 sets.push(SetDraft {
                     name: required(&a, "Name", "EntitySet")?.to_string(),
-                    entity_type: qualified.rsplit('.').next().unwrap_or(qualified).to_string(),
+                    entity_type: qualified
+                        .rsplit('.')
+                        .next()
+                        .unwrap_or(qualified)
+                        .to_string(),
                     ..SetDraft::default()
                 });
                 Scope::EntitySet
             }
             "NavigationPropertyBinding" => {
-                let set = sets.last_mut().ok_or_else(|| invalid("binding outside EntitySet"))?;
+                let set = sets
+                    .last_mut()
+                    .ok_or_else(|| invalid("binding outside EntitySet"))?;
                 set.bindings.insert(
                     required(&a, "Path", "NavigationPropertyBinding")?.to_string(),
                     required(&a, "Target", "NavigationPropertyBinding")?.to_string(),
@@ -267,7 +287,8 @@ fn assemble(
     if namespace.is_empty() || container.is_empty() {
         return Err(invalid("no Schema namespace or EntityContainer"));
     }
-    let mut types: HashMap<String, TypeDraft> = types.into_iter().map(|t| (t.name.clone(), t)).collect();
+    let mut types: HashMap<String, TypeDraft> =
+        types.into_iter().map(|t| (t.name.clone(), t)).collect();
     // Which set holds each type, so navigation targets resolve without bindings too.
     let set_of_type: HashMap<String, String> = sets
         .iter()
@@ -276,10 +297,15 @@ fn assemble(
 
     let mut entity_sets = Vec::with_capacity(sets.len());
     for draft in sets {
-        let t = types
-            .remove(&draft.entity_type)
-            .ok_or_else(|| invalid(format!("{}: unknown or shared entity type {}", draft.name, draft.entity_type)))?;
-        let key_name = t.key.ok_or_else(|| invalid(format!("{}: no key", t.name)))?;
+        let t = types.remove(&draft.entity_type).ok_or_else(|| {
+            invalid(format!(
+                "{}: unknown or shared entity type {}",
+                draft.name, draft.entity_type
+            ))
+        })?;
+        let key_name = t
+            .key
+            .ok_or_else(|| invalid(format!("{}: no key", t.name)))?;
         let mut properties = t.properties;
         let by_name: HashMap<String, usize> = properties
             .iter()
@@ -299,7 +325,10 @@ fn assemble(
             nav.target_set = match draft.bindings.get(&nav.name) {
                 Some(target) => target.clone(),
                 None => set_of_type.get(&nav.target_type).cloned().ok_or_else(|| {
-                    invalid(format!("{}.{}: no entity set holds {}", t.name, nav.name, nav.target_type))
+                    invalid(format!(
+                        "{}.{}: no entity set holds {}",
+                        t.name, nav.name, nav.target_type
+                    ))
                 })?,
             };
         }
@@ -307,7 +336,11 @@ fn assemble(
             table: snake_case(&draft.name),
             name: draft.name,
             type_name: t.name,
-            description: if draft.description.is_empty() { t.description } else { draft.description },
+            description: if draft.description.is_empty() {
+                t.description
+            } else {
+                draft.description
+            },
             properties,
             key,
             navigations,
@@ -319,22 +352,22 @@ fn assemble(
         .enumerate()
         .map(|(i, s)| (s.name.clone(), i))
         .collect();
-    Ok(Model { namespace, container, entity_sets, by_name })
+    Ok(Model {
+        namespace,
+        container,
+        entity_sets,
+        by_name,
+    })
 }
 
 /// A timestamp `X` with a sibling `XUtc` is the tenant-local rendering of that instant;
 /// every other timestamp is a UTC instant.
 fn classify_timestamps(properties: &mut [Property], by_name: &HashMap<String, usize>) {
-    for i in 0..properties.len() {
-        if properties[i].ty != EdmType::DateTimeOffset {
-            continue;
-        }
-        let twin = by_name.get(&format!("{}Utc", properties[i].name)).copied();
-        let p = &mut properties[i];
-        match twin {
-            Some(t) => {
+    for p in properties.iter_mut().filter(|p| p.ty == EdmType::DateTimeOffset) {
+        match by_name.get(&format!("{}Utc", p.name)) {
+            Some(&twin) => {
                 p.storage = Storage::LocalText;
-                p.utc_twin = Some(t);
+                p.utc_twin = Some(twin);
             }
             None => p.storage = Storage::UtcInstant,
         }
@@ -398,20 +431,40 @@ mod tests {
         let result = calls.property("result").unwrap();
         assert_eq!(result.allowed_values, vec!["Ok", "Failed"]);
         assert_eq!(result.description, "Outcome");
-        assert_eq!(calls.property("startedAt").unwrap().storage, Storage::LocalText);
-        assert_eq!(calls.property("startedAtUtc").unwrap().storage, Storage::UtcInstant);
-        assert_eq!(calls.property("startedAt").unwrap().utc_twin, calls.property_index("startedAtUtc"));
+        assert_eq!(
+            calls.property("startedAt").unwrap().storage,
+            Storage::LocalText
+        );
+        assert_eq!(
+            calls.property("startedAtUtc").unwrap().storage,
+            Storage::UtcInstant
+        );
+        assert_eq!(
+            calls.property("startedAt").unwrap().utc_twin,
+            calls.property_index("startedAtUtc")
+        );
         let nav = calls.navigation("Queue").unwrap();
         assert_eq!(nav.target_set, "Queues");
-        assert_eq!(nav.constraints, vec![("queueId".to_string(), "id".to_string())]);
+        assert_eq!(
+            nav.constraints,
+            vec![("queueId".to_string(), "id".to_string())]
+        );
         assert!(m.entity_set("Queues").unwrap().is_lookup());
         assert!(!calls.is_lookup());
     }
 
     #[test]
     fn rejects_unsupported_types_and_missing_keys() {
-        let bad_type = SMALL.replace("Name=\"queueId\" Type=\"Edm.String\"", "Name=\"queueId\" Type=\"Edm.Stream\"");
-        assert!(parse(&bad_type).unwrap_err().to_string().contains("unsupported type"));
+        let bad_type = SMALL.replace(
+            "Name=\"queueId\" Type=\"Edm.String\"",
+            "Name=\"queueId\" Type=\"Edm.Stream\"",
+        );
+        assert!(
+            parse(&bad_type)
+                .unwrap_err()
+                .to_string()
+                .contains("unsupported type")
+        );
         let no_key = SMALL.replacen("<Key><PropertyRef Name=\"id\"/></Key>", "", 1);
         assert!(parse(&no_key).unwrap_err().to_string().contains("no key"));
         assert!(parse("<not xml").is_err());

@@ -24,7 +24,13 @@ pub struct ApiError {
 
 impl ApiError {
     pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> ApiError {
-        ApiError { status, code, message: message.into(), target: None, challenge: false }
+        ApiError {
+            status,
+            code,
+            message: message.into(),
+            target: None,
+            challenge: false,
+        }
     }
 
     pub fn with_target(mut self, target: impl Into<String>) -> ApiError {
@@ -45,18 +51,27 @@ impl ApiError {
     }
 
     pub fn unauthorized(message: impl Into<String>) -> ApiError {
-        ApiError { challenge: true, ..ApiError::new(StatusCode::UNAUTHORIZED, "Unauthorized", message) }
+        ApiError {
+            challenge: true,
+            ..ApiError::new(StatusCode::UNAUTHORIZED, "Unauthorized", message)
+        }
     }
 
     /// Logs the cause under a fresh request id and returns a 500 that quotes the id.
     pub fn internal(cause: &dyn std::fmt::Display) -> ApiError {
         static NEXT: AtomicU64 = AtomicU64::new(1);
-        let id = format!("{:x}-{}", std::process::id(), NEXT.fetch_add(1, Ordering::Relaxed));
+        let id = format!(
+            "{:x}-{}",
+            std::process::id(),
+            NEXT.fetch_add(1, Ordering::Relaxed)
+        );
         tracing::error!(request_id = %id, "request failed: {cause}");
         ApiError::new(
             StatusCode::INTERNAL_SERVER_ERROR,
             "InternalError",
-            format!("the server could not complete the request; the log has details under request id {id}"),
+            format!(
+                "the server could not complete the request; the log has details under request id {id}"
+            ),
         )
     }
 
@@ -84,7 +99,10 @@ impl ResponseError for ApiError {
         let mut resp = HttpResponse::build(self.status);
         resp.insert_header((header::CONTENT_TYPE, super::negotiate::JSON_MINIMAL));
         if self.challenge {
-            resp.insert_header((header::WWW_AUTHENTICATE, HeaderValue::from_static("Basic realm=\"ccfeed\"")));
+            resp.insert_header((
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Basic realm=\"ccfeed\""),
+            ));
         }
         if self.status == StatusCode::SERVICE_UNAVAILABLE {
             resp.insert_header((header::RETRY_AFTER, "5"));

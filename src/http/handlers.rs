@@ -55,7 +55,9 @@ fn service_root(req: &HttpRequest, state: &AppState) -> String {
 /// tenant (the demo tenant in demo mode) is served.
 fn tenant(state: &AppState) -> Result<String, ApiError> {
     state.settings.anonymous_tenant.clone().ok_or_else(|| {
-        ApiError::unauthorized("credentials are required: this server has no anonymous tenant configured")
+        ApiError::unauthorized(
+            "credentials are required: this server has no anonymous tenant configured",
+        )
     })
 }
 
@@ -75,14 +77,22 @@ fn check_version(req: &HttpRequest) -> Result<(), ApiError> {
 }
 
 pub async fn home() -> HttpResponse {
-    HttpResponse::Found().insert_header((header::LOCATION, "/odata/")).finish()
+    HttpResponse::Found()
+        .insert_header((header::LOCATION, "/odata/"))
+        .finish()
 }
 
 pub async fn fallback(req: HttpRequest) -> Result<HttpResponse, ApiError> {
     if req.method() != actix_web::http::Method::GET {
-        return Err(ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "MethodNotAllowed", "the feed is read-only: use GET"));
+        return Err(ApiError::new(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "MethodNotAllowed",
+            "the feed is read-only: use GET",
+        ));
     }
-    Err(ApiError::not_found(format!("nothing here; the OData service root is {ROOT}/")))
+    Err(ApiError::not_found(format!(
+        "nothing here; the OData service root is {ROOT}/"
+    )))
 }
 
 pub async fn service_document(req: HttpRequest, state: State) -> Result<HttpResponse, ApiError> {
@@ -110,7 +120,9 @@ pub async fn service_document(req: HttpRequest, state: State) -> Result<HttpResp
         out.push(b'}');
     }
     out.extend_from_slice(b"]}");
-    Ok(HttpResponse::Ok().content_type(format.content_type()).body(out))
+    Ok(HttpResponse::Ok()
+        .content_type(format.content_type())
+        .body(out))
 }
 
 pub async fn metadata(req: HttpRequest) -> Result<HttpResponse, ApiError> {
@@ -148,15 +160,17 @@ fn parse_resource(path: &str) -> Result<Resource<'_>, ApiError> {
         return Err(ApiError::new(
             StatusCode::NOT_IMPLEMENTED,
             "NotImplemented",
-            format!("addressing '{rest}' below an entity set or entity is not supported; use $select"),
+            format!(
+                "addressing '{rest}' below an entity set or entity is not supported; use $select"
+            ),
         ));
     }
     match head.split_once('(') {
         None => Ok(Resource::Collection(head)),
         Some((set, key)) => {
-            let key = key
-                .strip_suffix(')')
-                .ok_or_else(|| ApiError::bad_request(format!("the key of '{head}' is missing its closing ')'")))?;
+            let key = key.strip_suffix(')').ok_or_else(|| {
+                ApiError::bad_request(format!("the key of '{head}' is missing its closing ')'"))
+            })?;
             let literal = key.strip_prefix("id=").unwrap_or(key).trim();
             let inner = literal
                 .strip_prefix('\'')
@@ -203,14 +217,20 @@ pub async fn resource(req: HttpRequest, state: State) -> Result<HttpResponse, Ap
     match parse_resource(&path)? {
         Resource::Collection(name) => collection(&req, state.clone(), name, tenant, options).await,
         Resource::Count(name) => count(&req, state.clone(), name, tenant, options).await,
-        Resource::Entity(name, key) => entity(&req, state.clone(), name, tenant, key, options).await,
+        Resource::Entity(name, key) => {
+            entity(&req, state.clone(), name, tenant, key, options).await
+        }
     }
 }
 
 fn context_url(root: &str, set: &EntitySet, plan: &QueryPlan, entity: bool) -> String {
     let mut url = format!("{root}/$metadata#{}", set.name);
     if plan.select_explicit {
-        let names: Vec<&str> = plan.select.iter().map(|&i| set.properties[i].name.as_str()).collect();
+        let names: Vec<&str> = plan
+            .select
+            .iter()
+            .map(|&i| set.properties[i].name.as_str())
+            .collect();
         url.push('(');
         url.push_str(&names.join(","));
         url.push(')');
@@ -230,7 +250,8 @@ fn preferred_page_size(req: &HttpRequest) -> Option<u64> {
         .filter_map(|p| {
             let (name, value) = p.trim().split_once('=')?;
             let name = name.trim().to_ascii_lowercase();
-            (name == "odata.maxpagesize" || name == "maxpagesize").then(|| value.trim().parse::<u64>().ok())?
+            (name == "odata.maxpagesize" || name == "maxpagesize")
+                .then(|| value.trim().parse::<u64>().ok())?
         })
         .find(|&n| n > 0)
 }
@@ -276,14 +297,17 @@ async fn collection(
     let mut plan = plan::bind_collection(&state.model, set_index, &tenant, &options, limits)?;
 
     let preferred = preferred_page_size(req);
-    let page_size = preferred.unwrap_or(limits.page_size).min(limits.max_page_size);
+    let page_size = preferred
+        .unwrap_or(limits.page_size)
+        .min(limits.max_page_size);
     let page_rows = options.top.map_or(page_size, |top| top.min(page_size));
     plan.limit = Some(page_rows + 1);
 
     let root = service_root(req, &state);
     let context = context_url(&root, set, &plan, false);
     let (select, layout) = store::sql::select(&state.model, &plan, state.db.dialect());
-    let count_stmt = (options.count == Some(true)).then(|| store::sql::count(&state.model, &plan, state.db.dialect()));
+    let count_stmt = (options.count == Some(true))
+        .then(|| store::sql::count(&state.model, &plan, state.db.dialect()));
     let shape = EntityShape::new(
         set,
         state.model.qualified_type(set),
@@ -367,12 +391,19 @@ async fn collection(
     match ready_rx.await {
         Ok(Ok(())) => {}
         Ok(Err(e)) => return Err(e),
-        Err(_) => return Err(ApiError::internal(&"the database task ended before answering")),
+        Err(_) => {
+            return Err(ApiError::internal(
+                &"the database task ended before answering",
+            ));
+        }
     }
     let mut response = HttpResponse::Ok();
     response.content_type(format.content_type());
     if preferred.is_some() {
-        response.insert_header(("Preference-Applied", format!("odata.maxpagesize={page_size}")));
+        response.insert_header((
+            "Preference-Applied",
+            format!("odata.maxpagesize={page_size}"),
+        ));
     }
     Ok(response.streaming(ReceiverStream::new(rx)))
 }
@@ -425,8 +456,13 @@ async fn entity(
     .await
     .map_err(|e| ApiError::internal(&e))??;
     match body {
-        Some(body) => Ok(HttpResponse::Ok().content_type(format.content_type()).body(body)),
-        None => Err(ApiError::not_found(format!("{} has no entity with key '{key}'", set.name))),
+        Some(body) => Ok(HttpResponse::Ok()
+            .content_type(format.content_type())
+            .body(body)),
+        None => Err(ApiError::not_found(format!(
+            "{} has no entity with key '{key}'",
+            set.name
+        ))),
     }
 }
 
@@ -439,10 +475,19 @@ async fn count(
 ) -> Result<HttpResponse, ApiError> {
     negotiate::plain_text(header(req.headers(), "Accept"))?;
     if let Some((option, _)) = options.raw.iter().find(|(n, _)| n.as_str() != "format") {
-        return Err(ApiError::bad_request(format!("${option} does not apply to /$count")).with_target(format!("${option}")));
+        return Err(
+            ApiError::bad_request(format!("${option} does not apply to /$count"))
+                .with_target(format!("${option}")),
+        );
     }
     let (set_index, _) = entity_set(&state, name)?;
-    let plan = plan::bind_collection(&state.model, set_index, &tenant, &options, &state.settings.limits)?;
+    let plan = plan::bind_collection(
+        &state.model,
+        set_index,
+        &tenant,
+        &options,
+        &state.settings.limits,
+    )?;
     let stmt = store::sql::count(&state.model, &plan, state.db.dialect());
     let task_state = state.clone();
     let n = web::block(move || -> Result<i64, StoreError> {
@@ -451,7 +496,9 @@ async fn count(
     })
     .await
     .map_err(|e| ApiError::internal(&e))??;
-    Ok(HttpResponse::Ok().content_type("text/plain;charset=utf-8").body(n.to_string()))
+    Ok(HttpResponse::Ok()
+        .content_type("text/plain;charset=utf-8")
+        .body(n.to_string()))
 }
 
 #[allow(dead_code)]
@@ -470,9 +517,18 @@ mod tests {
 
     #[test]
     fn resource_paths_are_parsed() {
-        assert!(matches!(parse_resource("Calls").unwrap(), Resource::Collection("Calls")));
-        assert!(matches!(parse_resource("Calls/").unwrap(), Resource::Collection("Calls")));
-        assert!(matches!(parse_resource("Calls/$count").unwrap(), Resource::Count("Calls")));
+        assert!(matches!(
+            parse_resource("Calls").unwrap(),
+            Resource::Collection("Calls")
+        ));
+        assert!(matches!(
+            parse_resource("Calls/").unwrap(),
+            Resource::Collection("Calls")
+        ));
+        assert!(matches!(
+            parse_resource("Calls/$count").unwrap(),
+            Resource::Count("Calls")
+        ));
         match parse_resource("Calls('a''b')").unwrap() {
             Resource::Entity("Calls", key) => assert_eq!(key, "a'b"),
             _ => panic!("expected an entity"),
@@ -481,8 +537,25 @@ mod tests {
             Resource::Entity("Calls", key) => assert_eq!(key, "x"),
             _ => panic!("expected an entity"),
         }
-        assert_eq!(parse_resource("Calls(12)").err().unwrap().status.as_u16(), 400);
-        assert_eq!(parse_resource("Calls('a'b')").err().unwrap().status.as_u16(), 400);
-        assert_eq!(parse_resource("Calls('x')/id").err().unwrap().status.as_u16(), 501);
+        assert_eq!(
+            parse_resource("Calls(12)").err().unwrap().status.as_u16(),
+            400
+        );
+        assert_eq!(
+            parse_resource("Calls('a'b')")
+                .err()
+                .unwrap()
+                .status
+                .as_u16(),
+            400
+        );
+        assert_eq!(
+            parse_resource("Calls('x')/id")
+                .err()
+                .unwrap()
+                .status
+                .as_u16(),
+            501
+        );
     }
 }

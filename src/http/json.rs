@@ -191,7 +191,8 @@ impl RowWriter {
             && !self.out.is_empty()
         {
             let chunk = std::mem::replace(&mut self.out, Vec::with_capacity(CHUNK + 4096));
-            tx.blocking_send(Ok(Bytes::from(chunk))).map_err(|_| StoreError::SinkClosed)?;
+            tx.blocking_send(Ok(Bytes::from(chunk)))
+                .map_err(|_| StoreError::SinkClosed)?;
         }
         Ok(())
     }
@@ -199,7 +200,6 @@ impl RowWriter {
     pub fn into_buffer(self) -> Vec<u8> {
         self.out
     }
-
 }
 
 impl RowSink for RowWriter {
@@ -226,7 +226,11 @@ impl RowSink for RowWriter {
         }
         let first = std::mem::replace(&mut self.first_property, false);
         let col = &self.shape.columns[column];
-        let out = if self.shape.metadata == MetadataLevel::Full { &mut self.row } else { &mut self.out };
+        let out = if self.shape.metadata == MetadataLevel::Full {
+            &mut self.row
+        } else {
+            &mut self.out
+        };
         if !first {
             out.push(b',');
         }

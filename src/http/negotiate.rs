@@ -62,7 +62,10 @@ struct MediaRange {
 
 impl MediaRange {
     fn param(&self, name: &str) -> Option<&str> {
-        self.params.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+        self.params
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
     }
 
     fn matches(&self, kind: &str, subtype: &str) -> bool {
@@ -88,7 +91,12 @@ fn parse_ranges(header: &str) -> Vec<MediaRange> {
                     params.push((k, v));
                 }
             }
-            Some(MediaRange { kind: kind.trim().to_string(), subtype: subtype.trim().to_string(), params, q })
+            Some(MediaRange {
+                kind: kind.trim().to_string(),
+                subtype: subtype.trim().to_string(),
+                params,
+                q,
+            })
         })
         .collect();
     // Highest preference first; equal q keeps the client's order.
@@ -108,7 +116,9 @@ fn json_from_range(range: &MediaRange) -> Option<JsonFormat> {
         Some(v) => MetadataLevel::parse(v)?,
         None => MetadataLevel::Minimal,
     };
-    let ieee754 = range.param("IEEE754Compatible").is_some_and(|v| v.eq_ignore_ascii_case("true"));
+    let ieee754 = range
+        .param("IEEE754Compatible")
+        .is_some_and(|v| v.eq_ignore_ascii_case("true"));
     Some(JsonFormat { metadata, ieee754 })
 }
 
@@ -129,21 +139,31 @@ pub fn json(accept: Option<&str>, format: Option<&str>) -> Result<JsonFormat, Ap
         return format_range(format)
             .as_ref()
             .and_then(json_from_range)
-            .ok_or_else(|| ApiError::not_acceptable(format!("$format={format} is not available; use $format=json")));
+            .ok_or_else(|| {
+                ApiError::not_acceptable(format!(
+                    "$format={format} is not available; use $format=json"
+                ))
+            });
     }
     let Some(accept) = accept.filter(|a| !a.trim().is_empty()) else {
-        return Ok(JsonFormat { metadata: MetadataLevel::Minimal, ieee754: false });
+        return Ok(JsonFormat {
+            metadata: MetadataLevel::Minimal,
+            ieee754: false,
+        });
     };
     parse_ranges(accept)
         .iter()
         .filter(|r| r.q > 0.0)
         .find_map(json_from_range)
-        .ok_or_else(|| ApiError::not_acceptable("this resource is available as application/json only"))
+        .ok_or_else(|| {
+            ApiError::not_acceptable("this resource is available as application/json only")
+        })
 }
 
 /// Whether `$metadata` may be answered with CSDL XML.
 pub fn metadata_xml(accept: Option<&str>, format: Option<&str>) -> Result<(), ApiError> {
-    let acceptable = |r: &MediaRange| r.q > 0.0 && (r.matches("application", "xml") || r.matches("text", "xml"));
+    let acceptable =
+        |r: &MediaRange| r.q > 0.0 && (r.matches("application", "xml") || r.matches("text", "xml"));
     if let Some(format) = format {
         return match format_range(format) {
             Some(r) if acceptable(&r) => Ok(()),
@@ -155,7 +175,9 @@ pub fn metadata_xml(accept: Option<&str>, format: Option<&str>) -> Result<(), Ap
     match accept.filter(|a| !a.trim().is_empty()) {
         None => Ok(()),
         Some(a) if parse_ranges(a).iter().any(acceptable) => Ok(()),
-        Some(_) => Err(ApiError::not_acceptable("$metadata is available as application/xml only")),
+        Some(_) => Err(ApiError::not_acceptable(
+            "$metadata is available as application/xml only",
+        )),
     }
 }
 
@@ -163,8 +185,16 @@ pub fn metadata_xml(accept: Option<&str>, format: Option<&str>) -> Result<(), Ap
 pub fn plain_text(accept: Option<&str>) -> Result<(), ApiError> {
     match accept.filter(|a| !a.trim().is_empty()) {
         None => Ok(()),
-        Some(a) if parse_ranges(a).iter().any(|r| r.q > 0.0 && r.matches("text", "plain")) => Ok(()),
-        Some(_) => Err(ApiError::not_acceptable("/$count is available as text/plain only")),
+        Some(a)
+            if parse_ranges(a)
+                .iter()
+                .any(|r| r.q > 0.0 && r.matches("text", "plain")) =>
+        {
+            Ok(())
+        }
+        Some(_) => Err(ApiError::not_acceptable(
+            "/$count is available as text/plain only",
+        )),
     }
 }
 
@@ -177,25 +207,58 @@ mod tests {
 
     #[test]
     fn power_query_gets_minimal_json_and_xml_metadata() {
-        assert_eq!(json(Some(POWER_QUERY), None).unwrap().metadata, MetadataLevel::Minimal);
+        assert_eq!(
+            json(Some(POWER_QUERY), None).unwrap().metadata,
+            MetadataLevel::Minimal
+        );
         assert!(metadata_xml(Some(POWER_QUERY), None).is_ok());
         assert!(plain_text(Some(POWER_QUERY)).is_ok());
     }
 
     #[test]
     fn browsers_get_json_data_and_xml_metadata() {
-        assert_eq!(json(Some(BROWSER), None).unwrap().metadata, MetadataLevel::Minimal);
+        assert_eq!(
+            json(Some(BROWSER), None).unwrap().metadata,
+            MetadataLevel::Minimal
+        );
         assert!(metadata_xml(Some(BROWSER), None).is_ok());
     }
 
     #[test]
     fn q_values_and_format_decide() {
-        let f = json(Some("application/json;odata.metadata=none;q=0.5, application/json;odata.metadata=full"), None).unwrap();
+        let f = json(
+            Some(
+                "application/json;odata.metadata=none;q=0.5, application/json;odata.metadata=full",
+            ),
+            None,
+        )
+        .unwrap();
         assert_eq!(f.metadata, MetadataLevel::Full);
-        assert_eq!(json(None, Some("application/json;odata.metadata=none")).unwrap().metadata, MetadataLevel::None);
-        assert!(json(Some("application/json;IEEE754Compatible=true"), None).unwrap().ieee754);
-        assert_eq!(json(Some("application/atom+xml"), None).unwrap_err().status.as_u16(), 406);
-        assert_eq!(json(Some("application/json;q=0"), None).unwrap_err().status.as_u16(), 406);
+        assert_eq!(
+            json(None, Some("application/json;odata.metadata=none"))
+                .unwrap()
+                .metadata,
+            MetadataLevel::None
+        );
+        assert!(
+            json(Some("application/json;IEEE754Compatible=true"), None)
+                .unwrap()
+                .ieee754
+        );
+        assert_eq!(
+            json(Some("application/atom+xml"), None)
+                .unwrap_err()
+                .status
+                .as_u16(),
+            406
+        );
+        assert_eq!(
+            json(Some("application/json;q=0"), None)
+                .unwrap_err()
+                .status
+                .as_u16(),
+            406
+        );
         assert_eq!(json(None, Some("atom")).unwrap_err().status.as_u16(), 406);
         assert!(metadata_xml(Some("application/json"), None).is_err());
         assert!(metadata_xml(None, Some("xml")).is_ok());

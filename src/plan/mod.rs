@@ -29,7 +29,11 @@ pub struct Limits {
 
 impl Default for Limits {
     fn default() -> Limits {
-        Limits { page_size: 5_000, max_page_size: 50_000, max_orderby_keys: 8 }
+        Limits {
+            page_size: 5_000,
+            max_page_size: 50_000,
+            max_orderby_keys: 8,
+        }
     }
 }
 
@@ -80,7 +84,12 @@ pub struct PlanError {
 
 impl PlanError {
     pub fn invalid(option: &str, span: Option<Span>, message: impl Into<String>) -> PlanError {
-        PlanError { option: option.to_string(), span, kind: PlanErrorKind::Invalid, message: message.into() }
+        PlanError {
+            option: option.to_string(),
+            span,
+            kind: PlanErrorKind::Invalid,
+            message: message.into(),
+        }
     }
 }
 
@@ -107,9 +116,17 @@ fn suggest(set: &EntitySet, wanted: &str) -> String {
         .take(3)
         .collect();
     if close.is_empty() {
-        close = set.property_names().filter(|n| n.chars().next() == wanted.chars().next()).take(3).collect();
+        close = set
+            .property_names()
+            .filter(|n| n.chars().next() == wanted.chars().next())
+            .take(3)
+            .collect();
     }
-    if close.is_empty() { String::new() } else { format!("; did you mean {}?", close.join(", ")) }
+    if close.is_empty() {
+        String::new()
+    } else {
+        format!("; did you mean {}?", close.join(", "))
+    }
 }
 
 fn resolve(set: &EntitySet, option: &str, name: &str, span: Span) -> Result<usize, PlanError> {
@@ -127,7 +144,11 @@ fn resolve(set: &EntitySet, option: &str, name: &str, span: Span) -> Result<usiz
     Err(PlanError::invalid(
         option,
         Some(span),
-        format!("'{name}' is not a property of {}{}", set.name, suggest(set, name)),
+        format!(
+            "'{name}' is not a property of {}{}",
+            set.name,
+            suggest(set, name)
+        ),
     ))
 }
 
@@ -156,7 +177,11 @@ pub fn bind_collection(
         key: None,
         after,
         // A continuation page has already skipped: the keyset position includes it.
-        skip: if options.skiptoken.is_some() { 0 } else { options.skip.unwrap_or(0) },
+        skip: if options.skiptoken.is_some() {
+            0
+        } else {
+            options.skip.unwrap_or(0)
+        },
         limit: None,
     })
 }
@@ -185,7 +210,10 @@ pub fn bind_entity(
         tenant: tenant.to_string(),
         select,
         select_explicit,
-        order: vec![OrderKey { property: set.key, descending: false }],
+        order: vec![OrderKey {
+            property: set.key,
+            descending: false,
+        }],
         key: Some(key.to_string()),
         after: None,
         skip: 0,
@@ -216,7 +244,11 @@ fn bind_select(set: &EntitySet, options: &QueryOptions) -> Result<(Vec<usize>, b
     Ok((out, true))
 }
 
-fn bind_orderby(set: &EntitySet, options: &QueryOptions, limits: &Limits) -> Result<Vec<OrderKey>, PlanError> {
+fn bind_orderby(
+    set: &EntitySet,
+    options: &QueryOptions,
+    limits: &Limits,
+) -> Result<Vec<OrderKey>, PlanError> {
     let mut keys: Vec<OrderKey> = Vec::new();
     if let Some(items) = &options.orderby {
         if items.len() > limits.max_orderby_keys {
@@ -237,12 +269,18 @@ fn bind_orderby(set: &EntitySet, options: &QueryOptions, limits: &Limits) -> Res
             }
             // A repeated key adds nothing to the order; OData allows it, so skip it.
             if !keys.iter().any(|k| k.property == index) {
-                keys.push(OrderKey { property: index, descending: item.descending });
+                keys.push(OrderKey {
+                    property: index,
+                    descending: item.descending,
+                });
             }
         }
     }
     if !keys.iter().any(|k| k.property == set.key) {
-        keys.push(OrderKey { property: set.key, descending: false });
+        keys.push(OrderKey {
+            property: set.key,
+            descending: false,
+        });
     }
     Ok(keys)
 }
@@ -254,7 +292,11 @@ mod tests {
 
     fn plan(set: &str, query: &str) -> Result<QueryPlan, PlanError> {
         let model = Model::load().unwrap();
-        let idx = model.entity_sets().iter().position(|s| s.name == set).unwrap();
+        let idx = model
+            .entity_sets()
+            .iter()
+            .position(|s| s.name == set)
+            .unwrap();
         let options = parse_query(&decode_query_string(query).unwrap()).unwrap();
         bind_collection(&model, idx, "t1", &options, &Limits::default())
     }
@@ -264,7 +306,13 @@ mod tests {
         let model = Model::load().unwrap();
         let p = plan("Calls", "").unwrap();
         let calls = model.entity_set("Calls").unwrap();
-        assert_eq!(p.order, vec![OrderKey { property: calls.key, descending: false }]);
+        assert_eq!(
+            p.order,
+            vec![OrderKey {
+                property: calls.key,
+                descending: false
+            }]
+        );
         assert_eq!(p.select.len(), calls.properties.len());
         assert!(!p.select_explicit);
     }
@@ -274,7 +322,10 @@ mod tests {
         let model = Model::load().unwrap();
         let calls = model.entity_set("Calls").unwrap();
         let p = plan("Calls", "$orderby=startedAt desc").unwrap();
-        assert_eq!(p.order[0].property, calls.property_index("startedAtUtc").unwrap());
+        assert_eq!(
+            p.order[0].property,
+            calls.property_index("startedAtUtc").unwrap()
+        );
         assert!(p.order[0].descending);
         assert_eq!(p.order.len(), 2);
     }
@@ -283,7 +334,11 @@ mod tests {
     fn unknown_names_are_reported_with_span_and_hint() {
         let e = plan("Calls", "$select=id,startedat").unwrap_err();
         assert_eq!(e.kind, PlanErrorKind::Invalid);
-        assert!(e.to_string().starts_with("$select: 'startedat' is not a property of Calls; did you mean"), "{e}");
+        assert!(
+            e.to_string()
+                .starts_with("$select: 'startedat' is not a property of Calls; did you mean"),
+            "{e}"
+        );
         assert_eq!(e.span.map(|s| (s.start, s.end)), Some((3, 12)));
     }
 }

@@ -14,20 +14,30 @@ use crate::store::{ColumnKind, SortValue, format_instant, parse_instant};
 fn fingerprint(set: &EntitySet, order: &[OrderKey]) -> String {
     order
         .iter()
-        .map(|k| format!("{}{}", set.properties[k.property].name, if k.descending { "-" } else { "+" }))
+        .map(|k| {
+            format!(
+                "{}{}",
+                set.properties[k.property].name,
+                if k.descending { "-" } else { "+" }
+            )
+        })
         .collect::<Vec<_>>()
         .join(",")
 }
 
 pub fn encode_skiptoken(set: &EntitySet, order: &[OrderKey], values: &[SortValue]) -> String {
     let mut items = vec![Value::String(fingerprint(set, order))];
-    items.extend(values.iter().map(|v| match v {
-        SortValue::Null => Value::Null,
-        SortValue::Bool(b) => Value::Bool(*b),
-        SortValue::Int(i) => Value::from(*i),
-        SortValue::Double(d) => serde_json::Number::from_f64(*d).map(Value::Number).unwrap_or(Value::Null),
-        SortValue::Text(s) => Value::String(s.clone()),
-        SortValue::Instant(t) => Value::String(format_instant(t)),
+    items.extend(values.iter().map(|v| {
+        match v {
+            SortValue::Null => Value::Null,
+            SortValue::Bool(b) => Value::Bool(*b),
+            SortValue::Int(i) => Value::from(*i),
+            SortValue::Double(d) => serde_json::Number::from_f64(*d)
+                .map(Value::Number)
+                .unwrap_or(Value::Null),
+            SortValue::Text(s) => Value::String(s.clone()),
+            SortValue::Instant(t) => Value::String(format_instant(t)),
+        }
     }));
     URL_SAFE_NO_PAD.encode(Value::Array(items).to_string())
 }
@@ -36,12 +46,20 @@ fn bad(reason: &str) -> PlanError {
     PlanError::invalid(
         "$skiptoken",
         None,
-        format!("the token is not valid for this request ({reason}); use the nextLink exactly as received"),
+        format!(
+            "the token is not valid for this request ({reason}); use the nextLink exactly as received"
+        ),
     )
 }
 
-pub fn decode_skiptoken(token: &str, set: &EntitySet, order: &[OrderKey]) -> Result<Vec<SortValue>, PlanError> {
-    let bytes = URL_SAFE_NO_PAD.decode(token.trim_end_matches('=')).map_err(|_| bad("not base64url"))?;
+pub fn decode_skiptoken(
+    token: &str,
+    set: &EntitySet,
+    order: &[OrderKey],
+) -> Result<Vec<SortValue>, PlanError> {
+    let bytes = URL_SAFE_NO_PAD
+        .decode(token.trim_end_matches('='))
+        .map_err(|_| bad("not base64url"))?;
     let Ok(Value::Array(items)) = serde_json::from_slice::<Value>(&bytes) else {
         return Err(bad("not a token of this server"));
     };
@@ -59,14 +77,23 @@ pub fn decode_skiptoken(token: &str, set: &EntitySet, order: &[OrderKey]) -> Res
         .map(|(key, value)| {
             let property = &set.properties[key.property];
             if value.is_null() {
-                return if property.nullable { Ok(SortValue::Null) } else { Err(bad("null for a non-null key")) };
+                return if property.nullable {
+                    Ok(SortValue::Null)
+                } else {
+                    Err(bad("null for a non-null key"))
+                };
             }
             let parsed = match ColumnKind::of(property) {
-                ColumnKind::Text | ColumnKind::LocalText => value.as_str().map(|s| SortValue::Text(s.to_string())),
+                ColumnKind::Text | ColumnKind::LocalText => {
+                    value.as_str().map(|s| SortValue::Text(s.to_string()))
+                }
                 ColumnKind::Int32 | ColumnKind::Int64 => value.as_i64().map(SortValue::Int),
                 ColumnKind::Double => value.as_f64().map(SortValue::Double),
                 ColumnKind::Boolean => value.as_bool().map(SortValue::Bool),
-                ColumnKind::Instant => value.as_str().and_then(parse_instant).map(SortValue::Instant),
+                ColumnKind::Instant => value
+                    .as_str()
+                    .and_then(parse_instant)
+                    .map(SortValue::Instant),
             };
             parsed.ok_or_else(|| bad("a value has the wrong type"))
         })
@@ -84,15 +111,24 @@ mod tests {
         let calls = model.entity_set("Calls").unwrap();
         let started = calls.property_index("startedAtUtc").unwrap();
         let order = vec![
-            OrderKey { property: started, descending: true },
-            OrderKey { property: calls.key, descending: false },
+            OrderKey {
+                property: started,
+                descending: true,
+            },
+            OrderKey {
+                property: calls.key,
+                descending: false,
+            },
         ];
         let t = parse_instant("2026-01-01T10:00:00.250Z").unwrap();
         let values = vec![SortValue::Instant(t), SortValue::Text("c-1'\"é".into())];
         let token = encode_skiptoken(calls, &order, &values);
         assert_eq!(decode_skiptoken(&token, calls, &order).unwrap(), values);
 
-        let other = vec![OrderKey { property: calls.key, descending: false }];
+        let other = vec![OrderKey {
+            property: calls.key,
+            descending: false,
+        }];
         assert!(decode_skiptoken(&token, calls, &other).is_err());
         assert!(decode_skiptoken("not a token!", calls, &order).is_err());
         assert!(decode_skiptoken(&URL_SAFE_NO_PAD.encode("[1,2"), calls, &order).is_err());

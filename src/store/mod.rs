@@ -196,7 +196,12 @@ impl Conn {
 
 /// Tenants as the feed needs them until tenant management arrives: an id, a display
 /// name and an IANA time zone for the local-time columns.
-pub fn ensure_tenant(conn: &mut Conn, id: &str, name: &str, time_zone: &str) -> Result<(), StoreError> {
+pub fn ensure_tenant(
+    conn: &mut Conn,
+    id: &str,
+    name: &str,
+    time_zone: &str,
+) -> Result<(), StoreError> {
     let dialect = conn.dialect();
     let stmt = sql::Statement {
         text: format!(

@@ -50,7 +50,9 @@ pub(crate) fn bind_pg(stmt: &Statement) -> BoxedSqlQuery<'_, Pg, SqlQuery> {
             (Bind::Null, ColumnKind::Instant) => {
                 q.bind::<Nullable<Timestamptz>, Option<chrono::DateTime<chrono::Utc>>>(None)
             }
-            (Bind::Null, ColumnKind::Text | ColumnKind::LocalText) => q.bind::<Nullable<Text>, Option<&str>>(None),
+            (Bind::Null, ColumnKind::Text | ColumnKind::LocalText) => {
+                q.bind::<Nullable<Text>, Option<&str>>(None)
+            }
             (Bind::Bool(v), _) => q.bind::<Bool, _>(*v),
             (Bind::Int(v), ColumnKind::Int32) => match i32::try_from(*v) {
                 Ok(small) => q.bind::<Integer, _>(small),
@@ -74,7 +76,9 @@ fn sqlite_cell<'v>(value: &'v mut SqliteValue<'_, '_, '_>, kind: ColumnKind) -> 
         ColumnKind::Boolean => Cell::Bool(value.read_long() != 0),
         ColumnKind::Int32 | ColumnKind::Int64 => Cell::Int(value.read_long()),
         ColumnKind::Double => Cell::Double(value.read_double()),
-        ColumnKind::Text | ColumnKind::LocalText | ColumnKind::Instant => Cell::Text(value.read_text()),
+        ColumnKind::Text | ColumnKind::LocalText | ColumnKind::Instant => {
+            Cell::Text(value.read_text())
+        }
     }
 }
 
@@ -91,7 +95,9 @@ fn pg_cell<'v>(value: &PgValue<'v>, kind: ColumnKind) -> Result<Cell<'v>, StoreE
         ColumnKind::Int32 => Cell::Int(i32::from_be_bytes(fixed(bytes)?) as i64),
         ColumnKind::Int64 => Cell::Int(i64::from_be_bytes(fixed(bytes)?)),
         ColumnKind::Double => Cell::Double(f64::from_be_bytes(fixed(bytes)?)),
-        ColumnKind::Instant => Cell::InstantMicros(i64::from_be_bytes(fixed(bytes)?) + PG_EPOCH_OFFSET_MICROS),
+        ColumnKind::Instant => {
+            Cell::InstantMicros(i64::from_be_bytes(fixed(bytes)?) + PG_EPOCH_OFFSET_MICROS)
+        }
         ColumnKind::Text | ColumnKind::LocalText => {
             Cell::Text(std::str::from_utf8(bytes).map_err(|e| StoreError::Corrupt(e.to_string()))?)
         }
@@ -116,7 +122,9 @@ pub(crate) fn stream_rows(
                     break;
                 }
                 for (i, &kind) in kinds.iter().enumerate() {
-                    let field = row.get(i).ok_or_else(|| StoreError::Corrupt(format!("column {i} missing")))?;
+                    let field = row
+                        .get(i)
+                        .ok_or_else(|| StoreError::Corrupt(format!("column {i} missing")))?;
                     match field.value() {
                         None => sink.cell(i, Cell::Null)?,
                         Some(mut v) => sink.cell(i, sqlite_cell(&mut v, kind))?,
@@ -135,7 +143,9 @@ pub(crate) fn stream_rows(
                     break;
                 }
                 for (i, &kind) in kinds.iter().enumerate() {
-                    let field = row.get(i).ok_or_else(|| StoreError::Corrupt(format!("column {i} missing")))?;
+                    let field = row
+                        .get(i)
+                        .ok_or_else(|| StoreError::Corrupt(format!("column {i} missing")))?;
                     match field.value() {
                         None => sink.cell(i, Cell::Null)?,
                         Some(v) => sink.cell(i, pg_cell(&v, kind)?)?,
@@ -173,5 +183,6 @@ impl RowSink for FirstInt {
 pub(crate) fn scalar_i64(conn: &mut Conn, stmt: &Statement) -> Result<i64, StoreError> {
     let mut sink = FirstInt(None);
     stream_rows(conn, stmt, &[ColumnKind::Int64], &mut sink)?;
-    sink.0.ok_or_else(|| StoreError::Corrupt("the query returned no number".into()))
+    sink.0
+        .ok_or_else(|| StoreError::Corrupt("the query returned no number".into()))
 }

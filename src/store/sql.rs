@@ -49,7 +49,11 @@ struct Builder {
 
 impl Builder {
     fn new(dialect: Dialect) -> Builder {
-        Builder { dialect, text: String::with_capacity(256), binds: Vec::new() }
+        Builder {
+            dialect,
+            text: String::with_capacity(256),
+            binds: Vec::new(),
+        }
     }
 
     fn push(&mut self, s: &str) -> &mut Builder {
@@ -65,7 +69,10 @@ impl Builder {
     }
 
     fn finish(self) -> Statement {
-        Statement { text: self.text, binds: self.binds }
+        Statement {
+            text: self.text,
+            binds: self.binds,
+        }
     }
 }
 
@@ -99,8 +106,16 @@ fn layout(set: &EntitySet, plan: &QueryPlan) -> SelectLayout {
             }
         })
         .collect();
-    let kinds = columns.iter().map(|&c| ColumnKind::of(&set.properties[c])).collect();
-    SelectLayout { columns, kinds, output, sort_positions }
+    let kinds = columns
+        .iter()
+        .map(|&c| ColumnKind::of(&set.properties[c]))
+        .collect();
+    SelectLayout {
+        columns,
+        kinds,
+        output,
+        sort_positions,
+    }
 }
 
 /// `WHERE tenant_id = ? [AND id = ?] [AND keyset]`: the one place tenant scoping is added.
@@ -108,7 +123,9 @@ fn where_clause(b: &mut Builder, set: &EntitySet, plan: &QueryPlan) {
     b.push(" WHERE \"tenant_id\" = ");
     b.bind(Bind::Text(plan.tenant.clone()), ColumnKind::Text);
     if let Some(key) = &plan.key {
-        b.push(" AND ").push(&quoted(&set.key_property().column)).push(" = ");
+        b.push(" AND ")
+            .push(&quoted(&set.key_property().column))
+            .push(" = ");
         b.bind(Bind::Text(key.clone()), ColumnKind::Text);
     }
     if let Some(after) = &plan.after {
@@ -204,7 +221,10 @@ pub fn select(model: &Model, plan: &QueryPlan, dialect: Dialect) -> (Statement, 
         let limit = plan.limit.unwrap_or(i64::MAX as u64).min(i64::MAX as u64) as i64;
         b.bind(Bind::Int(limit), ColumnKind::Int64);
         b.push(" OFFSET ");
-        b.bind(Bind::Int(plan.skip.min(i64::MAX as u64) as i64), ColumnKind::Int64);
+        b.bind(
+            Bind::Int(plan.skip.min(i64::MAX as u64) as i64),
+            ColumnKind::Int64,
+        );
     }
     (b.finish(), layout)
 }
@@ -212,7 +232,10 @@ pub fn select(model: &Model, plan: &QueryPlan, dialect: Dialect) -> (Statement, 
 /// `SELECT COUNT(*)` over the same rows the plan reads, ignoring paging.
 pub fn count(model: &Model, plan: &QueryPlan, dialect: Dialect) -> Statement {
     let set = &model.entity_sets()[plan.set];
-    let unpaged = QueryPlan { after: None, ..plan.clone() };
+    let unpaged = QueryPlan {
+        after: None,
+        ..plan.clone()
+    };
     let mut b = Builder::new(dialect);
     b.push("SELECT COUNT(*) FROM ").push(&quoted(&set.table));
     where_clause(&mut b, set, &unpaged);
@@ -221,7 +244,13 @@ pub fn count(model: &Model, plan: &QueryPlan, dialect: Dialect) -> Statement {
 
 /// `INSERT ... ON CONFLICT (tenant_id, id) DO UPDATE` for `rows` rows of `columns`
 /// (property indices). Upserting by key makes a repeated batch change nothing.
-pub fn upsert(set: &EntitySet, columns: &[usize], tenant_in_columns: bool, rows: usize, dialect: Dialect) -> String {
+pub fn upsert(
+    set: &EntitySet,
+    columns: &[usize],
+    tenant_in_columns: bool,
+    rows: usize,
+    dialect: Dialect,
+) -> String {
     let mut text = format!("INSERT INTO {} (", quoted(&set.table));
     let mut names: Vec<String> = Vec::new();
     if !tenant_in_columns {
@@ -272,7 +301,11 @@ mod tests {
     use crate::store::SortValue;
 
     fn calls_plan(model: &Model) -> QueryPlan {
-        let set = model.entity_sets().iter().position(|s| s.name == "Calls").unwrap();
+        let set = model
+            .entity_sets()
+            .iter()
+            .position(|s| s.name == "Calls")
+            .unwrap();
         let calls = &model.entity_sets()[set];
         QueryPlan {
             set,
@@ -280,8 +313,14 @@ mod tests {
             select: vec![calls.key],
             select_explicit: true,
             order: vec![
-                OrderKey { property: calls.property_index("endedAtUtc").unwrap(), descending: true },
-                OrderKey { property: calls.key, descending: false },
+                OrderKey {
+                    property: calls.property_index("endedAtUtc").unwrap(),
+                    descending: true,
+                },
+                OrderKey {
+                    property: calls.key,
+                    descending: false,
+                },
             ],
             key: None,
             after: None,
@@ -309,7 +348,10 @@ mod tests {
     fn keyset_predicate_handles_values_and_nulls() {
         let model = Model::load().unwrap();
         let mut plan = calls_plan(&model);
-        plan.after = Some(vec![SortValue::Text("2026-01-01T00:00:00.000Z".into()), SortValue::Text("c9".into())]);
+        plan.after = Some(vec![
+            SortValue::Text("2026-01-01T00:00:00.000Z".into()),
+            SortValue::Text("c9".into()),
+        ]);
         let (stmt, _) = select(&model, &plan, Dialect::Postgres);
         assert!(
             stmt.text.contains(
@@ -321,7 +363,12 @@ mod tests {
         assert_eq!(stmt.binds.len(), 6);
         plan.after = Some(vec![SortValue::Null, SortValue::Text("c9".into())]);
         let (stmt, _) = select(&model, &plan, Dialect::Sqlite);
-        assert!(stmt.text.contains("AND ((\"ended_at_utc\" IS NULL AND \"id\" > ?))"), "{}", stmt.text);
+        assert!(
+            stmt.text
+                .contains("AND ((\"ended_at_utc\" IS NULL AND \"id\" > ?))"),
+            "{}",
+            stmt.text
+        );
         assert_eq!(stmt.binds.len(), 4);
     }
 }

@@ -90,9 +90,9 @@ impl SortValue {
             Cell::Int(i) => SortValue::Int(i),
             Cell::Double(d) => SortValue::Double(d),
             Cell::Text(s) => SortValue::Text(s.to_string()),
-            Cell::InstantMicros(m) => {
-                SortValue::Instant(DateTime::from_timestamp_micros(m).unwrap_or(DateTime::UNIX_EPOCH))
-            }
+            Cell::InstantMicros(m) => SortValue::Instant(
+                DateTime::from_timestamp_micros(m).unwrap_or(DateTime::UNIX_EPOCH),
+            ),
         }
     }
 
@@ -116,7 +116,9 @@ pub fn format_instant(t: &DateTime<Utc>) -> String {
 
 /// Parses the stored or wire form of an instant (any RFC 3339 offset accepted).
 pub fn parse_instant(s: &str) -> Option<DateTime<Utc>> {
-    DateTime::parse_from_rfc3339(s).ok().map(|t| t.with_timezone(&Utc))
+    DateTime::parse_from_rfc3339(s)
+        .ok()
+        .map(|t| t.with_timezone(&Utc))
 }
 
 #[cfg(test)]
@@ -138,6 +140,9 @@ mod tests {
         v.assign(Cell::Text("de"));
         assert_eq!(v, SortValue::Text("de".into()));
         v.assign(Cell::InstantMicros(1_000_000));
-        assert_eq!(v, SortValue::Instant(DateTime::from_timestamp(1, 0).unwrap()));
+        assert_eq!(
+            v,
+            SortValue::Instant(DateTime::from_timestamp(1, 0).unwrap())
+        );
     }
 }

@@ -24,9 +24,21 @@ pub struct RowBatch<'m> {
 impl<'m> RowBatch<'m> {
     /// `columns` are property indices; every pushed row has one value per column.
     pub fn new(set: &'m EntitySet, tenant: &str, columns: Vec<usize>) -> RowBatch<'m> {
-        let kinds = columns.iter().map(|&c| ColumnKind::of(&set.properties[c])).collect();
-        let tenant_position = columns.iter().position(|&c| set.properties[c].column == "tenant_id");
-        RowBatch { set, tenant: tenant.to_string(), columns, kinds, tenant_position, rows: Vec::new() }
+        let kinds = columns
+            .iter()
+            .map(|&c| ColumnKind::of(&set.properties[c]))
+            .collect();
+        let tenant_position = columns
+            .iter()
+            .position(|&c| set.properties[c].column == "tenant_id");
+        RowBatch {
+            set,
+            tenant: tenant.to_string(),
+            columns,
+            kinds,
+            tenant_position,
+            rows: Vec::new(),
+        }
     }
 
     pub fn push(&mut self, mut row: Vec<Bind>) -> Result<(), StoreError> {
@@ -65,11 +77,23 @@ impl<'m> RowBatch<'m> {
             let text = if chunk.len() == rows_per_statement {
                 full_text
                     .get_or_insert_with(|| {
-                        sql::upsert(self.set, &self.columns, self.tenant_position.is_some(), chunk.len(), dialect)
+                        sql::upsert(
+                            self.set,
+                            &self.columns,
+                            self.tenant_position.is_some(),
+                            chunk.len(),
+                            dialect,
+                        )
                     })
                     .clone()
             } else {
-                sql::upsert(self.set, &self.columns, self.tenant_position.is_some(), chunk.len(), dialect)
+                sql::upsert(
+                    self.set,
+                    &self.columns,
+                    self.tenant_position.is_some(),
+                    chunk.len(),
+                    dialect,
+                )
             };
             let mut binds = Vec::with_capacity(chunk.len() * per_row);
             for row in chunk {

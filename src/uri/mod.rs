@@ -57,14 +57,33 @@ pub struct UriError {
 }
 
 impl UriError {
-    fn new(option: &str, kind: UriErrorKind, span: Option<Span>, message: impl Into<String>) -> UriError {
-        UriError { option: option.to_string(), span, kind, message: message.into() }
+    fn new(
+        option: &str,
+        kind: UriErrorKind,
+        span: Option<Span>,
+        message: impl Into<String>,
+    ) -> UriError {
+        UriError {
+            option: option.to_string(),
+            span,
+            kind,
+            message: message.into(),
+        }
     }
 
     /// The single way to report a syntax error: what was expected, what was found, where.
     pub fn expected(option: &str, what: &str, found: &str, span: Span) -> UriError {
-        let found = if found.is_empty() { "the end of the value".to_string() } else { format!("'{found}'") };
-        UriError::new(option, UriErrorKind::Syntax, Some(span), format!("expected {what}, found {found}"))
+        let found = if found.is_empty() {
+            "the end of the value".to_string()
+        } else {
+            format!("'{found}'")
+        };
+        UriError::new(
+            option,
+            UriErrorKind::Syntax,
+            Some(span),
+            format!("expected {what}, found {found}"),
+        )
     }
 }
 
@@ -116,10 +135,27 @@ pub struct QueryOptions {
 }
 
 /// Options this server parses and executes.
-const SUPPORTED: &[&str] = &["select", "orderby", "top", "skip", "count", "skiptoken", "format"];
+const SUPPORTED: &[&str] = &[
+    "select",
+    "orderby",
+    "top",
+    "skip",
+    "count",
+    "skiptoken",
+    "format",
+];
 /// Options defined by OData that this server does not implement yet: 501, never ignored.
 const NOT_IMPLEMENTED: &[&str] = &[
-    "filter", "expand", "search", "apply", "compute", "levels", "index", "schemaversion", "deltatoken", "id",
+    "filter",
+    "expand",
+    "search",
+    "apply",
+    "compute",
+    "levels",
+    "index",
+    "schemaversion",
+    "deltatoken",
+    "id",
 ];
 
 /// Splits and decodes a raw query string into (name, value) pairs. `+` is a space and
@@ -139,7 +175,12 @@ fn decode_component(text: &str) -> Result<String, UriError> {
         .decode_utf8()
         .map(|s| s.into_owned())
         .map_err(|_| {
-            UriError::new(text, UriErrorKind::Encoding, None, "the URL is not valid percent-encoded UTF-8")
+            UriError::new(
+                text,
+                UriErrorKind::Encoding,
+                None,
+                "the URL is not valid percent-encoded UTF-8",
+            )
         })
 }
 
@@ -154,7 +195,12 @@ pub fn parse_query(pairs: &[(String, String)]) -> Result<QueryOptions, UriError>
         let lower = bare.to_ascii_lowercase();
         let option = format!("${lower}");
         if seen.contains(&lower) {
-            return Err(UriError::new(&option, UriErrorKind::Duplicate, None, "the option is given more than once"));
+            return Err(UriError::new(
+                &option,
+                UriErrorKind::Duplicate,
+                None,
+                "the option is given more than once",
+            ));
         }
         seen.push(lower.clone());
         if NOT_IMPLEMENTED.contains(&lower.as_str()) {
@@ -170,7 +216,10 @@ pub fn parse_query(pairs: &[(String, String)]) -> Result<QueryOptions, UriError>
                 &option,
                 UriErrorKind::UnknownOption,
                 None,
-                format!("unknown system query option; supported are ${}", SUPPORTED.join(", $")),
+                format!(
+                    "unknown system query option; supported are ${}",
+                    SUPPORTED.join(", $")
+                ),
             ));
         }
         match lower.as_str() {
@@ -205,8 +254,16 @@ fn ident(option: &str, text: &str, offset: usize) -> Result<(Ident, usize), UriE
     match chars.next() {
         Some((_, c)) if is_ident_start(c) => {}
         _ => {
-            let found: String = trimmed.chars().take_while(|c| *c != ',' && *c != ' ').collect();
-            return Err(UriError::expected(option, "a property name", &found, Span::new(start, start + found.len())));
+            let found: String = trimmed
+                .chars()
+                .take_while(|c| *c != ',' && *c != ' ')
+                .collect();
+            return Err(UriError::expected(
+                option,
+                "a property name",
+                &found,
+                Span::new(start, start + found.len()),
+            ));
         }
     }
     let len = trimmed
@@ -215,7 +272,13 @@ fn ident(option: &str, text: &str, offset: usize) -> Result<(Ident, usize), UriE
         .map(|(i, _)| i)
         .unwrap_or(trimmed.len());
     let name = &trimmed[..len];
-    Ok((Ident { name: name.to_string(), span: Span::new(start, start + len) }, start + len - offset))
+    Ok((
+        Ident {
+            name: name.to_string(),
+            span: Span::new(start, start + len),
+        },
+        start + len - offset,
+    ))
 }
 
 /// Splits on commas, keeping each item's byte offset.
@@ -239,7 +302,12 @@ pub fn parse_select(value: &str) -> Result<Vec<SelectItem>, UriError> {
         let rest = &item[used..];
         if !rest.trim().is_empty() {
             let start = at + used + (rest.len() - rest.trim_start().len());
-            return Err(UriError::expected("$select", "',' or the end", rest.trim(), Span::new(start, at + item.len())));
+            return Err(UriError::expected(
+                "$select",
+                "',' or the end",
+                rest.trim(),
+                Span::new(start, at + item.len()),
+            ));
         }
         out.push(SelectItem::Property(id));
     }
@@ -252,27 +320,49 @@ pub fn parse_orderby(value: &str) -> Result<Vec<OrderItem>, UriError> {
         let (property, used) = ident("$orderby", item, at)?;
         let rest = &item[used..];
         let word = rest.trim();
-        let direction = if rest.starts_with(' ') { word.to_ascii_lowercase() } else { word.to_string() };
+        let direction = if rest.starts_with(' ') {
+            word.to_ascii_lowercase()
+        } else {
+            word.to_string()
+        };
         let descending = match direction.as_str() {
             "" => false,
             "asc" => false,
             "desc" => true,
             _ => {
                 let start = at + used + (rest.len() - rest.trim_start().len());
-                return Err(UriError::expected("$orderby", "'asc' or 'desc'", word, Span::new(start, start + word.len())));
+                return Err(UriError::expected(
+                    "$orderby",
+                    "'asc' or 'desc'",
+                    word,
+                    Span::new(start, start + word.len()),
+                ));
             }
         };
-        out.push(OrderItem { property, descending });
+        out.push(OrderItem {
+            property,
+            descending,
+        });
     }
     Ok(out)
 }
 
 fn parse_count_value(option: &str, value: &str) -> Result<u64, UriError> {
     if value.is_empty() || !value.bytes().all(|b| b.is_ascii_digit()) {
-        return Err(UriError::expected(option, "a non-negative integer", value, Span::new(0, value.len())));
+        return Err(UriError::expected(
+            option,
+            "a non-negative integer",
+            value,
+            Span::new(0, value.len()),
+        ));
     }
     value.parse::<u64>().map_err(|_| {
-        UriError::new(option, UriErrorKind::Syntax, Some(Span::new(0, value.len())), "the number is too large")
+        UriError::new(
+            option,
+            UriErrorKind::Syntax,
+            Some(Span::new(0, value.len())),
+            "the number is too large",
+        )
     })
 }
 
@@ -280,7 +370,12 @@ fn parse_bool(option: &str, value: &str) -> Result<bool, UriError> {
     match value.to_ascii_lowercase().as_str() {
         "true" => Ok(true),
         "false" => Ok(false),
-        _ => Err(UriError::expected(option, "true or false", value, Span::new(0, value.len()))),
+        _ => Err(UriError::expected(
+            option,
+            "true or false",
+            value,
+            Span::new(0, value.len()),
+        )),
     }
 }
 
@@ -302,29 +397,52 @@ mod tests {
                 ("api_key".into(), "a+b".into())
             ]
         );
-        assert_eq!(decode_query_string("$top=%FF").unwrap_err().kind, UriErrorKind::Encoding);
+        assert_eq!(
+            decode_query_string("$top=%FF").unwrap_err().kind,
+            UriErrorKind::Encoding
+        );
     }
 
     #[test]
     fn parses_the_supported_options() {
-        let o = parse_query(&pairs("$select=id,*&$orderby=a desc, b asc,c&$top=5&$skip=0&$COUNT=true")).unwrap();
+        let o = parse_query(&pairs(
+            "$select=id,*&$orderby=a desc, b asc,c&$top=5&$skip=0&$COUNT=true",
+        ))
+        .unwrap();
         assert_eq!(o.select.unwrap().len(), 2);
         let ob = o.orderby.unwrap();
-        assert_eq!(ob.iter().map(|i| (i.property.name.as_str(), i.descending)).collect::<Vec<_>>(), vec![("a", true), ("b", false), ("c", false)]);
+        assert_eq!(
+            ob.iter()
+                .map(|i| (i.property.name.as_str(), i.descending))
+                .collect::<Vec<_>>(),
+            vec![("a", true), ("b", false), ("c", false)]
+        );
         assert_eq!((o.top, o.skip, o.count), (Some(5), Some(0), Some(true)));
     }
 
     #[test]
     fn rejects_bad_values_with_spans() {
         let e = parse_query(&pairs("$orderby=a sideways")).unwrap_err();
-        assert_eq!(e.to_string(), "$orderby: expected 'asc' or 'desc', found 'sideways' at 2..10");
+        assert_eq!(
+            e.to_string(),
+            "$orderby: expected 'asc' or 'desc', found 'sideways' at 2..10"
+        );
         let e = parse_query(&pairs("$top=-1")).unwrap_err();
         assert_eq!(e.kind, UriErrorKind::Syntax);
         let e = parse_query(&pairs("$select=id,,name")).unwrap_err();
         assert_eq!(e.span.map(|s| s.start), Some(3));
-        assert_eq!(parse_query(&pairs("$top=1&$top=2")).unwrap_err().kind, UriErrorKind::Duplicate);
-        assert_eq!(parse_query(&pairs("$filter=a eq 1")).unwrap_err().kind, UriErrorKind::NotImplemented);
-        assert_eq!(parse_query(&pairs("$bogus=1")).unwrap_err().kind, UriErrorKind::UnknownOption);
+        assert_eq!(
+            parse_query(&pairs("$top=1&$top=2")).unwrap_err().kind,
+            UriErrorKind::Duplicate
+        );
+        assert_eq!(
+            parse_query(&pairs("$filter=a eq 1")).unwrap_err().kind,
+            UriErrorKind::NotImplemented
+        );
+        assert_eq!(
+            parse_query(&pairs("$bogus=1")).unwrap_err().kind,
+            UriErrorKind::UnknownOption
+        );
         assert!(parse_query(&pairs("custom=1&api_key=x")).is_ok());
     }
 }
