@@ -113,3 +113,16 @@ fn metadata_avoids_the_power_query_pitfalls() {
         );
     }
 }
+
+#[test]
+fn the_readme_lists_every_entity_set() {
+    let readme = include_str!("../README.md");
+    let model = ccfeed::edm::Model::load().expect("model");
+    for set in model.entity_sets() {
+        assert!(
+            readme.contains(&format!("| {} |", set.name)),
+            "README's table list lacks {}",
+            set.name
+        );
+    }
+}

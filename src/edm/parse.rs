@@ -363,7 +363,10 @@ fn assemble(
 /// A timestamp `X` with a sibling `XUtc` is the tenant-local rendering of that instant;
 /// every other timestamp is a UTC instant.
 fn classify_timestamps(properties: &mut [Property], by_name: &HashMap<String, usize>) {
-    for p in properties.iter_mut().filter(|p| p.ty == EdmType::DateTimeOffset) {
+    for p in properties
+        .iter_mut()
+        .filter(|p| p.ty == EdmType::DateTimeOffset)
+    {
         match by_name.get(&format!("{}Utc", p.name)) {
             Some(&twin) => {
                 p.storage = Storage::LocalText;
