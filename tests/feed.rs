@@ -424,9 +424,17 @@ both_backends!(errors_are_odata_bodies, |backend| {
             .contains("did you mean Calls")
     );
     let e = app
-        .get("/odata/Calls?$filter=holdCount%20eq%201")
-        .odata_error(501);
+        .get("/odata/Calls?$filter=holdCount%20eq%20'one'")
+        .odata_error(400);
     assert_eq!(e["target"], "$filter");
+    assert!(
+        e["message"]
+            .as_str()
+            .unwrap()
+            .contains("cannot compare Edm.Int32 with Edm.String"),
+        "{e}"
+    );
+    app.get("/odata/Calls?$search=x").odata_error(501);
     app.get("/odata/Calls?$expand=Channel").odata_error(501);
     app.get("/odata/Calls?$bogus=1").odata_error(400);
     app.get("/odata/Calls?$top=1&$top=2").odata_error(400);

@@ -114,11 +114,12 @@ impl ResponseError for ApiError {
 impl From<UriError> for ApiError {
     fn from(e: UriError) -> ApiError {
         let (status, code) = match e.kind {
-            UriErrorKind::NotImplemented => (StatusCode::NOT_IMPLEMENTED, "NotImplemented"),
             UriErrorKind::UnknownOption => (StatusCode::BAD_REQUEST, "UnknownQueryOption"),
-            UriErrorKind::Duplicate => (StatusCode::BAD_REQUEST, "DuplicateQueryOption"),
+            UriErrorKind::DuplicateOption => (StatusCode::BAD_REQUEST, "DuplicateQueryOption"),
             UriErrorKind::Encoding => (StatusCode::BAD_REQUEST, "BadEncoding"),
-            UriErrorKind::Syntax => (StatusCode::BAD_REQUEST, "SyntaxError"),
+            UriErrorKind::TooDeep => (StatusCode::BAD_REQUEST, "TooDeep"),
+            UriErrorKind::InvalidLiteral => (StatusCode::BAD_REQUEST, "InvalidLiteral"),
+            _ => (StatusCode::BAD_REQUEST, "SyntaxError"),
         };
         ApiError::new(status, code, e.to_string()).with_target(e.option)
     }

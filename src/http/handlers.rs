@@ -1,18 +1,17 @@
 //! Request handlers: the service document, `$metadata`, collections, single
 //! entities and `/$count`.
 
-use std::sync::Arc;
-
 use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderMap};
 use actix_web::{HttpRequest, HttpResponse, web};
+use chrono::Utc;
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, percent_decode_str, utf8_percent_encode};
 use tokio::sync::{mpsc, oneshot};
 use tokio_stream::wrappers::ReceiverStream;
 
 use super::error::ApiError;
 use super::json::{EntityShape, RowWriter, write_str};
-use super::negotiate::{self, JsonFormat, MetadataLevel};
+use super::negotiate::{self, MetadataLevel};
 use super::{AppState, ROOT};
 use crate::edm::{EntitySet, METADATA_XML};
 use crate::plan::{self, QueryPlan, encode_skiptoken};
@@ -98,8 +97,8 @@ pub async fn fallback(req: HttpRequest) -> Result<HttpResponse, ApiError> {
 pub async fn service_document(req: HttpRequest, state: State) -> Result<HttpResponse, ApiError> {
     check_version(&req)?;
     tenant(&state)?;
-    let options = parse_options(&req)?;
-    let format = negotiate::json(header(req.headers(), "Accept"), options.format.as_deref())?;
+    let options = parse_options(&req, &state.settings.limits)?;
+    let format = negotiate::json(header(req.headers(), "Accept"), format_option(&options))?;
     let root = service_root(&req, &state);
     let mut out = Vec::with_capacity(4096);
     out.push(b'{');
@@ -138,9 +137,25 @@ pub async fn metadata(req: HttpRequest) -> Result<HttpResponse, ApiError> {
         .body(METADATA_XML))
 }
 
-fn parse_options(req: &HttpRequest) -> Result<QueryOptions, ApiError> {
+fn parse_options(req: &HttpRequest, limits: &plan::Limits) -> Result<QueryOptions, ApiError> {
+    let length = req.uri().to_string().len();
+    if length > limits.max_url_length {
+        return Err(ApiError::new(
+            StatusCode::URI_TOO_LONG,
+            "UriTooLong",
+            format!(
+                "the URL has {length} bytes, more than the limit of {} (setting max_url_length)",
+                limits.max_url_length
+            ),
+        ));
+    }
     let pairs = uri::decode_query_string(req.query_string())?;
-    Ok(uri::parse_query(&pairs)?)
+    let parse = uri::ParseOptions::default().with_max_depth(limits.max_depth);
+    Ok(QueryOptions::parse_with(pairs, &parse)?)
+}
+
+fn format_option(options: &QueryOptions) -> Option<&str> {
+    plan::raw_option(options, "$format")
 }
 
 /// What the path after `/odata/` addresses.
@@ -213,7 +228,7 @@ pub async fn resource(req: HttpRequest, state: State) -> Result<HttpResponse, Ap
         .decode_utf8()
         .map_err(|_| ApiError::bad_request("the path is not valid percent-encoded UTF-8"))?
         .into_owned();
-    let options = parse_options(&req)?;
+    let options = parse_options(&req, &state.settings.limits)?;
     match parse_resource(&path)? {
         Resource::Collection(name) => collection(&req, state.clone(), name, tenant, options).await,
         Resource::Count(name) => count(&req, state.clone(), name, tenant, options).await,
@@ -291,10 +306,17 @@ async fn collection(
     tenant: String,
     options: QueryOptions,
 ) -> Result<HttpResponse, ApiError> {
-    let format = negotiate::json(header(req.headers(), "Accept"), options.format.as_deref())?;
+    let format = negotiate::json(header(req.headers(), "Accept"), format_option(&options))?;
     let (set_index, set) = entity_set(&state, name)?;
     let limits = &state.settings.limits;
-    let mut plan = plan::bind_collection(&state.model, set_index, &tenant, &options, limits)?;
+    let mut plan = plan::bind_collection(
+        &state.model,
+        set_index,
+        &tenant,
+        &options,
+        limits,
+        Utc::now(),
+    )?;
 
     let preferred = preferred_page_size(req);
     let page_size = preferred
@@ -305,9 +327,11 @@ async fn collection(
 
     let root = service_root(req, &state);
     let context = context_url(&root, set, &plan, false);
-    let (select, layout) = store::sql::select(&state.model, &plan, state.db.dialect());
-    let count_stmt = (options.count == Some(true))
-        .then(|| store::sql::count(&state.model, &plan, state.db.dialect()));
+    let (select, layout) = store::sql::select(&state.model, &plan, state.db.dialect())?;
+    let count_stmt = match options.count {
+        Some(true) => Some(store::sql::count(&state.model, &plan, state.db.dialect())?),
+        _ => None,
+    };
     let shape = EntityShape::new(
         set,
         state.model.qualified_type(set),
@@ -364,9 +388,8 @@ async fn collection(
             writer.push_raw(b"]");
             let remaining = top.map(|t| t.saturating_sub(writer.written));
             if writer.has_more && remaining != Some(0) {
-                let set = state.model.entity_set(&set_name);
-                if let Some(set) = set {
-                    let token = encode_skiptoken(set, &order, &writer.last_sort);
+                {
+                    let token = encode_skiptoken(&order, &writer.last_sort);
                     let link = next_link(&link_base, remaining, &token);
                     writer.push_raw(b",\"@odata.nextLink\":");
                     let mut encoded = Vec::new();
@@ -416,12 +439,12 @@ async fn entity(
     key: String,
     options: QueryOptions,
 ) -> Result<HttpResponse, ApiError> {
-    let format = negotiate::json(header(req.headers(), "Accept"), options.format.as_deref())?;
+    let format = negotiate::json(header(req.headers(), "Accept"), format_option(&options))?;
     let (set_index, set) = entity_set(&state, name)?;
     let plan = plan::bind_entity(&state.model, set_index, &tenant, &key, &options)?;
     let root = service_root(req, &state);
     let context = context_url(&root, set, &plan, true);
-    let (select, layout) = store::sql::select(&state.model, &plan, state.db.dialect());
+    let (select, layout) = store::sql::select(&state.model, &plan, state.db.dialect())?;
     let shape = EntityShape::new(
         set,
         state.model.qualified_type(set),
@@ -474,10 +497,18 @@ async fn count(
     options: QueryOptions,
 ) -> Result<HttpResponse, ApiError> {
     negotiate::plain_text(header(req.headers(), "Accept"))?;
-    if let Some((option, _)) = options.raw.iter().find(|(n, _)| n.as_str() != "format") {
+    let not_applicable = [
+        options.select.is_some().then_some("$select"),
+        options.orderby.is_some().then_some("$orderby"),
+        options.top.is_some().then_some("$top"),
+        options.skip.is_some().then_some("$skip"),
+        options.count.is_some().then_some("$count"),
+        plan::raw_option(&options, "$skiptoken").map(|_| "$skiptoken"),
+    ];
+    if let Some(option) = not_applicable.into_iter().flatten().next() {
         return Err(
-            ApiError::bad_request(format!("${option} does not apply to /$count"))
-                .with_target(format!("${option}")),
+            ApiError::bad_request(format!("{option} does not apply to /$count"))
+                .with_target(option),
         );
     }
     let (set_index, _) = entity_set(&state, name)?;
@@ -487,8 +518,9 @@ async fn count(
         &tenant,
         &options,
         &state.settings.limits,
+        Utc::now(),
     )?;
-    let stmt = store::sql::count(&state.model, &plan, state.db.dialect());
+    let stmt = store::sql::count(&state.model, &plan, state.db.dialect())?;
     let task_state = state.clone();
     let n = web::block(move || -> Result<i64, StoreError> {
         let mut conn = task_state.db.get()?;
@@ -499,16 +531,6 @@ async fn count(
     Ok(HttpResponse::Ok()
         .content_type("text/plain;charset=utf-8")
         .body(n.to_string()))
-}
-
-#[allow(dead_code)]
-fn _assert_send(s: Arc<AppState>) -> impl Send {
-    s
-}
-
-#[allow(dead_code)]
-fn _json_format_is_copy(f: JsonFormat) -> (JsonFormat, JsonFormat) {
-    (f, f)
 }
 
 #[cfg(test)]

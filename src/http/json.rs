@@ -131,7 +131,14 @@ impl EntityShape {
                 }
             })
             .collect();
-        let mut sort_slot = vec![None; columns.len()];
+        // Sort keys may live in extra columns after the selected ones.
+        let width = sort_positions
+            .iter()
+            .map(|&p| p + 1)
+            .max()
+            .unwrap_or(0)
+            .max(columns.len());
+        let mut sort_slot = vec![None; width];
         for (k, &pos) in sort_positions.iter().enumerate() {
             sort_slot[pos] = Some(k);
         }

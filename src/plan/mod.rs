@@ -5,14 +5,20 @@
 //! Sorting on a tenant-local timestamp is bound to its UTC twin: both describe the
 //! same instant, and the UTC column is the one that is indexed and compares by time.
 
+mod bind;
+pub mod expr;
 mod skiptoken;
 
 use std::fmt;
 
+use chrono::{DateTime, Utc};
+
 use crate::edm::{EntitySet, Model};
 use crate::store::SortValue;
-use crate::uri::{QueryOptions, SelectItem, Span};
+use crate::uri::{QueryOptions, SegmentKind, SelectKind, Span};
 
+pub use bind::Binder;
+pub use expr::{Bound, ColumnRef, Ty};
 pub use skiptoken::{decode_skiptoken, encode_skiptoken};
 
 /// Query limits that protect the server; every limit error names its setting.
@@ -25,6 +31,13 @@ pub struct Limits {
     pub max_page_size: u64,
     /// Most `$orderby` keys (`max_orderby_keys`).
     pub max_orderby_keys: usize,
+    /// Most nodes in a `$filter` tree (`max_filter_nodes`). Power Query writes a list
+    /// filter as one `eq` per item joined by `or`, three nodes per item.
+    pub max_filter_nodes: usize,
+    /// Deepest nesting of parentheses, calls and lambdas (`max_depth`).
+    pub max_depth: usize,
+    /// Longest accepted URL in bytes (`max_url_length`); longer ones get 414.
+    pub max_url_length: usize,
 }
 
 impl Default for Limits {
@@ -33,15 +46,28 @@ impl Default for Limits {
             page_size: 5_000,
             max_page_size: 50_000,
             max_orderby_keys: 8,
+            max_filter_nodes: 3_000,
+            max_depth: 100,
+            max_url_length: 16 * 1024,
         }
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct OrderKey {
-    /// Index of the property in its entity set.
-    pub property: usize,
+    /// The sort expression (a column for plain `$orderby=prop`).
+    pub expr: Bound,
     pub descending: bool,
+}
+
+impl OrderKey {
+    /// The property of the request's set this key sorts by, if it is a plain column.
+    pub fn column(&self) -> Option<usize> {
+        match &self.expr {
+            Bound::Column(c, _) if c.scope == 0 => Some(c.property),
+            _ => None,
+        }
+    }
 }
 
 /// One page read of an entity set (or one entity by key), fully resolved.
@@ -54,6 +80,8 @@ pub struct QueryPlan {
     pub select: Vec<usize>,
     /// Whether `$select` narrowed the properties (it shows in the context URL).
     pub select_explicit: bool,
+    /// `$filter`, bound.
+    pub filter: Option<Bound>,
     /// Sort keys as executed: `$orderby` with local timestamps mapped to their UTC
     /// twins, and the entity key appended so the order is total.
     pub order: Vec<OrderKey>,
@@ -88,6 +116,19 @@ impl PlanError {
             option: option.to_string(),
             span,
             kind: PlanErrorKind::Invalid,
+            message: message.into(),
+        }
+    }
+
+    pub fn not_implemented(
+        option: &str,
+        span: Option<Span>,
+        message: impl Into<String>,
+    ) -> PlanError {
+        PlanError {
+            option: option.to_string(),
+            span,
+            kind: PlanErrorKind::NotImplemented,
             message: message.into(),
         }
     }
@@ -129,43 +170,91 @@ fn suggest(set: &EntitySet, wanted: &str) -> String {
     }
 }
 
-fn resolve(set: &EntitySet, option: &str, name: &str, span: Span) -> Result<usize, PlanError> {
-    if let Some(i) = set.property_index(name) {
-        return Ok(i);
+/// Options that OData defines and this server does not implement: 501, never ignored.
+const NOT_IMPLEMENTED: &[&str] = &[
+    "$search",
+    "$apply",
+    "$compute",
+    "$deltatoken",
+    "$schemaversion",
+    "$id",
+];
+
+fn check_unsupported(options: &QueryOptions) -> Result<(), PlanError> {
+    if let Some((name, _)) = options
+        .raw
+        .iter()
+        .find(|(n, _)| NOT_IMPLEMENTED.contains(&n.as_str()))
+    {
+        return Err(PlanError::not_implemented(
+            name,
+            None,
+            "this query option is not supported by this server",
+        ));
     }
-    if set.navigation(name).is_some() {
-        return Err(PlanError {
-            option: option.to_string(),
-            span: Some(span),
-            kind: PlanErrorKind::NotImplemented,
-            message: format!("'{name}' is a navigation property; $expand is not supported yet"),
-        });
+    if options.index.is_some() {
+        return Err(PlanError::not_implemented(
+            "$index",
+            None,
+            "$index applies to collections being modified",
+        ));
     }
-    Err(PlanError::invalid(
-        option,
-        Some(span),
-        format!(
-            "'{name}' is not a property of {}{}",
-            set.name,
-            suggest(set, name)
-        ),
-    ))
+    if options.expand.is_some() {
+        return Err(PlanError::not_implemented(
+            "$expand",
+            None,
+            "$expand is not supported yet",
+        ));
+    }
+    Ok(())
 }
 
-/// Binds a collection request. `page_size` is the page the response will hold; the
-/// store is asked for one row more, so the caller knows whether a next page exists.
+/// The raw text of an option kept as text by `uri` (`$skiptoken`, `$format`).
+pub fn raw_option<'o>(options: &'o QueryOptions, name: &str) -> Option<&'o str> {
+    options
+        .raw
+        .iter()
+        .find(|(n, _)| n == name)
+        .map(|(_, v)| v.as_str())
+}
+
+/// Binds a collection request. The caller sets `limit` to the page it will send
+/// plus one, so it knows whether a next page exists.
 pub fn bind_collection(
     model: &Model,
     set_index: usize,
     tenant: &str,
     options: &QueryOptions,
     limits: &Limits,
+    now: DateTime<Utc>,
 ) -> Result<QueryPlan, PlanError> {
+    check_unsupported(options)?;
     let set = &model.entity_sets()[set_index];
     let (select, select_explicit) = bind_select(set, options)?;
-    let order = bind_orderby(set, options, limits)?;
-    let after = match &options.skiptoken {
-        Some(token) => Some(decode_skiptoken(token, set, &order)?),
+    let filter = match &options.filter {
+        Some(expr) => {
+            let nodes = expr.node_count();
+            if nodes > limits.max_filter_nodes {
+                return Err(PlanError::invalid(
+                    "$filter",
+                    Some(expr.span),
+                    format!(
+                        "the filter has {nodes} nodes, more than the limit of {} (setting max_filter_nodes)",
+                        limits.max_filter_nodes
+                    ),
+                ));
+            }
+            Some(
+                Binder::new(model, set_index, "$filter", &options.aliases, now)
+                    .bind_predicate(expr)?,
+            )
+        }
+        None => None,
+    };
+    let order = bind_orderby(model, set_index, options, limits, now)?;
+    let skiptoken = raw_option(options, "$skiptoken");
+    let after = match skiptoken {
+        Some(token) => Some(decode_skiptoken(token, &order)?),
         None => None,
     };
     Ok(QueryPlan {
@@ -173,11 +262,12 @@ pub fn bind_collection(
         tenant: tenant.to_string(),
         select,
         select_explicit,
+        filter,
         order,
         key: None,
         after,
         // A continuation page has already skipped: the keyset position includes it.
-        skip: if options.skiptoken.is_some() {
+        skip: if skiptoken.is_some() {
             0
         } else {
             options.skip.unwrap_or(0)
@@ -194,15 +284,22 @@ pub fn bind_entity(
     key: &str,
     options: &QueryOptions,
 ) -> Result<QueryPlan, PlanError> {
+    check_unsupported(options)?;
     let set = &model.entity_sets()[set_index];
-    for (name, _) in &options.raw {
-        if !matches!(name.as_str(), "select" | "format") {
-            return Err(PlanError::invalid(
-                &format!("${name}"),
-                None,
-                "this option does not apply to a single entity",
-            ));
-        }
+    let extra = [
+        options.filter.is_some().then_some("$filter"),
+        options.orderby.is_some().then_some("$orderby"),
+        options.top.is_some().then_some("$top"),
+        options.skip.is_some().then_some("$skip"),
+        options.count.is_some().then_some("$count"),
+        raw_option(options, "$skiptoken").map(|_| "$skiptoken"),
+    ];
+    if let Some(name) = extra.into_iter().flatten().next() {
+        return Err(PlanError::invalid(
+            name,
+            None,
+            "this option does not apply to a single entity",
+        ));
     }
     let (select, select_explicit) = bind_select(set, options)?;
     Ok(QueryPlan {
@@ -210,15 +307,29 @@ pub fn bind_entity(
         tenant: tenant.to_string(),
         select,
         select_explicit,
-        order: vec![OrderKey {
-            property: set.key,
-            descending: false,
-        }],
+        filter: None,
+        order: vec![key_order(set_index, set)],
         key: Some(key.to_string()),
         after: None,
         skip: 0,
         limit: Some(1),
     })
+}
+
+fn key_order(set_index: usize, set: &EntitySet) -> OrderKey {
+    OrderKey {
+        expr: Bound::Column(
+            ColumnRef {
+                scope: 0,
+                set: set_index,
+                property: set.key,
+                nullable: false,
+                utc_twin: None,
+            },
+            Ty::String,
+        ),
+        descending: false,
+    }
 }
 
 fn bind_select(set: &EntitySet, options: &QueryOptions) -> Result<(Vec<usize>, bool), PlanError> {
@@ -228,13 +339,50 @@ fn bind_select(set: &EntitySet, options: &QueryOptions) -> Result<(Vec<usize>, b
     let mut out: Vec<usize> = Vec::new();
     let mut star = false;
     for item in items {
-        match item {
-            SelectItem::Star => star = true,
-            SelectItem::Property(id) => {
-                let i = resolve(set, "$select", &id.name, id.span)?;
-                if !out.contains(&i) {
-                    out.push(i);
+        match &item.kind {
+            SelectKind::Star => star = true,
+            SelectKind::Path {
+                segments,
+                parameters: None,
+                options: None,
+            } if segments.len() == 1 => {
+                let SegmentKind::Name(name) = &segments[0].kind else {
+                    return Err(PlanError::invalid(
+                        "$select",
+                        Some(item.span),
+                        "expected a property name",
+                    ));
+                };
+                match set.property_index(name) {
+                    Some(i) => {
+                        if !out.contains(&i) {
+                            out.push(i);
+                        }
+                    }
+                    None if set.navigation(name).is_some() => {
+                        return Err(PlanError::not_implemented(
+                            "$select",
+                            Some(item.span),
+                            format!(
+                                "'{name}' is a navigation property; $expand is not supported yet"
+                            ),
+                        ));
+                    }
+                    None => {
+                        return Err(PlanError::invalid(
+                            "$select",
+                            Some(item.span),
+                            bind::unknown_property(set, name),
+                        ));
+                    }
                 }
+            }
+            _ => {
+                return Err(PlanError::not_implemented(
+                    "$select",
+                    Some(item.span),
+                    "only property names and * can be selected",
+                ));
             }
         }
     }
@@ -245,10 +393,13 @@ fn bind_select(set: &EntitySet, options: &QueryOptions) -> Result<(Vec<usize>, b
 }
 
 fn bind_orderby(
-    set: &EntitySet,
+    model: &Model,
+    set_index: usize,
     options: &QueryOptions,
     limits: &Limits,
+    now: DateTime<Utc>,
 ) -> Result<Vec<OrderKey>, PlanError> {
+    let set = &model.entity_sets()[set_index];
     let mut keys: Vec<OrderKey> = Vec::new();
     if let Some(items) = &options.orderby {
         if items.len() > limits.max_orderby_keys {
@@ -263,24 +414,22 @@ fn bind_orderby(
             ));
         }
         for item in items {
-            let mut index = resolve(set, "$orderby", &item.property.name, item.property.span)?;
-            if let Some(twin) = set.properties[index].utc_twin {
-                index = twin;
+            let mut binder = Binder::new(model, set_index, "$orderby", &options.aliases, now);
+            let expr = bind::twin(binder.bind(&item.expr)?);
+            if expr.ty().is_none() {
+                continue; // sorting by a constant null changes nothing
             }
             // A repeated key adds nothing to the order; OData allows it, so skip it.
-            if !keys.iter().any(|k| k.property == index) {
+            if !keys.iter().any(|k| k.expr == expr) {
                 keys.push(OrderKey {
-                    property: index,
-                    descending: item.descending,
+                    expr,
+                    descending: item.direction == crate::uri::Direction::Desc,
                 });
             }
         }
     }
-    if !keys.iter().any(|k| k.property == set.key) {
-        keys.push(OrderKey {
-            property: set.key,
-            descending: false,
-        });
+    if !keys.iter().any(|k| k.column() == Some(set.key)) {
+        keys.push(key_order(set_index, set));
     }
     Ok(keys)
 }
@@ -288,7 +437,7 @@ fn bind_orderby(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::uri::{decode_query_string, parse_query};
+    use crate::uri::decode_query_string;
 
     fn plan(set: &str, query: &str) -> Result<QueryPlan, PlanError> {
         let model = Model::load().unwrap();
@@ -297,8 +446,8 @@ mod tests {
             .iter()
             .position(|s| s.name == set)
             .unwrap();
-        let options = parse_query(&decode_query_string(query).unwrap()).unwrap();
-        bind_collection(&model, idx, "t1", &options, &Limits::default())
+        let options = QueryOptions::parse(decode_query_string(query).unwrap()).unwrap();
+        bind_collection(&model, idx, "t1", &options, &Limits::default(), Utc::now())
     }
 
     #[test]
@@ -306,13 +455,8 @@ mod tests {
         let model = Model::load().unwrap();
         let p = plan("Calls", "").unwrap();
         let calls = model.entity_set("Calls").unwrap();
-        assert_eq!(
-            p.order,
-            vec![OrderKey {
-                property: calls.key,
-                descending: false
-            }]
-        );
+        assert_eq!(p.order.len(), 1);
+        assert_eq!(p.order[0].column(), Some(calls.key));
         assert_eq!(p.select.len(), calls.properties.len());
         assert!(!p.select_explicit);
     }
@@ -322,10 +466,7 @@ mod tests {
         let model = Model::load().unwrap();
         let calls = model.entity_set("Calls").unwrap();
         let p = plan("Calls", "$orderby=startedAt desc").unwrap();
-        assert_eq!(
-            p.order[0].property,
-            calls.property_index("startedAtUtc").unwrap()
-        );
+        assert_eq!(p.order[0].column(), calls.property_index("startedAtUtc"));
         assert!(p.order[0].descending);
         assert_eq!(p.order.len(), 2);
     }
@@ -340,5 +481,55 @@ mod tests {
             "{e}"
         );
         assert_eq!(e.span.map(|s| (s.start, s.end)), Some((3, 12)));
+    }
+
+    #[test]
+    fn filters_are_bound_and_type_checked() {
+        let p = plan(
+            "Calls",
+            "$filter=holdCount gt 2 and startedAt ge 2026-01-01T00:00:00%2B01:00",
+        )
+        .unwrap();
+        let calls = Model::load().unwrap();
+        let calls = calls.entity_set("Calls").unwrap();
+        let hold = calls.property_index("holdCount").unwrap();
+        let started_utc = calls.property_index("startedAtUtc").unwrap();
+        assert_eq!(
+            p.filter.unwrap().to_string(),
+            format!("(($0.{hold} gt 2) and ($0.{started_utc} ge 2025-12-31T23:00:00.000Z))")
+        );
+        let e = plan("Calls", "$filter=holdCount eq 'x'").unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "$filter: cannot compare Edm.Int32 with Edm.String at 0..16"
+        );
+        let e = plan("Calls", "$filter=contains(holdCount,'1')").unwrap_err();
+        assert!(
+            e.to_string()
+                .contains("argument 1 of contains must be Edm.String"),
+            "{e}"
+        );
+        let e = plan("Calls", "$filter=length(id,id) eq 1").unwrap_err();
+        assert!(
+            e.to_string().contains("length takes 1 argument, found 2"),
+            "{e}"
+        );
+        let e = plan("Calls", "$filter=duration eq 1").unwrap_err();
+        assert!(
+            e.to_string()
+                .starts_with("$filter: 'duration' is not a property of Calls"),
+            "{e}"
+        );
+        assert_eq!(e.span.map(|s| (s.start, s.end)), Some((0, 8)));
+        let e = plan("Calls", "$orderby=QueueSegments").unwrap_err();
+        assert_eq!(e.kind, PlanErrorKind::Invalid);
+        assert!(plan("Calls", "$filter=holdCount").is_err());
+        assert!(
+            plan(
+                "Conversations",
+                "$filter=QueueSegments/any(s:s/durationInSeconds gt 30)"
+            )
+            .is_ok()
+        );
     }
 }

@@ -8,25 +8,19 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde_json::Value;
 
 use super::{OrderKey, PlanError};
-use crate::edm::EntitySet;
-use crate::store::{ColumnKind, SortValue, format_instant, parse_instant};
+use crate::store::ColumnKind;
+use crate::store::{SortValue, format_instant, parse_instant, sort_kind};
 
-fn fingerprint(set: &EntitySet, order: &[OrderKey]) -> String {
+fn fingerprint(order: &[OrderKey]) -> String {
     order
         .iter()
-        .map(|k| {
-            format!(
-                "{}{}",
-                set.properties[k.property].name,
-                if k.descending { "-" } else { "+" }
-            )
-        })
+        .map(|k| format!("{}{}", k.expr, if k.descending { "-" } else { "+" }))
         .collect::<Vec<_>>()
         .join(",")
 }
 
-pub fn encode_skiptoken(set: &EntitySet, order: &[OrderKey], values: &[SortValue]) -> String {
-    let mut items = vec![Value::String(fingerprint(set, order))];
+pub fn encode_skiptoken(order: &[OrderKey], values: &[SortValue]) -> String {
+    let mut items = vec![Value::String(fingerprint(order))];
     items.extend(values.iter().map(|v| {
         match v {
             SortValue::Null => Value::Null,
@@ -52,11 +46,7 @@ fn bad(reason: &str) -> PlanError {
     )
 }
 
-pub fn decode_skiptoken(
-    token: &str,
-    set: &EntitySet,
-    order: &[OrderKey],
-) -> Result<Vec<SortValue>, PlanError> {
+pub fn decode_skiptoken(token: &str, order: &[OrderKey]) -> Result<Vec<SortValue>, PlanError> {
     let bytes = URL_SAFE_NO_PAD
         .decode(token.trim_end_matches('='))
         .map_err(|_| bad("not base64url"))?;
@@ -64,7 +54,7 @@ pub fn decode_skiptoken(
         return Err(bad("not a token of this server"));
     };
     let mut items = items.into_iter();
-    if items.next() != Some(Value::String(fingerprint(set, order))) {
+    if items.next() != Some(Value::String(fingerprint(order))) {
         return Err(bad("it was issued for another entity set or $orderby"));
     }
     let items: Vec<Value> = items.collect();
@@ -75,15 +65,14 @@ pub fn decode_skiptoken(
         .iter()
         .zip(items)
         .map(|(key, value)| {
-            let property = &set.properties[key.property];
             if value.is_null() {
-                return if property.nullable {
+                return if key.expr.nullable() {
                     Ok(SortValue::Null)
                 } else {
                     Err(bad("null for a non-null key"))
                 };
             }
-            let parsed = match ColumnKind::of(property) {
+            let parsed = match sort_kind(&key.expr) {
                 ColumnKind::Text | ColumnKind::LocalText => {
                     value.as_str().map(|s| SortValue::Text(s.to_string()))
                 }
@@ -104,33 +93,51 @@ pub fn decode_skiptoken(
 mod tests {
     use super::*;
     use crate::edm::Model;
+    use crate::plan::{Bound, ColumnRef, Ty};
 
     #[test]
     fn tokens_round_trip_and_reject_foreign_orders() {
         let model = Model::load().unwrap();
-        let calls = model.entity_set("Calls").unwrap();
+        let set = model
+            .entity_sets()
+            .iter()
+            .position(|s| s.name == "Calls")
+            .unwrap();
+        let calls = &model.entity_sets()[set];
+        let column = |property, ty| {
+            Bound::Column(
+                ColumnRef {
+                    scope: 0,
+                    set,
+                    property,
+                    nullable: false,
+                    utc_twin: None,
+                },
+                ty,
+            )
+        };
         let started = calls.property_index("startedAtUtc").unwrap();
         let order = vec![
             OrderKey {
-                property: started,
+                expr: column(started, Ty::DateTimeOffset),
                 descending: true,
             },
             OrderKey {
-                property: calls.key,
+                expr: column(calls.key, Ty::String),
                 descending: false,
             },
         ];
         let t = parse_instant("2026-01-01T10:00:00.250Z").unwrap();
         let values = vec![SortValue::Instant(t), SortValue::Text("c-1'\"é".into())];
-        let token = encode_skiptoken(calls, &order, &values);
-        assert_eq!(decode_skiptoken(&token, calls, &order).unwrap(), values);
+        let token = encode_skiptoken(&order, &values);
+        assert_eq!(decode_skiptoken(&token, &order).unwrap(), values);
 
         let other = vec![OrderKey {
-            property: calls.key,
+            expr: column(calls.key, Ty::String),
             descending: false,
         }];
-        assert!(decode_skiptoken(&token, calls, &other).is_err());
-        assert!(decode_skiptoken("not a token!", calls, &order).is_err());
-        assert!(decode_skiptoken(&URL_SAFE_NO_PAD.encode("[1,2"), calls, &order).is_err());
+        assert!(decode_skiptoken(&token, &other).is_err());
+        assert!(decode_skiptoken("not a token!", &order).is_err());
+        assert!(decode_skiptoken(&URL_SAFE_NO_PAD.encode("[1,2"), &order).is_err());
     }
 }

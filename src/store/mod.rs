@@ -11,6 +11,7 @@
 //! Tenant scoping lives here and only here: every statement that reads or writes feed
 //! rows is built by [`sql`] with the tenant predicate as its first condition.
 
+mod expr;
 mod read;
 pub mod sql;
 mod value;
@@ -25,6 +26,7 @@ use diesel::sqlite::SqliteConnection;
 use diesel::{Connection, RunQueryDsl};
 use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
 
+pub use expr::sort_kind;
 pub use read::RowSink;
 pub use sql::Dialect;
 pub use value::{Bind, Cell, ColumnKind, SortValue, format_instant, parse_instant};

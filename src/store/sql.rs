@@ -5,8 +5,9 @@
 //! syntax, and how a transaction for writing starts.
 
 use crate::edm::{EntitySet, Model};
-use crate::plan::QueryPlan;
+use crate::plan::{PlanError, QueryPlan};
 
+use super::expr::{ExprWriter, sort_kind};
 use super::value::{Bind, ColumnKind, SortValue};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -41,14 +42,14 @@ pub struct Statement {
     pub binds: Vec<(Bind, ColumnKind)>,
 }
 
-struct Builder {
-    dialect: Dialect,
+pub(super) struct Builder {
+    pub(super) dialect: Dialect,
     text: String,
     binds: Vec<(Bind, ColumnKind)>,
 }
 
 impl Builder {
-    fn new(dialect: Dialect) -> Builder {
+    pub(super) fn new(dialect: Dialect) -> Builder {
         Builder {
             dialect,
             text: String::with_capacity(256),
@@ -56,12 +57,12 @@ impl Builder {
         }
     }
 
-    fn push(&mut self, s: &str) -> &mut Builder {
+    pub(super) fn push(&mut self, s: &str) -> &mut Builder {
         self.text.push_str(s);
         self
     }
 
-    fn bind(&mut self, value: Bind, kind: ColumnKind) -> &mut Builder {
+    pub(super) fn bind(&mut self, value: Bind, kind: ColumnKind) -> &mut Builder {
         self.binds.push((value, kind));
         let p = self.dialect.placeholder(self.binds.len());
         self.text.push_str(&p);
@@ -76,40 +77,58 @@ impl Builder {
     }
 }
 
-fn quoted(name: &str) -> String {
+pub(super) fn quoted(name: &str) -> String {
     // Names come from the model (snake_case ASCII), never from a request.
     format!("\"{name}\"")
 }
 
-/// Where each selected column goes: the first `output` columns are written to the
-/// response in order; `sort_positions[i]` is the column holding sort key `i`.
+/// Where each selected column goes: the first `output` columns are the selected
+/// properties, written to the response in order; after them come sort expressions
+/// that are not plain selected columns. `sort_positions[i]` is the column holding
+/// sort key `i`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SelectLayout {
-    /// Property index of each column.
+    /// Property index of each output column.
     pub columns: Vec<usize>,
+    /// Read kind of every column, output and extra.
     pub kinds: Vec<ColumnKind>,
     pub output: usize,
     pub sort_positions: Vec<usize>,
 }
 
-fn layout(set: &EntitySet, plan: &QueryPlan) -> SelectLayout {
-    let mut columns = plan.select.clone();
-    let output = columns.len();
-    let sort_positions = plan
-        .order
+/// Sort keys that need a column of their own (not one of the selected properties).
+fn extra_sort_keys(plan: &QueryPlan) -> Vec<usize> {
+    plan.order
         .iter()
-        .map(|k| match columns.iter().position(|&c| c == k.property) {
-            Some(i) => i,
-            None => {
-                columns.push(k.property);
-                columns.len() - 1
-            }
-        })
-        .collect();
-    let kinds = columns
+        .enumerate()
+        .filter(|(_, k)| k.column().is_none_or(|c| !plan.select.contains(&c)))
+        .map(|(i, _)| i)
+        .collect()
+}
+
+fn layout(set: &EntitySet, plan: &QueryPlan) -> SelectLayout {
+    let columns = plan.select.clone();
+    let output = columns.len();
+    let mut kinds: Vec<ColumnKind> = columns
         .iter()
         .map(|&c| ColumnKind::of(&set.properties[c]))
         .collect();
+    let extra = extra_sort_keys(plan);
+    let sort_positions = plan
+        .order
+        .iter()
+        .enumerate()
+        .map(|(i, k)| {
+            match k
+                .column()
+                .and_then(|c| columns.iter().position(|&s| s == c))
+            {
+                Some(pos) => pos,
+                None => output + extra.iter().position(|&e| e == i).unwrap_or(0),
+            }
+        })
+        .collect();
+    kinds.extend(extra.iter().map(|&i| sort_kind(&plan.order[i].expr)));
     SelectLayout {
         columns,
         kinds,
@@ -118,25 +137,49 @@ fn layout(set: &EntitySet, plan: &QueryPlan) -> SelectLayout {
     }
 }
 
-/// `WHERE tenant_id = ? [AND id = ?] [AND keyset]`: the one place tenant scoping is added.
-fn where_clause(b: &mut Builder, set: &EntitySet, plan: &QueryPlan) {
-    b.push(" WHERE \"tenant_id\" = ");
+fn writer<'a>(model: &'a Model, plan: &'a QueryPlan) -> ExprWriter<'a> {
+    ExprWriter {
+        model,
+        tenant: &plan.tenant,
+        next_alias: 0,
+    }
+}
+
+/// `WHERE t0.tenant_id = ? [AND id = ?] [AND filter] [AND keyset]`: the one place
+/// tenant scoping is added.
+fn where_clause(
+    b: &mut Builder,
+    w: &mut ExprWriter<'_>,
+    set: &EntitySet,
+    plan: &QueryPlan,
+) -> Result<(), PlanError> {
+    b.push(" WHERE \"t0\".\"tenant_id\" = ");
     b.bind(Bind::Text(plan.tenant.clone()), ColumnKind::Text);
     if let Some(key) = &plan.key {
-        b.push(" AND ")
+        b.push(" AND \"t0\".")
             .push(&quoted(&set.key_property().column))
             .push(" = ");
         b.bind(Bind::Text(key.clone()), ColumnKind::Text);
     }
-    if let Some(after) = &plan.after {
-        keyset_predicate(b, set, plan, after);
+    if let Some(filter) = &plan.filter {
+        b.push(" AND ");
+        w.write(b, filter)?;
     }
+    if let Some(after) = &plan.after {
+        keyset_predicate(b, w, plan, after)?;
+    }
+    Ok(())
 }
 
 /// Rows strictly after `after` in the plan's order, with nulls first in ascending
 /// and last in descending order (OData's rule). For keys k1..kn it is
 /// `(k1 after v1) OR (k1 = v1 AND k2 after v2) OR ...`.
-fn keyset_predicate(b: &mut Builder, set: &EntitySet, plan: &QueryPlan, after: &[SortValue]) {
+fn keyset_predicate(
+    b: &mut Builder,
+    w: &mut ExprWriter<'_>,
+    plan: &QueryPlan,
+    after: &[SortValue],
+) -> Result<(), PlanError> {
     b.push(" AND (");
     let mut terms = 0;
     for (i, (key, value)) in plan.order.iter().zip(after).enumerate() {
@@ -150,74 +193,94 @@ fn keyset_predicate(b: &mut Builder, set: &EntitySet, plan: &QueryPlan, after: &
         terms += 1;
         b.push("(");
         for (prev, prev_value) in plan.order[..i].iter().zip(after) {
-            let p = &set.properties[prev.property];
-            b.push(&quoted(&p.column));
+            w.write(b, &prev.expr)?;
             match prev_value.clone().into_bind() {
                 Bind::Null => b.push(" IS NULL AND "),
-                v => b.push(" = ").bind(v, ColumnKind::of(p)).push(" AND "),
+                v => b.push(" = ").bind(v, sort_kind(&prev.expr)).push(" AND "),
             };
         }
-        let p = &set.properties[key.property];
-        let col = quoted(&p.column);
-        let kind = ColumnKind::of(p);
+        let kind = sort_kind(&key.expr);
         let v = value.clone().into_bind();
-        match (is_null, key.descending, p.nullable) {
-            (true, _, _) => b.push(&col).push(" IS NOT NULL"),
-            (false, false, _) => b.push(&col).push(" > ").bind(v, kind),
-            (false, true, true) => b
-                .push("(")
-                .push(&col)
-                .push(" < ")
-                .bind(v, kind)
-                .push(" OR ")
-                .push(&col)
-                .push(" IS NULL)"),
-            (false, true, false) => b.push(&col).push(" < ").bind(v, kind),
-        };
+        let nullable = key.expr.nullable();
+        w.write(b, &key.expr)?;
+        match (is_null, key.descending) {
+            (true, _) => {
+                b.push(" IS NOT NULL");
+            }
+            (false, false) => {
+                b.push(" > ").bind(v, kind);
+            }
+            (false, true) => {
+                b.push(" < ").bind(v, kind);
+                if nullable {
+                    b.push(" OR ");
+                    w.write(b, &key.expr)?;
+                    b.push(" IS NULL");
+                }
+            }
+        }
         b.push(")");
     }
     if terms == 0 {
         b.push("1 = 0");
     }
     b.push(")");
+    Ok(())
 }
 
-fn order_clause(b: &mut Builder, set: &EntitySet, plan: &QueryPlan) {
+fn order_clause(
+    b: &mut Builder,
+    w: &mut ExprWriter<'_>,
+    plan: &QueryPlan,
+) -> Result<(), PlanError> {
     b.push(" ORDER BY ");
     for (i, key) in plan.order.iter().enumerate() {
         if i > 0 {
             b.push(", ");
         }
-        let p = &set.properties[key.property];
-        b.push(&quoted(&p.column));
-        match (key.descending, p.nullable) {
+        w.write(b, &key.expr)?;
+        match (key.descending, key.expr.nullable()) {
             (false, false) => b.push(" ASC"),
             (true, false) => b.push(" DESC"),
             (false, true) => b.push(" ASC NULLS FIRST"),
             (true, true) => b.push(" DESC NULLS LAST"),
         };
     }
+    Ok(())
 }
 
 /// The page query: selected columns plus any sort columns not selected.
-pub fn select(model: &Model, plan: &QueryPlan, dialect: Dialect) -> (Statement, SelectLayout) {
+pub fn select(
+    model: &Model,
+    plan: &QueryPlan,
+    dialect: Dialect,
+) -> Result<(Statement, SelectLayout), PlanError> {
     let set = &model.entity_sets()[plan.set];
     let layout = layout(set, plan);
+    let mut w = writer(model, plan);
     let mut b = Builder::new(dialect);
     b.push("SELECT ");
     for (i, &c) in layout.columns.iter().enumerate() {
         if i > 0 {
             b.push(", ");
         }
-        b.push(&quoted(&set.properties[c].column));
+        b.push("\"t0\".").push(&quoted(&set.properties[c].column));
     }
-    b.push(" FROM ").push(&quoted(&set.table));
-    where_clause(&mut b, set, plan);
-    order_clause(&mut b, set, plan);
+    for (n, &i) in extra_sort_keys(plan).iter().enumerate() {
+        if n > 0 || !layout.columns.is_empty() {
+            b.push(", ");
+        }
+        w.write(&mut b, &plan.order[i].expr)?;
+    }
+    b.push(" FROM ")
+        .push(&quoted(&set.table))
+        .push(" AS \"t0\"");
+    where_clause(&mut b, &mut w, set, plan)?;
+    order_clause(&mut b, &mut w, plan)?;
     if plan.limit.is_some() || plan.skip > 0 {
         b.push(" LIMIT ");
-        // SQLite and PostgreSQL both read a negative / NULL limit as "no limit"
-        // differently, so an absent limit is spelled as the largest value.
+        // An absent limit is spelled as the largest value: the two backends read
+        // negative and NULL limits differently.
         let limit = plan.limit.unwrap_or(i64::MAX as u64).min(i64::MAX as u64) as i64;
         b.bind(Bind::Int(limit), ColumnKind::Int64);
         b.push(" OFFSET ");
@@ -226,20 +289,23 @@ pub fn select(model: &Model, plan: &QueryPlan, dialect: Dialect) -> (Statement, 
             ColumnKind::Int64,
         );
     }
-    (b.finish(), layout)
+    Ok((b.finish(), layout))
 }
 
 /// `SELECT COUNT(*)` over the same rows the plan reads, ignoring paging.
-pub fn count(model: &Model, plan: &QueryPlan, dialect: Dialect) -> Statement {
+pub fn count(model: &Model, plan: &QueryPlan, dialect: Dialect) -> Result<Statement, PlanError> {
     let set = &model.entity_sets()[plan.set];
     let unpaged = QueryPlan {
         after: None,
         ..plan.clone()
     };
+    let mut w = writer(model, &unpaged);
     let mut b = Builder::new(dialect);
-    b.push("SELECT COUNT(*) FROM ").push(&quoted(&set.table));
-    where_clause(&mut b, set, &unpaged);
-    b.finish()
+    b.push("SELECT COUNT(*) FROM ")
+        .push(&quoted(&set.table))
+        .push(" AS \"t0\"");
+    where_clause(&mut b, &mut w, set, &unpaged)?;
+    Ok(b.finish())
 }
 
 /// `INSERT ... ON CONFLICT (tenant_id, id) DO UPDATE` for `rows` rows of `columns`
@@ -297,8 +363,7 @@ pub fn upsert(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::plan::OrderKey;
-    use crate::store::SortValue;
+    use crate::plan::{Bound, ColumnRef, OrderKey, Ty};
 
     fn calls_plan(model: &Model) -> QueryPlan {
         let set = model
@@ -307,18 +372,38 @@ mod tests {
             .position(|s| s.name == "Calls")
             .unwrap();
         let calls = &model.entity_sets()[set];
+        let ended = calls.property_index("endedAtUtc").unwrap();
         QueryPlan {
             set,
             tenant: "t".into(),
             select: vec![calls.key],
             select_explicit: true,
+            filter: None,
             order: vec![
                 OrderKey {
-                    property: calls.property_index("endedAtUtc").unwrap(),
+                    expr: Bound::Column(
+                        ColumnRef {
+                            scope: 0,
+                            set,
+                            property: ended,
+                            nullable: true,
+                            utc_twin: None,
+                        },
+                        Ty::DateTimeOffset,
+                    ),
                     descending: true,
                 },
                 OrderKey {
-                    property: calls.key,
+                    expr: Bound::Column(
+                        ColumnRef {
+                            scope: 0,
+                            set,
+                            property: calls.key,
+                            nullable: false,
+                            utc_twin: None,
+                        },
+                        Ty::String,
+                    ),
                     descending: false,
                 },
             ],
@@ -333,11 +418,11 @@ mod tests {
     fn page_query_selects_sort_columns_and_binds_everything() {
         let model = Model::load().unwrap();
         let plan = calls_plan(&model);
-        let (stmt, layout) = select(&model, &plan, Dialect::Postgres);
+        let (stmt, layout) = select(&model, &plan, Dialect::Postgres).unwrap();
         assert_eq!(
             stmt.text,
-            "SELECT \"id\", \"ended_at_utc\" FROM \"calls\" WHERE \"tenant_id\" = $1 \
-             ORDER BY \"ended_at_utc\" DESC NULLS LAST, \"id\" ASC LIMIT $2 OFFSET $3"
+            "SELECT \"t0\".\"id\", \"t0\".\"ended_at_utc\" FROM \"calls\" AS \"t0\" WHERE \"t0\".\"tenant_id\" = $1 \
+             ORDER BY \"t0\".\"ended_at_utc\" DESC NULLS LAST, \"t0\".\"id\" ASC LIMIT $2 OFFSET $3"
         );
         assert_eq!(layout.output, 1);
         assert_eq!(layout.sort_positions, vec![1, 0]);
@@ -352,20 +437,20 @@ mod tests {
             SortValue::Text("2026-01-01T00:00:00.000Z".into()),
             SortValue::Text("c9".into()),
         ]);
-        let (stmt, _) = select(&model, &plan, Dialect::Postgres);
+        let (stmt, _) = select(&model, &plan, Dialect::Postgres).unwrap();
         assert!(
             stmt.text.contains(
-                "AND (((\"ended_at_utc\" < $2 OR \"ended_at_utc\" IS NULL)) OR (\"ended_at_utc\" = $3 AND \"id\" > $4))"
+                "AND ((\"t0\".\"ended_at_utc\" < $2 OR \"t0\".\"ended_at_utc\" IS NULL) OR (\"t0\".\"ended_at_utc\" = $3 AND \"t0\".\"id\" > $4))"
             ),
             "{}",
             stmt.text
         );
         assert_eq!(stmt.binds.len(), 6);
         plan.after = Some(vec![SortValue::Null, SortValue::Text("c9".into())]);
-        let (stmt, _) = select(&model, &plan, Dialect::Sqlite);
+        let (stmt, _) = select(&model, &plan, Dialect::Sqlite).unwrap();
         assert!(
             stmt.text
-                .contains("AND ((\"ended_at_utc\" IS NULL AND \"id\" > ?))"),
+                .contains("AND ((\"t0\".\"ended_at_utc\" IS NULL AND \"t0\".\"id\" > ?))"),
             "{}",
             stmt.text
         );

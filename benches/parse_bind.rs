@@ -1,0 +1,2 @@
+//! Placeholder replaced by the parse + bind benchmark.
+fn main() {}
