@@ -20,6 +20,10 @@ pub struct FileSettings {
     pub page_size: Option<u64>,
     pub max_page_size: Option<u64>,
     pub max_orderby_keys: Option<usize>,
+    pub max_filter_nodes: Option<usize>,
+    pub max_depth: Option<usize>,
+    pub max_url_length: Option<usize>,
+    pub max_expand_depth: Option<usize>,
     pub pool_size: Option<u32>,
     pub workers: Option<usize>,
 }

@@ -52,7 +52,8 @@ struct ServeArgs {
     #[arg(long, env = "CCFEED_DEMO")]
     demo: bool,
     /// TOML config file (keys: listen, database, anonymous_tenant, public_url,
-    /// page_size, max_page_size, max_orderby_keys, pool_size, workers).
+    /// page_size, max_page_size, max_orderby_keys, max_filter_nodes, max_depth,
+    /// max_url_length, max_expand_depth, pool_size, workers).
     #[arg(long, env = "CCFEED_CONFIG")]
     config: Option<PathBuf>,
     /// Serve this tenant to requests without credentials (trusted networks only).
@@ -133,6 +134,18 @@ fn settings(args: ServeArgs) -> anyhow::Result<Settings> {
     }
     if let Some(v) = file.max_orderby_keys {
         s.limits.max_orderby_keys = v;
+    }
+    if let Some(v) = file.max_filter_nodes {
+        s.limits.max_filter_nodes = v;
+    }
+    if let Some(v) = file.max_depth {
+        s.limits.max_depth = v;
+    }
+    if let Some(v) = file.max_url_length {
+        s.limits.max_url_length = v;
+    }
+    if let Some(v) = file.max_expand_depth {
+        s.limits.max_expand_depth = v;
     }
     if let Some(v) = file.pool_size {
         s.pool_size = v;

@@ -435,7 +435,8 @@ both_backends!(errors_are_odata_bodies, |backend| {
         "{e}"
     );
     app.get("/odata/Calls?$search=x").odata_error(501);
-    app.get("/odata/Calls?$expand=Channel").odata_error(501);
+    app.get("/odata/Calls?$expand=Channel/$ref")
+        .odata_error(501);
     app.get("/odata/Calls?$bogus=1").odata_error(400);
     app.get("/odata/Calls?$top=1&$top=2").odata_error(400);
     app.get("/odata/Calls?$top=-1").odata_error(400);

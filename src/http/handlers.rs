@@ -10,11 +10,11 @@ use tokio::sync::{mpsc, oneshot};
 use tokio_stream::wrappers::ReceiverStream;
 
 use super::error::ApiError;
-use super::json::{EntityShape, RowWriter, write_str};
+use super::json::{EntityShape, Expansion, HeldRow, RowWriter, write_str};
 use super::negotiate::{self, MetadataLevel};
 use super::{AppState, ROOT};
-use crate::edm::{EntitySet, METADATA_XML};
-use crate::plan::{self, QueryPlan, encode_skiptoken};
+use crate::edm::{EntitySet, METADATA_XML, Model};
+use crate::plan::{self, ExpandPlan, QueryPlan, encode_skiptoken};
 use crate::store::{self, StoreError};
 use crate::uri::{self, QueryOptions};
 
@@ -238,22 +238,78 @@ pub async fn resource(req: HttpRequest, state: State) -> Result<HttpResponse, Ap
     }
 }
 
-fn context_url(root: &str, set: &EntitySet, plan: &QueryPlan, entity: bool) -> String {
+fn context_url(
+    root: &str,
+    model: &Model,
+    set: &EntitySet,
+    plan: &QueryPlan,
+    entity: bool,
+) -> String {
     let mut url = format!("{root}/$metadata#{}", set.name);
+    let mut items: Vec<String> = Vec::new();
     if plan.select_explicit {
-        let names: Vec<&str> = plan
-            .select
-            .iter()
-            .map(|&i| set.properties[i].name.as_str())
-            .collect();
+        items.extend(plan.select.iter().map(|&i| set.properties[i].name.clone()));
+    } else if !plan.expand.is_empty() {
+        items.push("*".to_string());
+    }
+    items.extend(plan.expand.iter().map(|e| e.context_fragment(model)));
+    if !items.is_empty() {
         url.push('(');
-        url.push_str(&names.join(","));
+        url.push_str(&items.join(","));
         url.push(')');
     }
     if entity {
         url.push_str("/$entity");
     }
     url
+}
+
+/// Reads the related rows of every expanded navigation property for the rows the
+/// writer holds: one query per navigation property (per 20,000 parents).
+fn read_expansions(
+    conn: &mut store::Conn,
+    model: &Model,
+    root: &str,
+    format: negotiate::JsonFormat,
+    expand: &[ExpandPlan],
+    held: &[HeldRow],
+) -> Result<Vec<Expansion>, StoreError> {
+    let mut out = Vec::with_capacity(expand.len());
+    for (slot, e) in expand.iter().enumerate() {
+        let mut expansion = Expansion::new(&e.nav, e.collection, e.count, slot);
+        let mut keys: Vec<String> = held
+            .iter()
+            .filter_map(|r| r.keys.get(slot).cloned().flatten())
+            .collect();
+        keys.sort_unstable();
+        keys.dedup();
+        let set = &model.entity_sets()[e.plan.set];
+        for chunk in keys.chunks(20_000) {
+            let (stmt, layout) = store::sql::expand_select(model, e, chunk, conn.dialect())
+                .map_err(|err| StoreError::Invalid(err.to_string()))?;
+            let shape = EntityShape::new(
+                set,
+                model.qualified_type(set),
+                root,
+                &layout.columns,
+                layout.output,
+                &layout.sort_positions,
+                format,
+            );
+            // The join value and the total follow the related plan's own columns.
+            let width = layout.kinds.len() - 1 - usize::from(e.count);
+            let key_positions: Vec<usize> = if e.count {
+                vec![width, width + 1]
+            } else {
+                vec![width]
+            };
+            let mut writer = RowWriter::new(shape, None, u64::MAX).holding(&key_positions);
+            store::stream_rows(conn, &stmt, &layout.kinds, &mut writer)?;
+            expansion.add(std::mem::take(&mut writer.held));
+        }
+        out.push(expansion);
+    }
+    Ok(out)
 }
 
 /// `Prefer: odata.maxpagesize=n`, if the client sent it.
@@ -326,7 +382,7 @@ async fn collection(
     plan.limit = Some(page_rows + 1);
 
     let root = service_root(req, &state);
-    let context = context_url(&root, set, &plan, false);
+    let context = context_url(&root, &state.model, set, &plan, false);
     let (select, layout) = store::sql::select(&state.model, &plan, state.db.dialect())?;
     let count_stmt = match options.count {
         Some(true) => Some(store::sql::count(&state.model, &plan, state.db.dialect())?),
@@ -349,6 +405,12 @@ async fn collection(
     let set_name = set.name.clone();
     let order = plan.order.clone();
     let top = options.top;
+    let expand = plan.expand.clone();
+    let expand_positions = layout.expand_positions.clone();
+    // Compile the expansions once now, so an error is a clean 4xx/501, not a broken stream.
+    for e in &expand {
+        store::sql::expand_select(&state.model, e, &[String::new()], state.db.dialect())?;
+    }
     actix_web::rt::task::spawn_blocking(move || {
         let state = state_for_task;
         let prepared = (|| -> Result<(store::Conn, Option<i64>), StoreError> {
@@ -370,6 +432,9 @@ async fn collection(
             return;
         }
         let mut writer = RowWriter::new(shape, Some(tx.clone()), page_rows);
+        if !expand.is_empty() {
+            writer = writer.holding(&expand_positions);
+        }
         let mut head = Vec::with_capacity(256);
         head.push(b'{');
         if format.metadata != MetadataLevel::None {
@@ -382,7 +447,21 @@ async fn collection(
         }
         head.extend_from_slice(b"\"value\":[");
         writer.push_raw(&head);
-        let streamed = store::stream_rows(&mut conn, &select, &layout.kinds, &mut writer);
+        let streamed =
+            store::stream_rows(&mut conn, &select, &layout.kinds, &mut writer).and_then(|_| {
+                if expand.is_empty() {
+                    return Ok(());
+                }
+                let expansions = read_expansions(
+                    &mut conn,
+                    &state.model,
+                    &root,
+                    format,
+                    &expand,
+                    &writer.held,
+                )?;
+                writer.write_held(&expansions)
+            });
         drop(conn);
         let result = streamed.and_then(|_| {
             writer.push_raw(b"]");
@@ -441,9 +520,16 @@ async fn entity(
 ) -> Result<HttpResponse, ApiError> {
     let format = negotiate::json(header(req.headers(), "Accept"), format_option(&options))?;
     let (set_index, set) = entity_set(&state, name)?;
-    let plan = plan::bind_entity(&state.model, set_index, &tenant, &key, &options)?;
+    let plan = plan::bind_entity(
+        &state.model,
+        set_index,
+        &tenant,
+        &key,
+        &options,
+        &state.settings.limits,
+    )?;
     let root = service_root(req, &state);
-    let context = context_url(&root, set, &plan, true);
+    let context = context_url(&root, &state.model, set, &plan, true);
     let (select, layout) = store::sql::select(&state.model, &plan, state.db.dialect())?;
     let shape = EntityShape::new(
         set,
@@ -454,13 +540,31 @@ async fn entity(
         &layout.sort_positions,
         format,
     );
+    let expand = plan.expand.clone();
+    for e in &expand {
+        store::sql::expand_select(&state.model, e, &[String::new()], state.db.dialect())?;
+    }
     let task_state = state.clone();
     let body = web::block(move || -> Result<Option<Vec<u8>>, StoreError> {
         let mut conn = task_state.db.get()?;
         let mut writer = RowWriter::new(shape, None, 1);
+        if !expand.is_empty() {
+            writer = writer.holding(&layout.expand_positions);
+        }
         store::stream_rows(&mut conn, &select, &layout.kinds, &mut writer)?;
         if writer.written == 0 {
             return Ok(None);
+        }
+        if !expand.is_empty() {
+            let expansions = read_expansions(
+                &mut conn,
+                &task_state.model,
+                &root,
+                format,
+                &expand,
+                &writer.held,
+            )?;
+            writer.write_held(&expansions)?;
         }
         let row = writer.into_buffer();
         // The writer produced `{...}`; splice the context in front of the properties.

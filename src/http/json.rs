@@ -3,6 +3,7 @@
 //! it is read, and full chunks go to the client through a bounded channel, so memory
 //! stays flat however large the page is, and a slow client slows the query down.
 
+use std::collections::HashMap;
 use std::io;
 
 use bytes::Bytes;
@@ -158,7 +159,99 @@ impl EntityShape {
     }
 }
 
-/// Streams the rows of one page as the members of a JSON array.
+/// A row kept back until its expanded navigation properties are known: its JSON
+/// without the closing brace, and the values it joins on.
+pub struct HeldRow {
+    pub json: Vec<u8>,
+    pub keys: Vec<Option<String>>,
+}
+
+/// The related rows of one expanded navigation property for a whole page, grouped by
+/// the value they join on.
+pub struct Expansion {
+    /// `,"Nav":` prepared once.
+    member: Vec<u8>,
+    /// `,"Nav@odata.count":` when nested `$count=true`.
+    count_member: Option<Vec<u8>>,
+    collection: bool,
+    /// Which of the parent's held keys this navigation joins on.
+    slot: usize,
+    groups: HashMap<String, Group>,
+}
+
+#[derive(Default)]
+struct Group {
+    json: Vec<u8>,
+    rows: u64,
+    total: Option<i64>,
+}
+
+impl Expansion {
+    pub fn new(nav: &str, collection: bool, count: bool, slot: usize) -> Expansion {
+        let mut member = vec![b','];
+        write_str(&mut member, nav);
+        member.push(b':');
+        let count_member = count.then(|| {
+            let mut m = vec![b','];
+            write_str(&mut m, &format!("{nav}@odata.count"));
+            m.push(b':');
+            m
+        });
+        Expansion {
+            member,
+            count_member,
+            collection,
+            slot,
+            groups: HashMap::new(),
+        }
+    }
+
+    /// Adds related rows read by a [`RowWriter`] in hold mode whose key 0 is the join
+    /// value and key 1 (if any) the per-parent total.
+    pub fn add(&mut self, rows: Vec<HeldRow>) {
+        for row in rows {
+            let Some(Some(key)) = row.keys.first().cloned() else {
+                continue;
+            };
+            let group = self.groups.entry(key).or_default();
+            if group.rows > 0 {
+                group.json.push(b',');
+            }
+            group.json.extend_from_slice(&row.json);
+            group.json.push(b'}');
+            group.rows += 1;
+            group.total = row
+                .keys
+                .get(1)
+                .cloned()
+                .flatten()
+                .and_then(|t| t.parse().ok());
+        }
+    }
+
+    fn write(&self, out: &mut Vec<u8>, key: Option<&String>) {
+        let group = key.and_then(|k| self.groups.get(k));
+        if let Some(count_member) = &self.count_member {
+            out.extend_from_slice(count_member);
+            let total = group.map_or(0, |g| g.total.unwrap_or(g.rows as i64));
+            out.extend_from_slice(itoa::Buffer::new().format(total).as_bytes());
+        }
+        out.extend_from_slice(&self.member);
+        match (self.collection, group) {
+            (true, Some(g)) => {
+                out.push(b'[');
+                out.extend_from_slice(&g.json);
+                out.push(b']');
+            }
+            (true, None) => out.extend_from_slice(b"[]"),
+            (false, Some(g)) => out.extend_from_slice(&g.json),
+            (false, None) => out.extend_from_slice(b"null"),
+        }
+    }
+}
+
+/// Writes the rows of one page as the members of a JSON array: streamed straight to
+/// the client, or held back (`hold`) until expanded navigation properties are read.
 pub struct RowWriter {
     shape: EntityShape,
     out: Vec<u8>,
@@ -169,6 +262,11 @@ pub struct RowWriter {
     pub has_more: bool,
     pub last_sort: Vec<SortValue>,
     first_property: bool,
+    hold: bool,
+    pub held: Vec<HeldRow>,
+    /// For each selected column, the held key it fills, if any.
+    key_slot: Vec<Option<usize>>,
+    keys: Vec<Option<String>>,
 }
 
 impl RowWriter {
@@ -185,7 +283,24 @@ impl RowWriter {
             has_more: false,
             last_sort: vec![SortValue::Null; keys],
             first_property: true,
+            hold: false,
+            held: Vec::new(),
+            key_slot: Vec::new(),
+            keys: Vec::new(),
         }
+    }
+
+    /// Holds rows back instead of writing them, keeping the values of the columns at
+    /// `key_positions` as text (the join values of expanded navigation properties).
+    pub fn holding(mut self, key_positions: &[usize]) -> RowWriter {
+        self.hold = true;
+        let width = key_positions.iter().map(|&p| p + 1).max().unwrap_or(0);
+        self.key_slot = vec![None; width];
+        for (slot, &pos) in key_positions.iter().enumerate() {
+            self.key_slot[pos] = Some(slot);
+        }
+        self.keys = vec![None; key_positions.len()];
+        self
     }
 
     pub fn push_raw(&mut self, bytes: &[u8]) {
@@ -207,6 +322,41 @@ impl RowWriter {
     pub fn into_buffer(self) -> Vec<u8> {
         self.out
     }
+
+    /// Writes the held rows with their expanded navigation properties.
+    pub fn write_held(&mut self, expansions: &[Expansion]) -> Result<(), StoreError> {
+        let held = std::mem::take(&mut self.held);
+        for (i, row) in held.iter().enumerate() {
+            if i > 0 {
+                self.out.push(b',');
+            }
+            self.out.extend_from_slice(&row.json);
+            for e in expansions {
+                e.write(&mut self.out, row.keys.get(e.slot).and_then(Option::as_ref));
+            }
+            self.out.push(b'}');
+            if self.out.len() >= CHUNK {
+                self.flush()?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Rows are written straight into the output, without assembling them first.
+    fn direct(&self) -> bool {
+        !self.hold && self.shape.metadata != MetadataLevel::Full
+    }
+}
+
+fn cell_text(cell: Cell<'_>) -> Option<String> {
+    match cell {
+        Cell::Null => None,
+        Cell::Text(s) => Some(s.to_string()),
+        Cell::Int(i) => Some(i.to_string()),
+        Cell::Bool(b) => Some(b.to_string()),
+        Cell::Double(d) => Some(d.to_string()),
+        Cell::InstantMicros(m) => Some(m.to_string()),
+    }
 }
 
 impl RowSink for RowWriter {
@@ -215,12 +365,17 @@ impl RowSink for RowWriter {
             self.has_more = true;
             return Ok(false);
         }
-        if self.written > 0 {
-            self.out.push(b',');
+        if self.direct() {
+            if self.written > 0 {
+                self.out.push(b',');
+            }
+            self.out.push(b'{');
         }
-        self.out.push(b'{');
         self.row.clear();
         self.first_property = true;
+        for k in &mut self.keys {
+            *k = None;
+        }
         Ok(true)
     }
 
@@ -228,16 +383,16 @@ impl RowSink for RowWriter {
         if let Some(Some(slot)) = self.shape.sort_slot.get(column) {
             self.last_sort[*slot].assign(cell);
         }
+        if let Some(Some(slot)) = self.key_slot.get(column) {
+            self.keys[*slot] = cell_text(cell);
+        }
         if column >= self.shape.columns.len() {
             return Ok(());
         }
         let first = std::mem::replace(&mut self.first_property, false);
+        let direct = self.direct();
         let col = &self.shape.columns[column];
-        let out = if self.shape.metadata == MetadataLevel::Full {
-            &mut self.row
-        } else {
-            &mut self.out
-        };
+        let out = if direct { &mut self.out } else { &mut self.row };
         if !first {
             out.push(b',');
         }
@@ -251,34 +406,51 @@ impl RowSink for RowWriter {
     }
 
     fn end_row(&mut self) -> Result<(), StoreError> {
-        if self.shape.metadata == MetadataLevel::Full {
-            // Control information comes before the properties, and needs the key,
-            // which is the last sort key of every row.
-            let key = match self.last_sort.last() {
-                Some(SortValue::Text(k)) => k.replace('\'', "''"),
-                _ => String::new(),
-            };
-            let id = format!("{}'{}')", self.shape.id_prefix, key);
-            let mut head = Vec::with_capacity(256);
-            head.extend_from_slice(b"\"@odata.type\":");
-            write_str(&mut head, &self.shape.type_name);
-            head.extend_from_slice(b",\"@odata.id\":");
-            write_str(&mut head, &id);
-            head.extend_from_slice(b",\"@odata.editLink\":");
-            write_str(&mut head, &id);
-            self.out.extend_from_slice(&head);
-            if !self.row.is_empty() {
-                self.out.push(b',');
-                self.out.extend_from_slice(&self.row);
+        if self.direct() {
+            self.out.push(b'}');
+        } else {
+            let mut json = Vec::with_capacity(self.row.len() + 256);
+            json.push(b'{');
+            if self.shape.metadata == MetadataLevel::Full {
+                // Control information comes before the properties, and needs the key,
+                // which is the last sort key of every row.
+                let key = match self.last_sort.last() {
+                    Some(SortValue::Text(k)) => k.replace('\'', "''"),
+                    _ => String::new(),
+                };
+                let id = format!("{}'{}')", self.shape.id_prefix, key);
+                json.extend_from_slice(b"\"@odata.type\":");
+                write_str(&mut json, &self.shape.type_name);
+                json.extend_from_slice(b",\"@odata.id\":");
+                write_str(&mut json, &id);
+                json.extend_from_slice(b",\"@odata.editLink\":");
+                write_str(&mut json, &id);
+                if !self.row.is_empty() {
+                    json.push(b',');
+                }
+                json.extend_from_slice(&self.row);
+                for (annotation, nav) in &self.shape.navigation_links {
+                    json.push(b',');
+                    write_str(&mut json, annotation);
+                    json.push(b':');
+                    write_str(&mut json, &format!("{id}/{nav}"));
+                }
+            } else {
+                json.extend_from_slice(&self.row);
             }
-            for (annotation, nav) in &self.shape.navigation_links {
-                self.out.push(b',');
-                write_str(&mut self.out, annotation);
-                self.out.push(b':');
-                write_str(&mut self.out, &format!("{id}/{nav}"));
+            if self.hold {
+                self.held.push(HeldRow {
+                    json,
+                    keys: self.keys.clone(),
+                });
+            } else {
+                if self.written > 0 {
+                    self.out.push(b',');
+                }
+                self.out.extend_from_slice(&json);
+                self.out.push(b'}');
             }
         }
-        self.out.push(b'}');
         self.written += 1;
         if self.out.len() >= CHUNK {
             self.flush()?;

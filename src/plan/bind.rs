@@ -853,6 +853,12 @@ impl<'a> Binder<'a> {
     }
 }
 
+/// How navigation `nav_name` of entity set `set_index` joins to its target.
+pub(super) fn navigation_join(model: &Model, set_index: usize, nav_name: &str) -> Option<Join> {
+    let binder = Binder::new(model, set_index, "$expand", &[], Utc::now());
+    binder.join(set_index, nav_name, Span::NONE).ok()
+}
+
 fn unreachable_in() -> Result<Bound, PlanError> {
     Err(PlanError::invalid("$filter", None, "'in' needs a list"))
 }

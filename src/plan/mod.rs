@@ -6,6 +6,7 @@
 //! same instant, and the UTC column is the one that is indexed and compares by time.
 
 mod bind;
+mod expand;
 pub mod expr;
 mod skiptoken;
 
@@ -15,9 +16,10 @@ use chrono::{DateTime, Utc};
 
 use crate::edm::{EntitySet, Model};
 use crate::store::SortValue;
-use crate::uri::{QueryOptions, SegmentKind, SelectKind, Span};
+use crate::uri::{Alias, OrderByItem, QueryOptions, SegmentKind, SelectItem, SelectKind, Span};
 
 pub use bind::Binder;
+pub use expand::ExpandPlan;
 pub use expr::{Bound, ColumnRef, Ty};
 pub use skiptoken::{decode_skiptoken, encode_skiptoken};
 
@@ -38,6 +40,8 @@ pub struct Limits {
     pub max_depth: usize,
     /// Longest accepted URL in bytes (`max_url_length`); longer ones get 414.
     pub max_url_length: usize,
+    /// Levels of `$expand` (`max_expand_depth`).
+    pub max_expand_depth: usize,
 }
 
 impl Default for Limits {
@@ -49,6 +53,7 @@ impl Default for Limits {
             max_filter_nodes: 3_000,
             max_depth: 100,
             max_url_length: 16 * 1024,
+            max_expand_depth: 1,
         }
     }
 }
@@ -92,6 +97,8 @@ pub struct QueryPlan {
     pub skip: u64,
     /// Most rows to read; `None` reads all.
     pub limit: Option<u64>,
+    /// `$expand`ed navigation properties, read with one query per page and property.
+    pub expand: Vec<ExpandPlan>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -199,13 +206,6 @@ fn check_unsupported(options: &QueryOptions) -> Result<(), PlanError> {
             "$index applies to collections being modified",
         ));
     }
-    if options.expand.is_some() {
-        return Err(PlanError::not_implemented(
-            "$expand",
-            None,
-            "$expand is not supported yet",
-        ));
-    }
     Ok(())
 }
 
@@ -230,7 +230,9 @@ pub fn bind_collection(
 ) -> Result<QueryPlan, PlanError> {
     check_unsupported(options)?;
     let set = &model.entity_sets()[set_index];
-    let (select, select_explicit) = bind_select(set, options)?;
+    let expand = expand::bind_expand(model, set_index, tenant, options, limits, now)?;
+    let expanded: Vec<String> = expand.iter().map(|e| e.nav.clone()).collect();
+    let (select, select_explicit) = bind_select(set, options.select.as_ref(), &expanded)?;
     let filter = match &options.filter {
         Some(expr) => {
             let nodes = expr.node_count();
@@ -251,7 +253,14 @@ pub fn bind_collection(
         }
         None => None,
     };
-    let order = bind_orderby(model, set_index, options, limits, now)?;
+    let order = bind_orderby(
+        model,
+        set_index,
+        options.orderby.as_ref(),
+        &options.aliases,
+        limits,
+        now,
+    )?;
     let skiptoken = raw_option(options, "$skiptoken");
     let after = match skiptoken {
         Some(token) => Some(decode_skiptoken(token, &order)?),
@@ -273,6 +282,7 @@ pub fn bind_collection(
             options.skip.unwrap_or(0)
         },
         limit: None,
+        expand,
     })
 }
 
@@ -283,6 +293,7 @@ pub fn bind_entity(
     tenant: &str,
     key: &str,
     options: &QueryOptions,
+    limits: &Limits,
 ) -> Result<QueryPlan, PlanError> {
     check_unsupported(options)?;
     let set = &model.entity_sets()[set_index];
@@ -301,7 +312,9 @@ pub fn bind_entity(
             "this option does not apply to a single entity",
         ));
     }
-    let (select, select_explicit) = bind_select(set, options)?;
+    let expand = expand::bind_expand(model, set_index, tenant, options, limits, Utc::now())?;
+    let expanded: Vec<String> = expand.iter().map(|e| e.nav.clone()).collect();
+    let (select, select_explicit) = bind_select(set, options.select.as_ref(), &expanded)?;
     Ok(QueryPlan {
         set: set_index,
         tenant: tenant.to_string(),
@@ -313,6 +326,7 @@ pub fn bind_entity(
         after: None,
         skip: 0,
         limit: Some(1),
+        expand,
     })
 }
 
@@ -332,8 +346,12 @@ fn key_order(set_index: usize, set: &EntitySet) -> OrderKey {
     }
 }
 
-fn bind_select(set: &EntitySet, options: &QueryOptions) -> Result<(Vec<usize>, bool), PlanError> {
-    let Some(items) = &options.select else {
+fn bind_select(
+    set: &EntitySet,
+    select: Option<&Vec<SelectItem>>,
+    expanded: &[String],
+) -> Result<(Vec<usize>, bool), PlanError> {
+    let Some(items) = select else {
         return Ok(((0..set.properties.len()).collect(), false));
     };
     let mut out: Vec<usize> = Vec::new();
@@ -359,12 +377,14 @@ fn bind_select(set: &EntitySet, options: &QueryOptions) -> Result<(Vec<usize>, b
                             out.push(i);
                         }
                     }
+                    // Power Query selects the navigation it expands; it adds no column.
+                    None if expanded.iter().any(|e| e == name) => {}
                     None if set.navigation(name).is_some() => {
-                        return Err(PlanError::not_implemented(
+                        return Err(PlanError::invalid(
                             "$select",
                             Some(item.span),
                             format!(
-                                "'{name}' is a navigation property; $expand is not supported yet"
+                                "'{name}' is a navigation property: expand it with $expand={name}"
                             ),
                         ));
                     }
@@ -395,13 +415,14 @@ fn bind_select(set: &EntitySet, options: &QueryOptions) -> Result<(Vec<usize>, b
 fn bind_orderby(
     model: &Model,
     set_index: usize,
-    options: &QueryOptions,
+    orderby: Option<&Vec<OrderByItem>>,
+    aliases: &[Alias],
     limits: &Limits,
     now: DateTime<Utc>,
 ) -> Result<Vec<OrderKey>, PlanError> {
     let set = &model.entity_sets()[set_index];
     let mut keys: Vec<OrderKey> = Vec::new();
-    if let Some(items) = &options.orderby {
+    if let Some(items) = orderby {
         if items.len() > limits.max_orderby_keys {
             return Err(PlanError::invalid(
                 "$orderby",
@@ -414,7 +435,7 @@ fn bind_orderby(
             ));
         }
         for item in items {
-            let mut binder = Binder::new(model, set_index, "$orderby", &options.aliases, now);
+            let mut binder = Binder::new(model, set_index, "$orderby", aliases, now);
             let expr = bind::twin(binder.bind(&item.expr)?);
             if expr.ty().is_none() {
                 continue; // sorting by a constant null changes nothing

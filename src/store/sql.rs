@@ -5,7 +5,7 @@
 //! syntax, and how a transaction for writing starts.
 
 use crate::edm::{EntitySet, Model};
-use crate::plan::{PlanError, QueryPlan};
+use crate::plan::{ExpandPlan, PlanError, QueryPlan};
 
 use super::expr::{ExprWriter, sort_kind};
 use super::value::{Bind, ColumnKind, SortValue};
@@ -84,8 +84,9 @@ pub(super) fn quoted(name: &str) -> String {
 
 /// Where each selected column goes: the first `output` columns are the selected
 /// properties, written to the response in order; after them come sort expressions
-/// that are not plain selected columns. `sort_positions[i]` is the column holding
-/// sort key `i`.
+/// and join columns that are not among the selected properties.
+/// `sort_positions[i]` is the column holding sort key `i`, `expand_positions[i]` the
+/// column holding the parent value of expanded navigation property `i`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SelectLayout {
     /// Property index of each output column.
@@ -94,47 +95,126 @@ pub struct SelectLayout {
     pub kinds: Vec<ColumnKind>,
     pub output: usize,
     pub sort_positions: Vec<usize>,
+    pub expand_positions: Vec<usize>,
 }
 
-/// Sort keys that need a column of their own (not one of the selected properties).
-fn extra_sort_keys(plan: &QueryPlan) -> Vec<usize> {
-    plan.order
+/// A column read after the selected properties.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Extra {
+    /// Sort key `i` of the plan.
+    Sort(usize),
+    /// A property of the row (a join column of an expansion).
+    Property(usize),
+}
+
+fn extras(plan: &QueryPlan) -> Vec<Extra> {
+    let mut out: Vec<Extra> = plan
+        .order
         .iter()
         .enumerate()
         .filter(|(_, k)| k.column().is_none_or(|c| !plan.select.contains(&c)))
-        .map(|(i, _)| i)
-        .collect()
+        .map(|(i, _)| Extra::Sort(i))
+        .collect();
+    for e in &plan.expand {
+        let p = e.parent_property;
+        let present = plan.select.contains(&p)
+            || out.iter().any(|x| match x {
+                Extra::Sort(i) => plan.order[*i].column() == Some(p),
+                Extra::Property(q) => *q == p,
+            });
+        if !present {
+            out.push(Extra::Property(p));
+        }
+    }
+    out
 }
 
 fn layout(set: &EntitySet, plan: &QueryPlan) -> SelectLayout {
     let columns = plan.select.clone();
     let output = columns.len();
+    let extras = extras(plan);
     let mut kinds: Vec<ColumnKind> = columns
         .iter()
         .map(|&c| ColumnKind::of(&set.properties[c]))
         .collect();
-    let extra = extra_sort_keys(plan);
+    kinds.extend(extras.iter().map(|x| match x {
+        Extra::Sort(i) => sort_kind(&plan.order[*i].expr),
+        Extra::Property(p) => ColumnKind::of(&set.properties[*p]),
+    }));
+    // The column holding property `p`, wherever it is.
+    let position_of = |p: usize| -> Option<usize> {
+        columns.iter().position(|&c| c == p).or_else(|| {
+            extras
+                .iter()
+                .position(|x| match x {
+                    Extra::Sort(i) => plan.order[*i].column() == Some(p),
+                    Extra::Property(q) => *q == p,
+                })
+                .map(|i| output + i)
+        })
+    };
     let sort_positions = plan
         .order
         .iter()
         .enumerate()
         .map(|(i, k)| {
-            match k
-                .column()
+            k.column()
                 .and_then(|c| columns.iter().position(|&s| s == c))
-            {
-                Some(pos) => pos,
-                None => output + extra.iter().position(|&e| e == i).unwrap_or(0),
-            }
+                .or_else(|| {
+                    extras
+                        .iter()
+                        .position(|x| *x == Extra::Sort(i))
+                        .map(|e| output + e)
+                })
+                .unwrap_or(0)
         })
         .collect();
-    kinds.extend(extra.iter().map(|&i| sort_kind(&plan.order[i].expr)));
+    let expand_positions = plan
+        .expand
+        .iter()
+        .map(|e| position_of(e.parent_property).unwrap_or(0))
+        .collect();
     SelectLayout {
         columns,
         kinds,
         output,
         sort_positions,
+        expand_positions,
     }
+}
+
+/// `SELECT` list: the selected properties, then the extras.
+fn select_list(
+    b: &mut Builder,
+    w: &mut ExprWriter<'_>,
+    set: &EntitySet,
+    plan: &QueryPlan,
+) -> Result<(), PlanError> {
+    let mut first = true;
+    for &c in &plan.select {
+        if !first {
+            b.push(", ");
+        }
+        first = false;
+        b.push("\"t0\".").push(&quoted(&set.properties[c].column));
+    }
+    for x in extras(plan) {
+        if !first {
+            b.push(", ");
+        }
+        first = false;
+        match x {
+            Extra::Sort(i) => w.write(b, &plan.order[i].expr)?,
+            Extra::Property(p) => {
+                b.push("\"t0\".").push(&quoted(&set.properties[p].column));
+            }
+        }
+    }
+    if first {
+        // Nothing selected: keep the SQL valid.
+        b.push("1");
+    }
+    Ok(())
 }
 
 fn writer<'a>(model: &'a Model, plan: &'a QueryPlan) -> ExprWriter<'a> {
@@ -260,18 +340,7 @@ pub fn select(
     let mut w = writer(model, plan);
     let mut b = Builder::new(dialect);
     b.push("SELECT ");
-    for (i, &c) in layout.columns.iter().enumerate() {
-        if i > 0 {
-            b.push(", ");
-        }
-        b.push("\"t0\".").push(&quoted(&set.properties[c].column));
-    }
-    for (n, &i) in extra_sort_keys(plan).iter().enumerate() {
-        if n > 0 || !layout.columns.is_empty() {
-            b.push(", ");
-        }
-        w.write(&mut b, &plan.order[i].expr)?;
-    }
+    select_list(&mut b, &mut w, set, plan)?;
     b.push(" FROM ")
         .push(&quoted(&set.table))
         .push(" AS \"t0\"");
@@ -306,6 +375,106 @@ pub fn count(model: &Model, plan: &QueryPlan, dialect: Dialect) -> Result<Statem
         .push(" AS \"t0\"");
     where_clause(&mut b, &mut w, set, &unpaged)?;
     Ok(b.finish())
+}
+
+/// The related rows of an expanded navigation property for a page: one query for
+/// all parent `keys`. Columns: the layout of the related plan, then the join value,
+/// then (for nested `$count`) the total per parent. Nested `$top`/`$skip` apply per
+/// parent through `ROW_NUMBER() OVER (PARTITION BY join value ...)`.
+pub fn expand_select(
+    model: &Model,
+    expand: &ExpandPlan,
+    keys: &[String],
+    dialect: Dialect,
+) -> Result<(Statement, SelectLayout), PlanError> {
+    let plan = &expand.plan;
+    let set = &model.entity_sets()[plan.set];
+    let mut layout = layout(set, plan);
+    let width = layout.kinds.len();
+    let join_col = format!(
+        "\"t0\".{}",
+        quoted(&set.properties[expand.target_property].column)
+    );
+    let mut w = writer(model, plan);
+    let mut b = Builder::new(dialect);
+    b.push("SELECT ");
+    for i in 0..width {
+        b.push(&format!("\"x\".\"c{i}\", "));
+    }
+    b.push("\"x\".\"join_value\"");
+    if expand.count {
+        b.push(", \"x\".\"total\"");
+    }
+    b.push(" FROM (SELECT ");
+    let list_start = b.text.len();
+    select_list(&mut b, &mut w, set, plan)?;
+    let numbered = number_columns(&b.text[list_start..], width);
+    b.text.truncate(list_start);
+    b.text.push_str(&numbered);
+    b.push(", ").push(&join_col).push(" AS \"join_value\"");
+    b.push(", ROW_NUMBER() OVER (PARTITION BY ").push(&join_col);
+    order_clause(&mut b, &mut w, plan)?;
+    b.push(") AS \"row_number\"");
+    if expand.count {
+        b.push(", COUNT(*) OVER (PARTITION BY ")
+            .push(&join_col)
+            .push(") AS \"total\"");
+    }
+    b.push(" FROM ")
+        .push(&quoted(&set.table))
+        .push(" AS \"t0\"");
+    where_clause(&mut b, &mut w, set, plan)?;
+    b.push(" AND ").push(&join_col).push(" IN (");
+    for (i, k) in keys.iter().enumerate() {
+        if i > 0 {
+            b.push(", ");
+        }
+        b.bind(Bind::Text(k.clone()), ColumnKind::Text);
+    }
+    b.push(")) AS \"x\" WHERE \"x\".\"row_number\" > ");
+    b.bind(
+        Bind::Int(expand.skip.min(i64::MAX as u64) as i64),
+        ColumnKind::Int64,
+    );
+    if let Some(top) = expand.top {
+        b.push(" AND \"x\".\"row_number\" <= ");
+        b.bind(
+            Bind::Int(expand.skip.saturating_add(top).min(i64::MAX as u64) as i64),
+            ColumnKind::Int64,
+        );
+    }
+    b.push(" ORDER BY \"x\".\"join_value\", \"x\".\"row_number\"");
+    layout.kinds.push(ColumnKind::Text);
+    if expand.count {
+        layout.kinds.push(ColumnKind::Int64);
+    }
+    Ok((b.finish(), layout))
+}
+
+/// Adds `AS "c0"`, `AS "c1"`, ... to the items of a SELECT list written by
+/// [`select_list`], splitting at top-level commas only (binds are placeholders, so
+/// no quoted text can contain a comma or parenthesis).
+fn number_columns(list: &str, width: usize) -> String {
+    let mut out = String::with_capacity(list.len() + width * 8);
+    let mut depth = 0i32;
+    let mut column = 0;
+    let mut start = 0;
+    for (i, ch) in list.char_indices() {
+        match ch {
+            '(' => depth += 1,
+            ')' => depth -= 1,
+            ',' if depth == 0 => {
+                out.push_str(&list[start..i]);
+                out.push_str(&format!(" AS \"c{column}\","));
+                column += 1;
+                start = i + 1;
+            }
+            _ => {}
+        }
+    }
+    out.push_str(&list[start..]);
+    out.push_str(&format!(" AS \"c{column}\""));
+    out
 }
 
 /// `INSERT ... ON CONFLICT (tenant_id, id) DO UPDATE` for `rows` rows of `columns`
@@ -411,6 +580,7 @@ mod tests {
             after: None,
             skip: 0,
             limit: Some(11),
+            expand: Vec::new(),
         }
     }
 
