@@ -43,6 +43,9 @@ fn fixture(db: &Db, model: &Model) {
         (p == "name").then(|| Bind::Text(format!("channel {i}")))
     });
     write(db, model, TENANT, "Conversations", 6, |_, _| None);
+    write(db, model, TENANT, "Queues", 2, |i, p| {
+        (p == "name").then(|| Bind::Text(format!("queue {i}")))
+    });
     write(db, model, TENANT, "Calls", 5, |i, p| {
         (p == "channelId").then(|| Bind::Text(format!("channels-{:04}", i % 4)))
     });
@@ -63,6 +66,7 @@ fn fixture(db: &Db, model: &Model) {
         |i, p| match p {
             "conversationId" => Some(Bind::Text(format!("conversations-{:04}", segments[i].1))),
             "durationInSeconds" => Some(Bind::Int(10 * (i as i64 + 1))),
+            "queueId" => Some(Bind::Text(format!("queues-{:04}", i % 2))),
             _ => None,
         },
     );
@@ -182,4 +186,36 @@ both_backends!(expand_errors, |backend| {
     app.get("/odata/Calls?$select=Channel").odata_error(400);
     app.get("/odata/Conversations?$expand=QueueSegments($filter=nope%20eq%201)")
         .odata_error(400);
+});
+
+both_backends!(nested_expand_follows_the_setting, |backend| {
+    let settings = ccfeed::config::Settings {
+        limits: ccfeed::plan::Limits {
+            max_expand_depth: 2,
+            ..Default::default()
+        },
+        ..demo_settings()
+    };
+    let Some(app) = TestApp::start(backend, settings, fixture) else {
+        return;
+    };
+    let page = app
+        .get("/odata/Conversations?$select=id&$expand=QueueSegments($select=id;$expand=Queue($select=name))")
+        .json();
+    assert_eq!(
+        page["@odata.context"],
+        app.url("/odata/$metadata#Conversations(id,QueueSegments(id,Queue(name)))")
+    );
+    let segments = page["value"][2]["QueueSegments"].as_array().unwrap();
+    assert_eq!(segments.len(), 2);
+    assert_eq!(segments[0]["Queue"], json!({"name": "queue 1"}));
+    assert_eq!(segments[1]["Queue"], json!({"name": "queue 0"}));
+    // Three levels exceed the setting.
+    let e = app
+        .get("/odata/Conversations?$expand=QueueSegments($expand=Queue($expand=Channel))")
+        .odata_error(400);
+    assert!(
+        e["message"].as_str().unwrap().contains("max_expand_depth"),
+        "{e}"
+    );
 });

@@ -265,7 +265,9 @@ fn context_url(
 }
 
 /// Reads the related rows of every expanded navigation property for the rows the
-/// writer holds: one query per navigation property (per 20,000 parents).
+/// writer holds: one query per navigation property (per 20,000 parents), and the
+/// same again, level by level, for nested `$expand`. `first_slot` is where the
+/// join values of these expansions start among the held rows' keys.
 fn read_expansions(
     conn: &mut store::Conn,
     model: &Model,
@@ -273,9 +275,11 @@ fn read_expansions(
     format: negotiate::JsonFormat,
     expand: &[ExpandPlan],
     held: &[HeldRow],
+    first_slot: usize,
 ) -> Result<Vec<Expansion>, StoreError> {
     let mut out = Vec::with_capacity(expand.len());
-    for (slot, e) in expand.iter().enumerate() {
+    for (i, e) in expand.iter().enumerate() {
+        let slot = first_slot + i;
         let mut expansion = Expansion::new(&e.nav, e.collection, e.count, slot);
         let mut keys: Vec<String> = held
             .iter()
@@ -296,16 +300,38 @@ fn read_expansions(
                 &layout.sort_positions,
                 format,
             );
-            // The join value and the total follow the related plan's own columns.
+            // Keys of each related row: its join value, its parent's total (nested
+            // $count), then the join values of its own expansions.
             let width = layout.kinds.len() - 1 - usize::from(e.count);
-            let key_positions: Vec<usize> = if e.count {
-                vec![width, width + 1]
-            } else {
-                vec![width]
-            };
+            let mut key_positions: Vec<usize> = vec![width];
+            if e.count {
+                key_positions.push(width + 1);
+            }
+            let nested_slot = key_positions.len();
+            key_positions.extend(layout.expand_positions.iter().copied());
             let mut writer = RowWriter::new(shape, None, u64::MAX).holding(&key_positions);
             store::stream_rows(conn, &stmt, &layout.kinds, &mut writer)?;
-            expansion.add(std::mem::take(&mut writer.held));
+            let mut rows = std::mem::take(&mut writer.held);
+            if !e.plan.expand.is_empty() {
+                let nested = read_expansions(
+                    conn,
+                    model,
+                    root,
+                    format,
+                    &e.plan.expand,
+                    &rows,
+                    nested_slot,
+                )?;
+                for row in &mut rows {
+                    for n in &nested {
+                        n.write(
+                            &mut row.json,
+                            row.keys.get(n.slot()).and_then(Option::as_ref),
+                        );
+                    }
+                }
+            }
+            expansion.add(rows);
         }
         out.push(expansion);
     }
@@ -459,6 +485,7 @@ async fn collection(
                     format,
                     &expand,
                     &writer.held,
+                    0,
                 )?;
                 writer.write_held(&expansions)
             });
@@ -563,6 +590,7 @@ async fn entity(
                 format,
                 &expand,
                 &writer.held,
+                0,
             )?;
             writer.write_held(&expansions)?;
         }

@@ -229,7 +229,13 @@ impl Expansion {
         }
     }
 
-    fn write(&self, out: &mut Vec<u8>, key: Option<&String>) {
+    /// Which of the held keys this navigation joins on.
+    pub fn slot(&self) -> usize {
+        self.slot
+    }
+
+    /// Appends `,"Nav":...` (and the count) for the row whose join value is `key`.
+    pub fn write(&self, out: &mut Vec<u8>, key: Option<&String>) {
         let group = key.and_then(|k| self.groups.get(k));
         if let Some(count_member) = &self.count_member {
             out.extend_from_slice(count_member);

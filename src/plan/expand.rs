@@ -32,17 +32,19 @@ impl ExpandPlan {
     /// never `Nav()`, which Power Query rejects.
     pub fn context_fragment(&self, model: &Model) -> String {
         let set = &model.entity_sets()[self.plan.set];
+        let mut items: Vec<String> = Vec::new();
         if self.plan.select_explicit && !self.plan.select.is_empty() {
-            let names: Vec<&str> = self
-                .plan
-                .select
-                .iter()
-                .map(|&i| set.properties[i].name.as_str())
-                .collect();
-            format!("{}({})", self.nav, names.join(","))
+            items.extend(
+                self.plan
+                    .select
+                    .iter()
+                    .map(|&i| set.properties[i].name.clone()),
+            );
         } else {
-            format!("{}(*)", self.nav)
+            items.push("*".to_string());
         }
+        items.extend(self.plan.expand.iter().map(|e| e.context_fragment(model)));
+        format!("{}({})", self.nav, items.join(","))
     }
 }
 
@@ -64,10 +66,13 @@ pub(super) fn bind_expand(
             &options.aliases,
             limits,
             now,
+            0,
         ),
     }
 }
 
+/// `depth` is the number of `$expand` levels above these items.
+#[allow(clippy::too_many_arguments)]
 fn bind_items(
     model: &Model,
     set_index: usize,
@@ -76,12 +81,21 @@ fn bind_items(
     aliases: &[Alias],
     limits: &Limits,
     now: DateTime<Utc>,
+    depth: usize,
 ) -> Result<Vec<ExpandPlan>, PlanError> {
-    if limits.max_expand_depth == 0 {
+    if depth >= limits.max_expand_depth {
         return Err(PlanError::invalid(
             "$expand",
-            None,
-            "$expand is switched off (setting max_expand_depth is 0)",
+            items.first().map(|i| i.span),
+            format!(
+                "$expand is limited to {} level{} (setting max_expand_depth)",
+                limits.max_expand_depth,
+                if limits.max_expand_depth == 1 {
+                    ""
+                } else {
+                    "s"
+                }
+            ),
         ));
     }
     let set = &model.entity_sets()[set_index];
@@ -169,6 +183,7 @@ fn bind_items(
                 aliases,
                 limits,
                 now,
+                depth,
             )?);
         }
     }
@@ -187,6 +202,7 @@ fn bind_one(
     outer_aliases: &[Alias],
     limits: &Limits,
     now: DateTime<Utc>,
+    depth: usize,
 ) -> Result<ExpandPlan, PlanError> {
     let option = "$expand";
     if nested.levels.is_some() || nested.search.is_some() || nested.compute.is_some() {
@@ -195,20 +211,6 @@ fn bind_one(
             None,
             format!("$levels, $search and $compute inside $expand={nav}(...) are not supported"),
         ));
-    }
-    if nested.expand.is_some() {
-        return Err(if limits.max_expand_depth < 2 {
-            PlanError::invalid(
-                option,
-                None,
-                format!(
-                    "$expand is limited to {} level (setting max_expand_depth)",
-                    limits.max_expand_depth
-                ),
-            )
-        } else {
-            PlanError::not_implemented(option, None, "nested $expand is not supported yet")
-        });
     }
     if !collection
         && (nested.filter.is_some()
@@ -226,7 +228,21 @@ fn bind_one(
     let mut aliases: Vec<Alias> = nested.aliases.clone();
     aliases.extend(outer_aliases.iter().cloned());
     let target_set = &model.entity_sets()[target];
-    let (select, select_explicit) = bind_select(target_set, nested.select.as_ref(), &[])?;
+    let expand = match &nested.expand {
+        Some(items) => bind_items(
+            model,
+            target,
+            tenant,
+            items,
+            &aliases,
+            limits,
+            now,
+            depth + 1,
+        )?,
+        None => Vec::new(),
+    };
+    let expanded: Vec<String> = expand.iter().map(|e| e.nav.clone()).collect();
+    let (select, select_explicit) = bind_select(target_set, nested.select.as_ref(), &expanded)?;
     let filter = match &nested.filter {
         Some(expr) => Some(Binder::new(model, target, option, &aliases, now).bind_predicate(expr)?),
         None => None,
@@ -253,7 +269,7 @@ fn bind_one(
             after: None,
             skip: 0,
             limit: None,
-            expand: Vec::new(),
+            expand,
         },
         target_property,
         parent_property,
