@@ -15,7 +15,6 @@ use crate::plan::Limits;
 pub struct FileSettings {
     pub listen: Option<String>,
     pub database: Option<String>,
-    pub anonymous_tenant: Option<String>,
     pub public_url: Option<String>,
     pub page_size: Option<u64>,
     pub max_page_size: Option<u64>,
@@ -24,6 +23,7 @@ pub struct FileSettings {
     pub max_depth: Option<usize>,
     pub max_url_length: Option<usize>,
     pub max_expand_depth: Option<usize>,
+    pub max_ingest_bytes: Option<u64>,
     pub pool_size: Option<u32>,
     pub workers: Option<usize>,
 }
@@ -42,13 +42,15 @@ pub struct Settings {
     pub listen: String,
     pub database: String,
     pub demo: bool,
-    /// The tenant served to requests without credentials, if any. Demo mode sets it to
-    /// the demo tenant; otherwise only an explicit setting enables it.
+    /// The tenant served to requests without credentials. Only demo mode sets it (to
+    /// the demo tenant, on a loopback address); there is no setting for it.
     pub anonymous_tenant: Option<String>,
     /// The externally visible service root (e.g. behind a reverse proxy), used in
     /// `@odata.context` and `@odata.nextLink`. Default: from the request's Host.
     pub public_url: Option<String>,
     pub limits: Limits,
+    /// Largest ingest body, after decompression (`max_ingest_bytes`); larger: 413.
+    pub max_ingest_bytes: u64,
     pub pool_size: u32,
     pub workers: usize,
 }
@@ -62,6 +64,7 @@ impl Default for Settings {
             anonymous_tenant: None,
             public_url: None,
             limits: Limits::default(),
+            max_ingest_bytes: 1 << 30,
             pool_size: 8,
             workers: 2,
         }

@@ -10,6 +10,7 @@ pub mod config;
 pub mod demo;
 pub mod edm;
 pub mod http;
+pub mod ingest;
 pub mod plan;
 pub mod store;
 pub mod uri;

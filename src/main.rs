@@ -1,6 +1,8 @@
 //! The `ccfeed` command line: `serve` runs the feed, `demo` fills a database with the
 //! deterministic demo data set (at any scale, for benchmarks).
 
+mod admin;
+
 use std::net::TcpListener;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -31,6 +33,22 @@ enum Command {
     Serve(ServeArgs),
     /// Fill a database with the deterministic demo data set.
     Demo(DemoArgs),
+    /// Create, list, show, change and delete tenants.
+    Tenant {
+        #[command(subcommand)]
+        command: admin::TenantCommand,
+        #[command(flatten)]
+        common: admin::Common,
+    },
+    /// Load a file of records (NDJSON or a JSON array, optionally .gz) into an entity set.
+    Ingest(IngestArgs),
+    /// Create, list and revoke tenant API keys.
+    Key {
+        #[command(subcommand)]
+        command: admin::KeyCommand,
+        #[command(flatten)]
+        common: admin::Common,
+    },
 }
 
 #[derive(Args)]
@@ -51,20 +69,30 @@ struct ServeArgs {
     /// (loopback only).
     #[arg(long, env = "CCFEED_DEMO")]
     demo: bool,
-    /// TOML config file (keys: listen, database, anonymous_tenant, public_url,
+    /// TOML config file (keys: listen, database, public_url,
     /// page_size, max_page_size, max_orderby_keys, max_filter_nodes, max_depth,
     /// max_url_length, max_expand_depth, pool_size, workers).
     #[arg(long, env = "CCFEED_CONFIG")]
     config: Option<PathBuf>,
-    /// Serve this tenant to requests without credentials (trusted networks only).
-    #[arg(long, env = "CCFEED_ANONYMOUS_TENANT")]
-    anonymous_tenant: Option<String>,
     /// The externally visible service root, e.g. https://feed.example.com/odata.
     #[arg(long, env = "CCFEED_PUBLIC_URL")]
     public_url: Option<String>,
     /// Rows per page unless the client asks for fewer.
     #[arg(long, env = "CCFEED_PAGE_SIZE")]
     page_size: Option<u64>,
+}
+
+#[derive(Args)]
+struct IngestArgs {
+    #[command(flatten)]
+    database: DatabaseArg,
+    /// The tenant (id or name) the records belong to.
+    #[arg(long)]
+    tenant: String,
+    /// Entity set to write, e.g. Calls.
+    entity_set: String,
+    /// File with one JSON record per line, or a JSON array; `.gz` files are unpacked.
+    file: PathBuf,
 }
 
 #[derive(Args)]
@@ -89,6 +117,9 @@ fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match cli.command {
         Command::Serve(args) => serve(args),
+        Command::Tenant { command, common } => admin::tenant(command, &common),
+        Command::Ingest(args) => ingest_file(args),
+        Command::Key { command, common } => admin::key(command, &common),
         Command::Demo(args) => {
             let database = args
                 .database
@@ -111,6 +142,73 @@ fn main() -> anyhow::Result<()> {
     }
 }
 
+fn ingest_file(args: IngestArgs) -> anyhow::Result<()> {
+    let database = args
+        .database
+        .database
+        .unwrap_or_else(|| Settings::default().database);
+    let db = Db::open(&database, 1).with_context(|| format!("opening {database}"))?;
+    let model = Model::load()?;
+    let mut conn = db.get()?;
+    let tenant =
+        ccfeed::store::tenants::find_tenant(&mut conn, &args.tenant)?.with_context(|| {
+            format!(
+                "no tenant '{}'; `ccfeed tenant list` shows them",
+                args.tenant
+            )
+        })?;
+    let file = std::fs::File::open(&args.file)
+        .with_context(|| format!("opening {}", args.file.display()))?;
+    let size = file.metadata().map(|m| m.len()).unwrap_or(0);
+    let bar = indicatif::ProgressBar::new(size).with_style(
+        indicatif::ProgressStyle::with_template(
+            "{bar:40} {bytes}/{total_bytes} {bytes_per_sec} eta {eta}",
+        )
+        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    let reader = bar.wrap_read(file);
+    let body: Box<dyn std::io::Read> = if args.file.extension().is_some_and(|e| e == "gz") {
+        Box::new(flate2::read::GzDecoder::new(reader))
+    } else {
+        Box::new(reader)
+    };
+    let report = ccfeed::ingest::ingest(
+        &mut conn,
+        &model,
+        &tenant,
+        &args.entity_set,
+        body,
+        &mut |_| {},
+    );
+    bar.finish_and_clear();
+    let report = match report {
+        Ok(r) => r,
+        Err(ccfeed::ingest::IngestError::Invalid(errors)) => {
+            for e in &errors {
+                eprintln!("{}: {e}", args.file.display());
+            }
+            anyhow::bail!(
+                "{} problem(s) in {}; nothing was written",
+                errors.len(),
+                args.file.display()
+            );
+        }
+        Err(e) => anyhow::bail!("{}: {e}", args.file.display()),
+    };
+    println!(
+        "{}: {} records, {} inserted, {} updated{}",
+        report.entity_set,
+        report.records,
+        report.inserted,
+        report.updated,
+        report
+            .conversations
+            .map(|c| format!(", {c} Conversations rows"))
+            .unwrap_or_default()
+    );
+    Ok(())
+}
+
 fn settings(args: ServeArgs) -> anyhow::Result<Settings> {
     let file = match &args.config {
         Some(path) => FileSettings::read(path)?,
@@ -124,7 +222,6 @@ fn settings(args: ServeArgs) -> anyhow::Result<Settings> {
         s.database = v;
     }
     s.demo = args.demo;
-    s.anonymous_tenant = args.anonymous_tenant.or(file.anonymous_tenant);
     s.public_url = args.public_url.or(file.public_url);
     if let Some(v) = args.page_size.or(file.page_size) {
         s.limits.page_size = v;
@@ -146,6 +243,9 @@ fn settings(args: ServeArgs) -> anyhow::Result<Settings> {
     }
     if let Some(v) = file.max_expand_depth {
         s.limits.max_expand_depth = v;
+    }
+    if let Some(v) = file.max_ingest_bytes {
+        s.max_ingest_bytes = v;
     }
     if let Some(v) = file.pool_size {
         s.pool_size = v;
@@ -175,8 +275,6 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
             "demo mode: the demo tenant is served WITHOUT credentials, on {} only",
             settings.listen
         );
-    } else if let Some(t) = &settings.anonymous_tenant {
-        tracing::warn!("tenant '{t}' is served without credentials (anonymous_tenant is set)");
     }
     let listener = TcpListener::bind(&settings.listen)
         .with_context(|| format!("listening on {}", settings.listen))?;

@@ -5,35 +5,9 @@
 mod common;
 
 use ccfeed::edm::Model;
-use ccfeed::store::{self, Bind, Db, RowBatch};
+use ccfeed::store::{Bind, Db};
 use common::*;
 use serde_json::{Value, json};
-
-/// Writes rows of `set` for `tenant`: fixture values, with `overrides` per row.
-fn write(
-    db: &Db,
-    model: &Model,
-    tenant: &str,
-    set_name: &str,
-    rows: usize,
-    overrides: impl Fn(usize, &str) -> Option<Bind>,
-) {
-    let set = model.entity_set(set_name).expect("set");
-    let mut conn = db.get().expect("conn");
-    store::ensure_tenant(&mut conn, tenant, tenant, "Europe/Budapest").expect("tenant");
-    let mut batch = RowBatch::new(set, tenant, (0..set.properties.len()).collect());
-    for i in 0..rows {
-        let row = set
-            .properties
-            .iter()
-            .map(|p| {
-                overrides(i, &p.name).unwrap_or_else(|| fixture_value(model, set_name, &p.name, i))
-            })
-            .collect();
-        batch.push(row).expect("row");
-    }
-    batch.flush(&mut conn).expect("flush");
-}
 
 /// 6 conversations; conversation i has i mod 3 queue segments (0, 1 or 2);
 /// calls point at channels 0..3 (channel 3 does not exist); the other tenant has

@@ -447,9 +447,7 @@ both_backends!(errors_are_odata_bodies, |backend| {
     app.get_with("/odata/Calls", &[("OData-MaxVersion", "3.0")])
         .odata_error(400);
     // Custom options are ignored, and the `$` options are case-insensitive.
-    let page = app
-        .get("/odata/Calls?api_key=secret&custom=1&$TOP=2")
-        .json();
+    let page = app.get("/odata/Calls?custom=1&other=x&$TOP=2").json();
     assert_eq!(ids(&page).len(), 2);
     // A token issued for one order is refused for another.
     let page = app

@@ -19,6 +19,7 @@ pub struct ApiError {
     pub code: &'static str,
     pub message: String,
     pub target: Option<String>,
+    pub details: Vec<serde_json::Value>,
     challenge: bool,
 }
 
@@ -29,6 +30,7 @@ impl ApiError {
             code,
             message: message.into(),
             target: None,
+            details: Vec::new(),
             challenge: false,
         }
     }
@@ -76,7 +78,8 @@ impl ApiError {
     }
 
     pub fn body(&self) -> serde_json::Value {
-        let mut error = json!({ "code": self.code, "message": self.message, "details": [] });
+        let mut error =
+            json!({ "code": self.code, "message": self.message, "details": self.details });
         if let Some(target) = &self.target {
             error["target"] = json!(target);
         }

@@ -9,12 +9,14 @@ use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, percent_decode_str, utf8_perc
 use tokio::sync::{mpsc, oneshot};
 use tokio_stream::wrappers::ReceiverStream;
 
+use super::auth;
 use super::error::ApiError;
 use super::json::{EntityShape, Expansion, HeldRow, RowWriter, write_str};
 use super::negotiate::{self, MetadataLevel};
 use super::{AppState, ROOT};
 use crate::edm::{EntitySet, METADATA_XML, Model};
 use crate::plan::{self, ExpandPlan, QueryPlan, encode_skiptoken};
+use crate::store::tenants::Role;
 use crate::store::{self, StoreError};
 use crate::uri::{self, QueryOptions};
 
@@ -48,16 +50,6 @@ fn service_root(req: &HttpRequest, state: &AppState) -> String {
             format!("{}://{}{}", info.scheme(), info.host(), ROOT)
         }
     }
-}
-
-/// The tenant a request reads. Until keys exist, only the configured anonymous
-/// tenant (the demo tenant in demo mode) is served.
-fn tenant(state: &AppState) -> Result<String, ApiError> {
-    state.settings.anonymous_tenant.clone().ok_or_else(|| {
-        ApiError::unauthorized(
-            "credentials are required: this server has no anonymous tenant configured",
-        )
-    })
 }
 
 /// OData-MaxVersion below 4.0 asks for a protocol version this server does not speak.
@@ -96,7 +88,7 @@ pub async fn fallback(req: HttpRequest) -> Result<HttpResponse, ApiError> {
 
 pub async fn service_document(req: HttpRequest, state: State) -> Result<HttpResponse, ApiError> {
     check_version(&req)?;
-    tenant(&state)?;
+    auth::authenticate(&req, &state, Role::Read).await?;
     let options = parse_options(&req, &state.settings.limits)?;
     let format = negotiate::json(header(req.headers(), "Accept"), format_option(&options))?;
     let root = service_root(&req, &state);
@@ -222,7 +214,7 @@ fn entity_set<'m>(state: &'m AppState, name: &str) -> Result<(usize, &'m EntityS
 
 pub async fn resource(req: HttpRequest, state: State) -> Result<HttpResponse, ApiError> {
     check_version(&req)?;
-    let tenant = tenant(&state)?;
+    let tenant = auth::authenticate(&req, &state, Role::Read).await?.id;
     let raw_path = req.uri().path().strip_prefix("/odata/").unwrap_or_default();
     let path = percent_decode_str(raw_path)
         .decode_utf8()
@@ -360,7 +352,10 @@ fn next_link_base(req: &HttpRequest, root: &str, set: &str) -> String {
     if let Ok(pairs) = uri::decode_query_string(req.query_string()) {
         for (name, value) in pairs {
             let lower = name.to_ascii_lowercase();
-            if matches!(lower.as_str(), "$skip" | "$skiptoken" | "$top") {
+            // Paging options are set per page; a key never travels in a link.
+            if matches!(lower.as_str(), "$skip" | "$skiptoken" | "$top")
+                || name == auth::API_KEY_PARAM
+            {
                 continue;
             }
             query.push(format!(
@@ -431,6 +426,7 @@ async fn collection(
     let set_name = set.name.clone();
     let order = plan.order.clone();
     let top = options.top;
+    let tenant_id = plan.tenant.clone();
     let expand = plan.expand.clone();
     let expand_positions = layout.expand_positions.clone();
     // Compile the expansions once now, so an error is a clean 4xx/501, not a broken stream.
@@ -495,7 +491,7 @@ async fn collection(
             let remaining = top.map(|t| t.saturating_sub(writer.written));
             if writer.has_more && remaining != Some(0) {
                 {
-                    let token = encode_skiptoken(&order, &writer.last_sort);
+                    let token = encode_skiptoken(&tenant_id, &order, &writer.last_sort);
                     let link = next_link(&link_base, remaining, &token);
                     writer.push_raw(b",\"@odata.nextLink\":");
                     let mut encoded = Vec::new();

@@ -6,8 +6,10 @@
 //! hand it to the store on a blocking thread, so a long page never stalls the async
 //! workers serving other requests.
 
+mod auth;
 mod error;
 mod handlers;
+mod ingest;
 mod json;
 pub mod negotiate;
 
@@ -43,12 +45,19 @@ pub fn start(state: Arc<AppState>, listener: TcpListener) -> std::io::Result<Ser
             .app_data(data.clone())
             .wrap(Compress::default())
             .wrap(DefaultHeaders::new().add(("OData-Version", "4.0")))
-            .wrap(Logger::new("%r %s %b bytes %T s").log_target("ccfeed::http"))
+            .wrap(
+                Logger::new("%{target}xi %s %b bytes %T s")
+                    .custom_request_replace("target", |req| {
+                        format!("{} {}", req.method(), auth::redacted_target(req))
+                    })
+                    .log_target("ccfeed::http"),
+            )
             .route("/", web::get().to(handlers::home))
             .route(ROOT, web::get().to(handlers::service_document))
             .route("/odata/", web::get().to(handlers::service_document))
             .route("/odata/$metadata", web::get().to(handlers::metadata))
             .route("/odata/{resource:.*}", web::get().to(handlers::resource))
+            .route("/ingest/{entity_set}", web::post().to(ingest::ingest))
             .default_service(web::to(handlers::fallback))
     })
     .workers(workers)

@@ -565,6 +565,15 @@ impl<'a> Binder<'a> {
                         if t == Ty::Int32 { Ty::Int64 } else { t }
                     }
                     (ArithOp::Add | ArithOp::Sub, Ty::DateTimeOffset, Ty::Duration) => {
+                        // Timestamps have millisecond precision, so their arithmetic does too.
+                        if let Bound::Const(Const::Duration(secs), _) = &r
+                            && ((secs * 1000.0).round() - secs * 1000.0).abs() > 1e-6
+                        {
+                            return Err(self.invalid(
+                                right.span,
+                                "durations added to timestamps must be whole milliseconds",
+                            ));
+                        }
                         Ty::DateTimeOffset
                     }
                     (ArithOp::Add, Ty::Duration, Ty::DateTimeOffset) => {
@@ -706,6 +715,9 @@ impl<'a> Binder<'a> {
             }
             _ => return Err(self.invalid(span, format!("unknown function '{name}'"))),
         };
+        if let Some(folded) = fold_literal_part(func, args) {
+            return Ok(folded);
+        }
         let bound: Vec<Bound> = args
             .iter()
             .map(|a| self.bind(a))
@@ -850,6 +862,30 @@ impl<'a> Binder<'a> {
                 Err(self.unsupported(span, format!("cast from {a} to {b} is not supported")))
             }
         }
+    }
+}
+
+/// Date parts of a timestamp literal, taken in the literal's own offset (as OData
+/// defines them), before the literal is turned into a UTC instant.
+fn fold_literal_part(func: Func, args: &[Expr]) -> Option<Bound> {
+    let [arg] = args else { return None };
+    let ExprKind::Literal(Literal::DateTimeOffset(v)) = &arg.kind else {
+        return None;
+    };
+    let int = |n: i64| Some(Bound::Const(Const::Int(n), Some(Ty::Int32)));
+    match func {
+        Func::Year => int(v.date.year),
+        Func::Month => int(v.date.month.into()),
+        Func::Day => int(v.date.day.into()),
+        Func::Hour => int(v.time.hour.into()),
+        Func::Minute => int(v.time.minute.into()),
+        Func::Second => int(v.time.second.into()),
+        Func::TotalOffsetMinutes => int(v.offset_minutes.into()),
+        Func::Date => {
+            NaiveDate::from_ymd_opt(v.date.year as i32, v.date.month.into(), v.date.day.into())
+                .map(|d| Bound::Const(Const::Date(d), Some(Ty::Date)))
+        }
+        _ => None,
     }
 }
 

@@ -10,6 +10,10 @@
 //! - arithmetic and functions return null when an argument is null;
 //! - `and`/`or`/`not` follow three-valued logic (null is "unknown"), and a row is
 //!   returned only when the filter is true.
+//!
+//! Timestamps have millisecond precision. Comparisons and arithmetic use the
+//! instant (a tenant-local column stands for its UTC twin there); date parts of a
+//! local column are taken from its local rendering, of a literal in its own offset.
 
 use std::fmt;
 

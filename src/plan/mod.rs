@@ -6,6 +6,7 @@
 //! same instant, and the UTC column is the one that is indexed and compares by time.
 
 mod bind;
+pub mod eval;
 mod expand;
 pub mod expr;
 mod skiptoken;
@@ -263,7 +264,7 @@ pub fn bind_collection(
     )?;
     let skiptoken = raw_option(options, "$skiptoken");
     let after = match skiptoken {
-        Some(token) => Some(decode_skiptoken(token, &order)?),
+        Some(token) => Some(decode_skiptoken(token, tenant, &order)?),
         None => None,
     };
     Ok(QueryPlan {

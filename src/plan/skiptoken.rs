@@ -11,16 +11,18 @@ use super::{OrderKey, PlanError};
 use crate::store::ColumnKind;
 use crate::store::{SortValue, format_instant, parse_instant, sort_kind};
 
-fn fingerprint(order: &[OrderKey]) -> String {
-    order
+/// The tenant and the sort order the token belongs to.
+fn fingerprint(tenant: &str, order: &[OrderKey]) -> String {
+    let keys = order
         .iter()
         .map(|k| format!("{}{}", k.expr, if k.descending { "-" } else { "+" }))
         .collect::<Vec<_>>()
-        .join(",")
+        .join(",");
+    format!("{tenant}|{keys}")
 }
 
-pub fn encode_skiptoken(order: &[OrderKey], values: &[SortValue]) -> String {
-    let mut items = vec![Value::String(fingerprint(order))];
+pub fn encode_skiptoken(tenant: &str, order: &[OrderKey], values: &[SortValue]) -> String {
+    let mut items = vec![Value::String(fingerprint(tenant, order))];
     items.extend(values.iter().map(|v| {
         match v {
             SortValue::Null => Value::Null,
@@ -46,7 +48,11 @@ fn bad(reason: &str) -> PlanError {
     )
 }
 
-pub fn decode_skiptoken(token: &str, order: &[OrderKey]) -> Result<Vec<SortValue>, PlanError> {
+pub fn decode_skiptoken(
+    token: &str,
+    tenant: &str,
+    order: &[OrderKey],
+) -> Result<Vec<SortValue>, PlanError> {
     let bytes = URL_SAFE_NO_PAD
         .decode(token.trim_end_matches('='))
         .map_err(|_| bad("not base64url"))?;
@@ -54,8 +60,10 @@ pub fn decode_skiptoken(token: &str, order: &[OrderKey]) -> Result<Vec<SortValue
         return Err(bad("not a token of this server"));
     };
     let mut items = items.into_iter();
-    if items.next() != Some(Value::String(fingerprint(order))) {
-        return Err(bad("it was issued for another entity set or $orderby"));
+    if items.next() != Some(Value::String(fingerprint(tenant, order))) {
+        return Err(bad(
+            "it was issued for another feed, entity set or $orderby",
+        ));
     }
     let items: Vec<Value> = items.collect();
     if items.len() != order.len() {
@@ -129,15 +137,16 @@ mod tests {
         ];
         let t = parse_instant("2026-01-01T10:00:00.250Z").unwrap();
         let values = vec![SortValue::Instant(t), SortValue::Text("c-1'\"é".into())];
-        let token = encode_skiptoken(&order, &values);
-        assert_eq!(decode_skiptoken(&token, &order).unwrap(), values);
+        let token = encode_skiptoken("t1", &order, &values);
+        assert_eq!(decode_skiptoken(&token, "t1", &order).unwrap(), values);
+        assert!(decode_skiptoken(&token, "t2", &order).is_err());
 
         let other = vec![OrderKey {
             expr: column(calls.key, Ty::String),
             descending: false,
         }];
-        assert!(decode_skiptoken(&token, &other).is_err());
-        assert!(decode_skiptoken("not a token!", &order).is_err());
-        assert!(decode_skiptoken(&URL_SAFE_NO_PAD.encode("[1,2"), &order).is_err());
+        assert!(decode_skiptoken(&token, "t1", &other).is_err());
+        assert!(decode_skiptoken("not a token!", "t1", &order).is_err());
+        assert!(decode_skiptoken(&URL_SAFE_NO_PAD.encode("[1,2"), "t1", &order).is_err());
     }
 }

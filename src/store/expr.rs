@@ -13,7 +13,7 @@
 //! - integer `div` truncates toward zero, `mod` takes the dividend's sign, division
 //!   by zero is null, `round` rounds half away from zero.
 
-use chrono::{DurationRound, TimeDelta};
+use chrono::{DurationRound, TimeDelta, Timelike};
 
 use super::sql::{Builder, quoted};
 use super::value::{Bind, ColumnKind};
@@ -33,6 +33,23 @@ fn sql_type(dialect: Dialect, ty: Ty) -> &'static str {
         (Dialect::Postgres, Ty::Double | Ty::Decimal | Ty::Duration) => "DOUBLE PRECISION",
         (Dialect::Postgres, Ty::DateTimeOffset) => "TIMESTAMPTZ",
         (Dialect::Postgres, _) => "TEXT",
+    }
+}
+
+/// Whether an expression's values never have digits below the millisecond: stored
+/// timestamps, timestamp arithmetic with (millisecond) durations, and `time()`.
+fn millisecond_precise(e: &Bound) -> bool {
+    match e {
+        Bound::Column(..) | Bound::Related { .. } => true,
+        Bound::Arith {
+            ty: Ty::DateTimeOffset,
+            left,
+            ..
+        } => millisecond_precise(left),
+        Bound::Call {
+            func: Func::Time, ..
+        } => true,
+        _ => false,
     }
 }
 
@@ -302,15 +319,28 @@ impl ExprWriter<'_> {
             };
             return Ok(());
         }
-        // Stored timestamps have millisecond precision: a finer constant is moved to
-        // the millisecond below it, with the operator adjusted so the answer is exact.
+        // Timestamps and times of day have millisecond precision here (stored values,
+        // and arithmetic with millisecond durations): a finer constant is moved to the
+        // millisecond below it, with the operator adjusted so the answer is exact.
         let mut op = op;
         let mut adjusted: Option<Bound> = None;
-        if let (Bound::Const(Const::Instant(t), ty), true) = (
-            right,
-            matches!(left, Bound::Column(..) | Bound::Related { .. }),
-        ) && let Ok(floor) = t.duration_trunc(TimeDelta::milliseconds(1))
-            && floor != *t
+        let floored = match right {
+            Bound::Const(Const::Instant(t), ty) => t
+                .duration_trunc(TimeDelta::milliseconds(1))
+                .ok()
+                .filter(|f| f != t)
+                .map(|f| Bound::Const(Const::Instant(f), *ty)),
+            Bound::Const(Const::Time(t), ty) => {
+                let nanos = chrono::Timelike::nanosecond(t);
+                let floor = t.with_nanosecond(nanos - nanos % 1_000_000);
+                floor
+                    .filter(|f| f != t)
+                    .map(|f| Bound::Const(Const::Time(f), *ty))
+            }
+            _ => None,
+        };
+        if let Some(floor) = floored
+            && millisecond_precise(left)
         {
             match op {
                 CmpOp::Eq => {
@@ -318,16 +348,15 @@ impl ExprWriter<'_> {
                     return Ok(());
                 }
                 CmpOp::Ne => {
-                    b.push("(");
-                    self.write(b, left)?;
-                    b.push(" IS NOT NULL)");
+                    // Null is a value for `ne`, and never equal to the constant.
+                    b.push("(1 = 1)");
                     return Ok(());
                 }
                 CmpOp::Ge => op = CmpOp::Gt,
                 CmpOp::Lt => op = CmpOp::Le,
                 CmpOp::Gt | CmpOp::Le => {}
             }
-            adjusted = Some(Bound::Const(Const::Instant(floor), *ty));
+            adjusted = Some(floor);
         }
         let right = adjusted.as_ref().unwrap_or(right);
         let (ln, rn) = (left.nullable(), right.nullable());
@@ -472,11 +501,13 @@ impl ExprWriter<'_> {
             // timestamp - timestamp, in seconds
             match d {
                 Dialect::Sqlite => {
-                    b.push("(unixepoch(");
+                    // Both sides are whole milliseconds; rounding removes the float
+                    // error of subtracting two large epoch values.
+                    b.push("round(unixepoch(");
                     self.write(b, left)?;
                     b.push(", 'subsec') - unixepoch(");
                     self.write(b, right)?;
-                    b.push(", 'subsec'))");
+                    b.push(", 'subsec'), 3)");
                 }
                 Dialect::Postgres => {
                     b.push("CAST(EXTRACT(EPOCH FROM (");

@@ -14,6 +14,7 @@
 mod expr;
 mod read;
 pub mod sql;
+pub mod tenants;
 mod value;
 mod write;
 

@@ -92,8 +92,12 @@ fn pg_cell<'v>(value: &PgValue<'v>, kind: ColumnKind) -> Result<Cell<'v>, StoreE
     let bytes = value.as_bytes();
     Ok(match kind {
         ColumnKind::Boolean => Cell::Bool(bytes.first().copied().unwrap_or(0) != 0),
-        ColumnKind::Int32 => Cell::Int(i32::from_be_bytes(fixed(bytes)?) as i64),
-        ColumnKind::Int64 => Cell::Int(i64::from_be_bytes(fixed(bytes)?)),
+        // Integers are read by width, so INTEGER and BIGINT columns both fit either kind.
+        ColumnKind::Int32 | ColumnKind::Int64 => Cell::Int(match bytes.len() {
+            2 => i16::from_be_bytes(fixed(bytes)?) as i64,
+            4 => i32::from_be_bytes(fixed(bytes)?) as i64,
+            _ => i64::from_be_bytes(fixed(bytes)?),
+        }),
         ColumnKind::Double => Cell::Double(f64::from_be_bytes(fixed(bytes)?)),
         ColumnKind::Instant => {
             Cell::InstantMicros(i64::from_be_bytes(fixed(bytes)?) + PG_EPOCH_OFFSET_MICROS)

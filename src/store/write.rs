@@ -1,6 +1,8 @@
 //! Writing rows: multi-row upserts by key, chunked to stay under each backend's bind
 //! limit. The tenant column is always set from the caller's tenant, never from data.
 
+use std::collections::HashMap;
+
 use crate::edm::EntitySet;
 
 use super::sql::{self, Statement};
@@ -18,7 +20,11 @@ pub struct RowBatch<'m> {
     kinds: Vec<ColumnKind>,
     /// Position in `columns` of a property stored in `tenant_id` (AgentBusinessUnitChanges).
     tenant_position: Option<usize>,
+    /// Position of the key in `columns`, if the key is among them.
+    key_position: Option<usize>,
     rows: Vec<Vec<Bind>>,
+    /// Pending rows by key, so a key given twice keeps only its last row.
+    pending: HashMap<String, usize>,
 }
 
 impl<'m> RowBatch<'m> {
@@ -31,13 +37,16 @@ impl<'m> RowBatch<'m> {
         let tenant_position = columns
             .iter()
             .position(|&c| set.properties[c].column == "tenant_id");
+        let key_position = columns.iter().position(|&c| c == set.key);
         RowBatch {
             set,
             tenant: tenant.to_string(),
             columns,
             kinds,
             tenant_position,
+            key_position,
             rows: Vec::new(),
+            pending: HashMap::new(),
         }
     }
 
@@ -57,6 +66,66 @@ impl<'m> RowBatch<'m> {
         Ok(())
     }
 
+    /// Like [`RowBatch::push`], but a row whose key is already pending replaces that
+    /// row (the later record wins, as an upsert would). Returns whether it replaced one.
+    pub fn push_replacing(&mut self, row: Vec<Bind>) -> Result<bool, StoreError> {
+        let key = match (
+            self.key_position,
+            self.key_position.and_then(|p| row.get(p)),
+        ) {
+            (Some(_), Some(Bind::Text(k))) => Some(k.clone()),
+            _ => None,
+        };
+        if let Some(k) = &key
+            && let Some(&index) = self.pending.get(k)
+        {
+            let mut row = row;
+            if let Some(p) = self.tenant_position {
+                row[p] = Bind::Text(self.tenant.clone());
+            }
+            self.rows[index] = row;
+            return Ok(true);
+        }
+        self.push(row)?;
+        if let Some(k) = key {
+            self.pending.insert(k, self.rows.len() - 1);
+        }
+        Ok(false)
+    }
+
+    /// How many pending rows already exist in the database (and will be updated).
+    pub fn count_existing(&self, conn: &mut Conn) -> Result<usize, StoreError> {
+        let Some(key_position) = self.key_position else {
+            return Ok(0);
+        };
+        let dialect = conn.dialect();
+        let mut existing = 0;
+        let keys: Vec<&Bind> = self
+            .rows
+            .iter()
+            .filter_map(|r| r.get(key_position))
+            .collect();
+        for chunk in keys.chunks(MAX_BINDS - 1) {
+            let mut text = format!(
+                "SELECT COUNT(*) FROM \"{}\" WHERE \"tenant_id\" = {} AND \"{}\" IN (",
+                self.set.table,
+                dialect.placeholder(1),
+                self.set.key_property().column
+            );
+            let mut binds = vec![(Bind::Text(self.tenant.clone()), ColumnKind::Text)];
+            for (i, k) in chunk.iter().enumerate() {
+                if i > 0 {
+                    text.push_str(", ");
+                }
+                binds.push(((*k).clone(), ColumnKind::Text));
+                text.push_str(&dialect.placeholder(binds.len()));
+            }
+            text.push(')');
+            existing += super::scalar_i64(conn, &Statement { text, binds })? as usize;
+        }
+        Ok(existing)
+    }
+
     pub fn len(&self) -> usize {
         self.rows.len()
     }
@@ -72,6 +141,7 @@ impl<'m> RowBatch<'m> {
         let rows_per_statement = (MAX_BINDS / per_row.max(1)).max(1);
         let mut written = 0;
         let rows = std::mem::take(&mut self.rows);
+        self.pending.clear();
         let mut full_text: Option<String> = None;
         for chunk in rows.chunks(rows_per_statement) {
             let text = if chunk.len() == rows_per_statement {

@@ -258,6 +258,33 @@ pub fn fill_set(db: &Db, model: &Model, tenant: &str, set_name: &str, rows: usiz
     batch.flush(&mut conn).expect("flush");
 }
 
+/// Writes rows of `set` for `tenant`: fixture values, with `overrides` per row and
+/// property name.
+pub fn write(
+    db: &Db,
+    model: &Model,
+    tenant: &str,
+    set_name: &str,
+    rows: usize,
+    overrides: impl Fn(usize, &str) -> Option<Bind>,
+) {
+    let set = model.entity_set(set_name).expect("set");
+    let mut conn = db.get().expect("conn");
+    store::ensure_tenant(&mut conn, tenant, tenant, "Europe/Budapest").expect("tenant");
+    let mut batch = RowBatch::new(set, tenant, (0..set.properties.len()).collect());
+    for i in 0..rows {
+        let row = set
+            .properties
+            .iter()
+            .map(|p| {
+                overrides(i, &p.name).unwrap_or_else(|| fixture_value(model, set_name, &p.name, i))
+            })
+            .collect();
+        batch.push(row).expect("row");
+    }
+    batch.flush(&mut conn).expect("flush");
+}
+
 /// Runs a test body once per backend, as `sqlite_<name>` and `postgres_<name>`.
 #[macro_export]
 macro_rules! both_backends {

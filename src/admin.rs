@@ -1,0 +1,264 @@
+//! `ccfeed tenant ...` and `ccfeed key ...`: tenant and key administration from the
+//! command line. Each command prints what the user needs next, or JSON with `--json`
+//! for scripts.
+
+use anyhow::{Context, bail};
+use clap::{Args, Subcommand};
+use serde_json::json;
+
+use ccfeed::edm::Model;
+use ccfeed::store::Db;
+use ccfeed::store::tenants::{self, Role};
+
+#[derive(Args)]
+pub struct Common {
+    /// SQLite file path, or a postgres:// URL.
+    #[arg(
+        long,
+        env = "CCFEED_DATABASE",
+        default_value = "./ccfeed.db",
+        global = true
+    )]
+    pub database: String,
+    /// Print machine-readable JSON.
+    #[arg(long, global = true)]
+    pub json: bool,
+}
+
+#[derive(Subcommand)]
+pub enum TenantCommand {
+    /// Create a tenant.
+    Create {
+        name: String,
+        /// IANA time zone for the local-time columns.
+        #[arg(long, default_value = "UTC")]
+        time_zone: String,
+        /// Days of data to keep.
+        #[arg(long, default_value_t = 395)]
+        retention_days: i64,
+    },
+    /// List tenants.
+    List,
+    /// Show one tenant and its keys.
+    Show { tenant: String },
+    /// Change a tenant's settings.
+    Set {
+        tenant: String,
+        #[arg(long)]
+        time_zone: Option<String>,
+        #[arg(long)]
+        retention_days: Option<i64>,
+    },
+    /// Delete a tenant with all its data and keys.
+    Delete {
+        tenant: String,
+        /// Confirm the deletion.
+        #[arg(long)]
+        yes: bool,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum KeyCommand {
+    /// Create a key; it is printed once.
+    Create {
+        #[arg(long)]
+        tenant: String,
+        /// read (the feed), ingest (the write path) or admin (jobs and settings).
+        #[arg(long, default_value = "read")]
+        role: String,
+        /// A label, e.g. who or what uses the key.
+        #[arg(long, default_value = "")]
+        name: String,
+    },
+    /// List a tenant's keys (never their secrets).
+    List {
+        #[arg(long)]
+        tenant: String,
+    },
+    /// Revoke a key by id; it stops working at once.
+    Revoke { key_id: String },
+}
+
+fn open(common: &Common) -> anyhow::Result<(Db, ccfeed::store::Conn)> {
+    let db =
+        Db::open(&common.database, 1).with_context(|| format!("opening {}", common.database))?;
+    let conn = db.get()?;
+    Ok((db, conn))
+}
+
+fn tenant_or_fail(conn: &mut ccfeed::store::Conn, name: &str) -> anyhow::Result<tenants::Tenant> {
+    tenants::find_tenant(conn, name)?
+        .with_context(|| format!("no tenant '{name}'; `ccfeed tenant list` shows them"))
+}
+
+pub fn tenant(command: TenantCommand, common: &Common) -> anyhow::Result<()> {
+    let (_db, mut conn) = open(common)?;
+    match command {
+        TenantCommand::Create {
+            name,
+            time_zone,
+            retention_days,
+        } => {
+            let t = tenants::create_tenant(&mut conn, &name, &time_zone, retention_days)?;
+            if common.json {
+                println!("{}", json!({ "tenant": t }));
+            } else {
+                println!(
+                    "Created tenant '{}' (id {}), time zone {}, keeping {} days of data.",
+                    t.name, t.id, t.time_zone, t.retention_days
+                );
+                println!(
+                    "Next: ccfeed key create --tenant {} --role read   (a key for Power BI)",
+                    t.id
+                );
+                println!(
+                    "      ccfeed key create --tenant {} --role ingest (a key for sending data)",
+                    t.id
+                );
+            }
+        }
+        TenantCommand::List => {
+            let list = tenants::list_tenants(&mut conn)?;
+            if common.json {
+                println!("{}", json!({ "tenants": list }));
+            } else if list.is_empty() {
+                println!(
+                    "No tenants yet. Create one: ccfeed tenant create NAME --time-zone Europe/Budapest"
+                );
+            } else {
+                for t in list {
+                    println!(
+                        "{}\t{}\t{}\t{} days",
+                        t.id, t.name, t.time_zone, t.retention_days
+                    );
+                }
+            }
+        }
+        TenantCommand::Show { tenant } => {
+            let t = tenant_or_fail(&mut conn, &tenant)?;
+            let keys = tenants::list_keys(&mut conn, &t.id)?;
+            if common.json {
+                println!("{}", json!({ "tenant": t, "keys": keys }));
+            } else {
+                println!(
+                    "id {}\nname {}\ntime zone {}\nretention {} days\ncreated {}",
+                    t.id, t.name, t.time_zone, t.retention_days, t.created_at_utc
+                );
+                println!("{} key(s):", keys.len());
+                for k in keys {
+                    let state = k
+                        .revoked_at_utc
+                        .map_or("active".to_string(), |r| format!("revoked {r}"));
+                    println!("  {}\t{}\t{}\t{}", k.id, k.role, k.name, state);
+                }
+            }
+        }
+        TenantCommand::Set {
+            tenant,
+            time_zone,
+            retention_days,
+        } => {
+            let t = tenant_or_fail(&mut conn, &tenant)?;
+            if time_zone.is_none() && retention_days.is_none() {
+                bail!("nothing to change: give --time-zone and/or --retention-days");
+            }
+            let t = tenants::update_tenant(&mut conn, &t.id, time_zone.as_deref(), retention_days)?;
+            if common.json {
+                println!("{}", json!({ "tenant": t }));
+            } else {
+                println!(
+                    "Tenant {} now uses time zone {} and keeps {} days of data.",
+                    t.id, t.time_zone, t.retention_days
+                );
+                println!("Rows already stored keep their local times; new rows use the new zone.");
+            }
+        }
+        TenantCommand::Delete { tenant, yes } => {
+            let t = tenant_or_fail(&mut conn, &tenant)?;
+            if !yes {
+                bail!(
+                    "this deletes tenant '{}' with all its data and keys; repeat with --yes to confirm",
+                    t.id
+                );
+            }
+            let model = Model::load()?;
+            let rows = tenants::delete_tenant(&mut conn, &model, &t.id)?;
+            if common.json {
+                println!("{}", json!({ "deleted": t.id, "rows": rows }));
+            } else {
+                println!("Deleted tenant {} and {} rows.", t.id, rows);
+            }
+        }
+    }
+    Ok(())
+}
+
+pub fn key(command: KeyCommand, common: &Common) -> anyhow::Result<()> {
+    let (_db, mut conn) = open(common)?;
+    match command {
+        KeyCommand::Create { tenant, role, name } => {
+            let t = tenant_or_fail(&mut conn, &tenant)?;
+            let role = Role::parse(&role)
+                .with_context(|| format!("unknown role '{role}': use read, ingest or admin"))?;
+            let (info, key) = tenants::create_key(&mut conn, &t.id, role, &name)?;
+            if common.json {
+                println!(
+                    "{}",
+                    json!({ "tenant": t.id, "key_id": info.id, "role": role, "key": key })
+                );
+            } else {
+                println!(
+                    "Created a {role} key for tenant {} (key id {}). It is shown only now:\n\n  {key}\n",
+                    t.id, info.id
+                );
+                match role {
+                    Role::Read => {
+                        println!(
+                            "Power BI / Excel: OData feed URL http://<server>/odata/ , Basic authentication,"
+                        );
+                        println!(
+                            "user name {} (any name works), password: the key above.",
+                            t.id
+                        );
+                    }
+                    Role::Ingest => println!(
+                        "Send data: POST /ingest/<EntitySet> with 'Authorization: Bearer <key>'."
+                    ),
+                    Role::Admin => {
+                        println!("Use it as 'Authorization: Bearer <key>' for the admin endpoints.")
+                    }
+                }
+                println!("Revoke it with: ccfeed key revoke {}", info.id);
+            }
+        }
+        KeyCommand::List { tenant } => {
+            let t = tenant_or_fail(&mut conn, &tenant)?;
+            let keys = tenants::list_keys(&mut conn, &t.id)?;
+            if common.json {
+                println!("{}", json!({ "tenant": t.id, "keys": keys }));
+            } else {
+                for k in keys {
+                    let state = k
+                        .revoked_at_utc
+                        .map_or("active".to_string(), |r| format!("revoked {r}"));
+                    println!(
+                        "{}\t{}\t{}\t{}\t{}",
+                        k.id, k.role, k.name, k.created_at_utc, state
+                    );
+                }
+            }
+        }
+        KeyCommand::Revoke { key_id } => {
+            let changed = tenants::revoke_key(&mut conn, &key_id)?;
+            if common.json {
+                println!("{}", json!({ "revoked": changed, "key_id": key_id }));
+            } else if changed {
+                println!("Revoked key {key_id}; requests with it are refused from now on.");
+            } else {
+                bail!("no active key with id {key_id}");
+            }
+        }
+    }
+    Ok(())
+}

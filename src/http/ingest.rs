@@ -1,0 +1,151 @@
+//! `POST /ingest/{EntitySet}`: the HTTP face of [`crate::ingest`]. The body streams
+//! from the connection through a bounded channel into a blocking task that parses and
+//! writes it (gunzipping when `Content-Encoding: gzip`), so a large batch never sits
+//! in memory whole and the async workers stay free.
+
+use std::io::Read;
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, HttpResponse, web};
+use bytes::Bytes;
+use futures_util::StreamExt;
+use serde_json::json;
+use tokio::sync::mpsc;
+
+use super::AppState;
+use super::auth;
+use super::error::ApiError;
+use crate::ingest::{self, IngestError, Limited};
+use crate::store::tenants::Role;
+
+/// A blocking reader over body chunks arriving on a channel.
+struct ChannelReader {
+    rx: mpsc::Receiver<Result<Bytes, std::io::Error>>,
+    current: Bytes,
+}
+
+impl Read for ChannelReader {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        while self.current.is_empty() {
+            match self.rx.blocking_recv() {
+                Some(Ok(chunk)) => self.current = chunk,
+                Some(Err(e)) => return Err(e),
+                None => return Ok(0),
+            }
+        }
+        let n = buf.len().min(self.current.len());
+        buf[..n].copy_from_slice(&self.current[..n]);
+        self.current = self.current.slice(n..);
+        Ok(n)
+    }
+}
+
+impl From<IngestError> for ApiError {
+    fn from(e: IngestError) -> ApiError {
+        match e {
+            IngestError::Invalid(errors) => {
+                let mut api = ApiError::new(
+                    StatusCode::BAD_REQUEST,
+                    "InvalidRecord",
+                    IngestError::Invalid(errors.clone()).to_string(),
+                );
+                api.details = errors
+                    .iter()
+                    .map(|r| json!({ "code": "InvalidRecord", "message": r.to_string(), "target": r.property }))
+                    .collect();
+                api
+            }
+            IngestError::NotAccepted(message) => ApiError::bad_request(message),
+            IngestError::TooLarge(_) => {
+                ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "TooLarge", e.to_string())
+            }
+            IngestError::Body(io) => {
+                ApiError::bad_request(format!("the body could not be read: {io}"))
+            }
+            IngestError::Store(store) => store.into(),
+        }
+    }
+}
+
+pub async fn ingest(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    mut payload: web::Payload,
+) -> Result<HttpResponse, ApiError> {
+    let tenant = auth::authenticate(&req, &state, Role::Ingest).await?;
+    let set_name = path.into_inner();
+    if state.model.entity_set(&set_name).is_none() {
+        return Err(ApiError::not_found(format!(
+            "there is no entity set '{set_name}' to write to"
+        )));
+    }
+    let limit = state.settings.max_ingest_bytes;
+    if let Some(length) = req
+        .headers()
+        .get("Content-Length")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok())
+        && length > limit
+    {
+        return Err(IngestError::TooLarge(limit).into());
+    }
+    let gzip = match req
+        .headers()
+        .get("Content-Encoding")
+        .and_then(|v| v.to_str().ok())
+    {
+        None | Some("identity") => false,
+        Some(v) if v.eq_ignore_ascii_case("gzip") => true,
+        Some(other) => {
+            return Err(ApiError::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "UnsupportedEncoding",
+                format!("Content-Encoding {other} is not supported; send gzip or no encoding"),
+            ));
+        }
+    };
+
+    let (tx, rx) = mpsc::channel::<Result<Bytes, std::io::Error>>(16);
+    let task_state = state.clone();
+    let task = actix_web::rt::task::spawn_blocking(move || {
+        let raw = Limited::new(
+            ChannelReader {
+                rx,
+                current: Bytes::new(),
+            },
+            limit,
+        );
+        let body: Box<dyn Read> = if gzip {
+            // The limit applies to the decompressed bytes too.
+            Box::new(Limited::new(flate2::read::GzDecoder::new(raw), limit))
+        } else {
+            Box::new(raw)
+        };
+        let mut conn = task_state.db.get().map_err(IngestError::Store)?;
+        ingest::ingest(
+            &mut conn,
+            &task_state.model,
+            &tenant,
+            &set_name,
+            body,
+            &mut |_| {},
+        )
+    });
+    while let Some(chunk) = payload.next().await {
+        let item = chunk.map_err(|e| std::io::Error::other(e.to_string()));
+        let failed = item.is_err();
+        if tx.send(item).await.is_err() || failed {
+            break; // the reader stopped (it failed or is done) or the body broke
+        }
+    }
+    drop(tx);
+    let report = task.await.map_err(|e| ApiError::internal(&e))??;
+    tracing::info!(
+        entity_set = %report.entity_set,
+        inserted = report.inserted,
+        updated = report.updated,
+        "ingested a batch"
+    );
+    Ok(HttpResponse::Ok().json(report))
+}

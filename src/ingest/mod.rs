@@ -1,0 +1,304 @@
+//! The write path: records for one entity set, as NDJSON (one JSON object per line)
+//! or a JSON array, validated against the model and upserted by key in one
+//! transaction. A batch is applied whole or not at all; retrying it changes nothing.
+//!
+//! What the server derives, it does not take from the sender: the tenant (from the
+//! key), the tenant-local timestamps (from the UTC twin and the tenant's time zone;
+//! a sent local value must denote the same instant), and the Conversations rows
+//! (from Calls, Chats and Emails as they arrive).
+
+mod record;
+
+use std::io::{BufRead, BufReader, Read};
+
+use serde::Serialize;
+
+use crate::edm::{EntitySet, Model};
+use crate::store::tenants::Tenant;
+use crate::store::{Conn, RowBatch, StoreError};
+
+use record::Converter;
+pub use record::RecordError;
+
+/// Rows buffered before they are written (inside the one transaction).
+const FLUSH_ROWS: usize = 2_000;
+/// Most record errors reported for one batch.
+const MAX_ERRORS: usize = 20;
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct IngestReport {
+    pub entity_set: String,
+    pub records: u64,
+    pub inserted: u64,
+    pub updated: u64,
+    /// Conversations rows written alongside Calls, Chats or Emails.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub conversations: Option<u64>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum IngestError {
+    #[error("{}", describe(.0))]
+    Invalid(Vec<RecordError>),
+    #[error("{0}")]
+    NotAccepted(String),
+    #[error("the body is larger than the limit of {0} bytes (setting max_ingest_bytes)")]
+    TooLarge(u64),
+    #[error("could not read the body: {0}")]
+    Body(std::io::Error),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+fn describe(errors: &[RecordError]) -> String {
+    match errors {
+        [] => "the batch was rejected".to_string(),
+        [one] => format!("{one}; nothing was written"),
+        [first, rest @ ..] => format!(
+            "{first} (and {} more problems); nothing was written",
+            rest.len()
+        ),
+    }
+}
+
+/// Entity sets that cannot be written directly.
+fn check_writable(set: &EntitySet) -> Result<(), IngestError> {
+    if set.name == "Conversations" {
+        return Err(IngestError::NotAccepted(
+            "Conversations are derived from Calls, Chats and Emails; send those instead".into(),
+        ));
+    }
+    Ok(())
+}
+
+/// A reader that fails once more than `limit` bytes have passed through it.
+pub struct Limited<R> {
+    inner: R,
+    left: u64,
+    limit: u64,
+}
+
+impl<R: Read> Limited<R> {
+    pub fn new(inner: R, limit: u64) -> Limited<R> {
+        Limited {
+            inner,
+            left: limit,
+            limit,
+        }
+    }
+}
+
+/// Marker inside the io::Error that [`Limited`] returns.
+#[derive(Debug)]
+struct TooLargeMarker(u64);
+
+impl std::fmt::Display for TooLargeMarker {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "more than {} bytes", self.0)
+    }
+}
+
+impl std::error::Error for TooLargeMarker {}
+
+impl<R: Read> Read for Limited<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        if n as u64 > self.left {
+            return Err(std::io::Error::other(TooLargeMarker(self.limit)));
+        }
+        self.left -= n as u64;
+        Ok(n)
+    }
+}
+
+fn body_error(e: std::io::Error) -> IngestError {
+    match e
+        .get_ref()
+        .and_then(|inner| inner.downcast_ref::<TooLargeMarker>())
+    {
+        Some(TooLargeMarker(limit)) => IngestError::TooLarge(*limit),
+        None => IngestError::Body(e),
+    }
+}
+
+struct Writer<'m> {
+    main: RowBatch<'m>,
+    conversations: Option<RowBatch<'m>>,
+    inserted: u64,
+    updated: u64,
+    conversation_rows: u64,
+}
+
+impl Writer<'_> {
+    fn flush(&mut self, conn: &mut Conn) -> Result<(), StoreError> {
+        if self.main.is_empty() {
+            return Ok(());
+        }
+        let existing = self.main.count_existing(conn)? as u64;
+        let pending = self.main.len() as u64;
+        self.updated += existing;
+        self.inserted += pending - existing;
+        self.main.flush(conn)?;
+        if let Some(c) = &mut self.conversations {
+            self.conversation_rows += c.len() as u64;
+            c.flush(conn)?;
+        }
+        Ok(())
+    }
+}
+
+/// Reads records from `body` and upserts them into `set_name` for `tenant`, in one
+/// transaction on `conn`. `progress` is told how many records were read so far.
+pub fn ingest(
+    conn: &mut Conn,
+    model: &Model,
+    tenant: &Tenant,
+    set_name: &str,
+    body: impl Read,
+    progress: &mut dyn FnMut(u64),
+) -> Result<IngestReport, IngestError> {
+    let set = model
+        .entity_set(set_name)
+        .ok_or_else(|| IngestError::NotAccepted(format!("there is no entity set '{set_name}'")))?;
+    check_writable(set)?;
+    let converter = Converter::new(model, set, tenant)?;
+    let mut reader = BufReader::with_capacity(256 * 1024, body);
+    // NDJSON or a JSON array, told apart by the first non-space byte.
+    let first = loop {
+        let buf = reader.fill_buf().map_err(body_error)?;
+        match buf.iter().position(|b| !b.is_ascii_whitespace()) {
+            Some(i) => {
+                let b = buf[i];
+                reader.consume(i);
+                break Some(b);
+            }
+            None if buf.is_empty() => break None,
+            None => {
+                let n = buf.len();
+                reader.consume(n);
+            }
+        }
+    };
+    let mut writer = Writer {
+        main: RowBatch::new(set, &tenant.id, converter.columns().to_vec()),
+        conversations: converter.conversation_columns().and_then(|cols| {
+            model
+                .entity_set("Conversations")
+                .map(|c| RowBatch::new(c, &tenant.id, cols.to_vec()))
+        }),
+        inserted: 0,
+        updated: 0,
+        conversation_rows: 0,
+    };
+    let mut errors: Vec<RecordError> = Vec::new();
+    let mut records = 0u64;
+    let mut body_failure: Option<IngestError> = None;
+
+    let result = conn.transaction(|conn| {
+        let handle = |number: u64,
+                      value: serde_json::Value,
+                      writer: &mut Writer<'_>,
+                      conn: &mut Conn,
+                      errors: &mut Vec<RecordError>|
+         -> Result<(), StoreError> {
+            match converter.convert(number, &value) {
+                Ok((row, conversation)) => {
+                    if errors.is_empty() {
+                        writer.main.push_replacing(row)?;
+                        if let (Some(batch), Some(c)) = (&mut writer.conversations, conversation) {
+                            batch.push_replacing(c)?;
+                        }
+                        if writer.main.len() >= FLUSH_ROWS {
+                            writer.flush(conn)?;
+                        }
+                    }
+                }
+                Err(mut e) => {
+                    let room = MAX_ERRORS.saturating_sub(errors.len());
+                    e.truncate(room);
+                    errors.extend(e);
+                }
+            }
+            Ok(())
+        };
+        match first {
+            None => {}
+            Some(b'[') => {
+                // A JSON array is read whole (within the size limit).
+                let mut text = Vec::new();
+                if let Err(e) = reader.read_to_end(&mut text) {
+                    body_failure = Some(body_error(e));
+                    return Err(StoreError::Invalid("the body could not be read".into()));
+                }
+                match serde_json::from_slice::<Vec<serde_json::Value>>(&text) {
+                    Ok(values) => {
+                        for value in values {
+                            records += 1;
+                            handle(records, value, &mut writer, conn, &mut errors)?;
+                            progress(records);
+                        }
+                    }
+                    Err(e) => errors.push(RecordError::syntax(e.line() as u64, &e.to_string())),
+                }
+            }
+            Some(_) => {
+                let mut line = String::new();
+                let mut number = 0u64;
+                loop {
+                    line.clear();
+                    let n = match reader.read_line(&mut line) {
+                        Ok(n) => n,
+                        Err(e) => {
+                            body_failure = Some(body_error(e));
+                            return Err(StoreError::Invalid("the body could not be read".into()));
+                        }
+                    };
+                    if n == 0 {
+                        break;
+                    }
+                    number += 1;
+                    if line.trim().is_empty() {
+                        continue;
+                    }
+                    records += 1;
+                    match serde_json::from_str::<serde_json::Value>(&line) {
+                        Ok(value) => handle(number, value, &mut writer, conn, &mut errors)?,
+                        Err(e) => {
+                            if errors.len() < MAX_ERRORS {
+                                errors.push(RecordError::syntax(number, &e.to_string()));
+                            }
+                        }
+                    }
+                    if records % 1024 == 0 {
+                        progress(records);
+                    }
+                }
+                progress(records);
+            }
+        }
+        if !errors.is_empty() {
+            // Roll back: the batch is all or nothing.
+            return Err(StoreError::Invalid(String::new()));
+        }
+        writer.flush(conn)?;
+        Ok(())
+    });
+    match result {
+        Ok(()) => Ok(IngestReport {
+            entity_set: set.name.clone(),
+            records,
+            inserted: writer.inserted,
+            updated: writer.updated,
+            conversations: writer
+                .conversations
+                .as_ref()
+                .map(|_| writer.conversation_rows),
+        }),
+        Err(e) => Err(match body_failure {
+            Some(failure) => failure,
+            None if !errors.is_empty() => IngestError::Invalid(errors),
+            None => e.into(),
+        }),
+    }
+}

@@ -1,0 +1,466 @@
+//! Tenants and their API keys: the server's own tables, read and written with plain
+//! statements. Every feed row belongs to a tenant; a key belongs to one tenant and
+//! has one role.
+//!
+//! A key is `ccf_<id>_<secret>`. Only the SHA-256 of the secret is stored, so the
+//! key is shown once, at creation. The secret is 32 random bytes, so a plain hash is
+//! enough (no password stretching is needed for high-entropy secrets); the hash is
+//! compared in constant time. Keys are checked against the database on every
+//! request, so a revoked key stops working at once, without a restart.
+
+use std::fmt;
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use chrono::{DateTime, Utc};
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+
+use super::sql::Statement;
+use super::value::{Bind, Cell, ColumnKind, SortValue};
+use super::{Conn, RowSink, StoreError, stream_rows};
+use crate::edm::Model;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    /// Reads the feed.
+    Read,
+    /// Writes rows through the ingest API.
+    Ingest,
+    /// Runs jobs and changes tenant settings; may also read and ingest.
+    Admin,
+}
+
+impl Role {
+    pub fn parse(s: &str) -> Option<Role> {
+        match s {
+            "read" => Some(Role::Read),
+            "ingest" => Some(Role::Ingest),
+            "admin" => Some(Role::Admin),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Read => "read",
+            Role::Ingest => "ingest",
+            Role::Admin => "admin",
+        }
+    }
+
+    /// Whether a key of this role may do what `needed` allows.
+    pub fn allows(self, needed: Role) -> bool {
+        self == needed || self == Role::Admin
+    }
+}
+
+impl fmt::Display for Role {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct Tenant {
+    pub id: String,
+    pub name: String,
+    pub time_zone: String,
+    pub retention_days: i64,
+    pub created_at_utc: String,
+}
+
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct KeyInfo {
+    pub id: String,
+    pub tenant_id: String,
+    pub name: String,
+    pub role: Role,
+    pub created_at_utc: String,
+    pub revoked_at_utc: Option<String>,
+}
+
+/// Collects rows as owned values.
+struct Rows(Vec<Vec<SortValue>>, usize);
+
+impl RowSink for Rows {
+    fn begin_row(&mut self) -> Result<bool, StoreError> {
+        self.0.push(vec![SortValue::Null; self.1]);
+        Ok(true)
+    }
+    fn cell(&mut self, column: usize, cell: Cell<'_>) -> Result<(), StoreError> {
+        if let Some(row) = self.0.last_mut()
+            && let Some(slot) = row.get_mut(column)
+        {
+            slot.assign(cell);
+        }
+        Ok(())
+    }
+    fn end_row(&mut self) -> Result<(), StoreError> {
+        Ok(())
+    }
+}
+
+fn query(
+    conn: &mut Conn,
+    stmt: &Statement,
+    kinds: &[ColumnKind],
+) -> Result<Vec<Vec<SortValue>>, StoreError> {
+    let mut rows = Rows(Vec::new(), kinds.len());
+    stream_rows(conn, stmt, kinds, &mut rows)?;
+    Ok(rows.0)
+}
+
+fn text(v: &SortValue) -> String {
+    match v {
+        SortValue::Text(s) => s.clone(),
+        SortValue::Instant(t) => super::format_instant(t),
+        SortValue::Int(i) => i.to_string(),
+        SortValue::Null => String::new(),
+        SortValue::Bool(b) => b.to_string(),
+        SortValue::Double(d) => d.to_string(),
+    }
+}
+
+fn stmt(conn: &Conn, sql: &str, binds: Vec<(Bind, ColumnKind)>) -> Statement {
+    // `?` placeholders, numbered for PostgreSQL.
+    let dialect = conn.dialect();
+    let mut text = String::with_capacity(sql.len() + 8);
+    let mut n = 0;
+    for ch in sql.chars() {
+        if ch == '?' {
+            n += 1;
+            text.push_str(&dialect.placeholder(n));
+        } else {
+            text.push(ch);
+        }
+    }
+    Statement { text, binds }
+}
+
+fn t(s: &str) -> (Bind, ColumnKind) {
+    (Bind::Text(s.to_string()), ColumnKind::Text)
+}
+
+const TENANT_COLUMNS: &str = "id, name, time_zone, retention_days, created_at_utc";
+const TENANT_KINDS: [ColumnKind; 5] = [
+    ColumnKind::Text,
+    ColumnKind::Text,
+    ColumnKind::Text,
+    ColumnKind::Int64,
+    ColumnKind::Instant,
+];
+
+fn tenant_from(row: &[SortValue]) -> Tenant {
+    Tenant {
+        id: text(&row[0]),
+        name: text(&row[1]),
+        time_zone: text(&row[2]),
+        retention_days: match row[3] {
+            SortValue::Int(i) => i,
+            _ => 0,
+        },
+        created_at_utc: text(&row[4]),
+    }
+}
+
+/// A tenant id from its name: lower-case letters, digits and dashes.
+pub fn slug(name: &str) -> String {
+    let mut out = String::new();
+    for ch in name.trim().chars() {
+        if ch.is_ascii_alphanumeric() {
+            out.push(ch.to_ascii_lowercase());
+        } else if !out.ends_with('-') && !out.is_empty() {
+            out.push('-');
+        }
+    }
+    out.trim_end_matches('-').to_string()
+}
+
+pub fn validate_time_zone(tz: &str) -> Result<(), StoreError> {
+    tz.parse::<chrono_tz::Tz>().map(|_| ()).map_err(|_| {
+        StoreError::Invalid(format!(
+            "'{tz}' is not an IANA time zone name (e.g. Europe/Budapest)"
+        ))
+    })
+}
+
+pub fn create_tenant(
+    conn: &mut Conn,
+    name: &str,
+    time_zone: &str,
+    retention_days: i64,
+) -> Result<Tenant, StoreError> {
+    validate_time_zone(time_zone)?;
+    if retention_days < 1 {
+        return Err(StoreError::Invalid(
+            "retention must be at least one day".into(),
+        ));
+    }
+    let id = slug(name);
+    if id.is_empty() {
+        return Err(StoreError::Invalid(
+            "a tenant name needs at least one letter or digit".into(),
+        ));
+    }
+    if find_tenant(conn, &id)?.is_some() || find_tenant(conn, name)?.is_some() {
+        return Err(StoreError::Invalid(format!(
+            "a tenant named '{name}' (id '{id}') already exists"
+        )));
+    }
+    let s = stmt(
+        conn,
+        "INSERT INTO tenants (id, name, time_zone, retention_days, created_at_utc) VALUES (?, ?, ?, ?, ?)",
+        vec![
+            t(&id),
+            t(name),
+            t(time_zone),
+            (Bind::Int(retention_days), ColumnKind::Int64),
+            (Bind::Instant(Utc::now()), ColumnKind::Instant),
+        ],
+    );
+    conn.execute(&s)?;
+    find_tenant(conn, &id)?
+        .ok_or_else(|| StoreError::Invalid("the tenant vanished after creation".into()))
+}
+
+/// A tenant by id or by name.
+pub fn find_tenant(conn: &mut Conn, id_or_name: &str) -> Result<Option<Tenant>, StoreError> {
+    let s = stmt(
+        conn,
+        &format!("SELECT {TENANT_COLUMNS} FROM tenants WHERE id = ? OR name = ? ORDER BY id"),
+        vec![t(id_or_name), t(id_or_name)],
+    );
+    Ok(query(conn, &s, &TENANT_KINDS)?
+        .first()
+        .map(|r| tenant_from(r)))
+}
+
+pub fn list_tenants(conn: &mut Conn) -> Result<Vec<Tenant>, StoreError> {
+    let s = stmt(
+        conn,
+        &format!("SELECT {TENANT_COLUMNS} FROM tenants ORDER BY id"),
+        Vec::new(),
+    );
+    Ok(query(conn, &s, &TENANT_KINDS)?
+        .iter()
+        .map(|r| tenant_from(r))
+        .collect())
+}
+
+pub fn update_tenant(
+    conn: &mut Conn,
+    id: &str,
+    time_zone: Option<&str>,
+    retention_days: Option<i64>,
+) -> Result<Tenant, StoreError> {
+    if let Some(tz) = time_zone {
+        validate_time_zone(tz)?;
+        let s = stmt(
+            conn,
+            "UPDATE tenants SET time_zone = ? WHERE id = ?",
+            vec![t(tz), t(id)],
+        );
+        conn.execute(&s)?;
+    }
+    if let Some(days) = retention_days {
+        if days < 1 {
+            return Err(StoreError::Invalid(
+                "retention must be at least one day".into(),
+            ));
+        }
+        let s = stmt(
+            conn,
+            "UPDATE tenants SET retention_days = ? WHERE id = ?",
+            vec![(Bind::Int(days), ColumnKind::Int64), t(id)],
+        );
+        conn.execute(&s)?;
+    }
+    find_tenant(conn, id)?.ok_or_else(|| StoreError::Invalid(format!("no tenant '{id}'")))
+}
+
+/// Deletes a tenant with all its rows and keys, in one transaction. Returns the
+/// number of feed rows deleted.
+pub fn delete_tenant(conn: &mut Conn, model: &Model, id: &str) -> Result<usize, StoreError> {
+    conn.transaction(|c| {
+        let mut deleted = 0;
+        for set in model.entity_sets() {
+            let s = stmt(
+                c,
+                &format!("DELETE FROM \"{}\" WHERE tenant_id = ?", set.table),
+                vec![t(id)],
+            );
+            deleted += c.execute(&s)?;
+        }
+        let s = stmt(c, "DELETE FROM api_keys WHERE tenant_id = ?", vec![t(id)]);
+        c.execute(&s)?;
+        let s = stmt(c, "DELETE FROM tenants WHERE id = ?", vec![t(id)]);
+        if c.execute(&s)? == 0 {
+            return Err(StoreError::Invalid(format!("no tenant '{id}'")));
+        }
+        Ok(deleted)
+    })
+}
+
+fn random_text(bytes: usize) -> Result<String, StoreError> {
+    let mut buf = vec![0u8; bytes];
+    getrandom::fill(&mut buf)
+        .map_err(|e| StoreError::Invalid(format!("no randomness available: {e}")))?;
+    Ok(URL_SAFE_NO_PAD.encode(buf))
+}
+
+fn sha256_hex(secret: &str) -> String {
+    let digest = Sha256::digest(secret.as_bytes());
+    digest.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Creates a key and returns its info and the full key text (shown only now).
+pub fn create_key(
+    conn: &mut Conn,
+    tenant_id: &str,
+    role: Role,
+    name: &str,
+) -> Result<(KeyInfo, String), StoreError> {
+    if find_tenant(conn, tenant_id)?.is_none() {
+        return Err(StoreError::Invalid(format!("no tenant '{tenant_id}'")));
+    }
+    // Key ids use no '_' so the key splits unambiguously.
+    let id = random_text(9)?.replace(['_', '-'], "x");
+    let secret = random_text(32)?;
+    let s = stmt(
+        conn,
+        "INSERT INTO api_keys (id, tenant_id, name, role, secret_sha256, created_at_utc) VALUES (?, ?, ?, ?, ?, ?)",
+        vec![
+            t(&id),
+            t(tenant_id),
+            t(name),
+            t(role.as_str()),
+            t(&sha256_hex(&secret)),
+            (Bind::Instant(Utc::now()), ColumnKind::Instant),
+        ],
+    );
+    conn.execute(&s)?;
+    let info = list_keys(conn, tenant_id)?
+        .into_iter()
+        .find(|k| k.id == id)
+        .ok_or_else(|| StoreError::Invalid("the key vanished after creation".into()))?;
+    Ok((info, format!("ccf_{id}_{secret}")))
+}
+
+const KEY_KINDS: [ColumnKind; 6] = [
+    ColumnKind::Text,
+    ColumnKind::Text,
+    ColumnKind::Text,
+    ColumnKind::Text,
+    ColumnKind::Instant,
+    ColumnKind::Instant,
+];
+
+pub fn list_keys(conn: &mut Conn, tenant_id: &str) -> Result<Vec<KeyInfo>, StoreError> {
+    let s = stmt(
+        conn,
+        "SELECT id, tenant_id, name, role, created_at_utc, revoked_at_utc FROM api_keys WHERE tenant_id = ? ORDER BY created_at_utc, id",
+        vec![t(tenant_id)],
+    );
+    Ok(query(conn, &s, &KEY_KINDS)?
+        .iter()
+        .map(|r| KeyInfo {
+            id: text(&r[0]),
+            tenant_id: text(&r[1]),
+            name: text(&r[2]),
+            role: Role::parse(&text(&r[3])).unwrap_or(Role::Read),
+            created_at_utc: text(&r[4]),
+            revoked_at_utc: (r[5] != SortValue::Null).then(|| text(&r[5])),
+        })
+        .collect())
+}
+
+/// Revokes a key by id (or by the full key text). Returns whether a key changed.
+pub fn revoke_key(conn: &mut Conn, key: &str) -> Result<bool, StoreError> {
+    let id = split_key(key).map_or(key, |(id, _)| id);
+    let s = stmt(
+        conn,
+        "UPDATE api_keys SET revoked_at_utc = ? WHERE id = ? AND revoked_at_utc IS NULL",
+        vec![(Bind::Instant(Utc::now()), ColumnKind::Instant), t(id)],
+    );
+    Ok(conn.execute(&s)? > 0)
+}
+
+fn split_key(key: &str) -> Option<(&str, &str)> {
+    let rest = key.strip_prefix("ccf_")?;
+    let (id, secret) = rest.split_once('_')?;
+    (!id.is_empty() && !secret.is_empty()).then_some((id, secret))
+}
+
+/// The tenant and role of a valid, unrevoked key; `None` for anything else.
+pub fn verify_key(conn: &mut Conn, key: &str) -> Result<Option<(Tenant, Role)>, StoreError> {
+    let Some((id, secret)) = split_key(key.trim()) else {
+        return Ok(None);
+    };
+    let s = stmt(
+        conn,
+        "SELECT k.secret_sha256, k.role, k.revoked_at_utc, t.id, t.name, t.time_zone, t.retention_days, t.created_at_utc \
+         FROM api_keys AS k JOIN tenants AS t ON t.id = k.tenant_id WHERE k.id = ?",
+        vec![t(id)],
+    );
+    let kinds = [
+        ColumnKind::Text,
+        ColumnKind::Text,
+        ColumnKind::Instant,
+        ColumnKind::Text,
+        ColumnKind::Text,
+        ColumnKind::Text,
+        ColumnKind::Int64,
+        ColumnKind::Instant,
+    ];
+    let rows = query(conn, &s, &kinds)?;
+    let Some(row) = rows.first() else {
+        return Ok(None);
+    };
+    let stored = text(&row[0]);
+    let presented = sha256_hex(secret);
+    let equal: bool = stored.as_bytes().ct_eq(presented.as_bytes()).into();
+    if !equal || row[2] != SortValue::Null {
+        return Ok(None);
+    }
+    let Some(role) = Role::parse(&text(&row[1])) else {
+        return Ok(None);
+    };
+    Ok(Some((tenant_from(&row[3..]), role)))
+}
+
+/// When a key was revoked, for clearer errors (`None` if it is not revoked or unknown).
+pub fn revoked_at(conn: &mut Conn, key: &str) -> Result<Option<DateTime<Utc>>, StoreError> {
+    let Some((id, _)) = split_key(key.trim()) else {
+        return Ok(None);
+    };
+    let s = stmt(
+        conn,
+        "SELECT revoked_at_utc FROM api_keys WHERE id = ?",
+        vec![t(id)],
+    );
+    Ok(query(conn, &s, &[ColumnKind::Instant])?
+        .first()
+        .and_then(|r| match &r[0] {
+            SortValue::Instant(t) => Some(*t),
+            SortValue::Text(s) => super::parse_instant(s),
+            _ => None,
+        }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn slugs_and_key_splitting() {
+        assert_eq!(slug("  Acme Contact Center! "), "acme-contact-center");
+        assert_eq!(slug("**"), "");
+        assert_eq!(split_key("ccf_abc_def_ghi"), Some(("abc", "def_ghi")));
+        assert_eq!(split_key("ccf__x"), None);
+        assert_eq!(split_key("Bearer x"), None);
+        assert!(Role::Admin.allows(Role::Read));
+        assert!(!Role::Read.allows(Role::Ingest));
+    }
+}
