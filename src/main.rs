@@ -102,8 +102,8 @@ struct DemoArgs {
     /// Number of calls to generate; chats, emails and everything else scale with it.
     #[arg(long, default_value_t = demo::DEFAULT_CALLS)]
     calls: u64,
-    /// Days of history, ending yesterday (UTC).
-    #[arg(long, default_value_t = 90)]
+    /// Days of history, ending at the data set's fixed end date (2026-11-22, UTC).
+    #[arg(long, default_value_t = demo::DEFAULT_DAYS)]
     days: u32,
 }
 

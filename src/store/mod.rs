@@ -54,15 +54,17 @@ pub enum StoreError {
     Invalid(String),
 }
 
-/// Sets the pragmas every SQLite connection needs: WAL so readers never block the
-/// writer, a busy timeout instead of immediate `SQLITE_BUSY`, and enforced foreign keys.
+/// Sets the pragmas every SQLite connection needs: a busy timeout instead of an
+/// immediate `SQLITE_BUSY` (first, so the other pragmas wait too), WAL so readers
+/// never block the writer, `synchronous = FULL` so a committed batch survives a power
+/// loss (a 200 from ingest means durable), and enforced foreign keys.
 #[derive(Debug)]
 struct SqlitePragmas;
 
 impl CustomizeConnection<SqliteConnection, diesel::r2d2::Error> for SqlitePragmas {
     fn on_acquire(&self, conn: &mut SqliteConnection) -> Result<(), diesel::r2d2::Error> {
         conn.batch_execute(
-            "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = 10000; \
+            "PRAGMA busy_timeout = 10000; PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; \
              PRAGMA foreign_keys = ON; PRAGMA cache_size = -32000;",
         )
         .map_err(diesel::r2d2::Error::QueryError)

@@ -1,0 +1,595 @@
+//! Tests of the demo data set: generated into temporary SQLite files and checked
+//! with SQL, the way a report author would look at it.
+
+use std::collections::BTreeMap;
+use std::sync::OnceLock;
+
+use chrono::DateTime;
+use diesel::sql_types::{BigInt, Nullable, Text};
+use diesel::{Connection, QueryableByName, RunQueryDsl, SqliteConnection};
+use tempfile::TempDir;
+
+use super::calendar::local_text;
+use super::table::Table;
+use super::*;
+use crate::edm::{Model, Storage};
+
+const CALLS: u64 = 300;
+const DAYS: u32 = 10;
+
+#[derive(QueryableByName)]
+struct Count {
+    #[diesel(sql_type = BigInt)]
+    n: i64,
+}
+
+#[derive(QueryableByName)]
+struct Pair {
+    #[diesel(sql_type = Nullable<Text>)]
+    a: Option<String>,
+    #[diesel(sql_type = Nullable<Text>)]
+    b: Option<String>,
+}
+
+#[derive(QueryableByName)]
+struct Value {
+    #[diesel(sql_type = Nullable<Text>)]
+    v: Option<String>,
+}
+
+#[derive(QueryableByName)]
+struct Interval {
+    #[diesel(sql_type = Text)]
+    who: String,
+    #[diesel(sql_type = Text)]
+    start: String,
+    #[diesel(sql_type = Nullable<BigInt>)]
+    secs: Option<i64>,
+    #[diesel(sql_type = Nullable<Text>)]
+    end: Option<String>,
+    #[diesel(sql_type = Nullable<Text>)]
+    kind: Option<String>,
+}
+
+struct Fixture {
+    _dir: TempDir,
+    path: String,
+    stats: DemoStats,
+}
+
+fn model() -> &'static Model {
+    static MODEL: OnceLock<Model> = OnceLock::new();
+    MODEL.get_or_init(|| Model::load().expect("the model loads"))
+}
+
+fn build(calls: u64, days: u32) -> Fixture {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("demo.db").to_string_lossy().into_owned();
+    let db = Db::open(&path, 2).expect("open db");
+    let stats = generate(
+        &db,
+        model(),
+        &DemoOptions {
+            calls,
+            days,
+            progress: false,
+        },
+    )
+    .expect("generate");
+    Fixture {
+        _dir: dir,
+        path,
+        stats,
+    }
+}
+
+/// One small data set shared by the read-only tests.
+fn fixture() -> &'static Fixture {
+    static FIXTURE: OnceLock<Fixture> = OnceLock::new();
+    FIXTURE.get_or_init(|| build(CALLS, DAYS))
+}
+
+fn connect(path: &str) -> SqliteConnection {
+    SqliteConnection::establish(path).expect("connect")
+}
+
+fn count(conn: &mut SqliteConnection, sql: &str) -> i64 {
+    let rows: Vec<Count> = diesel::sql_query(sql)
+        .load(conn)
+        .unwrap_or_else(|e| panic!("{sql}: {e}"));
+    rows.first().map_or(0, |r| r.n)
+}
+
+fn millis(s: &str) -> i64 {
+    DateTime::parse_from_rfc3339(s)
+        .unwrap_or_else(|e| panic!("{s}: {e}"))
+        .timestamp_millis()
+}
+
+fn column(set: &str, property: &str) -> String {
+    let set = model().entity_set(set).unwrap();
+    set.property(property).unwrap().column.clone()
+}
+
+fn table(set: &str) -> String {
+    model().entity_set(set).unwrap().table.clone()
+}
+
+#[test]
+fn every_entity_set_has_rows() {
+    let f = fixture();
+    let mut conn = connect(&f.path);
+    assert_eq!(f.stats.rows.len(), 26);
+    for set in model().entity_sets() {
+        let n = count(
+            &mut conn,
+            &format!(
+                "SELECT COUNT(*) AS n FROM \"{}\" WHERE tenant_id = 'demo'",
+                set.table
+            ),
+        );
+        assert!(n > 0, "{} has no rows", set.name);
+        assert_eq!(n as u64, f.stats.rows_of(&set.name), "{}", set.name);
+    }
+    let line = f.stats.to_string();
+    assert!(
+        line.contains("Calls ") && line.contains("rows in") && !line.contains('\n'),
+        "{line}"
+    );
+}
+
+#[test]
+fn conversation_counts_follow_the_options() {
+    let f = fixture();
+    let (calls, chats, emails) = (
+        f.stats.rows_of("Calls"),
+        f.stats.rows_of("Chats"),
+        f.stats.rows_of("Emails"),
+    );
+    // Exact unless an agent never found time for an outbound contact.
+    assert!((CALLS - 3..=CALLS).contains(&calls), "calls {calls}");
+    assert!(
+        (CALLS / 2 - 2..=CALLS / 2).contains(&chats),
+        "chats {chats}"
+    );
+    assert!(
+        (CALLS / 4 - 2..=CALLS / 4).contains(&emails),
+        "emails {emails}"
+    );
+    assert_eq!(f.stats.rows_of("Conversations"), calls + chats + emails);
+    assert!(f.stats.rows_of("Agents") >= 40);
+}
+
+#[test]
+fn foreign_keys_resolve() {
+    let f = fixture();
+    let mut conn = connect(&f.path);
+    let mut checked = 0;
+    for set in model().entity_sets() {
+        for nav in set.navigations.iter().filter(|n| !n.collection) {
+            let target = model().entity_set(&nav.target_set).unwrap();
+            for (dep, principal) in &nav.constraints {
+                let d = &set.property(dep).unwrap().column;
+                let p = &target.property(principal).unwrap().column;
+                let sql = format!(
+                    "SELECT COUNT(*) AS n FROM \"{}\" x WHERE x.\"{d}\" IS NOT NULL AND NOT EXISTS \
+                     (SELECT 1 FROM \"{}\" y WHERE y.tenant_id = x.tenant_id AND y.\"{p}\" = x.\"{d}\")",
+                    set.table, target.table
+                );
+                assert_eq!(
+                    count(&mut conn, &sql),
+                    0,
+                    "{}.{dep} -> {}.{principal}",
+                    set.name,
+                    target.name
+                );
+                let used = format!(
+                    "SELECT COUNT(*) AS n FROM \"{}\" WHERE \"{d}\" IS NOT NULL",
+                    set.table
+                );
+                assert!(
+                    count(&mut conn, &used) > 0,
+                    "{}.{dep} is never set",
+                    set.name
+                );
+                checked += 1;
+            }
+        }
+    }
+    assert!(checked >= 30, "only {checked} foreign keys checked");
+}
+
+#[test]
+fn media_rows_are_in_conversations_with_the_same_values() {
+    let f = fixture();
+    let mut conn = connect(&f.path);
+    let conversations = model().entity_set("Conversations").unwrap();
+    for media in ["Calls", "Chats", "Emails"] {
+        let set = model().entity_set(media).unwrap();
+        let mut differs = Vec::new();
+        for p in &set.properties {
+            let other = &conversations
+                .property(&p.name)
+                .unwrap_or_else(|| panic!("Conversations.{}", p.name))
+                .column;
+            differs.push(format!("m.\"{}\" IS NOT c.\"{other}\"", p.column));
+        }
+        let sql = format!(
+            "SELECT COUNT(*) AS n FROM \"{}\" m LEFT JOIN \"{}\" c ON c.tenant_id = m.tenant_id AND c.id = m.id \
+             WHERE c.id IS NULL OR {}",
+            set.table,
+            conversations.table,
+            differs.join(" OR ")
+        );
+        assert_eq!(
+            count(&mut conn, &sql),
+            0,
+            "{media} rows differ from Conversations"
+        );
+        // Columns of the other media stay null.
+        for p in &conversations.properties {
+            if set.property(&p.name).is_none() && p.nullable {
+                let sql = format!(
+                    "SELECT COUNT(*) AS n FROM \"{}\" c JOIN \"{}\" m ON m.tenant_id = c.tenant_id AND m.id = c.id \
+                     WHERE c.\"{}\" IS NOT NULL",
+                    conversations.table, set.table, p.column
+                );
+                assert_eq!(
+                    count(&mut conn, &sql),
+                    0,
+                    "Conversations.{} set for {media}",
+                    p.name
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn generating_twice_gives_identical_rows() {
+    let first = fixture();
+    let second = build(CALLS, DAYS);
+    let mut conn = connect(&first.path);
+    diesel::sql_query(format!("ATTACH DATABASE '{}' AS other", second.path))
+        .execute(&mut conn)
+        .unwrap();
+    for set in model().entity_sets() {
+        let t = &set.table;
+        let a = count(
+            &mut conn,
+            &format!("SELECT COUNT(*) AS n FROM main.\"{t}\""),
+        );
+        let b = count(
+            &mut conn,
+            &format!("SELECT COUNT(*) AS n FROM other.\"{t}\""),
+        );
+        assert_eq!(a, b, "{}", set.name);
+        let only_a = count(
+            &mut conn,
+            &format!(
+                "SELECT COUNT(*) AS n FROM (SELECT * FROM main.\"{t}\" EXCEPT SELECT * FROM other.\"{t}\")"
+            ),
+        );
+        assert_eq!(only_a, 0, "{} differs between runs", set.name);
+    }
+}
+
+#[test]
+fn local_and_utc_twins_are_the_same_instant() {
+    let f = fixture();
+    let mut conn = connect(&f.path);
+    let mut checked = 0;
+    for set in model().entity_sets() {
+        for p in set
+            .properties
+            .iter()
+            .filter(|p| p.storage == Storage::LocalText)
+        {
+            let twin = &set.properties[p.utc_twin.expect("local timestamps have a twin")];
+            let sql = format!(
+                "SELECT \"{}\" AS a, \"{}\" AS b FROM \"{}\"",
+                p.column, twin.column, set.table
+            );
+            let rows: Vec<Pair> = diesel::sql_query(&sql).load(&mut conn).unwrap();
+            for r in rows {
+                match (&r.a, &r.b) {
+                    (None, None) => {}
+                    (Some(local), Some(utc)) => {
+                        assert_eq!(millis(local), millis(utc), "{}.{}", set.name, p.name);
+                        assert_eq!(
+                            local,
+                            &local_text(millis(utc)),
+                            "{}.{} offset",
+                            set.name,
+                            p.name
+                        );
+                        assert!(utc.ends_with('Z') && utc.len() == 24, "{utc}");
+                        checked += 1;
+                    }
+                    _ => panic!(
+                        "{}.{} and its twin differ in nullness: {:?} {:?}",
+                        set.name, p.name, r.a, r.b
+                    ),
+                }
+            }
+        }
+    }
+    assert!(checked > 1000);
+}
+
+#[test]
+fn enumerated_values_are_allowed() {
+    let f = fixture();
+    let mut conn = connect(&f.path);
+    for set in model().entity_sets() {
+        for p in set
+            .properties
+            .iter()
+            .filter(|p| !p.allowed_values.is_empty())
+        {
+            let sql = format!(
+                "SELECT DISTINCT \"{}\" AS v FROM \"{}\"",
+                p.column, set.table
+            );
+            let values: Vec<Value> = diesel::sql_query(&sql).load(&mut conn).unwrap();
+            for v in values.into_iter().filter_map(|v| v.v) {
+                assert!(
+                    p.allowed_values.contains(&v),
+                    "{}.{} = {v:?}",
+                    set.name,
+                    p.name
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn durations_match_timestamps() {
+    let f = fixture();
+    let mut conn = connect(&f.path);
+    let pairs = [
+        ("Calls", "startedAtUtc", "endedAtUtc"),
+        ("Chats", "startedAtUtc", "endedAtUtc"),
+        ("Emails", "startedAtUtc", "endedAtUtc"),
+        ("Conversations", "startedAtUtc", "endedAtUtc"),
+        ("QueueSegments", "queuedAtUtc", "dequeuedAtUtc"),
+        ("BotSegments", "startedAtUtc", "endedAtUtc"),
+        ("Workitems", "startTimeUtc", "endTimeUtc"),
+    ];
+    for (set, start, end) in pairs {
+        let sql = format!(
+            "SELECT id AS who, \"{}\" AS start, \"{}\" AS secs, \"{}\" AS end, NULL AS kind FROM \"{}\"",
+            column(set, start),
+            column(set, "durationInSeconds"),
+            column(set, end),
+            table(set)
+        );
+        let rows: Vec<Interval> = diesel::sql_query(&sql).load(&mut conn).unwrap();
+        for r in rows {
+            match (&r.end, r.secs) {
+                (Some(end), Some(secs)) => {
+                    let ms = millis(end) - millis(&r.start);
+                    assert!(ms >= 0, "{set} {} ends before it starts", r.who);
+                    assert!(
+                        (secs * 1000 - ms).abs() <= 500,
+                        "{set} {}: {secs} s for {ms} ms",
+                        r.who
+                    );
+                }
+                (None, None) => {}
+                _ => panic!("{set} {}: duration and end disagree", r.who),
+            }
+        }
+    }
+    // Open, preview, active and wrap-up add up to the workitem's duration.
+    let sql = "SELECT COUNT(*) AS n FROM workitems WHERE ABS(duration_in_seconds - preview_duration \
+               - active_duration_in_seconds - wrap_up_duration - COALESCE(lookup_duration, 0)) > 2";
+    assert_eq!(count(&mut conn, sql), 0);
+    // Open and closed seconds add up to the conversation's duration.
+    let sql = "SELECT COUNT(*) AS n FROM conversations WHERE duration_in_seconds IS NOT NULL AND \
+               COALESCE(is_channel_open, in_channel_open_duration_in_seconds) + \
+               COALESCE(is_channel_closed, in_channel_closed_duration_in_seconds) != duration_in_seconds";
+    assert_eq!(count(&mut conn, sql), 0);
+}
+
+#[test]
+fn agent_states_follow_the_workitems() {
+    let f = fixture();
+    let mut conn = connect(&f.path);
+    let states: Vec<Interval> = diesel::sql_query(
+        "SELECT agent_id AS who, start_time_utc AS start, duration_in_seconds AS secs, NULL AS end, state AS kind \
+         FROM agent_states ORDER BY agent_id, start_time_utc",
+    )
+    .load(&mut conn)
+    .unwrap();
+    let mut by_agent: BTreeMap<String, Vec<(i64, Option<i64>, String)>> = BTreeMap::new();
+    for s in states {
+        by_agent.entry(s.who).or_default().push((
+            millis(&s.start),
+            s.secs,
+            s.kind.unwrap_or_default(),
+        ));
+    }
+    for (agent, states) in &by_agent {
+        for w in states.windows(2) {
+            let gap = w[1].0 - w[0].0;
+            let secs = w[0]
+                .1
+                .unwrap_or_else(|| panic!("{agent}: only the last state may be open"));
+            assert!(
+                gap >= 0 && (secs * 1000 - gap).abs() <= 500,
+                "{agent}: {secs} s state before a {gap} ms gap"
+            );
+            assert!(
+                w[0].2 != w[1].2 || w[0].2 == "Break",
+                "{agent}: two {} states in a row",
+                w[0].2
+            );
+        }
+        let last = states.last().unwrap();
+        assert_eq!(last.2, "LoggedOut", "{agent} is still logged in at the end");
+        assert!(
+            last.1.is_none(),
+            "{agent}: the current state has a duration"
+        );
+    }
+    let tasks: Vec<Interval> = diesel::sql_query(
+        "SELECT agent_id AS who, start_time_utc AS start, NULL AS secs, end_time_utc AS end, id AS kind FROM workitems",
+    )
+    .load(&mut conn)
+    .unwrap();
+    assert!(!tasks.is_empty());
+    for t in tasks {
+        let states = &by_agent[&t.who];
+        let (start, end) = (millis(&t.start), millis(t.end.as_deref().unwrap()));
+        let i = states.partition_point(|s| s.0 <= start);
+        assert!(i > 0, "{:?} starts before its agent's first state", t.kind);
+        let (s_start, s_secs, s_kind) = &states[i - 1];
+        assert_eq!(
+            s_kind, "Busy",
+            "workitem {:?} is not in a Busy state",
+            t.kind
+        );
+        let s_end = s_start + s_secs.unwrap() * 1000;
+        assert!(
+            end <= s_end + 1000,
+            "workitem {:?} outlasts its Busy state",
+            t.kind
+        );
+    }
+}
+
+#[test]
+fn related_rows_agree() {
+    let f = fixture();
+    let mut conn = connect(&f.path);
+    let checks = [
+        // A call's holds are the holds of its agent sessions.
+        "SELECT COUNT(*) AS n FROM calls c WHERE c.hold_count != (SELECT COALESCE(SUM(s.hold_count), 0) \
+         FROM workitem_conversation_sessions s WHERE s.tenant_id = c.tenant_id AND s.conversation_id = c.id)",
+        // Abandoned calls left a queue as CustomerDisconnected when the call ended.
+        "SELECT COUNT(*) AS n FROM calls c WHERE c.conversation_ended_reason = 'Abandoned' AND NOT EXISTS \
+         (SELECT 1 FROM queue_segments q WHERE q.conversation_id = c.id AND q.dequeued_reason = 'CustomerDisconnected' \
+          AND q.dequeued_at_utc = c.ended_at_utc)",
+        "SELECT COUNT(*) AS n FROM calls c WHERE c.conversation_ended_reason = 'CallbackRequested' AND NOT EXISTS \
+         (SELECT 1 FROM queue_segments q WHERE q.conversation_id = c.id AND q.dequeued_reason = 'CallbackRequested')",
+        // Connected contacts have a handled workitem for that conversation.
+        "SELECT COUNT(*) AS n FROM queue_segments q WHERE q.dequeued_reason = 'AgentConnected' AND NOT EXISTS \
+         (SELECT 1 FROM workitems w WHERE w.primary_conversation_id = q.conversation_id AND w.result = 'Handled' \
+          AND w.queue_id = q.queue_id)",
+        // Workitems carry the business unit and channel of their conversation.
+        "SELECT COUNT(*) AS n FROM workitems w JOIN conversations c ON c.id = w.primary_conversation_id \
+         WHERE w.primary_channel_id != c.channel_id OR w.business_unit_id IS NOT c.business_unit_id \
+         OR w.customer_id IS NOT c.customer_id",
+        // Queues belong to the channel the contact came in on.
+        "SELECT COUNT(*) AS n FROM queue_segments s JOIN queues q ON q.id = s.queue_id WHERE q.channel_id != s.channel_id",
+        // Transfers continue in a conversation that starts when this one ends.
+        "SELECT COUNT(*) AS n FROM conversations a JOIN conversations b ON b.id = a.next_conversation_id \
+         WHERE b.started_at_utc < a.started_at_utc OR b.customer_id IS NOT a.customer_id",
+        "SELECT COUNT(*) AS n FROM conversations WHERE next_conversation_id IS NOT NULL AND conversation_ended_reason \
+         NOT IN ('TransferToChannel', 'TransferredToQueue')",
+        // Outbound tasks have no queue; inbound voice tasks have one.
+        "SELECT COUNT(*) AS n FROM workitems w JOIN calls c ON c.id = w.primary_conversation_id \
+         WHERE c.is_outbound = 1 AND w.queue_id IS NOT NULL",
+        // Deleted agents do not work after they were deleted.
+        "SELECT COUNT(*) AS n FROM workitems w JOIN agents a ON a.id = w.agent_id \
+         WHERE a.deleted_at IS NOT NULL AND w.start_time_utc >= a.deleted_at",
+        // Deleted lookups are only referenced by facts from before their deletion.
+        "SELECT COUNT(*) AS n FROM bot_segments b JOIN bot_steps s ON s.id = b.bot_step_id \
+         WHERE s.deleted_at IS NOT NULL AND b.started_at_utc >= s.deleted_at",
+        "SELECT COUNT(*) AS n FROM queue_segments b JOIN queues s ON s.id = b.queue_id \
+         WHERE s.deleted_at IS NOT NULL AND b.queued_at_utc >= s.deleted_at",
+        "SELECT COUNT(*) AS n FROM conversations b JOIN channels s ON s.id = b.channel_id \
+         WHERE s.deleted_at IS NOT NULL AND b.started_at_utc >= s.deleted_at",
+        "SELECT COUNT(*) AS n FROM campaign_records b JOIN campaigns s ON s.id = b.campaign_id \
+         WHERE s.deleted_at IS NOT NULL AND b.created_at_utc >= s.deleted_at",
+        // Campaign records: closed ones have a close time; ring times come from outbound calls.
+        "SELECT COUNT(*) AS n FROM campaign_records WHERE (status = 'Closed') != (closed_at_utc IS NOT NULL)",
+        "SELECT COUNT(*) AS n FROM (SELECT (SELECT SUM(total_customer_ring_time_in_seconds) FROM campaign_records) AS r, \
+         (SELECT SUM(customer_ring_duration) FROM calls WHERE is_outbound = 1) AS c) WHERE r > c",
+        // Evaluations come after the task, by a supervisor.
+        "SELECT COUNT(*) AS n FROM workitem_evaluations e JOIN workitems w ON w.id = e.workitem_id \
+         WHERE e.started_at_utc < w.end_time_utc",
+        "SELECT COUNT(*) AS n FROM workitem_evaluations e JOIN users u ON u.id = e.created_by WHERE u.user_type != 'Supervisor'",
+    ];
+    for sql in checks {
+        assert_eq!(count(&mut conn, sql), 0, "{sql}");
+    }
+    let expected = [
+        "SELECT COUNT(*) AS n FROM calls WHERE next_conversation_id IS NOT NULL",
+        "SELECT COUNT(*) AS n FROM calls WHERE is_outbound = 1",
+        "SELECT COUNT(*) AS n FROM calls WHERE is_consult = 1",
+        "SELECT COUNT(*) AS n FROM workitems WHERE result = 'Missed'",
+        "SELECT COUNT(*) AS n FROM agent_states WHERE break_name = 'Lunch'",
+        "SELECT COUNT(*) AS n FROM agent_states WHERE is_login = 1",
+        "SELECT COUNT(*) AS n FROM channels WHERE deleted_at IS NOT NULL",
+        "SELECT COUNT(*) AS n FROM agents WHERE deleted_at IS NOT NULL",
+        "SELECT COUNT(*) AS n FROM calls c JOIN channels ch ON ch.id = c.channel_id WHERE ch.deleted_at IS NULL \
+         AND c.opening_check_result = 'Closed'",
+        "SELECT COUNT(*) AS n FROM chats c JOIN channels ch ON ch.id = c.channel_id WHERE ch.deleted_at IS NOT NULL",
+        "SELECT COUNT(*) AS n FROM bot_segments b JOIN bot_steps s ON s.id = b.bot_step_id WHERE s.deleted_at IS NOT NULL",
+        "SELECT COUNT(*) AS n FROM workitems w JOIN agents a ON a.id = w.agent_id WHERE a.deleted_at IS NOT NULL",
+        "SELECT COUNT(*) AS n FROM agent_business_unit_changes WHERE assigned = 0",
+    ];
+    for sql in expected {
+        assert!(count(&mut conn, sql) > 0, "no rows for {sql}");
+    }
+}
+
+#[test]
+fn rows_that_do_not_fit_the_model_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("t.db").to_string_lossy().into_owned();
+    let db = Db::open(&path, 1).unwrap();
+    let mut conn = db.get().unwrap();
+    let m = model();
+    type Fill = fn(&mut Table<'_>);
+    let attempts: [(&str, Fill); 5] = [
+        ("unknown property", |t| {
+            t.text("id", "x").text("noSuchProperty", "x");
+        }),
+        ("value not allowed", |t| {
+            t.text("id", "x")
+                .text("name", "n")
+                .text("channelId", "c")
+                .text("routingMode", "Random");
+        }),
+        ("wrong type", |t| {
+            t.int("id", 1);
+        }),
+        ("missing non-nullable", |t| {
+            t.text("id", "x");
+        }),
+        ("set twice", |t| {
+            t.text("id", "x").text("id", "y");
+        }),
+    ];
+    for (what, fill) in attempts {
+        let mut t = Table::new(m, "Queues", TENANT).unwrap();
+        fill(&mut t);
+        assert!(
+            matches!(t.end_row(&mut conn), Err(StoreError::Invalid(_))),
+            "{what} was accepted"
+        );
+    }
+    let mut t = Table::new(m, "Queues", TENANT).unwrap();
+    t.text("id", "q")
+        .text("name", "n")
+        .text("channelId", "c")
+        .text("routingMode", "Manual");
+    t.end_row(&mut conn).unwrap();
+    assert!(Table::new(m, "NoSuchSet", TENANT).is_err());
+}
+
+#[test]
+fn ensure_generates_only_into_an_empty_tenant() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("ensure.db").to_string_lossy().into_owned();
+    let db = Db::open(&path, 2).unwrap();
+    let stats = ensure(&db, model())
+        .unwrap()
+        .expect("an empty database gets demo data");
+    assert!(stats.rows_of("Calls") + 3 >= DEFAULT_CALLS, "{stats}");
+    assert!(ensure(&db, model()).unwrap().is_none());
+}
