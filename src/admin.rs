@@ -48,6 +48,10 @@ pub enum TenantCommand {
         time_zone: Option<String>,
         #[arg(long)]
         retention_days: Option<i64>,
+        /// The directory document for the nightly lookup refresh: a file path or an
+        /// http(s) URL; an empty value removes it.
+        #[arg(long)]
+        directory_source: Option<String>,
     },
     /// Delete a tenant with all its data and keys.
     Delete {
@@ -158,12 +162,21 @@ pub fn tenant(command: TenantCommand, common: &Common) -> anyhow::Result<()> {
             tenant,
             time_zone,
             retention_days,
+            directory_source,
         } => {
             let t = tenant_or_fail(&mut conn, &tenant)?;
-            if time_zone.is_none() && retention_days.is_none() {
-                bail!("nothing to change: give --time-zone and/or --retention-days");
+            if time_zone.is_none() && retention_days.is_none() && directory_source.is_none() {
+                bail!(
+                    "nothing to change: give --time-zone, --retention-days or --directory-source"
+                );
             }
-            let t = tenants::update_tenant(&mut conn, &t.id, time_zone.as_deref(), retention_days)?;
+            let t = tenants::update_tenant(
+                &mut conn,
+                &t.id,
+                time_zone.as_deref(),
+                retention_days,
+                directory_source.as_deref(),
+            )?;
             if common.json {
                 println!("{}", json!({ "tenant": t }));
             } else {
@@ -171,7 +184,17 @@ pub fn tenant(command: TenantCommand, common: &Common) -> anyhow::Result<()> {
                     "Tenant {} now uses time zone {} and keeps {} days of data.",
                     t.id, t.time_zone, t.retention_days
                 );
-                println!("Rows already stored keep their local times; new rows use the new zone.");
+                if time_zone.is_some() {
+                    println!(
+                        "Rows already stored keep their local times; new rows use the new zone."
+                    );
+                }
+                if let Some(source) = &t.directory_source {
+                    println!(
+                        "Lookups are refreshed nightly from {source}; to refresh now: ccfeed refresh-lookups --tenant {}",
+                        t.id
+                    );
+                }
             }
         }
         TenantCommand::Delete { tenant, yes } => {
@@ -259,6 +282,119 @@ pub fn key(command: KeyCommand, common: &Common) -> anyhow::Result<()> {
                 bail!("no active key with id {key_id}");
             }
         }
+    }
+    Ok(())
+}
+
+/// Tenants to run a job for: the one named, or all.
+fn job_tenants(
+    conn: &mut ccfeed::store::Conn,
+    tenant: Option<&str>,
+) -> anyhow::Result<Vec<tenants::Tenant>> {
+    Ok(match tenant {
+        Some(name) => vec![tenant_or_fail(conn, name)?],
+        None => tenants::list_tenants(conn)?,
+    })
+}
+
+pub fn refresh_lookups(
+    tenant: Option<String>,
+    history: bool,
+    common: &Common,
+) -> anyhow::Result<()> {
+    use ccfeed::jobs::{self, Job, refresh};
+    let (db, mut conn) = open(common)?;
+    let model = Model::load()?;
+    let list = job_tenants(&mut conn, tenant.as_deref())?;
+    if history {
+        let mut all = Vec::new();
+        for t in &list {
+            all.extend(jobs::history(&mut conn, Job::Refresh, &t.id, 20)?);
+        }
+        if common.json {
+            println!("{}", json!({ "runs": all }));
+        } else {
+            for r in all {
+                println!(
+                    "{}\t{}\t{}\t{}{}",
+                    r.started_at_utc, r.tenant_id, r.outcome, r.details, r.message
+                );
+            }
+        }
+        return Ok(());
+    }
+    drop(conn);
+    let mut failed = 0;
+    let mut out = Vec::new();
+    for t in list
+        .iter()
+        .filter(|t| tenant.is_some() || t.directory_source.is_some())
+    {
+        match refresh::run(
+            &db,
+            &model,
+            t,
+            chrono::Utc::now(),
+            &refresh::RefreshSettings::default(),
+        ) {
+            Ok(report) => {
+                if !common.json {
+                    println!("{}: refreshed", t.id);
+                    for (set, c) in &report {
+                        println!(
+                            "  {set}: {} added, {} changed, {} deleted, {} restored, {} unchanged",
+                            c.added, c.changed, c.deleted, c.restored, c.unchanged
+                        );
+                    }
+                }
+                out.push(json!({ "tenant": t.id, "ok": true, "sets": report }));
+            }
+            Err(e) => {
+                failed += 1;
+                if !common.json {
+                    eprintln!("{}: {e}; nothing was changed", t.id);
+                }
+                out.push(json!({ "tenant": t.id, "ok": false, "error": e.to_string() }));
+            }
+        }
+    }
+    if common.json {
+        println!("{}", json!({ "refreshes": out }));
+    }
+    if failed > 0 {
+        bail!("{failed} refresh(es) failed");
+    }
+    Ok(())
+}
+
+pub fn purge(tenant: Option<String>, dry_run: bool, common: &Common) -> anyhow::Result<()> {
+    use ccfeed::jobs::purge;
+    let (db, mut conn) = open(common)?;
+    let model = Model::load()?;
+    let list = job_tenants(&mut conn, tenant.as_deref())?;
+    let mut out = Vec::new();
+    for t in &list {
+        let now = chrono::Utc::now();
+        let counts = if dry_run {
+            purge::purge_tenant(&mut conn, &model, t, now, true, 5_000)?
+        } else {
+            purge::run(&db, &model, t, now, 5_000)?
+        };
+        if !common.json {
+            let verb = if dry_run { "would delete" } else { "deleted" };
+            let total: u64 = counts.values().sum();
+            println!(
+                "{}: {verb} {total} rows older than {} days",
+                t.id, t.retention_days
+            );
+            for (set, n) in &counts {
+                println!("  {set}: {n}");
+            }
+        }
+        out.push(json!({ "tenant": t.id, "dryRun": dry_run, "rows": counts }));
+    }
+    if common.json {
+        println!("{}", json!({ "purges": out }));
     }
     Ok(())
 }

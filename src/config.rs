@@ -24,6 +24,12 @@ pub struct FileSettings {
     pub max_url_length: Option<usize>,
     pub max_expand_depth: Option<usize>,
     pub max_ingest_bytes: Option<u64>,
+    /// UTC time of the daily lookup refresh, `HH:MM`.
+    pub refresh_at: Option<String>,
+    /// UTC time of the daily retention purge, `HH:MM`.
+    pub purge_at: Option<String>,
+    /// Run the scheduled jobs in this server (default true).
+    pub jobs: Option<bool>,
     pub pool_size: Option<u32>,
     pub workers: Option<usize>,
 }
@@ -51,6 +57,10 @@ pub struct Settings {
     pub limits: Limits,
     /// Largest ingest body, after decompression (`max_ingest_bytes`); larger: 413.
     pub max_ingest_bytes: u64,
+    /// When the jobs run and how.
+    pub schedule: crate::jobs::schedule::ScheduleSettings,
+    /// Whether this server runs the scheduler.
+    pub run_jobs: bool,
     pub pool_size: u32,
     pub workers: usize,
 }
@@ -65,6 +75,8 @@ impl Default for Settings {
             public_url: None,
             limits: Limits::default(),
             max_ingest_bytes: 1 << 30,
+            schedule: crate::jobs::schedule::ScheduleSettings::default(),
+            run_jobs: true,
             pool_size: 8,
             workers: 2,
         }

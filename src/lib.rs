@@ -11,6 +11,7 @@ pub mod demo;
 pub mod edm;
 pub mod http;
 pub mod ingest;
+pub mod jobs;
 pub mod plan;
 pub mod store;
 pub mod uri;

@@ -42,6 +42,28 @@ enum Command {
     },
     /// Load a file of records (NDJSON or a JSON array, optionally .gz) into an entity set.
     Ingest(IngestArgs),
+    /// Refresh lookup tables from each tenant's directory source now.
+    RefreshLookups {
+        /// Only this tenant (id or name); default all tenants with a source.
+        #[arg(long)]
+        tenant: Option<String>,
+        /// Show the recent refreshes instead.
+        #[arg(long)]
+        history: bool,
+        #[command(flatten)]
+        common: admin::Common,
+    },
+    /// Delete rows older than each tenant's retention now.
+    Purge {
+        /// Only this tenant (id or name); default all.
+        #[arg(long)]
+        tenant: Option<String>,
+        /// Count what would be deleted, per entity set, without deleting.
+        #[arg(long)]
+        dry_run: bool,
+        #[command(flatten)]
+        common: admin::Common,
+    },
     /// Create, list and revoke tenant API keys.
     Key {
         #[command(subcommand)]
@@ -119,6 +141,16 @@ fn main() -> anyhow::Result<()> {
         Command::Serve(args) => serve(args),
         Command::Tenant { command, common } => admin::tenant(command, &common),
         Command::Ingest(args) => ingest_file(args),
+        Command::RefreshLookups {
+            tenant,
+            history,
+            common,
+        } => admin::refresh_lookups(tenant, history, &common),
+        Command::Purge {
+            tenant,
+            dry_run,
+            common,
+        } => admin::purge(tenant, dry_run, &common),
         Command::Key { command, common } => admin::key(command, &common),
         Command::Demo(args) => {
             let database = args
@@ -168,7 +200,7 @@ fn ingest_file(args: IngestArgs) -> anyhow::Result<()> {
     );
     let reader = bar.wrap_read(file);
     let body: Box<dyn std::io::Read> = if args.file.extension().is_some_and(|e| e == "gz") {
-        Box::new(flate2::read::GzDecoder::new(reader))
+        Box::new(flate2::read::MultiGzDecoder::new(reader))
     } else {
         Box::new(reader)
     };
@@ -247,6 +279,17 @@ fn settings(args: ServeArgs) -> anyhow::Result<Settings> {
     if let Some(v) = file.max_ingest_bytes {
         s.max_ingest_bytes = v;
     }
+    if let Some(v) = &file.refresh_at {
+        s.schedule.refresh_at = chrono::NaiveTime::parse_from_str(v, "%H:%M")
+            .with_context(|| format!("refresh_at '{v}' is not a time of day like 00:00"))?;
+    }
+    if let Some(v) = &file.purge_at {
+        s.schedule.purge_at = chrono::NaiveTime::parse_from_str(v, "%H:%M")
+            .with_context(|| format!("purge_at '{v}' is not a time of day like 01:00"))?;
+    }
+    if let Some(v) = file.jobs {
+        s.run_jobs = v;
+    }
     if let Some(v) = file.pool_size {
         s.pool_size = v;
     }
@@ -271,6 +314,7 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
         if let Some(stats) = stats {
             tracing::info!("demo data generated: {stats}");
         }
+        ensure_demo_directory(&db, &model, &settings.database)?;
         tracing::warn!(
             "demo mode: the demo tenant is served WITHOUT credentials, on {} only",
             settings.listen
@@ -289,6 +333,9 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
         settings,
     });
     actix_web::rt::System::new().block_on(async move {
+        if state.settings.run_jobs {
+            actix_web::rt::spawn(run_scheduler(state.clone()));
+        }
         let server = http::start(state, listener)?;
         println!("ccfeed is serving the OData feed at {feed_url}");
         println!(
@@ -297,6 +344,75 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
         server.await
     })?;
     tracing::info!("stopped");
+    Ok(())
+}
+
+/// The job loop: run what is due, sleep until the next slot (at most a minute, so
+/// new tenants and retries are noticed), until the server stops.
+async fn run_scheduler(state: Arc<AppState>) {
+    use ccfeed::jobs::schedule::{Scheduler, SystemClock};
+    let scheduler = Arc::new(std::sync::Mutex::new(Scheduler::new(
+        state.db.clone(),
+        state.model.clone(),
+        state.settings.schedule.clone(),
+        Arc::new(SystemClock),
+    )));
+    tracing::info!(
+        refresh_at = %state.settings.schedule.refresh_at,
+        purge_at = %state.settings.schedule.purge_at,
+        "scheduler started (UTC times)"
+    );
+    loop {
+        let s = scheduler.clone();
+        let next = actix_web::web::block(move || {
+            let mut guard = s
+                .lock()
+                .map_err(|_| "the scheduler lock is poisoned".to_string())?;
+            if let Err(e) = guard.tick() {
+                tracing::error!("scheduled jobs could not run: {e}");
+            }
+            Ok::<_, String>(guard.next_wakeup())
+        })
+        .await;
+        let wait = match next {
+            Ok(Ok(at)) => (at - chrono::Utc::now()).to_std().unwrap_or_default(),
+            Ok(Err(e)) => {
+                tracing::error!("{e}");
+                return;
+            }
+            Err(e) => {
+                tracing::error!("scheduler task failed: {e}");
+                std::time::Duration::from_secs(60)
+            }
+        };
+        actix_web::rt::time::sleep(wait.clamp(
+            std::time::Duration::from_secs(1),
+            std::time::Duration::from_secs(60),
+        ))
+        .await;
+    }
+}
+
+/// Gives the demo tenant a directory source, so the nightly refresh has something to
+/// read: its current lookups, written next to a SQLite database file.
+fn ensure_demo_directory(db: &Db, model: &Model, database: &str) -> anyhow::Result<()> {
+    use ccfeed::store::tenants;
+    if ccfeed::store::is_postgres_url(database) {
+        return Ok(());
+    }
+    let mut conn = db.get()?;
+    let Some(tenant) = tenants::find_tenant(&mut conn, demo::TENANT)? else {
+        return Ok(());
+    };
+    if tenant.directory_source.is_some() {
+        return Ok(());
+    }
+    let path = format!("{database}.directory.json");
+    let document = ccfeed::jobs::refresh::export(&mut conn, model, &tenant.id)?;
+    std::fs::write(&path, serde_json::to_vec_pretty(&document)?)
+        .with_context(|| format!("writing {path}"))?;
+    tenants::update_tenant(&mut conn, &tenant.id, None, None, Some(&path))?;
+    tracing::info!("the demo tenant's lookups refresh nightly from {path}");
     Ok(())
 }
 

@@ -118,7 +118,7 @@ pub async fn ingest(
         );
         let body: Box<dyn Read> = if gzip {
             // The limit applies to the decompressed bytes too.
-            Box::new(Limited::new(flate2::read::GzDecoder::new(raw), limit))
+            Box::new(Limited::new(flate2::read::MultiGzDecoder::new(raw), limit))
         } else {
             Box::new(raw)
         };

@@ -6,6 +6,7 @@
 //! hand it to the store on a blocking thread, so a long page never stalls the async
 //! workers serving other requests.
 
+mod admin;
 mod auth;
 mod error;
 mod handlers;
@@ -58,6 +59,12 @@ pub fn start(state: Arc<AppState>, listener: TcpListener) -> std::io::Result<Ser
             .route("/odata/$metadata", web::get().to(handlers::metadata))
             .route("/odata/{resource:.*}", web::get().to(handlers::resource))
             .route("/ingest/{entity_set}", web::post().to(ingest::ingest))
+            .route(
+                "/admin/refresh-lookups",
+                web::post().to(admin::refresh_lookups),
+            )
+            .route("/admin/purge", web::post().to(admin::purge))
+            .route("/admin/jobs/{job}", web::get().to(admin::history))
             .default_service(web::to(handlers::fallback))
     })
     .workers(workers)

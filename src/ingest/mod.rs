@@ -17,7 +17,7 @@ use crate::edm::{EntitySet, Model};
 use crate::store::tenants::Tenant;
 use crate::store::{Conn, RowBatch, StoreError};
 
-use record::Converter;
+pub(crate) use record::Converter;
 pub use record::RecordError;
 
 /// Rows buffered before they are written (inside the one transaction).

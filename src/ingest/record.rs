@@ -59,9 +59,9 @@ fn shown(v: &Value) -> String {
 }
 
 /// A record's row and, for a conversation medium, its Conversations row.
-pub(super) type Converted = (Vec<Bind>, Option<Vec<Bind>>);
+pub(crate) type Converted = (Vec<Bind>, Option<Vec<Bind>>);
 
-pub(super) struct Converter<'m> {
+pub(crate) struct Converter<'m> {
     set: &'m EntitySet,
     tenant_id: String,
     tz: Tz,
@@ -72,7 +72,7 @@ pub(super) struct Converter<'m> {
 }
 
 impl<'m> Converter<'m> {
-    pub(super) fn new(
+    pub(crate) fn new(
         model: &'m Model,
         set: &'m EntitySet,
         tenant: &Tenant,
@@ -104,7 +104,7 @@ impl<'m> Converter<'m> {
         })
     }
 
-    pub(super) fn columns(&self) -> &[usize] {
+    pub(crate) fn columns(&self) -> &[usize] {
         &self.columns
     }
 
@@ -113,11 +113,7 @@ impl<'m> Converter<'m> {
     }
 
     /// The row for this set and, for a conversation medium, its Conversations row.
-    pub(super) fn convert(
-        &self,
-        line: u64,
-        value: &Value,
-    ) -> Result<Converted, Vec<RecordError>> {
+    pub(crate) fn convert(&self, line: u64, value: &Value) -> Result<Converted, Vec<RecordError>> {
         let Value::Object(fields) = value else {
             return Err(vec![RecordError {
                 line,

@@ -489,6 +489,9 @@ impl<'a> Binder<'a> {
         if op == BinaryOp::In {
             return self.bind_in(left, right, span);
         }
+        if matches!(op, BinaryOp::And | BinaryOp::Or) {
+            return self.logical_chain(op, left, right);
+        }
         let l = self.bind(left)?;
         let r = self.bind(right)?;
         let (lt, rt) = (l.ty(), r.ty());
@@ -607,6 +610,48 @@ impl<'a> Binder<'a> {
             }
             BinaryOp::In => unreachable_in(),
         }
+    }
+
+    /// `a or b or c ...` (and `and`): the operands of a whole chain, found without
+    /// recursion, bound one by one and joined as a balanced tree, so a Power Query
+    /// list filter of hundreds of terms nests only log(n) deep. A chain of `eq` on one
+    /// column with constants becomes `in`.
+    fn logical_chain(
+        &mut self,
+        op: BinaryOp,
+        left: &Expr,
+        right: &Expr,
+    ) -> Result<Bound, PlanError> {
+        let mut operands: Vec<&Expr> = vec![right];
+        let mut spine = left;
+        while let ExprKind::Binary {
+            op: inner,
+            left,
+            right,
+        } = &spine.kind
+            && *inner == op
+        {
+            operands.push(right);
+            spine = left;
+        }
+        operands.push(spine);
+        operands.reverse();
+        let mut bound = Vec::with_capacity(operands.len());
+        for e in operands {
+            let b = self.bind(e)?;
+            if !matches!(b.ty(), Some(Ty::Boolean) | None) {
+                return Err(
+                    self.invalid(e.span, format!("'{}' needs Boolean operands", op.keyword()))
+                );
+            }
+            bound.push(b);
+        }
+        if op == BinaryOp::Or
+            && let Some(list) = same_column_equalities(&bound)
+        {
+            return Ok(list);
+        }
+        Ok(balanced(bound, op == BinaryOp::And))
     }
 
     fn bind_in(&mut self, left: &Expr, right: &Expr, span: Span) -> Result<Bound, PlanError> {
@@ -897,6 +942,110 @@ pub(super) fn navigation_join(model: &Model, set_index: usize, nav_name: &str) -
 
 fn unreachable_in() -> Result<Bound, PlanError> {
     Err(PlanError::invalid("$filter", None, "'in' needs a list"))
+}
+
+/// `x eq c1 or x eq c2 or ...` over one column and non-null constants, as `x in (...)`.
+fn same_column_equalities(operands: &[Bound]) -> Option<Bound> {
+    let mut column: Option<&Bound> = None;
+    let mut list = Vec::with_capacity(operands.len());
+    for b in operands {
+        let Bound::Compare {
+            op: CmpOp::Eq,
+            left,
+            right,
+        } = b
+        else {
+            return None;
+        };
+        let (col, value) = match (left.as_ref(), right.as_ref()) {
+            (c @ Bound::Column(..), v @ Bound::Const(k, _))
+            | (v @ Bound::Const(k, _), c @ Bound::Column(..))
+                if *k != Const::Null =>
+            {
+                (c, v)
+            }
+            _ => return None,
+        };
+        match column {
+            None => column = Some(col),
+            Some(first) if first == col => {}
+            Some(_) => return None,
+        }
+        list.push(value.clone());
+    }
+    let column = column?;
+    if list.len() < 2 {
+        return None;
+    }
+    Some(Bound::In {
+        expr: Box::new(column.clone()),
+        list,
+    })
+}
+
+/// Joins operands with `and` (or `or`) as a balanced tree.
+fn balanced(mut operands: Vec<Bound>, and: bool) -> Bound {
+    while operands.len() > 1 {
+        let mut next = Vec::with_capacity(operands.len().div_ceil(2));
+        let mut iter = operands.into_iter();
+        while let Some(a) = iter.next() {
+            next.push(match iter.next() {
+                Some(b) if and => Bound::And(Box::new(a), Box::new(b)),
+                Some(b) => Bound::Or(Box::new(a), Box::new(b)),
+                None => a,
+            });
+        }
+        operands = next;
+    }
+    operands
+        .pop()
+        .unwrap_or(Bound::Const(Const::Bool(and), Some(Ty::Boolean)))
+}
+
+/// How deep binding an expression recurses: and/or chains count once (they are bound
+/// without recursion), every other nesting level counts. Computed without recursion.
+pub(super) fn expression_depth(root: &Expr) -> usize {
+    let mut deepest = 0;
+    let mut stack: Vec<(&Expr, usize)> = vec![(root, 1)];
+    while let Some((e, depth)) = stack.pop() {
+        deepest = deepest.max(depth);
+        let child = |c: &Expr| -> usize {
+            let same_chain = matches!((&e.kind, &c.kind),
+                (ExprKind::Binary { op: a, .. }, ExprKind::Binary { op: b, .. })
+                    if a == b && matches!(a, BinaryOp::And | BinaryOp::Or));
+            if same_chain { depth } else { depth + 1 }
+        };
+        match &e.kind {
+            ExprKind::Literal(_) | ExprKind::Alias(_) => {}
+            ExprKind::Path(segments) => {
+                for s in segments {
+                    if let SegmentKind::Function { params, .. } = &s.kind {
+                        stack.extend(params.iter().map(|(_, p)| (p, depth + 1)));
+                    }
+                }
+            }
+            ExprKind::Call { args, .. } | ExprKind::List(args) | ExprKind::Array(args) => {
+                stack.extend(args.iter().map(|a| (a, depth + 1)));
+            }
+            ExprKind::Object(members) => stack.extend(members.iter().map(|(_, m)| (m, depth + 1))),
+            ExprKind::Lambda { predicate, .. } => {
+                if let Some(p) = predicate {
+                    stack.push((p, depth + 1));
+                }
+            }
+            ExprKind::Unary { operand, .. } => stack.push((operand, depth + 1)),
+            ExprKind::Binary { left, right, .. } => {
+                stack.push((left, child(left)));
+                stack.push((right, child(right)));
+            }
+            ExprKind::Cast { expr, .. } | ExprKind::IsOf { expr, .. } => {
+                if let Some(x) = expr {
+                    stack.push((x, depth + 1));
+                }
+            }
+        }
+    }
+    deepest
 }
 
 /// A comparison with local timestamps replaced by their UTC twins: the instant is

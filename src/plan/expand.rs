@@ -244,7 +244,10 @@ fn bind_one(
     let expanded: Vec<String> = expand.iter().map(|e| e.nav.clone()).collect();
     let (select, select_explicit) = bind_select(target_set, nested.select.as_ref(), &expanded)?;
     let filter = match &nested.filter {
-        Some(expr) => Some(Binder::new(model, target, option, &aliases, now).bind_predicate(expr)?),
+        Some(expr) => {
+            super::check_depth(option, expr, limits)?;
+            Some(Binder::new(model, target, option, &aliases, now).bind_predicate(expr)?)
+        }
         None => None,
     };
     let order = bind_orderby(

@@ -35,7 +35,7 @@ pub struct Limits {
     /// Most `$orderby` keys (`max_orderby_keys`).
     pub max_orderby_keys: usize,
     /// Most nodes in a `$filter` tree (`max_filter_nodes`). Power Query writes a list
-    /// filter as one `eq` per item joined by `or`, three nodes per item.
+    /// filter as one `eq` per item joined by `or`, four nodes per item.
     pub max_filter_nodes: usize,
     /// Deepest nesting of parentheses, calls and lambdas (`max_depth`).
     pub max_depth: usize,
@@ -210,6 +210,28 @@ fn check_unsupported(options: &QueryOptions) -> Result<(), PlanError> {
     Ok(())
 }
 
+/// Refuses expressions nested deeper than `max_depth` (and/or chains count once), so
+/// binding and SQL generation never exhaust the stack and stay within the databases'
+/// expression depth limits.
+pub(crate) fn check_depth(
+    option: &str,
+    expr: &crate::uri::Expr,
+    limits: &Limits,
+) -> Result<(), PlanError> {
+    let depth = bind::expression_depth(expr);
+    if depth > limits.max_depth {
+        return Err(PlanError::invalid(
+            option,
+            Some(expr.span),
+            format!(
+                "the expression nests {depth} levels deep, more than the limit of {} (setting max_depth)",
+                limits.max_depth
+            ),
+        ));
+    }
+    Ok(())
+}
+
 /// The raw text of an option kept as text by `uri` (`$skiptoken`, `$format`).
 pub fn raw_option<'o>(options: &'o QueryOptions, name: &str) -> Option<&'o str> {
     options
@@ -230,12 +252,16 @@ pub fn bind_collection(
     now: DateTime<Utc>,
 ) -> Result<QueryPlan, PlanError> {
     check_unsupported(options)?;
+    for alias in &options.aliases {
+        check_depth(&format!("@{}", alias.name), &alias.value, limits)?;
+    }
     let set = &model.entity_sets()[set_index];
     let expand = expand::bind_expand(model, set_index, tenant, options, limits, now)?;
     let expanded: Vec<String> = expand.iter().map(|e| e.nav.clone()).collect();
     let (select, select_explicit) = bind_select(set, options.select.as_ref(), &expanded)?;
     let filter = match &options.filter {
         Some(expr) => {
+            check_depth("$filter", expr, limits)?;
             let nodes = expr.node_count();
             if nodes > limits.max_filter_nodes {
                 return Err(PlanError::invalid(
@@ -436,6 +462,7 @@ fn bind_orderby(
             ));
         }
         for item in items {
+            check_depth("$orderby", &item.expr, limits)?;
             let mut binder = Binder::new(model, set_index, "$orderby", aliases, now);
             let expr = bind::twin(binder.bind(&item.expr)?);
             if expr.ty().is_none() {

@@ -69,6 +69,8 @@ pub struct Tenant {
     pub time_zone: String,
     pub retention_days: i64,
     pub created_at_utc: String,
+    /// Where the nightly lookup refresh reads the directory (a file or an HTTP(S) URL).
+    pub directory_source: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
@@ -102,7 +104,7 @@ impl RowSink for Rows {
     }
 }
 
-fn query(
+pub fn query(
     conn: &mut Conn,
     stmt: &Statement,
     kinds: &[ColumnKind],
@@ -112,7 +114,8 @@ fn query(
     Ok(rows.0)
 }
 
-fn text(v: &SortValue) -> String {
+/// An owned value as text (timestamps in the feed's UTC form).
+pub fn text(v: &SortValue) -> String {
     match v {
         SortValue::Text(s) => s.clone(),
         SortValue::Instant(t) => super::format_instant(t),
@@ -123,7 +126,8 @@ fn text(v: &SortValue) -> String {
     }
 }
 
-fn stmt(conn: &Conn, sql: &str, binds: Vec<(Bind, ColumnKind)>) -> Statement {
+/// A statement from SQL with `?` placeholders (numbered for PostgreSQL).
+pub fn stmt(conn: &Conn, sql: &str, binds: Vec<(Bind, ColumnKind)>) -> Statement {
     // `?` placeholders, numbered for PostgreSQL.
     let dialect = conn.dialect();
     let mut text = String::with_capacity(sql.len() + 8);
@@ -143,13 +147,15 @@ fn t(s: &str) -> (Bind, ColumnKind) {
     (Bind::Text(s.to_string()), ColumnKind::Text)
 }
 
-const TENANT_COLUMNS: &str = "id, name, time_zone, retention_days, created_at_utc";
-const TENANT_KINDS: [ColumnKind; 5] = [
+const TENANT_COLUMNS: &str =
+    "id, name, time_zone, retention_days, created_at_utc, directory_source";
+const TENANT_KINDS: [ColumnKind; 6] = [
     ColumnKind::Text,
     ColumnKind::Text,
     ColumnKind::Text,
     ColumnKind::Int64,
     ColumnKind::Instant,
+    ColumnKind::Text,
 ];
 
 fn tenant_from(row: &[SortValue]) -> Tenant {
@@ -162,6 +168,10 @@ fn tenant_from(row: &[SortValue]) -> Tenant {
             _ => 0,
         },
         created_at_utc: text(&row[4]),
+        directory_source: match row.get(5) {
+            Some(SortValue::Text(s)) => Some(s.clone()),
+            _ => None,
+        },
     }
 }
 
@@ -249,34 +259,58 @@ pub fn list_tenants(conn: &mut Conn) -> Result<Vec<Tenant>, StoreError> {
         .collect())
 }
 
+/// Changes a tenant's settings: all of them or, if any is invalid, none.
 pub fn update_tenant(
     conn: &mut Conn,
     id: &str,
     time_zone: Option<&str>,
     retention_days: Option<i64>,
+    directory_source: Option<&str>,
 ) -> Result<Tenant, StoreError> {
     if let Some(tz) = time_zone {
         validate_time_zone(tz)?;
-        let s = stmt(
-            conn,
-            "UPDATE tenants SET time_zone = ? WHERE id = ?",
-            vec![t(tz), t(id)],
-        );
-        conn.execute(&s)?;
     }
-    if let Some(days) = retention_days {
-        if days < 1 {
-            return Err(StoreError::Invalid(
-                "retention must be at least one day".into(),
-            ));
+    if retention_days.is_some_and(|days| days < 1) {
+        return Err(StoreError::Invalid(
+            "retention must be at least one day".into(),
+        ));
+    }
+    if find_tenant(conn, id)?.is_none() {
+        return Err(StoreError::Invalid(format!("no tenant '{id}'")));
+    }
+    conn.transaction(|conn| {
+        if let Some(source) = directory_source {
+            // An empty value removes the source.
+            let value = if source.is_empty() {
+                Bind::Null
+            } else {
+                Bind::Text(source.to_string())
+            };
+            let s = stmt(
+                conn,
+                "UPDATE tenants SET directory_source = ? WHERE id = ?",
+                vec![(value, ColumnKind::Text), t(id)],
+            );
+            conn.execute(&s)?;
         }
-        let s = stmt(
-            conn,
-            "UPDATE tenants SET retention_days = ? WHERE id = ?",
-            vec![(Bind::Int(days), ColumnKind::Int64), t(id)],
-        );
-        conn.execute(&s)?;
-    }
+        if let Some(tz) = time_zone {
+            let s = stmt(
+                conn,
+                "UPDATE tenants SET time_zone = ? WHERE id = ?",
+                vec![t(tz), t(id)],
+            );
+            conn.execute(&s)?;
+        }
+        if let Some(days) = retention_days {
+            let s = stmt(
+                conn,
+                "UPDATE tenants SET retention_days = ? WHERE id = ?",
+                vec![(Bind::Int(days), ColumnKind::Int64), t(id)],
+            );
+            conn.execute(&s)?;
+        }
+        Ok(())
+    })?;
     find_tenant(conn, id)?.ok_or_else(|| StoreError::Invalid(format!("no tenant '{id}'")))
 }
 
@@ -401,7 +435,7 @@ pub fn verify_key(conn: &mut Conn, key: &str) -> Result<Option<(Tenant, Role)>, 
     let s = stmt(
         conn,
         "SELECT k.secret_sha256, k.role, k.revoked_at_utc, t.id, t.name, t.time_zone, t.retention_days, t.created_at_utc \
-         FROM api_keys AS k JOIN tenants AS t ON t.id = k.tenant_id WHERE k.id = ?",
+         , t.directory_source FROM api_keys AS k JOIN tenants AS t ON t.id = k.tenant_id WHERE k.id = ?",
         vec![t(id)],
     );
     let kinds = [
@@ -413,6 +447,7 @@ pub fn verify_key(conn: &mut Conn, key: &str) -> Result<Option<(Tenant, Role)>, 
         ColumnKind::Text,
         ColumnKind::Int64,
         ColumnKind::Instant,
+        ColumnKind::Text,
     ];
     let rows = query(conn, &s, &kinds)?;
     let Some(row) = rows.first() else {

@@ -110,9 +110,14 @@ pub(crate) fn expand_items(c: &mut Cursor<'_>) -> PResult<Vec<ExpandItem>> {
             options,
             span: c.span_from(start),
         });
+        // Spaces around the comma are tolerated (Power Query writes "A asc, B desc").
+        let before = c.pos;
+        c.bws();
         if !c.eat_char(',') {
+            c.pos = before;
             return Ok(items);
         }
+        c.bws();
     }
 }
 

@@ -217,7 +217,8 @@ impl QueryOptions {
         let mut q = QueryOptions::default();
         let mut seen: Vec<&'static str> = Vec::new();
         for (name, value) in pairs {
-            let (name, value) = (name.as_ref(), value.as_ref());
+            // Surrounding spaces in a value carry no meaning; clients add them.
+            let (name, value) = (name.as_ref(), value.as_ref().trim_matches(' '));
             if name.is_empty() && value.is_empty() {
                 continue;
             }

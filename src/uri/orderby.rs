@@ -54,9 +54,14 @@ pub(crate) fn orderby_items(c: &mut Cursor<'_>) -> PResult<Vec<OrderByItem>> {
             direction,
             span: c.span_from(start),
         });
+        // Spaces around the comma are tolerated (Power Query writes "A asc, B desc").
+        let before = c.pos;
+        c.bws();
         if !c.eat_char(',') {
+            c.pos = before;
             return Ok(items);
         }
+        c.bws();
     }
 }
 

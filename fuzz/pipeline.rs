@@ -1,0 +1,106 @@
+//! The pipeline that the `query` fuzz target and `tests/fuzz_regressions.rs` both
+//! run on one input: every parser (`uri::fuzz_entry`), then, when the input parses as
+//! query options or as a bare `$filter`, binding against the model for `Calls` and
+//! `Conversations` and SQL generation for both dialects. Errors are fine; a panic
+//! or a stack overflow is a finding.
+
+use ccfeed::edm::Model;
+use ccfeed::plan::{Limits, bind_collection};
+use ccfeed::store::{Dialect, sql};
+use ccfeed::uri::{self, QueryOptions};
+use chrono::{DateTime, Utc};
+
+/// Sets the input is bound against: `Calls` (local timestamps, single-valued
+/// navigation) and `Conversations` (collection navigation for lambdas and `$count`).
+pub const SETS: [&str; 2] = ["Calls", "Conversations"];
+
+/// A fixed "now", so a run is reproducible.
+fn now() -> DateTime<Utc> {
+    DateTime::from_timestamp(1_774_656_000, 0).unwrap_or(DateTime::UNIX_EPOCH)
+}
+
+/// Query options from the input read as a query string: percent-decoded when it is
+/// valid, otherwise split raw (invalid UTF-8 replaced), as `fuzz_entry` does.
+fn as_query_options(text: &str) -> Option<QueryOptions> {
+    let pairs = match uri::decode_query_string(text) {
+        Ok(pairs) => pairs,
+        Err(_) => text
+            .split('&')
+            .map(|p| match p.split_once('=') {
+                Some((n, v)) => (n.to_string(), v.to_string()),
+                None => (p.to_string(), String::new()),
+            })
+            .collect(),
+    };
+    QueryOptions::parse(pairs).ok()
+}
+
+/// Binds `options` against `set` and compiles the page and count statements for
+/// both dialects.
+fn bind_and_compile(model: &Model, set: &str, options: &QueryOptions, limits: &Limits) {
+    let Some(index) = model.entity_sets().iter().position(|s| s.name == set) else {
+        return;
+    };
+    let Ok(mut plan) = bind_collection(model, index, "t1", options, limits, now()) else {
+        return;
+    };
+    // As the handler does: one row more than the page, to know whether more follow.
+    plan.limit = Some(
+        options
+            .top
+            .map_or(limits.page_size, |t| t.min(limits.page_size))
+            + 1,
+    );
+    for dialect in [Dialect::Sqlite, Dialect::Postgres] {
+        if let Ok((stmt, layout)) = sql::select(model, &plan, dialect) {
+            check_statement(&stmt, dialect);
+            assert_eq!(layout.sort_positions.len(), plan.order.len());
+            assert!(
+                layout
+                    .sort_positions
+                    .iter()
+                    .all(|&p| p < layout.kinds.len())
+            );
+        }
+        if let Ok(stmt) = sql::count(model, &plan, dialect) {
+            check_statement(&stmt, dialect);
+        }
+    }
+}
+
+/// Values travel only as binds: one placeholder per bind, in order.
+fn check_statement(stmt: &sql::Statement, dialect: Dialect) {
+    match dialect {
+        Dialect::Sqlite => assert_eq!(
+            stmt.text.matches('?').count(),
+            stmt.binds.len(),
+            "{}",
+            stmt.text
+        ),
+        Dialect::Postgres => {
+            for n in 1..=stmt.binds.len() {
+                assert!(stmt.text.contains(&format!("${n}")), "{}", stmt.text);
+            }
+            let next = format!("${}", stmt.binds.len() + 1);
+            assert!(!stmt.text.contains(&next), "{}", stmt.text);
+        }
+    }
+}
+
+/// Runs the whole pipeline on one input.
+pub fn run(model: &Model, data: &[u8]) {
+    uri::fuzz_entry(data);
+    let text = String::from_utf8_lossy(data);
+    let limits = Limits::default();
+    if let Some(options) = as_query_options(&text) {
+        for set in SETS {
+            bind_and_compile(model, set, &options, &limits);
+        }
+    }
+    // The whole input as the value of `$filter` (what a hostile client controls most).
+    if let Ok(options) = QueryOptions::parse([("$filter", text.as_ref())]) {
+        for set in SETS {
+            bind_and_compile(model, set, &options, &limits);
+        }
+    }
+}
