@@ -85,8 +85,8 @@ pub enum KeyCommand {
 }
 
 fn open(common: &Common) -> anyhow::Result<(Db, ccfeed::store::Conn)> {
-    let db =
-        Db::open(&common.database, 1).with_context(|| format!("opening {}", common.database))?;
+    let db = Db::open(&common.database, 1)
+        .with_context(|| format!("opening {}", ccfeed::store::redact_url(&common.database)))?;
     let conn = db.get()?;
     Ok((db, conn))
 }
@@ -278,7 +278,8 @@ pub fn key(command: KeyCommand, common: &Common) -> anyhow::Result<()> {
                 println!("{}", json!({ "revoked": changed, "key_id": key_id }));
             } else if changed {
                 println!("Revoked key {key_id}; requests with it are refused from now on.");
-            } else {
+            }
+            if !changed {
                 bail!("no active key with id {key_id}");
             }
         }

@@ -157,7 +157,8 @@ fn main() -> anyhow::Result<()> {
                 .database
                 .database
                 .unwrap_or_else(|| Settings::default().database);
-            let db = Db::open(&database, 2).with_context(|| format!("opening {database}"))?;
+            let db = Db::open(&database, 2)
+                .with_context(|| format!("opening {}", ccfeed::store::redact_url(&database)))?;
             let model = Model::load()?;
             let stats = demo::generate(
                 &db,
@@ -179,7 +180,8 @@ fn ingest_file(args: IngestArgs) -> anyhow::Result<()> {
         .database
         .database
         .unwrap_or_else(|| Settings::default().database);
-    let db = Db::open(&database, 1).with_context(|| format!("opening {database}"))?;
+    let db = Db::open(&database, 1)
+        .with_context(|| format!("opening {}", ccfeed::store::redact_url(&database)))?;
     let model = Model::load()?;
     let mut conn = db.get()?;
     let tenant =
@@ -306,9 +308,13 @@ fn settings(args: ServeArgs) -> anyhow::Result<Settings> {
 fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let settings = settings(args)?;
     let model = Arc::new(Model::load()?);
-    let db = Db::open(&settings.database, settings.pool_size)
-        .with_context(|| format!("opening the database {}", settings.database))?;
-    tracing::info!(backend = db.backend_name(), database = %redact(&settings.database), "database ready");
+    let db = Db::open(&settings.database, settings.pool_size).with_context(|| {
+        format!(
+            "opening the database {}",
+            ccfeed::store::redact_url(&settings.database)
+        )
+    })?;
+    tracing::info!(backend = db.backend_name(), database = %ccfeed::store::redact_url(&settings.database), "database ready");
     if settings.demo {
         let stats = demo::ensure(&db, &model)?;
         if let Some(stats) = stats {
@@ -414,20 +420,4 @@ fn ensure_demo_directory(db: &Db, model: &Model, database: &str) -> anyhow::Resu
     tenants::update_tenant(&mut conn, &tenant.id, None, None, Some(&path))?;
     tracing::info!("the demo tenant's lookups refresh nightly from {path}");
     Ok(())
-}
-
-/// Hides a password in a database URL before it is logged.
-fn redact(target: &str) -> String {
-    match (target.find("://"), target.rfind('@')) {
-        (Some(scheme), Some(at)) if at > scheme => {
-            let creds = &target[scheme + 3..at];
-            match creds.split_once(':') {
-                Some((user, _)) => {
-                    format!("{}{}:***{}", &target[..scheme + 3], user, &target[at..])
-                }
-                None => target.to_string(),
-            }
-        }
-        _ => target.to_string(),
-    }
 }

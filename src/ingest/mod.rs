@@ -243,11 +243,11 @@ pub fn ingest(
                 }
             }
             Some(_) => {
-                let mut line = String::new();
+                let mut line: Vec<u8> = Vec::new();
                 let mut number = 0u64;
                 loop {
                     line.clear();
-                    let n = match reader.read_line(&mut line) {
+                    let n = match reader.read_until(b'\n', &mut line) {
                         Ok(n) => n,
                         Err(e) => {
                             body_failure = Some(body_error(e));
@@ -258,15 +258,21 @@ pub fn ingest(
                         break;
                     }
                     number += 1;
-                    if line.trim().is_empty() {
+                    if line.iter().all(u8::is_ascii_whitespace) {
                         continue;
                     }
                     records += 1;
-                    match serde_json::from_str::<serde_json::Value>(&line) {
+                    let parsed = std::str::from_utf8(&line)
+                        .map_err(|_| RecordError::syntax(number, "the line is not valid UTF-8"))
+                        .and_then(|text| {
+                            serde_json::from_str::<serde_json::Value>(text)
+                                .map_err(|e| RecordError::syntax(number, &e.to_string()))
+                        });
+                    match parsed {
                         Ok(value) => handle(number, value, &mut writer, conn, &mut errors)?,
                         Err(e) => {
                             if errors.len() < MAX_ERRORS {
-                                errors.push(RecordError::syntax(number, &e.to_string()));
+                                errors.push(e);
                             }
                         }
                     }

@@ -144,6 +144,11 @@ impl<'m> Converter<'m> {
                 continue; // derived below
             }
             let v = fields.get(&p.name).unwrap_or(&Value::Null);
+            if p.column == "tenant_id" {
+                // The caller's tenant, whatever the record says (checked below).
+                row[i] = Bind::Text(self.tenant_id.clone());
+                continue;
+            }
             if v.is_null() {
                 if !p.nullable {
                     errors.push(RecordError::at(
@@ -226,7 +231,7 @@ impl<'m> Converter<'m> {
             }
         }
         // The tenant column is the caller's tenant, never the record's.
-        if let Some(v) = fields.get("tenantId")
+        if let Some(v) = fields.get("tenantId").filter(|v| !v.is_null())
             && self.set.property("tenantId").is_some()
             && v.as_str() != Some(self.tenant_id.as_str())
         {

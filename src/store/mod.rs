@@ -151,6 +151,17 @@ impl Db {
     }
 }
 
+/// A database URL with its password hidden, for logs and error messages.
+pub fn redact_url(target: &str) -> String {
+    match (target.find("://"), target.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => match target[scheme + 3..at].split_once(':') {
+            Some((user, _)) => format!("{}{user}:***{}", &target[..scheme + 3], &target[at..]),
+            None => target.to_string(),
+        },
+        _ => target.to_string(),
+    }
+}
+
 pub fn is_postgres_url(target: &str) -> bool {
     target.starts_with("postgres://") || target.starts_with("postgresql://")
 }
