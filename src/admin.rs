@@ -85,7 +85,8 @@ pub enum KeyCommand {
 }
 
 fn open(common: &Common) -> anyhow::Result<(Db, ccfeed::store::Conn)> {
-    let db = Db::open(&common.database, 1)
+    // Two connections: jobs run on their own while the command holds one.
+    let db = Db::open(&common.database, 2)
         .with_context(|| format!("opening {}", ccfeed::store::redact_url(&common.database)))?;
     let conn = db.get()?;
     Ok((db, conn))

@@ -130,7 +130,10 @@ struct DemoArgs {
 }
 
 fn main() -> anyhow::Result<()> {
+    // Logs go to stderr, so `--json` output on stdout stays machine-readable.
     tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("CCFEED_LOG")
                 .unwrap_or_else(|_| "info".into()),

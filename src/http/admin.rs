@@ -51,9 +51,20 @@ pub async fn refresh_lookups(
 
 pub async fn purge(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     let tenant = auth::authenticate(&req, &state, Role::Admin).await?;
-    let dry_run = crate::uri::decode_query_string(req.query_string())?
-        .iter()
-        .any(|(k, v)| k == "dryRun" && v == "true");
+    let mut dry_run = false;
+    for (name, value) in crate::uri::decode_query_string(req.query_string())? {
+        if name == "dryRun" {
+            dry_run = match value.to_ascii_lowercase().as_str() {
+                "true" | "1" => true,
+                "false" | "0" => false,
+                _ => {
+                    return Err(ApiError::bad_request(format!(
+                        "dryRun must be true or false, not '{value}'"
+                    )));
+                }
+            };
+        }
+    }
     let task = state.clone();
     let counts = web::block(move || {
         let chunk = task.settings.schedule.purge_chunk;

@@ -133,6 +133,11 @@ impl Scheduler {
         let now = self.clock.now();
         let mut conn = self.db.get()?;
         let list = tenants::list_tenants(&mut conn)?;
+        // Retries of tenants that are gone or lost their source are dropped.
+        self.retries.retain(|id, _| {
+            list.iter()
+                .any(|t| &t.id == id && t.directory_source.is_some())
+        });
         let mut ran = Vec::new();
         for tenant in &list {
             if tenant.directory_source.is_some() {
@@ -140,70 +145,58 @@ impl Scheduler {
                     .retries
                     .get(&tenant.id)
                     .is_some_and(|(_, at)| *at <= now);
-                let due = retry_due
-                    || self.take(
-                        &mut conn,
-                        Job::Refresh,
-                        tenant,
-                        slot(now, self.settings.refresh_at),
-                    )?;
-                if due {
-                    let ok = self.with_lock(&mut conn, Job::Refresh, tenant, |s| {
-                        refresh::run(&s.db, &s.model, tenant, now, &s.settings.refresh).is_ok()
-                    })?;
-                    if let Some(ok) = ok {
-                        self.after_refresh(&tenant.id, ok, now);
-                        ran.push(Ran {
-                            job: Job::Refresh,
-                            tenant: tenant.id.clone(),
-                            ok,
-                        });
+                let slot = slot(now, self.settings.refresh_at);
+                let ok = self.with_lock(&mut conn, Job::Refresh, tenant, |s, conn| {
+                    if !retry_due && !claim(conn, Job::Refresh, &tenant.id, slot)? {
+                        return Ok(None);
                     }
-                }
-            }
-            if self.take(
-                &mut conn,
-                Job::Purge,
-                tenant,
-                slot(now, self.settings.purge_at),
-            )? {
-                let chunk = self.settings.purge_chunk;
-                let ok = self.with_lock(&mut conn, Job::Purge, tenant, |s| {
-                    purge::run(&s.db, &s.model, tenant, now, chunk).is_ok()
+                    Ok(Some(
+                        refresh::run(&s.db, &s.model, tenant, now, &s.settings.refresh).is_ok(),
+                    ))
                 })?;
                 if let Some(ok) = ok {
+                    self.after_refresh(&tenant.id, ok, now);
                     ran.push(Ran {
-                        job: Job::Purge,
+                        job: Job::Refresh,
                         tenant: tenant.id.clone(),
                         ok,
                     });
                 }
             }
+            let slot = slot(now, self.settings.purge_at);
+            let chunk = self.settings.purge_chunk;
+            let ok = self.with_lock(&mut conn, Job::Purge, tenant, |s, conn| {
+                if !claim(conn, Job::Purge, &tenant.id, slot)? {
+                    return Ok(None);
+                }
+                Ok(Some(
+                    purge::run(&s.db, &s.model, tenant, now, chunk).is_ok(),
+                ))
+            })?;
+            if let Some(ok) = ok {
+                ran.push(Ran {
+                    job: Job::Purge,
+                    tenant: tenant.id.clone(),
+                    ok,
+                });
+            }
         }
         Ok(ran)
     }
 
-    fn take(
-        &self,
-        conn: &mut Conn,
-        job: Job,
-        tenant: &Tenant,
-        slot: DateTime<Utc>,
-    ) -> Result<bool, StoreError> {
-        claim(conn, job, &tenant.id, slot)
-    }
-
-    /// Runs `f` holding the PostgreSQL advisory lock of (job, tenant); `None` if
-    /// another server holds it. SQLite has one writer process, so no lock is needed.
+    /// Runs `f` (which claims the slot and runs the job) holding the PostgreSQL
+    /// advisory lock of (job, tenant), so the claim and the run are one step among
+    /// servers; if another server holds the lock, nothing is claimed and a later tick
+    /// tries again. SQLite has one writer process and needs no lock.
     fn with_lock(
         &self,
         conn: &mut Conn,
         job: Job,
         tenant: &Tenant,
-        f: impl FnOnce(&Self) -> bool,
+        f: impl FnOnce(&Self, &mut Conn) -> Result<Option<bool>, StoreError>,
     ) -> Result<Option<bool>, StoreError> {
         if conn.dialect() == Dialect::Sqlite {
-            return Ok(Some(f(self)));
+            return f(self, conn);
         }
         let key = lock_key(job, &tenant.id);
         let lock = stmt(
@@ -215,14 +208,14 @@ impl Scheduler {
             tracing::info!(job = job.as_str(), tenant = %tenant.id, "another server is running this job");
             return Ok(None);
         }
-        let ok = f(self);
+        let outcome = f(self, conn);
         let unlock = stmt(
             conn,
             "SELECT CASE WHEN pg_advisory_unlock(?) THEN 1 ELSE 0 END",
             vec![(Bind::Int(key), ColumnKind::Int64)],
         );
         scalar_i64(conn, &unlock)?;
-        Ok(Some(ok))
+        outcome
     }
 
     fn after_refresh(&mut self, tenant: &str, ok: bool, now: DateTime<Utc>) {
