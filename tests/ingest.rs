@@ -305,12 +305,12 @@ fn expected_row(model: &ccfeed::edm::Model, set: &str, record: &Map<String, Valu
                 let twin = &set.properties[p.utc_twin.expect("twin")].name;
                 record
                     .get(twin)
-                    .and_then(|v| instant(v))
+                    .and_then(instant)
                     .map_or(Value::Null, |t| json!(budapest(t)))
             }
             (EdmType::DateTimeOffset, _) => record
                 .get(&p.name)
-                .and_then(|v| instant(v))
+                .and_then(instant)
                 .map_or(Value::Null, |t| json!(utc(t))),
             _ => record.get(&p.name).cloned().unwrap_or(Value::Null),
         };
