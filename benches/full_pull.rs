@@ -2,9 +2,20 @@
 //! BI does (with `Accept-Encoding: gzip, deflate`), checking that the rows are unique
 //! and match `$count`, and reporting rows/s, MB/s and the client's CPU time.
 //!
-//! It measures a running server: `benches/full_pull.sh` builds ccfeed, generates the
-//! data, starts the server and runs this. Directly:
+//! It measures a running server: `benches/compare.sh N` builds ccfeed, generates the
+//! data, starts ccfeed and the CAP peer and runs this against both. Directly:
 //! `CCFEED_BENCH_URL=http://127.0.0.1:8080/odata/Calls cargo bench --bench full_pull`
+//!
+//! Any OData v4 server on loopback works: absolute, root-relative and relative
+//! `@odata.nextLink`s are followed (relative ones resolve against the request URL's
+//! directory, i.e. the service root, as `$metadata#Set` contexts do).
+//! Environment:
+//! - `CCFEED_BENCH_PREFER`: a `Prefer` header value sent with every page request
+//!   (e.g. `odata.maxpagesize=50000`); none by default.
+//! - `CCFEED_BENCH_ACCEPT_ENCODING`: the `Accept-Encoding` sent (default
+//!   `gzip, deflate`, as Power BI sends it; `identity` or empty for none).
+//!
+//! Besides the human line it prints one `full_pull_json: {...}` line for scripts.
 
 #[path = "../tests/common/http_client.rs"]
 mod http_client;
@@ -47,21 +58,56 @@ fn split_url(url: &str) -> Result<(SocketAddr, String), String> {
     let addr = host
         .parse::<SocketAddr>()
         .map_err(|e| format!("{host}: {e} (use an IP:port)"))?;
+    if !addr.ip().is_loopback() {
+        return Err(format!("{url}: only loopback servers are measured"));
+    }
     Ok((addr, format!("/{path}")))
+}
+
+/// The next request (address, path) for `link`, found in the response to `current`.
+fn resolve(addr: SocketAddr, current: &str, link: &str) -> Result<(SocketAddr, String), String> {
+    if link.starts_with("http://") {
+        return split_url(link);
+    }
+    if link.starts_with("https://") {
+        return Err(format!("{link}: only http:// links"));
+    }
+    if link.starts_with('/') {
+        return Ok((addr, link.to_string()));
+    }
+    let path = current.split('?').next().unwrap_or(current);
+    let dir = &path[..path.rfind('/').map_or(0, |i| i + 1)];
+    Ok((addr, format!("{dir}{link}")))
+}
+
+fn percentile(sorted: &[f64], q: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    sorted[((sorted.len() - 1) as f64 * q).round() as usize]
 }
 
 fn main() -> Result<(), String> {
     let Ok(url) = std::env::var("CCFEED_BENCH_URL") else {
         println!(
-            "full_pull: set CCFEED_BENCH_URL (e.g. http://127.0.0.1:8080/odata/Calls); see benches/full_pull.sh"
+            "full_pull: set CCFEED_BENCH_URL (e.g. http://127.0.0.1:8080/odata/Calls); see benches/compare.sh"
         );
         return Ok(());
     };
-    let headers = [
-        ("Accept-Encoding", "gzip, deflate"),
+    let encoding =
+        std::env::var("CCFEED_BENCH_ACCEPT_ENCODING").unwrap_or_else(|_| "gzip, deflate".into());
+    let prefer = std::env::var("CCFEED_BENCH_PREFER").unwrap_or_default();
+    let mut headers = vec![
         ("Accept", "application/json;odata.metadata=minimal"),
+        ("OData-MaxVersion", "4.0"),
     ];
-    let (addr, path) = split_url(&url)?;
+    if !encoding.is_empty() && encoding != "identity" {
+        headers.push(("Accept-Encoding", encoding.as_str()));
+    }
+    if !prefer.is_empty() {
+        headers.push(("Prefer", prefer.as_str()));
+    }
+    let (mut addr, path) = split_url(&url)?;
     let count_path = format!("{}/$count", path.split('?').next().unwrap_or(&path));
     let expected: usize = http_client::raw_get(addr, &count_path, &[])
         .text()
@@ -73,8 +119,10 @@ fn main() -> Result<(), String> {
     let cpu_before = cpu_seconds();
     let mut ids: HashSet<String> = HashSet::with_capacity(expected);
     let (mut pages, mut wire, mut json_bytes) = (0usize, 0usize, 0usize);
+    let mut page_ms: Vec<f64> = Vec::new();
     let mut next = Some(path);
     while let Some(p) = next.take() {
+        let page_started = Instant::now();
         let resp = http_client::raw_get(addr, &p, &headers);
         if resp.status != 200 {
             return Err(format!(
@@ -93,8 +141,13 @@ fn main() -> Result<(), String> {
                 return Err(format!("duplicate key on page {pages}"));
             }
         }
+        page_ms.push(page_started.elapsed().as_secs_f64() * 1e3);
         next = match page.next_link {
-            Some(link) => Some(split_url(&link)?.1),
+            Some(link) => {
+                let (a, p2) = resolve(addr, &p, &link)?;
+                addr = a;
+                Some(p2)
+            }
             None => None,
         };
     }
@@ -110,6 +163,31 @@ fn main() -> Result<(), String> {
         json_bytes as f64 / 1e6 / secs,
         wire as f64 / 1e6 / secs,
         wire as f64 / 1e6,
+    );
+    let first_ms = page_ms.first().copied().unwrap_or(0.0);
+    let last_ms = page_ms.last().copied().unwrap_or(0.0);
+    let mut sorted = page_ms.clone();
+    sorted.sort_by(f64::total_cmp);
+    println!(
+        "full_pull_json: {}",
+        serde_json::json!({
+            "url": url,
+            "rows": ids.len(),
+            "pages": pages,
+            "secs": secs,
+            "rows_per_s": ids.len() as f64 / secs,
+            "json_bytes": json_bytes,
+            "wire_bytes": wire,
+            "json_mb_per_s": json_bytes as f64 / 1e6 / secs,
+            "wire_mb_per_s": wire as f64 / 1e6 / secs,
+            "client_cpu_s": client_cpu,
+            "page_ms_first": first_ms,
+            "page_ms_median": percentile(&sorted, 0.5),
+            "page_ms_last": last_ms,
+            "page_ms_max": sorted.last().copied().unwrap_or(0.0),
+            "accept_encoding": encoding,
+            "prefer": prefer,
+        })
     );
     Ok(())
 }

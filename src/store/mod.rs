@@ -65,7 +65,7 @@ impl CustomizeConnection<SqliteConnection, diesel::r2d2::Error> for SqlitePragma
     fn on_acquire(&self, conn: &mut SqliteConnection) -> Result<(), diesel::r2d2::Error> {
         conn.batch_execute(
             "PRAGMA busy_timeout = 10000; PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; \
-             PRAGMA foreign_keys = ON; PRAGMA cache_size = -4000;",
+             PRAGMA foreign_keys = ON; PRAGMA cache_size = -2000;",
         )
         .map_err(diesel::r2d2::Error::QueryError)
     }
