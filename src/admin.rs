@@ -74,6 +74,9 @@ pub enum KeyCommand {
         /// A label, e.g. who or what uses the key.
         #[arg(long, default_value = "")]
         name: String,
+        /// The key stops working after this many days (default: never).
+        #[arg(long)]
+        expires_in_days: Option<i64>,
     },
     /// List a tenant's keys (never their secrets).
     List {
@@ -221,11 +224,26 @@ pub fn tenant(command: TenantCommand, common: &Common) -> anyhow::Result<()> {
 pub fn key(command: KeyCommand, common: &Common) -> anyhow::Result<()> {
     let (_db, mut conn) = open(common)?;
     match command {
-        KeyCommand::Create { tenant, role, name } => {
+        KeyCommand::Create {
+            tenant,
+            role,
+            name,
+            expires_in_days,
+        } => {
             let t = tenant_or_fail(&mut conn, &tenant)?;
             let role = Role::parse(&role)
                 .with_context(|| format!("unknown role '{role}': use read, ingest or admin"))?;
+            if expires_in_days.is_some_and(|days| days < 1) {
+                bail!("--expires-in-days must be at least 1");
+            }
             let (info, key) = tenants::create_key(&mut conn, &t.id, role, &name)?;
+            if let Some(days) = expires_in_days {
+                tenants::set_key_expiry(
+                    &mut conn,
+                    &info.id,
+                    chrono::Utc::now() + chrono::Duration::days(days),
+                )?;
+            }
             if common.json {
                 println!(
                     "{}",

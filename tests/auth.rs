@@ -292,6 +292,27 @@ both_backends!(bad_credentials_are_refused, |backend| {
     // Revoked: refused without a restart, and the message says so.
     let e = get(&app, "/odata/Calls", &Credential::Bearer(&keys.t1_revoked)).odata_error(401);
     assert!(e["message"].as_str().unwrap().contains("revoked"), "{e}");
+    // Expired: refused, with the reason; a key expiring later still works.
+    let mut conn = app.db.get().unwrap();
+    let (expired_id, expired) = {
+        let (info, key) = tenants::create_key(&mut conn, TENANT, Role::Read, "expired").unwrap();
+        (info.id, key)
+    };
+    let past = chrono::Utc::now() - chrono::Duration::seconds(1);
+    assert!(tenants::set_key_expiry(&mut conn, &expired_id, past).unwrap());
+    let e = get(&app, "/odata/Calls", &Credential::Bearer(&expired)).odata_error(401);
+    assert!(e["message"].as_str().unwrap().contains("expired"), "{e}");
+    let (later_id, later) = {
+        let (info, key) = tenants::create_key(&mut conn, TENANT, Role::Read, "later").unwrap();
+        (info.id, key)
+    };
+    let future = chrono::Utc::now() + chrono::Duration::days(1);
+    assert!(tenants::set_key_expiry(&mut conn, &later_id, future).unwrap());
+    assert_eq!(
+        get(&app, "/odata/Calls", &Credential::Bearer(&later)).status,
+        200
+    );
+    drop(conn);
     // Wrong role.
     let e = get(&app, "/odata/Calls", &Credential::Bearer(&keys.t1_ingest)).odata_error(403);
     assert!(e["message"].as_str().unwrap().contains("ingest"), "{e}");

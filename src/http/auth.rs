@@ -80,11 +80,8 @@ pub async fn authenticate(
                 "Forbidden",
                 format!("this key has the {role} role; this resource needs a {needed} key"),
             )),
-            None => Err(match tenants::revoked_at(&mut conn, &key)? {
-                Some(when) => ApiError::unauthorized(format!(
-                    "this key was revoked at {}",
-                    crate::store::format_instant(&when)
-                )),
+            None => Err(match tenants::refusal(&mut conn, &key)? {
+                Some(why) => ApiError::unauthorized(format!("this key was {why}")),
                 None => ApiError::unauthorized("the key is not valid"),
             }),
         })

@@ -435,7 +435,7 @@ pub fn verify_key(conn: &mut Conn, key: &str) -> Result<Option<(Tenant, Role)>, 
     let s = stmt(
         conn,
         "SELECT k.secret_sha256, k.role, k.revoked_at_utc, t.id, t.name, t.time_zone, t.retention_days, t.created_at_utc \
-         , t.directory_source FROM api_keys AS k JOIN tenants AS t ON t.id = k.tenant_id WHERE k.id = ?",
+         , t.directory_source, k.expires_at_utc FROM api_keys AS k JOIN tenants AS t ON t.id = k.tenant_id WHERE k.id = ?",
         vec![t(id)],
     );
     let kinds = [
@@ -448,6 +448,7 @@ pub fn verify_key(conn: &mut Conn, key: &str) -> Result<Option<(Tenant, Role)>, 
         ColumnKind::Int64,
         ColumnKind::Instant,
         ColumnKind::Text,
+        ColumnKind::Instant,
     ];
     let rows = query(conn, &s, &kinds)?;
     let Some(row) = rows.first() else {
@@ -456,7 +457,7 @@ pub fn verify_key(conn: &mut Conn, key: &str) -> Result<Option<(Tenant, Role)>, 
     let stored = text(&row[0]);
     let presented = sha256_hex(secret);
     let equal: bool = stored.as_bytes().ct_eq(presented.as_bytes()).into();
-    if !equal || row[2] != SortValue::Null {
+    if !equal || row[2] != SortValue::Null || instant_of(&row[9]).is_some_and(|t| t <= Utc::now()) {
         return Ok(None);
     }
     let Some(role) = Role::parse(&text(&row[1])) else {
@@ -465,23 +466,49 @@ pub fn verify_key(conn: &mut Conn, key: &str) -> Result<Option<(Tenant, Role)>, 
     Ok(Some((tenant_from(&row[3..]), role)))
 }
 
-/// When a key was revoked, for clearer errors (`None` if it is not revoked or unknown).
-pub fn revoked_at(conn: &mut Conn, key: &str) -> Result<Option<DateTime<Utc>>, StoreError> {
+fn instant_of(v: &SortValue) -> Option<DateTime<Utc>> {
+    match v {
+        SortValue::Instant(t) => Some(*t),
+        SortValue::Text(s) => super::parse_instant(s),
+        _ => None,
+    }
+}
+
+/// Makes a key stop working at `expires` (it is refused like a revoked one after).
+pub fn set_key_expiry(
+    conn: &mut Conn,
+    key_id: &str,
+    expires: DateTime<Utc>,
+) -> Result<bool, StoreError> {
+    let s = stmt(
+        conn,
+        "UPDATE api_keys SET expires_at_utc = ? WHERE id = ?",
+        vec![(Bind::Instant(expires), ColumnKind::Instant), t(key_id)],
+    );
+    Ok(conn.execute(&s)? > 0)
+}
+
+/// Why a known key is refused, for clearer errors: "revoked at …" or "expired at …"
+/// (`None` for a key that is unknown or not refused for either reason).
+pub fn refusal(conn: &mut Conn, key: &str) -> Result<Option<String>, StoreError> {
     let Some((id, _)) = split_key(key.trim()) else {
         return Ok(None);
     };
     let s = stmt(
         conn,
-        "SELECT revoked_at_utc FROM api_keys WHERE id = ?",
+        "SELECT revoked_at_utc, expires_at_utc FROM api_keys WHERE id = ?",
         vec![t(id)],
     );
-    Ok(query(conn, &s, &[ColumnKind::Instant])?
-        .first()
-        .and_then(|r| match &r[0] {
-            SortValue::Instant(t) => Some(*t),
-            SortValue::Text(s) => super::parse_instant(s),
-            _ => None,
-        }))
+    let rows = query(conn, &s, &[ColumnKind::Instant, ColumnKind::Instant])?;
+    let Some(row) = rows.first() else {
+        return Ok(None);
+    };
+    if let Some(at) = instant_of(&row[0]) {
+        return Ok(Some(format!("revoked at {}", super::format_instant(&at))));
+    }
+    Ok(instant_of(&row[1])
+        .filter(|at| *at <= Utc::now())
+        .map(|at| format!("expired at {}", super::format_instant(&at))))
 }
 
 #[cfg(test)]
