@@ -155,9 +155,14 @@ pub fn tenant(command: TenantCommand, common: &Common) -> anyhow::Result<()> {
                 );
                 println!("{} key(s):", keys.len());
                 for k in keys {
-                    let state = k
-                        .revoked_at_utc
-                        .map_or("active".to_string(), |r| format!("revoked {r}"));
+                    let state = k.revoked_at_utc.map_or_else(
+                        || {
+                            k.expires_at_utc
+                                .as_ref()
+                                .map_or("active".to_string(), |e| format!("active until {e}"))
+                        },
+                        |r| format!("revoked {r}"),
+                    );
                     println!("  {}\t{}\t{}\t{}", k.id, k.role, k.name, state);
                 }
             }
@@ -281,9 +286,14 @@ pub fn key(command: KeyCommand, common: &Common) -> anyhow::Result<()> {
                 println!("{}", json!({ "tenant": t.id, "keys": keys }));
             } else {
                 for k in keys {
-                    let state = k
-                        .revoked_at_utc
-                        .map_or("active".to_string(), |r| format!("revoked {r}"));
+                    let state = k.revoked_at_utc.map_or_else(
+                        || {
+                            k.expires_at_utc
+                                .as_ref()
+                                .map_or("active".to_string(), |e| format!("active until {e}"))
+                        },
+                        |r| format!("revoked {r}"),
+                    );
                     println!(
                         "{}\t{}\t{}\t{}\t{}",
                         k.id, k.role, k.name, k.created_at_utc, state

@@ -113,6 +113,9 @@ impl Db {
                 .max_size(pool_size)
                 .connection_timeout(Duration::from_secs(15))
                 .connection_customizer(Box::new(SqlitePragmas))
+                // Open the others on demand: opening them all at once races the first
+                // connection's switch to WAL and logs spurious "database is locked".
+                .min_idle(Some(1))
                 .build(manager)
                 .map_err(|e| StoreError::Connect(format!("{path}: {e}")))?;
             Db::Sqlite(pool)

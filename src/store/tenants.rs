@@ -81,6 +81,8 @@ pub struct KeyInfo {
     pub role: Role,
     pub created_at_utc: String,
     pub revoked_at_utc: Option<String>,
+    /// When the key stops working, if it was given an expiry.
+    pub expires_at_utc: Option<String>,
 }
 
 /// Collects rows as owned values.
@@ -382,11 +384,12 @@ pub fn create_key(
     Ok((info, format!("ccf_{id}_{secret}")))
 }
 
-const KEY_KINDS: [ColumnKind; 6] = [
+const KEY_KINDS: [ColumnKind; 7] = [
     ColumnKind::Text,
     ColumnKind::Text,
     ColumnKind::Text,
     ColumnKind::Text,
+    ColumnKind::Instant,
     ColumnKind::Instant,
     ColumnKind::Instant,
 ];
@@ -394,7 +397,7 @@ const KEY_KINDS: [ColumnKind; 6] = [
 pub fn list_keys(conn: &mut Conn, tenant_id: &str) -> Result<Vec<KeyInfo>, StoreError> {
     let s = stmt(
         conn,
-        "SELECT id, tenant_id, name, role, created_at_utc, revoked_at_utc FROM api_keys WHERE tenant_id = ? ORDER BY created_at_utc, id",
+        "SELECT id, tenant_id, name, role, created_at_utc, revoked_at_utc, expires_at_utc FROM api_keys WHERE tenant_id = ? ORDER BY created_at_utc, id",
         vec![t(tenant_id)],
     );
     Ok(query(conn, &s, &KEY_KINDS)?
@@ -406,6 +409,7 @@ pub fn list_keys(conn: &mut Conn, tenant_id: &str) -> Result<Vec<KeyInfo>, Store
             role: Role::parse(&text(&r[3])).unwrap_or(Role::Read),
             created_at_utc: text(&r[4]),
             revoked_at_utc: (r[5] != SortValue::Null).then(|| text(&r[5])),
+            expires_at_utc: (r[6] != SortValue::Null).then(|| text(&r[6])),
         })
         .collect())
 }
