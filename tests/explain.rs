@@ -8,15 +8,11 @@ mod common;
 
 use ccfeed::edm::Model;
 use ccfeed::plan::{Limits, QueryPlan, bind_collection};
-use ccfeed::store::{Bind, ColumnKind, Conn, SortValue, parse_instant, sql};
+use ccfeed::store::{Conn, SortValue, parse_instant, sql};
 use ccfeed::uri::{QueryOptions, decode_query_string};
 use chrono::Utc;
 use common::*;
-use diesel::pg::Pg;
-use diesel::query_builder::{BoxedSqlQuery, SqlQuery};
-use diesel::sql_types::{BigInt, Bool, Double, Integer, Nullable, Text, Timestamptz};
-use diesel::sqlite::Sqlite;
-use diesel::{QueryableByName, RunQueryDsl};
+use diesel::RunQueryDsl;
 
 const INDEX: &str = "ix_calls_started_at_utc_id";
 /// Rows per tenant: fixture calls are 37 minutes apart, so about 100 days, of which
@@ -24,90 +20,9 @@ const INDEX: &str = "ix_calls_started_at_utc_id";
 const ROWS: usize = 4_000;
 const RANGE: &str = "startedAtUtc ge 2026-04-10T00:00:00Z and startedAtUtc lt 2026-04-11T00:00:00Z";
 
-#[derive(QueryableByName)]
-struct SqlitePlanLine {
-    #[diesel(sql_type = Text)]
-    detail: String,
-}
-
-#[derive(QueryableByName)]
-struct PgPlanLine {
-    #[diesel(sql_type = Text)]
-    #[diesel(column_name = "QUERY PLAN")]
-    line: String,
-}
-
-/// The statement's binds, typed as `ccfeed::store` binds them (its helpers are
-/// crate-private).
-fn bind_sqlite<'a>(text: &'a str, stmt: &'a sql::Statement) -> BoxedSqlQuery<'a, Sqlite, SqlQuery> {
-    let mut q = diesel::sql_query(text).into_boxed::<Sqlite>();
-    for (bind, _) in &stmt.binds {
-        q = match bind {
-            Bind::Null => q.bind::<Nullable<Text>, Option<&str>>(None),
-            Bind::Bool(v) => q.bind::<Bool, _>(*v),
-            Bind::Int(v) => q.bind::<BigInt, _>(*v),
-            Bind::Double(v) => q.bind::<Double, _>(*v),
-            Bind::Text(s) => q.bind::<Text, _>(s.as_str()),
-            Bind::Instant(t) => q.bind::<Text, _>(ccfeed::store::format_instant(t)),
-        };
-    }
-    q
-}
-
-fn bind_pg<'a>(text: &'a str, stmt: &'a sql::Statement) -> BoxedSqlQuery<'a, Pg, SqlQuery> {
-    let mut q = diesel::sql_query(text).into_boxed::<Pg>();
-    for (bind, kind) in &stmt.binds {
-        q = match (bind, kind) {
-            (Bind::Null, ColumnKind::Int32) => q.bind::<Nullable<Integer>, Option<i32>>(None),
-            (Bind::Null, ColumnKind::Int64) => q.bind::<Nullable<BigInt>, Option<i64>>(None),
-            (Bind::Null, ColumnKind::Double) => q.bind::<Nullable<Double>, Option<f64>>(None),
-            (Bind::Null, ColumnKind::Boolean) => q.bind::<Nullable<Bool>, Option<bool>>(None),
-            (Bind::Null, ColumnKind::Instant) => {
-                q.bind::<Nullable<Timestamptz>, Option<chrono::DateTime<Utc>>>(None)
-            }
-            (Bind::Null, ColumnKind::Text | ColumnKind::LocalText) => {
-                q.bind::<Nullable<Text>, Option<&str>>(None)
-            }
-            (Bind::Bool(v), _) => q.bind::<Bool, _>(*v),
-            (Bind::Int(v), ColumnKind::Int32) => match i32::try_from(*v) {
-                Ok(small) => q.bind::<Integer, _>(small),
-                Err(_) => q.bind::<BigInt, _>(*v),
-            },
-            (Bind::Int(v), _) => q.bind::<BigInt, _>(*v),
-            (Bind::Double(v), _) => q.bind::<Double, _>(*v),
-            (Bind::Text(s), ColumnKind::Instant) => match parse_instant(s) {
-                Some(t) => q.bind::<Timestamptz, _>(t),
-                None => q.bind::<Text, _>(s.as_str()),
-            },
-            (Bind::Text(s), _) => q.bind::<Text, _>(s.as_str()),
-            (Bind::Instant(t), _) => q.bind::<Timestamptz, _>(*t),
-        };
-    }
-    q
-}
-
 /// The plan of `stmt`, one line per node.
 fn explain(conn: &mut Conn, stmt: &sql::Statement) -> Vec<String> {
-    match conn {
-        Conn::Sqlite(c) => {
-            let text = format!("EXPLAIN QUERY PLAN {}", stmt.text);
-            bind_sqlite(&text, stmt)
-                .load::<SqlitePlanLine>(&mut **c)
-                .expect("explain")
-                .into_iter()
-                .map(|l| l.detail)
-                .collect()
-        }
-        Conn::Postgres(c) => {
-            let text = format!("EXPLAIN {}", stmt.text);
-            bind_pg(&text, stmt)
-                .load::<PgPlanLine>(&mut **c)
-                .expect("explain")
-                .into_iter()
-                .map(|l| l.line)
-                .collect()
-        }
-    }
+    ccfeed::store::explain(conn, stmt).expect("explain")
 }
 
 /// Binds a Calls request as the server does, with the page limit it adds.

@@ -19,8 +19,13 @@ pub type ChunkSender = Sender<Result<Bytes, io::Error>>;
 
 /// Appends `s` as a JSON string literal.
 pub fn write_str(out: &mut Vec<u8>, s: &str) {
+    write_str_bytes(out, s.as_bytes());
+}
+
+/// Appends UTF-8 bytes as a JSON string literal (for callers holding raw database
+/// text; only ASCII control characters, quotes and backslashes are escaped).
+pub fn write_str_bytes(out: &mut Vec<u8>, bytes: &[u8]) {
     out.push(b'"');
-    let bytes = s.as_bytes();
     let mut start = 0;
     for (i, &b) in bytes.iter().enumerate() {
         let escape: &[u8] = match b {

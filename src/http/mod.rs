@@ -11,7 +11,7 @@ mod auth;
 mod error;
 mod handlers;
 mod ingest;
-mod json;
+pub mod json;
 pub mod negotiate;
 
 use std::net::TcpListener;

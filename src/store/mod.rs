@@ -154,6 +154,32 @@ impl Db {
     }
 }
 
+/// The database's plan for a statement, one line per node (`EXPLAIN QUERY PLAN` on
+/// SQLite, `EXPLAIN` on PostgreSQL), run with the statement's own binds.
+pub fn explain(conn: &mut Conn, stmt: &sql::Statement) -> Result<Vec<String>, StoreError> {
+    let (prefix, kinds, column) = match conn.dialect() {
+        Dialect::Sqlite => (
+            "EXPLAIN QUERY PLAN ",
+            vec![
+                ColumnKind::Int64,
+                ColumnKind::Int64,
+                ColumnKind::Int64,
+                ColumnKind::Text,
+            ],
+            3,
+        ),
+        Dialect::Postgres => ("EXPLAIN ", vec![ColumnKind::Text], 0),
+    };
+    let explained = sql::Statement {
+        text: format!("{prefix}{}", stmt.text),
+        binds: stmt.binds.clone(),
+    };
+    Ok(tenants::query(conn, &explained, &kinds)?
+        .iter()
+        .map(|row| tenants::text(&row[column]))
+        .collect())
+}
+
 /// A database URL with its password hidden, for logs and error messages.
 pub fn redact_url(target: &str) -> String {
     match (target.find("://"), target.rfind('@')) {
