@@ -42,6 +42,9 @@ enum Command {
     },
     /// Load a file of records (NDJSON or a JSON array, optionally .gz) into an entity set.
     Ingest(IngestArgs),
+    /// Import other platforms' exports (Genesys conversation details, Kore.ai call
+    /// details); each file is applied whole or not at all.
+    Import(ImportArgs),
     /// Refresh lookup tables from each tenant's directory source now.
     RefreshLookups {
         /// Only this tenant (id or name); default all tenants with a source.
@@ -117,6 +120,33 @@ struct IngestArgs {
     file: PathBuf,
 }
 
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum ImportFormat {
+    /// Genesys Cloud analytics conversation details ({"conversations": [...]}).
+    Genesys,
+    /// Kore.ai contact center call details ({"data": [...]}).
+    Koreai,
+}
+
+#[derive(Args)]
+struct ImportArgs {
+    #[command(flatten)]
+    database: DatabaseArg,
+    /// Format of the export files.
+    #[arg(value_enum)]
+    format: ImportFormat,
+    /// The tenant (id or name) the conversations belong to.
+    #[arg(long)]
+    tenant: String,
+    /// Minutes east of UTC of the export's local timestamps (Kore.ai exports have no
+    /// offset), e.g. 330 for India, -300 for US Eastern standard time.
+    #[arg(long, allow_hyphen_values = true)]
+    time_zone_offset: Option<i32>,
+    /// Export files (JSON, optionally .gz); each is one batch.
+    #[arg(required = true)]
+    files: Vec<PathBuf>,
+}
+
 #[derive(Args)]
 struct DemoArgs {
     #[command(flatten)]
@@ -144,6 +174,7 @@ fn main() -> anyhow::Result<()> {
         Command::Serve(args) => serve(args),
         Command::Tenant { command, common } => admin::tenant(command, &common),
         Command::Ingest(args) => ingest_file(args),
+        Command::Import(args) => import_files(args),
         Command::RefreshLookups {
             tenant,
             history,
@@ -178,24 +209,28 @@ fn main() -> anyhow::Result<()> {
     }
 }
 
-fn ingest_file(args: IngestArgs) -> anyhow::Result<()> {
-    let database = args
-        .database
+/// The database connection, the model and the tenant a file command writes to.
+fn open_tenant(
+    database: DatabaseArg,
+    tenant: &str,
+) -> anyhow::Result<(Model, ccfeed::store::Conn, ccfeed::store::tenants::Tenant)> {
+    let database = database
         .database
         .unwrap_or_else(|| Settings::default().database);
     let db = Db::open(&database, 1)
         .with_context(|| format!("opening {}", ccfeed::store::redact_url(&database)))?;
     let model = Model::load()?;
     let mut conn = db.get()?;
-    let tenant =
-        ccfeed::store::tenants::find_tenant(&mut conn, &args.tenant)?.with_context(|| {
-            format!(
-                "no tenant '{}'; `ccfeed tenant list` shows them",
-                args.tenant
-            )
-        })?;
-    let file = std::fs::File::open(&args.file)
-        .with_context(|| format!("opening {}", args.file.display()))?;
+    let tenant = ccfeed::store::tenants::find_tenant(&mut conn, tenant)?
+        .with_context(|| format!("no tenant '{tenant}'; `ccfeed tenant list` shows them"))?;
+    Ok((model, conn, tenant))
+}
+
+/// A file as a reader that moves a progress bar of its bytes, gunzipped when `.gz`.
+fn open_with_progress(
+    path: &std::path::Path,
+) -> anyhow::Result<(Box<dyn std::io::Read>, indicatif::ProgressBar)> {
+    let file = std::fs::File::open(path).with_context(|| format!("opening {}", path.display()))?;
     let size = file.metadata().map(|m| m.len()).unwrap_or(0);
     let bar = indicatif::ProgressBar::new(size).with_style(
         indicatif::ProgressStyle::with_template(
@@ -204,11 +239,97 @@ fn ingest_file(args: IngestArgs) -> anyhow::Result<()> {
         .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
     );
     let reader = bar.wrap_read(file);
-    let body: Box<dyn std::io::Read> = if args.file.extension().is_some_and(|e| e == "gz") {
+    let body: Box<dyn std::io::Read> = if path.extension().is_some_and(|e| e == "gz") {
         Box::new(flate2::read::MultiGzDecoder::new(reader))
     } else {
         Box::new(reader)
     };
+    Ok((body, bar))
+}
+
+fn import_files(args: ImportArgs) -> anyhow::Result<()> {
+    use ccfeed::ingest::import::{self, Format, ImportError, ImportOptions};
+    let (model, mut conn, tenant) = open_tenant(args.database, &args.tenant)?;
+    let format = match args.format {
+        ImportFormat::Genesys => Format::Genesys,
+        ImportFormat::Koreai => Format::Koreai,
+    };
+    let options = ImportOptions {
+        time_zone_offset_minutes: args.time_zone_offset,
+    };
+    let mut failed = 0;
+    for path in &args.files {
+        let (body, bar) = open_with_progress(path)?;
+        let result = import::import(
+            &mut conn,
+            &model,
+            &tenant,
+            format,
+            body,
+            &options,
+            &mut |done, total| {
+                // After the file is read, the bar counts conversations.
+                if bar.length() != Some(total) {
+                    bar.set_style(
+                        indicatif::ProgressStyle::with_template(
+                            "{bar:40} {pos}/{len} conversations",
+                        )
+                        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+                    );
+                    bar.set_length(total);
+                }
+                bar.set_position(done);
+            },
+        );
+        bar.finish_and_clear();
+        match result {
+            Ok(report) => {
+                let sets: Vec<String> = report
+                    .sets
+                    .iter()
+                    .filter(|(_, c)| c.records > 0 || c.removed > 0)
+                    .map(|(name, c)| {
+                        let removed = if c.removed > 0 {
+                            format!(", {} removed", c.removed)
+                        } else {
+                            String::new()
+                        };
+                        format!("{name} {} ({} new{removed})", c.records, c.inserted)
+                    })
+                    .collect();
+                println!(
+                    "{}: {} conversations: {}",
+                    path.display(),
+                    report.conversations,
+                    sets.join(", ")
+                );
+            }
+            Err(ImportError::Invalid(errors)) => {
+                failed += 1;
+                for e in &errors {
+                    eprintln!("{}: {e}", path.display());
+                }
+                eprintln!(
+                    "{}: {} problem(s); nothing from this file was written",
+                    path.display(),
+                    errors.len()
+                );
+            }
+            Err(e) => {
+                failed += 1;
+                eprintln!("{}: {e}", path.display());
+            }
+        }
+    }
+    if failed > 0 {
+        anyhow::bail!("{failed} of {} file(s) were not imported", args.files.len());
+    }
+    Ok(())
+}
+
+fn ingest_file(args: IngestArgs) -> anyhow::Result<()> {
+    let (model, mut conn, tenant) = open_tenant(args.database, &args.tenant)?;
+    let (body, bar) = open_with_progress(&args.file)?;
     let report = ccfeed::ingest::ingest(
         &mut conn,
         &model,

@@ -1,7 +1,8 @@
-//! `POST /ingest/{EntitySet}`: the HTTP face of [`crate::ingest`]. The body streams
-//! from the connection through a bounded channel into a blocking task that parses and
-//! writes it (gunzipping when `Content-Encoding: gzip`), so a large batch never sits
-//! in memory whole and the async workers stay free.
+//! `POST /ingest/{EntitySet}` and `POST /ingest/import/{format}`: the HTTP face of
+//! [`crate::ingest`]. The body streams from the connection through a bounded channel
+//! into a blocking task that parses and writes it (gunzipping when `Content-Encoding:
+//! gzip`), so the async workers stay free; NDJSON batches never sit in memory whole
+//! (an export document for the importers is read whole, within `max_ingest_bytes`).
 
 use std::io::Read;
 
@@ -15,6 +16,7 @@ use tokio::sync::mpsc;
 use super::AppState;
 use super::auth;
 use super::error::ApiError;
+use crate::ingest::import::{self, Format, ImportError, ImportOptions};
 use crate::ingest::{self, IngestError, Limited};
 use crate::store::tenants::Role;
 
@@ -71,7 +73,7 @@ pub async fn ingest(
     req: HttpRequest,
     state: web::Data<AppState>,
     path: web::Path<String>,
-    mut payload: web::Payload,
+    payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
     let tenant = auth::authenticate(&req, &state, Role::Ingest).await?;
     let set_name = path.into_inner();
@@ -80,6 +82,107 @@ pub async fn ingest(
             "there is no entity set '{set_name}' to write to"
         )));
     }
+    let report = with_body(&req, &state, payload, move |body, state| {
+        let mut conn = state.db.get().map_err(IngestError::Store)?;
+        Ok(ingest::ingest(
+            &mut conn,
+            &state.model,
+            &tenant,
+            &set_name,
+            body,
+            &mut |_| {},
+        )?)
+    })
+    .await?;
+    tracing::info!(
+        entity_set = %report.entity_set,
+        inserted = report.inserted,
+        updated = report.updated,
+        "ingested a batch"
+    );
+    Ok(HttpResponse::Ok().json(report))
+}
+
+impl From<ImportError> for ApiError {
+    fn from(e: ImportError) -> ApiError {
+        match e {
+            ImportError::Invalid(errors) => {
+                let mut api = ApiError::new(
+                    StatusCode::BAD_REQUEST,
+                    "InvalidRecord",
+                    ImportError::Invalid(errors.clone()).to_string(),
+                );
+                api.details = errors
+                    .iter()
+                    .map(|r| json!({ "code": "InvalidRecord", "message": r.to_string(), "target": r.field }))
+                    .collect();
+                api
+            }
+            ImportError::Ingest(e) => e.into(),
+        }
+    }
+}
+
+#[derive(serde::Deserialize)]
+pub struct ImportQuery {
+    /// Minutes east of UTC of the export's local timestamps.
+    #[serde(rename = "timeZoneOffset")]
+    time_zone_offset: Option<i32>,
+}
+
+/// `POST /ingest/import/{format}`: one export document (Genesys conversation details or
+/// Kore.ai call details), applied whole or not at all.
+pub async fn import(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    query: Result<web::Query<ImportQuery>, actix_web::Error>,
+    payload: web::Payload,
+) -> Result<HttpResponse, ApiError> {
+    let tenant = auth::authenticate(&req, &state, Role::Ingest).await?;
+    let name = path.into_inner();
+    let format = Format::parse(&name).ok_or_else(|| {
+        ApiError::not_found(format!(
+            "there is no importer '{name}'; the formats are genesys and koreai"
+        ))
+    })?;
+    let query = query.map_err(|_| {
+        ApiError::bad_request(
+            "timeZoneOffset must be a whole number of minutes east of UTC, e.g. 330 or -300",
+        )
+    })?;
+    let options = ImportOptions {
+        time_zone_offset_minutes: query.time_zone_offset,
+    };
+    let report = with_body(&req, &state, payload, move |body, state| {
+        let mut conn = state.db.get().map_err(IngestError::Store)?;
+        Ok(import::import(
+            &mut conn,
+            &state.model,
+            &tenant,
+            format,
+            body,
+            &options,
+            &mut |_, _| {},
+        )?)
+    })
+    .await?;
+    tracing::info!(
+        format = report.format,
+        conversations = report.conversations,
+        "imported an export"
+    );
+    Ok(HttpResponse::Ok().json(report))
+}
+
+/// Streams the request body into `work`, which runs on a blocking thread and reads it
+/// through the size limit (`max_ingest_bytes`, also after gunzip).
+async fn with_body<T: Send + 'static>(
+    req: &HttpRequest,
+    state: &web::Data<AppState>,
+    mut payload: web::Payload,
+    work: impl FnOnce(Box<dyn Read>, &AppState) -> Result<T, ApiError> + Send + 'static,
+) -> Result<T, ApiError> {
     let limit = state.settings.max_ingest_bytes;
     if let Some(length) = req
         .headers()
@@ -122,15 +225,7 @@ pub async fn ingest(
         } else {
             Box::new(raw)
         };
-        let mut conn = task_state.db.get().map_err(IngestError::Store)?;
-        ingest::ingest(
-            &mut conn,
-            &task_state.model,
-            &tenant,
-            &set_name,
-            body,
-            &mut |_| {},
-        )
+        work(body, &task_state)
     });
     while let Some(chunk) = payload.next().await {
         let item = chunk.map_err(|e| std::io::Error::other(e.to_string()));
@@ -140,12 +235,5 @@ pub async fn ingest(
         }
     }
     drop(tx);
-    let report = task.await.map_err(|e| ApiError::internal(&e))??;
-    tracing::info!(
-        entity_set = %report.entity_set,
-        inserted = report.inserted,
-        updated = report.updated,
-        "ingested a batch"
-    );
-    Ok(HttpResponse::Ok().json(report))
+    task.await.map_err(|e| ApiError::internal(&e))?
 }

@@ -58,6 +58,7 @@ pub fn start(state: Arc<AppState>, listener: TcpListener) -> std::io::Result<Ser
             .route("/odata/", web::get().to(handlers::service_document))
             .route("/odata/$metadata", web::get().to(handlers::metadata))
             .route("/odata/{resource:.*}", web::get().to(handlers::resource))
+            .route("/ingest/import/{format}", web::post().to(ingest::import))
             .route("/ingest/{entity_set}", web::post().to(ingest::ingest))
             .route(
                 "/admin/refresh-lookups",

@@ -7,7 +7,9 @@
 //! a sent local value must denote the same instant), and the Conversations rows
 //! (from Calls, Chats and Emails as they arrive).
 
+pub mod import;
 mod record;
+pub mod segments;
 
 use std::io::{BufRead, BufReader, Read};
 
@@ -112,7 +114,7 @@ impl<R: Read> Read for Limited<R> {
     }
 }
 
-fn body_error(e: std::io::Error) -> IngestError {
+pub(crate) fn body_error(e: std::io::Error) -> IngestError {
     match e
         .get_ref()
         .and_then(|inner| inner.downcast_ref::<TooLargeMarker>())

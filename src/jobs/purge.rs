@@ -44,6 +44,8 @@ pub fn rule(set: &EntitySet) -> Option<Rule> {
             Rule::Time("createdAtUtc")
         }
         "QueueSegments" => Rule::Time("queuedAtUtc"),
+        "AgentSegments" => Rule::Time("assignedAtUtc"),
+        "Messages" => Rule::Time("sentAtUtc"),
         "RejectedEnqueueAttempts" => Rule::Time("rejectedAtUtc"),
         "WorkitemConversationSessions" => Rule::Parent("workitemId", "Workitems", "startTimeUtc"),
         "CampaignRecordAdditionalPhoneNumbers" | "CampaignRecordCustomFields" => {
