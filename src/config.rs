@@ -32,6 +32,8 @@ pub struct FileSettings {
     pub jobs: Option<bool>,
     pub pool_size: Option<u32>,
     pub workers: Option<usize>,
+    /// Seconds a verified key is remembered (0: check every request in the database).
+    pub key_cache_seconds: Option<u64>,
 }
 
 impl FileSettings {
@@ -63,6 +65,10 @@ pub struct Settings {
     pub run_jobs: bool,
     pub pool_size: u32,
     pub workers: usize,
+    /// Seconds a verified key (and the demo tenant) is remembered between requests
+    /// (`key_cache_seconds`); a revoked or expired key is refused at most this long
+    /// after the change. 0 checks the database on every request.
+    pub key_cache_seconds: u64,
 }
 
 impl Default for Settings {
@@ -79,6 +85,7 @@ impl Default for Settings {
             run_jobs: true,
             pool_size: 8,
             workers: 2,
+            key_cache_seconds: 5,
         }
     }
 }

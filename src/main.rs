@@ -96,7 +96,7 @@ struct ServeArgs {
     demo: bool,
     /// TOML config file (keys: listen, database, public_url,
     /// page_size, max_page_size, max_orderby_keys, max_filter_nodes, max_depth,
-    /// max_url_length, max_expand_depth, pool_size, workers).
+    /// max_url_length, max_expand_depth, pool_size, workers, key_cache_seconds).
     #[arg(long, env = "CCFEED_CONFIG")]
     config: Option<PathBuf>,
     /// The externally visible service root, e.g. https://feed.example.com/odata.
@@ -105,6 +105,9 @@ struct ServeArgs {
     /// Rows per page unless the client asks for fewer.
     #[arg(long, env = "CCFEED_PAGE_SIZE")]
     page_size: Option<u64>,
+    /// Seconds a verified key is remembered (default 5; 0 checks every request).
+    #[arg(long, env = "CCFEED_KEY_CACHE_SECONDS")]
+    key_cache_seconds: Option<u64>,
 }
 
 #[derive(Args)]
@@ -421,6 +424,9 @@ fn settings(args: ServeArgs) -> anyhow::Result<Settings> {
     }
     if let Some(v) = file.workers {
         s.workers = v;
+    }
+    if let Some(v) = args.key_cache_seconds.or(file.key_cache_seconds) {
+        s.key_cache_seconds = v;
     }
     if s.demo {
         s.anonymous_tenant = Some(demo::TENANT.to_string());

@@ -72,7 +72,11 @@ fn keys(db: &Db) -> Keys {
 
 fn start(backend: Backend) -> Option<(TestApp, Keys)> {
     // No anonymous tenant: this is a server outside demo mode.
-    let app = TestApp::start(backend, Settings::default(), fixture)?;
+    start_with(backend, Settings::default())
+}
+
+fn start_with(backend: Backend, settings: Settings) -> Option<(TestApp, Keys)> {
+    let app = TestApp::start(backend, settings, fixture)?;
     let keys = keys(&app.db);
     Some((app, keys))
 }
@@ -253,7 +257,12 @@ both_backends!(every_path_and_credential_sees_only_its_tenant, |backend| {
 });
 
 both_backends!(bad_credentials_are_refused, |backend| {
-    let Some((app, keys)) = start(backend) else {
+    // No key cache: a revocation must show on the very next request.
+    let settings = Settings {
+        key_cache_seconds: 0,
+        ..Settings::default()
+    };
+    let Some((app, keys)) = start_with(backend, settings) else {
         return;
     };
     // No credentials: 401 with a Basic challenge, on the root too.
@@ -324,6 +333,32 @@ both_backends!(bad_credentials_are_refused, |backend| {
     let mut conn = app.db.get().unwrap();
     tenants::revoke_key(&mut conn, &keys.t2_read).unwrap();
     get(&app, "/odata/Calls", &Credential::Bearer(&keys.t2_read)).odata_error(401);
+});
+
+both_backends!(revocation_shows_within_the_key_cache_ttl, |backend| {
+    let settings = Settings {
+        key_cache_seconds: 1,
+        ..Settings::default()
+    };
+    let Some((app, keys)) = start_with(backend, settings) else {
+        return;
+    };
+    let read = Credential::Bearer(&keys.t2_read);
+    assert_eq!(get(&app, "/odata/Calls", &read).status, 200);
+    // A remembered key still gets its role checked, and bad keys are never remembered.
+    get(&app, "/odata/Calls", &Credential::Bearer(&keys.t1_ingest)).odata_error(403);
+    get(&app, "/odata/Calls", &Credential::Bearer(&keys.t1_ingest)).odata_error(403);
+    let forged = format!("{}x", keys.t1_read);
+    get(&app, "/odata/Calls", &Credential::Bearer(&forged)).odata_error(401);
+    let mut conn = app.db.get().unwrap();
+    assert!(tenants::revoke_key(&mut conn, &keys.t2_read).unwrap());
+    drop(conn);
+    // Within the TTL the answer may come from memory; after it, the key is refused.
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    let e = get(&app, "/odata/Calls", &read).odata_error(401);
+    assert!(e["message"].as_str().unwrap().contains("revoked"), "{e}");
+    // Revoked keys stay refused however often they are presented.
+    get(&app, "/odata/Calls", &read).odata_error(401);
 });
 
 both_backends!(skiptokens_do_not_cross_tenants, |backend| {

@@ -187,6 +187,8 @@ impl Server {
                 &target.database,
             ])
             .env("CCFEED_LOG", "warn")
+            // Keys are revoked below and the very next request must be refused.
+            .env("CCFEED_KEY_CACHE_SECONDS", "0")
             .env_remove("CCFEED_CONFIG")
             .stdin(Stdio::null())
             .stdout(Stdio::null())

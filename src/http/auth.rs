@@ -3,10 +3,16 @@
 //! query parameter (Power BI's `ApiKeyName`), or from `Authorization: Bearer`.
 //! Without credentials only the demo tenant of a server in demo mode is served.
 
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, web};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
+use chrono::{DateTime, Utc};
+use sha2::{Digest, Sha256};
 
 use super::AppState;
 use super::error::ApiError;
@@ -51,21 +57,163 @@ fn presented_key(req: &HttpRequest) -> Result<Option<String>, ApiError> {
     Ok(from_query)
 }
 
-/// The tenant a request acts for, checked against the role it needs.
+/// Verified keys remembered for a short time (setting `key_cache_seconds`), so a
+/// burst of small requests does not pay a database round trip and a thread hand-off
+/// each for the same key. Entries are keyed by the SHA-256 of the presented secret
+/// (no secret is kept in memory), hold only keys that were valid, and never outlive
+/// the key's own expiry; a revoked key is therefore refused at most one TTL after
+/// the revocation. A TTL of zero turns the cache off.
+pub struct KeyCache {
+    ttl: Duration,
+    entries: Mutex<HashMap<[u8; 32], CachedKey>>,
+    anonymous: Mutex<Option<(Instant, Tenant)>>,
+}
+
+struct CachedKey {
+    until: Instant,
+    tenant: Tenant,
+    role: Role,
+}
+
+/// Most keys remembered at once; past that, expired entries are dropped, and if
+/// that is not enough the cache starts over.
+const KEY_CACHE_ENTRIES: usize = 4096;
+
+impl KeyCache {
+    pub fn new(ttl: Duration) -> KeyCache {
+        KeyCache {
+            ttl,
+            entries: Mutex::new(HashMap::new()),
+            anonymous: Mutex::new(None),
+        }
+    }
+
+    fn digest(key: &str) -> [u8; 32] {
+        Sha256::digest(key.as_bytes()).into()
+    }
+
+    fn get(&self, digest: &[u8; 32]) -> Option<(Tenant, Role)> {
+        if self.ttl.is_zero() {
+            return None;
+        }
+        let entries = self.entries.lock().ok()?;
+        entries
+            .get(digest)
+            .filter(|e| e.until > Instant::now())
+            .map(|e| (e.tenant.clone(), e.role))
+    }
+
+    fn put(&self, digest: [u8; 32], tenant: &Tenant, role: Role, expires: Option<DateTime<Utc>>) {
+        if self.ttl.is_zero() {
+            return;
+        }
+        let now = Instant::now();
+        let mut ttl = self.ttl;
+        if let Some(expires) = expires {
+            // Never remember a key past its own expiry.
+            let left = (expires - Utc::now()).to_std().unwrap_or(Duration::ZERO);
+            ttl = ttl.min(left);
+        }
+        if ttl.is_zero() {
+            return;
+        }
+        let Ok(mut entries) = self.entries.lock() else {
+            return;
+        };
+        if entries.len() >= KEY_CACHE_ENTRIES {
+            entries.retain(|_, e| e.until > now);
+            if entries.len() >= KEY_CACHE_ENTRIES {
+                entries.clear();
+            }
+        }
+        entries.insert(
+            digest,
+            CachedKey {
+                until: now + ttl,
+                tenant: tenant.clone(),
+                role,
+            },
+        );
+    }
+
+    fn anonymous(&self, id: &str) -> Option<Tenant> {
+        if self.ttl.is_zero() {
+            return None;
+        }
+        let cached = self.anonymous.lock().ok()?;
+        cached
+            .as_ref()
+            .filter(|(until, t)| *until > Instant::now() && t.id == id)
+            .map(|(_, t)| t.clone())
+    }
+
+    fn put_anonymous(&self, tenant: &Tenant) {
+        if self.ttl.is_zero() {
+            return;
+        }
+        if let Ok(mut cached) = self.anonymous.lock() {
+            *cached = Some((Instant::now() + self.ttl, tenant.clone()));
+        }
+    }
+}
+
+fn check_role(tenant: Tenant, role: Role, needed: Role) -> Result<Tenant, ApiError> {
+    if role.allows(needed) {
+        Ok(tenant)
+    } else {
+        Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "Forbidden",
+            format!("this key has the {role} role; this resource needs a {needed} key"),
+        ))
+    }
+}
+
+/// The tenant a request acts for, checked against the role it needs. For reads, a
+/// key (or the demo tenant) verified within the last `key_cache_seconds` is answered
+/// from memory, on the calling thread; anything else is checked in the database.
 pub async fn authenticate(
     req: &HttpRequest,
     state: &web::Data<AppState>,
     needed: Role,
 ) -> Result<Tenant, ApiError> {
     let key = presented_key(req)?;
-    let state = state.clone();
+    // Only the read path (the feed, where small requests come in bursts) uses the
+    // cache: ingest and admin requests act on the tenant's current settings
+    // (directory source, time zone, retention), so they always read them afresh.
+    let cache = req
+        .app_data::<web::Data<KeyCache>>()
+        .filter(|_| needed == Role::Read)
+        .cloned();
+    let digest = key.as_deref().map(|k| KeyCache::digest(k.trim()));
     let anonymous = state.settings.anonymous_tenant.clone();
+    if let Some(cache) = &cache {
+        match (&digest, &anonymous) {
+            (Some(digest), _) => {
+                if let Some((tenant, role)) = cache.get(digest) {
+                    return check_role(tenant, role, needed);
+                }
+            }
+            (None, Some(id)) if needed == Role::Read => {
+                if let Some(tenant) = cache.anonymous(id) {
+                    return Ok(tenant);
+                }
+            }
+            _ => {}
+        }
+    }
+    let state = state.clone();
     let outcome = web::block(move || -> Result<Result<Tenant, ApiError>, crate::store::StoreError> {
         let mut conn = state.db.get()?;
         let Some(key) = key else {
             return Ok(match anonymous {
                 Some(id) if needed == Role::Read => match tenants::find_tenant(&mut conn, &id)? {
-                    Some(t) => Ok(t),
+                    Some(t) => {
+                        if let Some(cache) = &cache {
+                            cache.put_anonymous(&t);
+                        }
+                        Ok(t)
+                    }
                     None => Err(ApiError::unauthorized("the demo tenant does not exist yet")),
                 },
                 _ => Err(ApiError::unauthorized(
@@ -73,13 +221,13 @@ pub async fn authenticate(
                 )),
             });
         };
-        Ok(match tenants::verify_key(&mut conn, &key)? {
-            Some((tenant, role)) if role.allows(needed) => Ok(tenant),
-            Some((_, role)) => Err(ApiError::new(
-                StatusCode::FORBIDDEN,
-                "Forbidden",
-                format!("this key has the {role} role; this resource needs a {needed} key"),
-            )),
+        Ok(match tenants::verify_key_until(&mut conn, &key)? {
+            Some((tenant, role, expires)) => {
+                if let (Some(cache), Some(digest)) = (&cache, digest) {
+                    cache.put(digest, &tenant, role, expires);
+                }
+                check_role(tenant, role, needed)
+            }
             None => Err(match tenants::refusal(&mut conn, &key)? {
                 Some(why) => ApiError::unauthorized(format!("this key was {why}")),
                 None => ApiError::unauthorized("the key is not valid"),

@@ -40,10 +40,14 @@ pub const ROOT: &str = "/odata";
 /// Builds the server on an already bound listener (port 0 in tests) and starts it.
 pub fn start(state: Arc<AppState>, listener: TcpListener) -> std::io::Result<Server> {
     let workers = state.settings.workers.max(1);
+    let keys = web::Data::new(auth::KeyCache::new(std::time::Duration::from_secs(
+        state.settings.key_cache_seconds,
+    )));
     let data = web::Data::from(state);
     let server = HttpServer::new(move || {
         App::new()
             .app_data(data.clone())
+            .app_data(keys.clone())
             .wrap(Compress::default())
             .wrap(DefaultHeaders::new().add(("OData-Version", "4.0")))
             .wrap(

@@ -433,6 +433,15 @@ fn split_key(key: &str) -> Option<(&str, &str)> {
 
 /// The tenant and role of a valid, unrevoked key; `None` for anything else.
 pub fn verify_key(conn: &mut Conn, key: &str) -> Result<Option<(Tenant, Role)>, StoreError> {
+    Ok(verify_key_until(conn, key)?.map(|(tenant, role, _)| (tenant, role)))
+}
+
+/// A verified key: its tenant, its role and its expiry, if it has one.
+pub type VerifiedKey = (Tenant, Role, Option<DateTime<Utc>>);
+
+/// [`verify_key`] plus the key's expiry (for callers that remember the answer for a
+/// while and must not remember it past the expiry).
+pub fn verify_key_until(conn: &mut Conn, key: &str) -> Result<Option<VerifiedKey>, StoreError> {
     let Some((id, secret)) = split_key(key.trim()) else {
         return Ok(None);
     };
@@ -467,7 +476,7 @@ pub fn verify_key(conn: &mut Conn, key: &str) -> Result<Option<(Tenant, Role)>, 
     let Some(role) = Role::parse(&text(&row[1])) else {
         return Ok(None);
     };
-    Ok(Some((tenant_from(&row[3..]), role)))
+    Ok(Some((tenant_from(&row[3..]), role, instant_of(&row[9]))))
 }
 
 fn instant_of(v: &SortValue) -> Option<DateTime<Utc>> {
