@@ -7,9 +7,9 @@
 
 use diesel::connection::{DefaultLoadingMode, LoadConnection};
 use diesel::pg::{Pg, PgConnection, PgRowByRowLoadingMode, PgValue};
-use diesel::query_builder::{BoxedSqlQuery, SqlQuery};
+use diesel::query_builder::{AstPass, BoxedSqlQuery, Query, QueryFragment, QueryId, SqlQuery};
 use diesel::row::{Field, Row};
-use diesel::sql_types::{BigInt, Bool, Double, Integer, Nullable, Text, Timestamptz};
+use diesel::sql_types::{BigInt, Bool, Double, Integer, Nullable, Text, Timestamptz, Untyped};
 use diesel::sqlite::{Sqlite, SqliteConnection, SqliteValue};
 
 use super::sql::Statement;
@@ -71,6 +71,111 @@ pub(crate) fn bind_pg(stmt: &Statement) -> BoxedSqlQuery<'_, Pg, SqlQuery> {
     q
 }
 
+/// Distinct SQL texts whose prepared statements SQLite connections keep for reuse.
+/// Diesel's statement cache has no eviction, so admission is bounded process-wide:
+/// the first [`CACHED_SQL_LIMIT`] distinct texts (in practice the few query shapes a
+/// client repeats, e.g. the page and count queries of a refresh) are kept on every
+/// connection; later ones are prepared per use, as before.
+static CACHED_SQL: std::sync::Mutex<Option<std::collections::HashSet<u64>>> =
+    std::sync::Mutex::new(None);
+const CACHED_SQL_LIMIT: usize = 64;
+
+fn admit_to_cache(text: &str) -> bool {
+    use std::hash::{BuildHasher, BuildHasherDefault};
+    let hash =
+        BuildHasherDefault::<std::collections::hash_map::DefaultHasher>::default().hash_one(text);
+    let Ok(mut set) = CACHED_SQL.lock() else {
+        return false;
+    };
+    let set = set.get_or_insert_with(Default::default);
+    if set.contains(&hash) {
+        return true;
+    }
+    if set.len() < CACHED_SQL_LIMIT {
+        set.insert(hash);
+        return true;
+    }
+    false
+}
+
+/// A statement for SQLite whose prepared form Diesel may keep in the connection's
+/// statement cache (Diesel's `sql_query` is never cached). The text is split at its
+/// `?` placeholders so Diesel writes each placeholder itself as it binds; a text with
+/// any other `?` is not split and not cached.
+pub(crate) struct SqliteStatement<'a> {
+    parts: Vec<&'a str>,
+    binds: &'a [(Bind, ColumnKind)],
+    instants: Vec<String>,
+    cache: bool,
+}
+
+/// SQLite binds a NULL of any type the same way.
+const NULL_TEXT: Option<&str> = None;
+
+impl<'a> SqliteStatement<'a> {
+    /// `None` when the text cannot be split safely (use [`bind_sqlite`]).
+    pub(crate) fn new(stmt: &'a Statement) -> Option<SqliteStatement<'a>> {
+        let parts: Vec<&str> = stmt.text.split('?').collect();
+        if parts.len() != stmt.binds.len() + 1 {
+            return None;
+        }
+        let instants = stmt
+            .binds
+            .iter()
+            .filter_map(|(b, _)| match b {
+                Bind::Instant(t) => Some(format_instant(t)),
+                _ => None,
+            })
+            .collect();
+        Some(SqliteStatement {
+            parts,
+            binds: &stmt.binds,
+            instants,
+            cache: admit_to_cache(&stmt.text),
+        })
+    }
+}
+
+impl QueryId for SqliteStatement<'_> {
+    type QueryId = ();
+    const HAS_STATIC_QUERY_ID: bool = false;
+}
+
+impl Query for SqliteStatement<'_> {
+    type SqlType = Untyped;
+}
+
+impl QueryFragment<Sqlite> for SqliteStatement<'_> {
+    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Sqlite>) -> diesel::QueryResult<()> {
+        if !self.cache {
+            out.unsafe_to_cache_prepared();
+        }
+        let mut instants = self.instants.iter();
+        for (i, part) in self.parts.iter().enumerate() {
+            out.push_sql(part);
+            let Some((bind, _)) = self.binds.get(i) else {
+                break;
+            };
+            match bind {
+                Bind::Null => out.push_bind_param::<Nullable<Text>, _>(&NULL_TEXT)?,
+                Bind::Bool(v) => out.push_bind_param::<Bool, _>(v)?,
+                Bind::Int(v) => out.push_bind_param::<BigInt, _>(v)?,
+                Bind::Double(v) => out.push_bind_param::<Double, _>(v)?,
+                Bind::Text(s) => out.push_bind_param::<Text, String>(s)?,
+                Bind::Instant(_) => match instants.next() {
+                    Some(t) => out.push_bind_param::<Text, String>(t)?,
+                    None => {
+                        return Err(diesel::result::Error::QueryBuilderError(
+                            "an instant bind has no text".into(),
+                        ));
+                    }
+                },
+            }
+        }
+        Ok(())
+    }
+}
+
 fn sqlite_cell<'v>(value: &'v mut SqliteValue<'_, '_, '_>, kind: ColumnKind) -> Cell<'v> {
     match kind {
         ColumnKind::Boolean => Cell::Bool(value.read_long() != 0),
@@ -119,7 +224,10 @@ pub(crate) fn stream_rows(
     match conn {
         Conn::Sqlite(c) => {
             let c: &mut SqliteConnection = c;
-            let cursor = LoadConnection::<DefaultLoadingMode>::load(c, bind_sqlite(stmt))?;
+            let cursor = match SqliteStatement::new(stmt) {
+                Some(q) => LoadConnection::<DefaultLoadingMode>::load(c, q)?,
+                None => LoadConnection::<DefaultLoadingMode>::load(c, bind_sqlite(stmt))?,
+            };
             for row in cursor {
                 let row = row?;
                 if !sink.begin_row()? {
