@@ -474,6 +474,87 @@ both_backends!(gzip_when_allowed, |backend| {
     assert!(plain.header("Content-Encoding").is_none());
 });
 
+fn inflate(body: &[u8]) -> Value {
+    use std::io::Read;
+    let mut text = Vec::new();
+    flate2::read::ZlibDecoder::new(body)
+        .read_to_end(&mut text)
+        .expect("inflate");
+    serde_json::from_slice(&text).expect("JSON")
+}
+
+both_backends!(encodings_are_negotiated_like_the_middleware, |backend| {
+    let Some(app) = app(backend) else { return };
+    // (Accept-Encoding, expected Content-Encoding) for a large (streamed, more than
+    // one 64 KiB chunk) and a small (one sized body) page.
+    let cases = [
+        ("gzip, deflate", Some("gzip")),
+        ("deflate", Some("deflate")),
+        ("gzip;q=0.5, deflate;q=0.9", Some("deflate")),
+        ("gzip;q=0, deflate", Some("deflate")),
+        ("identity", None),
+        ("br", None),
+        ("*", None),
+        ("gzip;q=0, deflate;q=0", None),
+    ];
+    for (accept, expected) in cases {
+        for query in [
+            "/odata/Calls",
+            "/odata/Calls?$top=2",
+            "/odata/Calls('calls-0003')",
+        ] {
+            let resp = app.get_with(query, &[("Accept-Encoding", accept)]);
+            assert_eq!(resp.status, 200, "{accept} {query}");
+            assert_eq!(
+                resp.header("Content-Encoding"),
+                expected,
+                "{accept} {query}"
+            );
+            assert_eq!(
+                resp.header_count("Content-Encoding"),
+                usize::from(expected.is_some())
+            );
+            if expected.is_some() {
+                assert!(
+                    resp.header("Vary")
+                        .is_some_and(|v| v.eq_ignore_ascii_case("accept-encoding")),
+                    "{accept} {query}"
+                );
+            }
+            let page = if expected == Some("deflate") {
+                inflate(&resp.body)
+            } else {
+                resp.json()
+            };
+            let rows = match query {
+                "/odata/Calls" => CALLS,
+                "/odata/Calls?$top=2" => 2,
+                _ => {
+                    assert_eq!(page["id"], "calls-0003");
+                    continue;
+                }
+            };
+            assert_eq!(ids(&page).len(), rows, "{accept} {query}");
+        }
+    }
+    // A page larger than one chunk streams; a small one is one sized body.
+    let big = app.get("/odata/Calls");
+    if big.body.len() > 64 * 1024 {
+        assert_eq!(big.header("Transfer-Encoding"), Some("chunked"));
+    } else {
+        assert!(big.header("Content-Length").is_some());
+    }
+    let small = app.get_with("/odata/Calls?$top=2", &[("Accept-Encoding", "gzip")]);
+    assert!(small.header("Content-Length").is_some());
+    assert_eq!(small.header("Transfer-Encoding"), None);
+    // Refusing every encoding, identity included, is answered by the middleware.
+    assert_eq!(
+        app.get_with("/odata/Calls", &[("Accept-Encoding", "identity;q=0, br")])
+            .status,
+        406
+    );
+});
+
 both_backends!(every_entity_set_answers, |backend| {
     let Some(app) = TestApp::start(backend, demo_settings(), |db, model| {
         for set in model.entity_sets() {

@@ -6,12 +6,14 @@ use actix_web::http::header::{self, HeaderMap};
 use actix_web::{HttpRequest, HttpResponse, web};
 use chrono::Utc;
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, percent_decode_str, utf8_percent_encode};
-use tokio::sync::{mpsc, oneshot};
 use tokio_stream::wrappers::ReceiverStream;
 
 use super::auth;
 use super::error::ApiError;
-use super::json::{EntityShape, Expansion, HeldRow, RowWriter, write_str};
+use super::json::{
+    BodyEncoder, EntityShape, Expansion, HeldRow, PageOut, PageStart, RowWriter, encode_body,
+    encoded_headers, negotiated_encoding, write_str,
+};
 use super::negotiate::{self, MetadataLevel};
 use super::{AppState, ROOT};
 use crate::edm::{EntitySet, METADATA_XML, Model};
@@ -301,7 +303,7 @@ fn read_expansions(
             }
             let nested_slot = key_positions.len();
             key_positions.extend(layout.expand_positions.iter().copied());
-            let mut writer = RowWriter::new(shape, None, u64::MAX).holding(&key_positions);
+            let mut writer = RowWriter::new(shape, u64::MAX).holding(&key_positions);
             store::stream_rows(conn, &stmt, &layout.kinds, &mut writer)?;
             let mut rows = std::mem::take(&mut writer.held);
             if !e.plan.expand.is_empty() {
@@ -419,8 +421,8 @@ async fn collection(
         format,
     );
 
-    let (tx, rx) = mpsc::channel(8);
-    let (ready_tx, ready_rx) = oneshot::channel::<Result<(), ApiError>>();
+    let (page, started) = PageOut::new();
+    let encoding = negotiated_encoding(req);
     let state_for_task = state.clone();
     let link_base = next_link_base(req, &root, &set.name);
     let set_name = set.name.clone();
@@ -433,47 +435,35 @@ async fn collection(
     for e in &expand {
         store::sql::expand_select(&state.model, e, &[String::new()], state.db.dialect())?;
     }
+    // One blocking task reads, writes and compresses the page. A page that fits in
+    // the first chunk comes back whole through `started`; a larger one streams.
     actix_web::rt::task::spawn_blocking(move || {
         let state = state_for_task;
-        let prepared = (|| -> Result<(store::Conn, Option<i64>), StoreError> {
+        let mut writer =
+            RowWriter::new(shape, page_rows).streaming(page, BodyEncoder::new(encoding));
+        if !expand.is_empty() {
+            writer = writer.holding(&expand_positions);
+        }
+        let result = (|| -> Result<(), StoreError> {
             let mut conn = state.db.get()?;
             let total = match &count_stmt {
                 Some(stmt) => Some(store::scalar_i64(&mut conn, stmt)?),
                 None => None,
             };
-            Ok((conn, total))
-        })();
-        let (mut conn, total) = match prepared {
-            Ok(v) => v,
-            Err(e) => {
-                let _ = ready_tx.send(Err(e.into()));
-                return;
+            let mut head = Vec::with_capacity(256);
+            head.push(b'{');
+            if format.metadata != MetadataLevel::None {
+                head.extend_from_slice(b"\"@odata.context\":");
+                write_str(&mut head, &context);
+                head.push(b',');
             }
-        };
-        if ready_tx.send(Ok(())).is_err() {
-            return;
-        }
-        let mut writer = RowWriter::new(shape, Some(tx.clone()), page_rows);
-        if !expand.is_empty() {
-            writer = writer.holding(&expand_positions);
-        }
-        let mut head = Vec::with_capacity(256);
-        head.push(b'{');
-        if format.metadata != MetadataLevel::None {
-            head.extend_from_slice(b"\"@odata.context\":");
-            write_str(&mut head, &context);
-            head.push(b',');
-        }
-        if let Some(total) = total {
-            head.extend_from_slice(format!("\"@odata.count\":{total},").as_bytes());
-        }
-        head.extend_from_slice(b"\"value\":[");
-        writer.push_raw(&head);
-        let streamed =
-            store::stream_rows(&mut conn, &select, &layout.kinds, &mut writer).and_then(|_| {
-                if expand.is_empty() {
-                    return Ok(());
-                }
+            if let Some(total) = total {
+                head.extend_from_slice(format!("\"@odata.count\":{total},").as_bytes());
+            }
+            head.extend_from_slice(b"\"value\":[");
+            writer.push_raw(&head);
+            store::stream_rows(&mut conn, &select, &layout.kinds, &mut writer)?;
+            if !expand.is_empty() {
                 let expansions = read_expansions(
                     &mut conn,
                     &state.model,
@@ -483,54 +473,55 @@ async fn collection(
                     &writer.held,
                     0,
                 )?;
-                writer.write_held(&expansions)
-            });
-        drop(conn);
-        let result = streamed.and_then(|_| {
+                writer.write_held(&expansions)?;
+            }
+            drop(conn);
             writer.push_raw(b"]");
             let remaining = top.map(|t| t.saturating_sub(writer.written));
             if writer.has_more && remaining != Some(0) {
-                {
-                    let token = encode_skiptoken(&tenant_id, &order, &writer.last_sort);
-                    let link = next_link(&link_base, remaining, &token);
-                    writer.push_raw(b",\"@odata.nextLink\":");
-                    let mut encoded = Vec::new();
-                    write_str(&mut encoded, &link);
-                    writer.push_raw(&encoded);
-                }
+                let token = encode_skiptoken(&tenant_id, &order, &writer.last_sort);
+                let link = next_link(&link_base, remaining, &token);
+                writer.push_raw(b",\"@odata.nextLink\":");
+                let mut encoded = Vec::new();
+                write_str(&mut encoded, &link);
+                writer.push_raw(&encoded);
             }
             writer.push_raw(b"}");
-            writer.flush()
-        });
+            writer.finish()
+        })();
         match result {
             Ok(()) | Err(StoreError::SinkClosed) => {}
             Err(e) => {
-                // Headers are gone already: abort the body so the client sees a
-                // broken response, never a truncated but valid-looking page.
-                tracing::error!("streaming {set_name} failed: {e}");
-                let _ = tx.blocking_send(Err(std::io::Error::other(e.to_string())));
+                if writer.started() {
+                    tracing::error!("streaming {set_name} failed: {e}");
+                }
+                writer.fail(e);
             }
         }
     });
 
-    match ready_rx.await {
-        Ok(Ok(())) => {}
-        Ok(Err(e)) => return Err(e),
+    let body = match started.await {
+        Ok(Ok(body)) => body,
+        Ok(Err(e)) => return Err(e.into()),
         Err(_) => {
             return Err(ApiError::internal(
                 &"the database task ended before answering",
             ));
         }
-    }
+    };
     let mut response = HttpResponse::Ok();
     response.content_type(format.content_type());
+    encoded_headers(&mut response, encoding);
     if preferred.is_some() {
         response.insert_header((
             "Preference-Applied",
             format!("odata.maxpagesize={page_size}"),
         ));
     }
-    Ok(response.streaming(ReceiverStream::new(rx)))
+    Ok(match body {
+        PageStart::Body(bytes) => response.body(bytes),
+        PageStart::Stream(rx) => response.streaming(ReceiverStream::new(rx)),
+    })
 }
 
 async fn entity(
@@ -568,9 +559,10 @@ async fn entity(
         store::sql::expand_select(&state.model, e, &[String::new()], state.db.dialect())?;
     }
     let task_state = state.clone();
+    let encoding = negotiated_encoding(req);
     let body = web::block(move || -> Result<Option<Vec<u8>>, StoreError> {
         let mut conn = task_state.db.get()?;
-        let mut writer = RowWriter::new(shape, None, 1);
+        let mut writer = RowWriter::new(shape, 1);
         if !expand.is_empty() {
             writer = writer.holding(&layout.expand_positions);
         }
@@ -602,14 +594,20 @@ async fn entity(
             }
         }
         out.extend_from_slice(&row[1..]);
+        // Compressed here, on the blocking thread, rather than by the middleware.
+        let out = encode_body(encoding, out)
+            .map_err(|e| StoreError::Invalid(format!("compressing the response failed: {e}")))?;
         Ok(Some(out))
     })
     .await
     .map_err(|e| ApiError::internal(&e))??;
     match body {
-        Some(body) => Ok(HttpResponse::Ok()
-            .content_type(format.content_type())
-            .body(body)),
+        Some(body) => {
+            let mut response = HttpResponse::Ok();
+            response.content_type(format.content_type());
+            encoded_headers(&mut response, encoding);
+            Ok(response.body(body))
+        }
         None => Err(ApiError::not_found(format!(
             "{} has no entity with key '{key}'",
             set.name

@@ -6,8 +6,13 @@
 use std::collections::HashMap;
 use std::io;
 
+use std::io::Write;
+
+use actix_web::http::header::{self, AcceptEncoding, ContentEncoding, Encoding};
+use actix_web::{HttpMessage, HttpRequest, HttpResponseBuilder};
 use bytes::Bytes;
-use tokio::sync::mpsc::Sender;
+use tokio::sync::mpsc::{Receiver, Sender};
+use tokio::sync::oneshot;
 
 use super::negotiate::{JsonFormat, MetadataLevel};
 use crate::edm::{EdmType, EntitySet};
@@ -16,6 +21,175 @@ use crate::store::{Cell, ColumnKind, RowSink, SortValue, StoreError};
 pub const CHUNK: usize = 64 * 1024;
 
 pub type ChunkSender = Sender<Result<Bytes, io::Error>>;
+
+/// Chunks in flight between the producer thread and the connection.
+const CHANNEL_CHUNKS: usize = 8;
+
+/// Compression done by the thread that writes the JSON, as negotiated from
+/// `Accept-Encoding` by [`negotiated_encoding`]. Responses carrying a
+/// `Content-Encoding` are passed through untouched by actix's `Compress` middleware,
+/// which would otherwise compress each chunk on a `spawn_blocking` task of its own.
+pub enum BodyEncoder {
+    Gzip(flate2::write::GzEncoder<Vec<u8>>),
+    Deflate(flate2::write::ZlibEncoder<Vec<u8>>),
+}
+
+/// The encodings the `Compress` middleware offers (feature `compress-gzip`), in its
+/// order, so the negotiation here gives the same answer as the middleware would.
+const SUPPORTED_ENCODINGS: [Encoding; 3] =
+    [Encoding::identity(), Encoding::gzip(), Encoding::deflate()];
+
+/// The content coding for a response to `req`: actix's own negotiation (q-values,
+/// `identity`, `*`) over the encodings `Compress` supports. A request that accepts
+/// none of them never gets here: `Compress` answers it with 406.
+pub fn negotiated_encoding(req: &HttpRequest) -> ContentEncoding {
+    match req.get_header::<AcceptEncoding>() {
+        None => ContentEncoding::Identity,
+        Some(accept) => match accept.negotiate(SUPPORTED_ENCODINGS.iter()) {
+            Some(Encoding::Known(ContentEncoding::Gzip)) => ContentEncoding::Gzip,
+            Some(Encoding::Known(ContentEncoding::Deflate)) => ContentEncoding::Deflate,
+            _ => ContentEncoding::Identity,
+        },
+    }
+}
+
+/// Marks a response whose body the producer encoded itself.
+pub fn encoded_headers(response: &mut HttpResponseBuilder, encoding: ContentEncoding) {
+    if encoding != ContentEncoding::Identity {
+        response.insert_header((header::CONTENT_ENCODING, encoding.to_header_value()));
+        response.append_header((header::VARY, "accept-encoding"));
+    }
+}
+
+impl BodyEncoder {
+    /// The same compression level as `Compress` uses.
+    pub fn new(encoding: ContentEncoding) -> Option<BodyEncoder> {
+        let level = flate2::Compression::fast();
+        match encoding {
+            ContentEncoding::Gzip => Some(BodyEncoder::Gzip(flate2::write::GzEncoder::new(
+                Vec::with_capacity(CHUNK / 4),
+                level,
+            ))),
+            ContentEncoding::Deflate => Some(BodyEncoder::Deflate(
+                flate2::write::ZlibEncoder::new(Vec::with_capacity(CHUNK / 4), level),
+            )),
+            _ => None,
+        }
+    }
+
+    /// Compresses `data` and returns what the encoder has produced so far.
+    fn write(&mut self, data: &[u8]) -> io::Result<Vec<u8>> {
+        match self {
+            BodyEncoder::Gzip(e) => {
+                e.write_all(data)?;
+                Ok(std::mem::take(e.get_mut()))
+            }
+            BodyEncoder::Deflate(e) => {
+                e.write_all(data)?;
+                Ok(std::mem::take(e.get_mut()))
+            }
+        }
+    }
+
+    fn finish(self) -> io::Result<Vec<u8>> {
+        match self {
+            BodyEncoder::Gzip(e) => e.finish(),
+            BodyEncoder::Deflate(e) => e.finish(),
+        }
+    }
+}
+
+/// Encodes a whole body at once (single entities).
+pub fn encode_body(encoding: ContentEncoding, body: Vec<u8>) -> io::Result<Vec<u8>> {
+    match BodyEncoder::new(encoding) {
+        None => Ok(body),
+        Some(mut e) => {
+            let mut out = e.write(&body)?;
+            out.extend_from_slice(&e.finish()?);
+            Ok(out)
+        }
+    }
+}
+
+/// How a page starts: the whole body, when it fitted in the first chunk, or the
+/// receiving end of the chunk channel.
+pub enum PageStart {
+    Body(Bytes),
+    Stream(Receiver<Result<Bytes, io::Error>>),
+}
+
+/// Where a page goes. The first chunk is held back: a page that is complete before
+/// it fills is answered as one sized body (no channel, no streaming); a larger one
+/// opens the bounded channel at its first full chunk and streams, so memory stays
+/// flat and a slow client slows the query down. Until then a failure can still be
+/// answered with a proper error status.
+pub struct PageOut {
+    start: Option<oneshot::Sender<Result<PageStart, StoreError>>>,
+    tx: Option<ChunkSender>,
+}
+
+impl PageOut {
+    pub fn new() -> (PageOut, oneshot::Receiver<Result<PageStart, StoreError>>) {
+        let (start, started) = oneshot::channel();
+        (
+            PageOut {
+                start: Some(start),
+                tx: None,
+            },
+            started,
+        )
+    }
+
+    /// Whether the response has started (later errors can only abort the stream).
+    pub fn started(&self) -> bool {
+        self.start.is_none()
+    }
+
+    fn send(&mut self, chunk: Vec<u8>) -> Result<(), StoreError> {
+        if chunk.is_empty() {
+            return Ok(());
+        }
+        if let Some(start) = self.start.take() {
+            let (tx, rx) = tokio::sync::mpsc::channel(CHANNEL_CHUNKS);
+            start
+                .send(Ok(PageStart::Stream(rx)))
+                .map_err(|_| StoreError::SinkClosed)?;
+            self.tx = Some(tx);
+        }
+        match &self.tx {
+            Some(tx) => tx
+                .blocking_send(Ok(Bytes::from(chunk)))
+                .map_err(|_| StoreError::SinkClosed),
+            None => Err(StoreError::SinkClosed),
+        }
+    }
+
+    /// The last bytes: the whole body if nothing was sent yet.
+    fn finish(&mut self, last: Vec<u8>) -> Result<(), StoreError> {
+        match self.start.take() {
+            Some(start) => start
+                .send(Ok(PageStart::Body(Bytes::from(last))))
+                .map_err(|_| StoreError::SinkClosed),
+            None => self.send(last),
+        }
+    }
+
+    /// Reports a failure: as the answer when nothing was sent yet, else by aborting
+    /// the stream, so the client sees a broken response, never a truncated but
+    /// valid-looking page.
+    pub fn fail(&mut self, error: StoreError) {
+        match self.start.take() {
+            Some(start) => {
+                let _ = start.send(Err(error));
+            }
+            None => {
+                if let Some(tx) = &self.tx {
+                    let _ = tx.blocking_send(Err(io::Error::other(error.to_string())));
+                }
+            }
+        }
+    }
+}
 
 /// Appends `s` as a JSON string literal.
 pub fn write_str(out: &mut Vec<u8>, s: &str) {
@@ -267,7 +441,8 @@ pub struct RowWriter {
     shape: EntityShape,
     out: Vec<u8>,
     row: Vec<u8>,
-    tx: Option<ChunkSender>,
+    page: Option<PageOut>,
+    encoder: Option<BodyEncoder>,
     page_rows: u64,
     pub written: u64,
     pub has_more: bool,
@@ -281,14 +456,16 @@ pub struct RowWriter {
 }
 
 impl RowWriter {
-    /// `tx` = `None` collects everything in memory (single entities).
-    pub fn new(shape: EntityShape, tx: Option<ChunkSender>, page_rows: u64) -> RowWriter {
+    /// A writer that collects everything in memory (single entities, expansions);
+    /// [`RowWriter::streaming`] sends it to a client instead.
+    pub fn new(shape: EntityShape, page_rows: u64) -> RowWriter {
         let keys = shape.sort_keys;
         RowWriter {
             shape,
             out: Vec::with_capacity(CHUNK + 4096),
             row: Vec::new(),
-            tx,
+            page: None,
+            encoder: None,
             page_rows,
             written: 0,
             has_more: false,
@@ -318,16 +495,56 @@ impl RowWriter {
         self.out.extend_from_slice(bytes);
     }
 
-    /// Sends what is buffered (if streaming) and returns the rest (if collecting).
+    /// Sends the output to `page`, compressed by `encoder` (if any) on this thread.
+    pub fn streaming(mut self, page: PageOut, encoder: Option<BodyEncoder>) -> RowWriter {
+        self.page = Some(page);
+        self.encoder = encoder;
+        self
+    }
+
+    /// Sends what is buffered (if streaming); when collecting, keeps it.
     pub fn flush(&mut self) -> Result<(), StoreError> {
-        if let Some(tx) = &self.tx
-            && !self.out.is_empty()
-        {
-            let chunk = std::mem::replace(&mut self.out, Vec::with_capacity(CHUNK + 4096));
-            tx.blocking_send(Ok(Bytes::from(chunk)))
-                .map_err(|_| StoreError::SinkClosed)?;
+        let Some(page) = &mut self.page else {
+            return Ok(());
+        };
+        if self.out.is_empty() {
+            return Ok(());
         }
-        Ok(())
+        let chunk = match &mut self.encoder {
+            Some(encoder) => {
+                let compressed = encoder.write(&self.out).map_err(io_error)?;
+                self.out.clear();
+                compressed
+            }
+            None => std::mem::replace(&mut self.out, Vec::with_capacity(CHUNK + 4096)),
+        };
+        page.send(chunk)
+    }
+
+    /// Ends the response: sends the rest (as the whole body if it is small).
+    pub fn finish(&mut self) -> Result<(), StoreError> {
+        let Some(page) = &mut self.page else {
+            return Ok(());
+        };
+        let mut last = std::mem::take(&mut self.out);
+        if let Some(mut encoder) = self.encoder.take() {
+            let mut compressed = encoder.write(&last).map_err(io_error)?;
+            compressed.extend_from_slice(&encoder.finish().map_err(io_error)?);
+            last = compressed;
+        }
+        page.finish(last)
+    }
+
+    /// Reports a failure to the client (see [`PageOut::fail`]).
+    pub fn fail(&mut self, error: StoreError) {
+        if let Some(page) = &mut self.page {
+            page.fail(error);
+        }
+    }
+
+    /// Whether the first chunk went out already (so the answer is streaming).
+    pub fn started(&self) -> bool {
+        self.page.as_ref().is_some_and(PageOut::started)
     }
 
     pub fn into_buffer(self) -> Vec<u8> {
@@ -357,6 +574,10 @@ impl RowWriter {
     fn direct(&self) -> bool {
         !self.hold && self.shape.metadata != MetadataLevel::Full
     }
+}
+
+fn io_error(e: io::Error) -> StoreError {
+    StoreError::Invalid(format!("compressing the response failed: {e}"))
 }
 
 fn cell_text(cell: Cell<'_>) -> Option<String> {
