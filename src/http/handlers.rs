@@ -388,13 +388,19 @@ async fn collection(
     let format = negotiate::json(header(req.headers(), "Accept"), format_option(&options))?;
     let (set_index, set) = entity_set(&state, name)?;
     let limits = &state.settings.limits;
-    let mut plan = plan::bind_collection(
+    let time_index = |property: usize| {
+        state
+            .db
+            .has_time_index(&set.table, &set.properties[property].column)
+    };
+    let mut plan = plan::bind_collection_indexed(
         &state.model,
         set_index,
         &tenant,
         &options,
         limits,
         Utc::now(),
+        &time_index,
     )?;
 
     let preferred = preferred_page_size(req);

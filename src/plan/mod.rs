@@ -251,6 +251,25 @@ pub fn bind_collection(
     limits: &Limits,
     now: DateTime<Utc>,
 ) -> Result<QueryPlan, PlanError> {
+    bind_collection_indexed(model, set_index, tenant, options, limits, now, &|_| false)
+}
+
+/// [`bind_collection`] that knows which properties of the set have an index on
+/// `(tenant_id, property, id)` (`time_index`). Without `$orderby`, OData leaves the
+/// order to the service; when the filter bounds such a property (a comparison with a
+/// constant among its top-level `and` terms), pages are read in that index's order,
+/// `(property, id)`, so the range is read as one slice of the index instead of
+/// walking the key order and testing every row. The skiptoken then carries both
+/// values; every row is still read exactly once.
+pub fn bind_collection_indexed(
+    model: &Model,
+    set_index: usize,
+    tenant: &str,
+    options: &QueryOptions,
+    limits: &Limits,
+    now: DateTime<Utc>,
+    time_index: &dyn Fn(usize) -> bool,
+) -> Result<QueryPlan, PlanError> {
     check_unsupported(options)?;
     for alias in &options.aliases {
         check_depth(&format!("@{}", alias.name), &alias.value, limits)?;
@@ -280,7 +299,7 @@ pub fn bind_collection(
         }
         None => None,
     };
-    let order = bind_orderby(
+    let mut order = bind_orderby(
         model,
         set_index,
         options.orderby.as_ref(),
@@ -288,6 +307,13 @@ pub fn bind_collection(
         limits,
         now,
     )?;
+    if options.orderby.is_none()
+        && let Some(key) = filter
+            .as_ref()
+            .and_then(|f| index_order(f, set_index, time_index))
+    {
+        order.insert(0, key);
+    }
     let skiptoken = raw_option(options, "$skiptoken");
     let after = match skiptoken {
         Some(token) => Some(decode_skiptoken(token, tenant, &order)?),
@@ -355,6 +381,49 @@ pub fn bind_entity(
         limit: Some(1),
         expand,
     })
+}
+
+/// The index order for a filter: the first top-level `and` term that compares an
+/// indexed column of the set with a non-null constant. The key is marked not
+/// nullable: the comparison already excludes nulls, and so the order needs no NULLS
+/// clause that an index in default order could not serve.
+fn index_order(
+    filter: &Bound,
+    set_index: usize,
+    time_index: &dyn Fn(usize) -> bool,
+) -> Option<OrderKey> {
+    match filter {
+        Bound::And(left, right) => index_order(left, set_index, time_index)
+            .or_else(|| index_order(right, set_index, time_index)),
+        Bound::Compare { op, left, right } => {
+            // `ne` keeps nulls (OData: null ne 5 is true), so it cannot drop them.
+            if *op == expr::CmpOp::Ne {
+                return None;
+            }
+            let (column, constant) = match (left.as_ref(), right.as_ref()) {
+                (Bound::Column(c, ty), Bound::Const(k, _)) => ((c, ty), k),
+                (Bound::Const(k, _), Bound::Column(c, ty)) => ((c, ty), k),
+                _ => return None,
+            };
+            let (c, ty) = column;
+            let indexed = c.scope == 0
+                && c.set == set_index
+                && c.utc_twin.is_none()
+                && !matches!(constant, expr::Const::Null)
+                && time_index(c.property);
+            indexed.then(|| OrderKey {
+                expr: Bound::Column(
+                    ColumnRef {
+                        nullable: false,
+                        ..c.clone()
+                    },
+                    *ty,
+                ),
+                descending: false,
+            })
+        }
+        _ => None,
+    }
 }
 
 fn key_order(set_index: usize, set: &EntitySet) -> OrderKey {

@@ -18,6 +18,8 @@ pub mod tenants;
 mod value;
 mod write;
 
+use std::collections::HashSet;
+use std::sync::Arc;
 use std::time::Duration;
 
 use diesel::connection::SimpleConnection;
@@ -73,7 +75,15 @@ impl CustomizeConnection<SqliteConnection, diesel::r2d2::Error> for SqlitePragma
 
 /// The database behind the feed. Cloning shares the pool.
 #[derive(Clone)]
-pub enum Db {
+pub struct Db {
+    pool: DbPool,
+    /// `(table, column)` of every index on `(tenant_id, column, id)`: the time
+    /// columns a filtered read can page through in index order.
+    time_indexes: Arc<HashSet<(String, String)>>,
+}
+
+#[derive(Clone)]
+enum DbPool {
     Sqlite(Pool<ConnectionManager<SqliteConnection>>),
     Postgres(Pool<ConnectionManager<PgConnection>>),
 }
@@ -97,7 +107,7 @@ impl Db {
                 .connection_timeout(Duration::from_secs(15))
                 .build(manager)
                 .map_err(|e| StoreError::Connect(e.to_string()))?;
-            Db::Postgres(pool)
+            DbPool::Postgres(pool)
         } else {
             let path = target.strip_prefix("sqlite://").unwrap_or(target);
             if let Some(parent) = std::path::Path::new(path).parent()
@@ -118,10 +128,21 @@ impl Db {
                 .min_idle(Some(1))
                 .build(manager)
                 .map_err(|e| StoreError::Connect(format!("{path}: {e}")))?;
-            Db::Sqlite(pool)
+            DbPool::Sqlite(pool)
+        };
+        let mut db = Db {
+            pool: db,
+            time_indexes: Arc::new(HashSet::new()),
         };
         db.migrate()?;
+        db.time_indexes = Arc::new(read_time_indexes(&mut db.get()?)?);
         Ok(db)
+    }
+
+    /// Whether `table` has an index on `(tenant_id, column, id)`.
+    pub fn has_time_index(&self, table: &str, column: &str) -> bool {
+        self.time_indexes
+            .contains(&(table.to_string(), column.to_string()))
     }
 
     fn migrate(&self) -> Result<(), StoreError> {
@@ -133,24 +154,64 @@ impl Db {
     }
 
     pub fn get(&self) -> Result<Conn, StoreError> {
-        Ok(match self {
-            Db::Sqlite(p) => Conn::Sqlite(p.get()?),
-            Db::Postgres(p) => Conn::Postgres(p.get()?),
+        Ok(match &self.pool {
+            DbPool::Sqlite(p) => Conn::Sqlite(p.get()?),
+            DbPool::Postgres(p) => Conn::Postgres(p.get()?),
         })
     }
 
     pub fn dialect(&self) -> Dialect {
-        match self {
-            Db::Sqlite(_) => Dialect::Sqlite,
-            Db::Postgres(_) => Dialect::Postgres,
+        match self.pool {
+            DbPool::Sqlite(_) => Dialect::Sqlite,
+            DbPool::Postgres(_) => Dialect::Postgres,
         }
     }
 
     pub fn backend_name(&self) -> &'static str {
-        match self {
-            Db::Sqlite(_) => "SQLite",
-            Db::Postgres(_) => "PostgreSQL",
+        match self.pool {
+            DbPool::Sqlite(_) => "SQLite",
+            DbPool::Postgres(_) => "PostgreSQL",
         }
+    }
+}
+
+/// Reads the indexes on `(tenant_id, column, id)` from the database itself, so the
+/// list follows the migrations without being repeated here.
+fn read_time_indexes(conn: &mut Conn) -> Result<HashSet<(String, String)>, StoreError> {
+    let text = match conn.dialect() {
+        Dialect::Sqlite => {
+            "SELECT tbl_name, sql FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL"
+        }
+        Dialect::Postgres => {
+            "SELECT tablename::text, indexdef FROM pg_indexes WHERE schemaname = current_schema()"
+        }
+    };
+    let stmt = sql::Statement {
+        text: text.to_string(),
+        binds: Vec::new(),
+    };
+    let rows = tenants::query(conn, &stmt, &[ColumnKind::Text, ColumnKind::Text])?;
+    Ok(rows
+        .iter()
+        .filter_map(|row| {
+            let table = tenants::text(&row[0]);
+            let definition = tenants::text(&row[1]);
+            time_index_column(&definition).map(|column| (table, column))
+        })
+        .collect())
+}
+
+/// `column` of an index definition whose column list is `(tenant_id, column, id)`.
+fn time_index_column(definition: &str) -> Option<String> {
+    let open = definition.rfind('(')?;
+    let close = open + definition[open..].find(')')?;
+    let columns: Vec<&str> = definition[open + 1..close]
+        .split(',')
+        .map(|c| c.trim().trim_matches('"'))
+        .collect();
+    match columns.as_slice() {
+        ["tenant_id", column, "id"] if !column.contains(' ') => Some(column.to_string()),
+        _ => None,
     }
 }
 
