@@ -145,3 +145,136 @@ pub fn raw_get(addr: SocketAddr, path_and_query: &str, headers: &[(&str, &str)])
         wire_bytes: raw.len(),
     }
 }
+
+// ---------------------------------------------------------------------------------
+// A raw HTTP/1.1 POST client: Content-Length or chunked framing, and a response read
+// even when the server answers before it has read the whole body.
+
+/// How the body goes on the wire.
+#[derive(Clone, Copy, PartialEq)]
+pub enum Framing {
+    ContentLength,
+    Chunked,
+}
+
+pub fn post_framed(
+    addr: SocketAddr,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+    framing: Framing,
+) -> Response {
+    let mut stream = TcpStream::connect(addr).expect("connect");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(60)))
+        .expect("timeout");
+    let mut head = format!("POST {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
+    for (k, v) in headers {
+        head.push_str(&format!("{k}: {v}\r\n"));
+    }
+    match framing {
+        Framing::ContentLength => head.push_str(&format!("Content-Length: {}\r\n", body.len())),
+        Framing::Chunked => head.push_str("Transfer-Encoding: chunked\r\n"),
+    }
+    head.push_str("\r\n");
+    // The server may answer (413, 4xx) before it has read everything; a failed write
+    // is not the test's concern, the response is.
+    let _ = stream.write_all(head.as_bytes());
+    let _ = match framing {
+        Framing::ContentLength => stream.write_all(body),
+        Framing::Chunked => (|| {
+            for chunk in body.chunks(4096) {
+                stream.write_all(format!("{:x}\r\n", chunk.len()).as_bytes())?;
+                stream.write_all(chunk)?;
+                stream.write_all(b"\r\n")?;
+            }
+            stream.write_all(b"0\r\n\r\n")
+        })(),
+    };
+    let _ = stream.flush();
+    read_response(&mut stream)
+}
+
+pub fn post(addr: SocketAddr, path: &str, headers: &[(&str, &str)], body: &[u8]) -> Response {
+    post_framed(addr, path, headers, body, Framing::ContentLength)
+}
+
+pub fn read_response(stream: &mut TcpStream) -> Response {
+    let mut raw = Vec::new();
+    let mut buf = [0u8; 16 * 1024];
+    loop {
+        match stream.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => raw.extend_from_slice(&buf[..n]),
+            // A reset after the response arrived (the server closed without reading
+            // the rest of the body) ends it too.
+            Err(_) if !raw.is_empty() => break,
+            Err(e) => panic!("reading the response: {e}"),
+        }
+    }
+    parse_response(&raw)
+}
+
+pub fn parse_response(raw: &[u8]) -> Response {
+    let head_end = raw
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .unwrap_or_else(|| panic!("no end of headers in {:?}", String::from_utf8_lossy(raw)));
+    let head = String::from_utf8_lossy(&raw[..head_end]).into_owned();
+    let mut lines = head.split("\r\n");
+    let status: u16 = lines
+        .next()
+        .and_then(|l| l.split(' ').nth(1))
+        .and_then(|s| s.parse().ok())
+        .expect("status");
+    let headers: Vec<(String, String)> = lines
+        .filter_map(|l| {
+            l.split_once(':')
+                .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
+        })
+        .collect();
+    let mut rest = &raw[head_end + 4..];
+    let chunked = headers
+        .iter()
+        .any(|(k, v)| k.eq_ignore_ascii_case("transfer-encoding") && v.contains("chunked"));
+    let body = if chunked {
+        let mut out = Vec::new();
+        loop {
+            let end = rest
+                .windows(2)
+                .position(|w| w == b"\r\n")
+                .expect("chunk size");
+            let size = usize::from_str_radix(
+                std::str::from_utf8(&rest[..end])
+                    .expect("size")
+                    .split(';')
+                    .next()
+                    .unwrap_or("")
+                    .trim(),
+                16,
+            )
+            .expect("hex size");
+            rest = &rest[end + 2..];
+            if size == 0 {
+                break out;
+            }
+            out.extend_from_slice(&rest[..size]);
+            rest = &rest[size + 2..];
+        }
+    } else {
+        match headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case("content-length"))
+            .and_then(|(_, v)| v.parse::<usize>().ok())
+        {
+            Some(n) => rest[..n.min(rest.len())].to_vec(),
+            None => rest.to_vec(),
+        }
+    };
+    Response {
+        status,
+        headers,
+        body,
+        wire_bytes: raw.len(),
+    }
+}

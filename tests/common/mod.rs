@@ -11,7 +11,9 @@
 
 pub mod http_client;
 
-pub use http_client::{Response, raw_get};
+// Not every test binary uses every helper.
+#[allow(unused_imports)]
+pub use http_client::{Framing, Response, parse_response, post, post_framed, raw_get};
 
 use std::net::{SocketAddr, TcpListener};
 use std::sync::Arc;
@@ -151,6 +153,11 @@ impl TestApp {
 
     pub fn url(&self, path_and_query: &str) -> String {
         format!("http://{}{}", self.addr, path_and_query)
+    }
+
+    /// A POST with a Content-Length body.
+    pub fn post(&self, path: &str, headers: &[(&str, &str)], body: &[u8]) -> Response {
+        post(self.addr, path, headers, body)
     }
 
     pub fn get(&self, path_and_query: &str) -> Response {
