@@ -816,3 +816,74 @@ fn ingest_reads_every_member_of_a_gz_file() {
     );
     assert_eq!(t.counts().0, 2);
 }
+
+/// A minimal Genesys conversation: a customer's inbound call answered by one agent.
+fn genesys_call(id: &str, start: &str) -> Value {
+    json!({"conversationId": id, "conversationStart": start, "originatingDirection": "inbound",
+        "participants": [
+            {"participantId": "p1", "purpose": "customer", "sessions": [{
+                "mediaType": "voice", "sessionId": "s1", "direction": "inbound",
+                "segments": [{"segmentStart": start, "segmentEnd": "2026-05-04T09:10:00.000Z",
+                              "segmentType": "interact", "disconnectType": "peer"}]}]},
+            {"participantId": "p2", "purpose": "agent", "userId": "u-7", "sessions": [{
+                "mediaType": "voice", "sessionId": "s2", "direction": "inbound",
+                "segments": [{"segmentStart": start, "segmentEnd": "2026-05-04T09:10:00.000Z",
+                              "segmentType": "interact", "disconnectType": "client"}]}]}]})
+}
+
+fn import_files(postgres: bool) {
+    let Some(t) = Target::for_backend(postgres) else {
+        return;
+    };
+    t.json(&[
+        "tenant",
+        "create",
+        "Acme Support",
+        "--time-zone",
+        "Europe/Budapest",
+    ]);
+    let good = serde_json::to_vec(&json!({"conversations": [
+        genesys_call("c-1", "2026-05-04T09:00:00.000Z"),
+        genesys_call("c-2", "2026-05-04T09:01:00.000Z"),
+    ]}))
+    .expect("json");
+    let good = t.file("details.json.gz", &gzip(&good));
+    let good = good.to_str().unwrap();
+    let bad = t.file(
+        "broken.json",
+        &serde_json::to_vec(&json!({"conversations": [
+            genesys_call("c-3", "not a time")
+        ]}))
+        .expect("json"),
+    );
+    let bad = bad.to_str().unwrap();
+    // A broken file is reported with its conversation; the good one is still imported,
+    // and the command fails overall.
+    let stderr = t.fails(&["import", "genesys", "--tenant", "acme-support", bad, good]);
+    assert!(stderr.contains("conversation 'c-3'"), "{stderr}");
+    assert!(
+        stderr.contains("1 of 2 file(s) were not imported"),
+        "{stderr}"
+    );
+    let (calls, conversations, _, _) = t.counts();
+    assert_eq!((calls, conversations), (2, 2));
+    // Again: nothing new.
+    let text = t.ok(&["import", "genesys", "--tenant", "acme-support", good]);
+    assert!(text.contains("2 conversations"), "{text}");
+    assert!(text.contains("Calls 2 (0 new)"), "{text}");
+    assert_eq!(t.counts().0, 2);
+    // Unknown tenant, unknown format: clear failures.
+    let stderr = t.fails(&["import", "genesys", "--tenant", "nobody", good]);
+    assert!(stderr.contains("no tenant 'nobody'"), "{stderr}");
+    t.fails(&["import", "zendesk", "--tenant", "acme-support", good]);
+}
+
+#[test]
+fn import_files_sqlite() {
+    import_files(false);
+}
+
+#[test]
+fn import_files_postgres() {
+    import_files(true);
+}

@@ -4,13 +4,16 @@
 //!
 //! What the server derives, it does not take from the sender: the tenant (from the
 //! key), the tenant-local timestamps (from the UTC twin and the tenant's time zone;
-//! a sent local value must denote the same instant), and the Conversations rows
-//! (from Calls, Chats and Emails as they arrive).
+//! a sent local value must denote the same instant), the Conversations rows
+//! (from Calls, Chats and Emails as they arrive), and the agent-segment metrics (from
+//! Messages and AgentSegments, see [`segments`]). Importers of other platforms' exports
+//! ([`import`]) map their documents to records that take this same path.
 
 pub mod import;
 mod record;
 pub mod segments;
 
+use std::collections::BTreeSet;
 use std::io::{BufRead, BufReader, Read};
 
 use serde::Serialize;
@@ -196,17 +199,25 @@ pub fn ingest(
     let mut errors: Vec<RecordError> = Vec::new();
     let mut records = 0u64;
     let mut body_failure: Option<IngestError> = None;
+    // Messages and AgentSegments feed the segment metrics of their conversations.
+    let refreshes_segments = matches!(set.name.as_str(), "Messages" | "AgentSegments");
+    let mut touched_conversations: BTreeSet<String> = BTreeSet::new();
 
     let result = conn.transaction(|conn| {
-        let handle = |number: u64,
-                      value: serde_json::Value,
-                      writer: &mut Writer<'_>,
-                      conn: &mut Conn,
-                      errors: &mut Vec<RecordError>|
+        let mut handle = |number: u64,
+                          value: serde_json::Value,
+                          writer: &mut Writer<'_>,
+                          conn: &mut Conn,
+                          errors: &mut Vec<RecordError>|
          -> Result<(), StoreError> {
             match converter.convert(number, &value) {
                 Ok((row, conversation)) => {
                     if errors.is_empty() {
+                        if refreshes_segments
+                            && let Some(id) = value.get("conversationId").and_then(|v| v.as_str())
+                        {
+                            touched_conversations.insert(id.to_string());
+                        }
                         writer.main.push_replacing(row)?;
                         if let (Some(batch), Some(c)) = (&mut writer.conversations, conversation) {
                             batch.push_replacing(c)?;
@@ -290,6 +301,10 @@ pub fn ingest(
             return Err(StoreError::Invalid(String::new()));
         }
         writer.flush(conn)?;
+        if refreshes_segments {
+            let ids: Vec<String> = touched_conversations.into_iter().collect();
+            segments::refresh(conn, model, tenant, &ids)?;
+        }
         Ok(())
     });
     match result {

@@ -29,7 +29,7 @@ CREATE TABLE agent_segments (
     is_abandoned_by_consumer BOOLEAN,
     has_non_responsive_consumer BOOLEAN,
     has_non_responsive_agent BOOLEAN,
-    is_last_in_conversation BOOLEAN NOT NULL,
+    is_last_in_conversation BOOLEAN,
     PRIMARY KEY (tenant_id, id)
 );
 CREATE INDEX ix_agent_segments_assigned_at_utc_id ON agent_segments (tenant_id, assigned_at_utc, id);

@@ -29,7 +29,7 @@ CREATE TABLE agent_segments (
     is_abandoned_by_consumer INTEGER CHECK (is_abandoned_by_consumer IN (0, 1)),
     has_non_responsive_consumer INTEGER CHECK (has_non_responsive_consumer IN (0, 1)),
     has_non_responsive_agent INTEGER CHECK (has_non_responsive_agent IN (0, 1)),
-    is_last_in_conversation INTEGER NOT NULL CHECK (is_last_in_conversation IN (0, 1)),
+    is_last_in_conversation INTEGER CHECK (is_last_in_conversation IN (0, 1)),
     PRIMARY KEY (tenant_id, id)
 );
 CREATE INDEX ix_agent_segments_assigned_at_utc_id ON agent_segments (tenant_id, assigned_at_utc, id);

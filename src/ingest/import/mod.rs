@@ -47,6 +47,14 @@ impl Format {
         }
     }
 
+    /// The document's member that holds the conversations.
+    fn list_name(self) -> &'static str {
+        match self {
+            Format::Genesys => "conversations",
+            Format::Koreai => "data",
+        }
+    }
+
     /// Entity sets this format writes (a conversation's rows in them are replaced).
     pub fn sets(self) -> &'static [&'static str] {
         match self {
@@ -219,7 +227,14 @@ pub fn import(
                     mapped.push(m);
                 }
             },
-            Err(e) => errors.extend(e.into_iter().take(MAX_ERRORS.saturating_sub(errors.len()))),
+            Err(e) => {
+                let room = MAX_ERRORS.saturating_sub(errors.len());
+                errors.extend(e.into_iter().take(room).map(|mut e| {
+                    // Paths from the document's root, e.g. `conversations[3].participants[0]...`.
+                    e.field = format!("{}[{n}].{}", format.list_name(), e.field);
+                    e
+                }));
+            }
         }
         if n % 256 == 0 {
             progress(n as u64, total);

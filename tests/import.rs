@@ -1,0 +1,225 @@
+//! The import path's shared behaviour, independent of a format's mapping: routing,
+//! roles, rejected documents that write nothing, the snapshot rule (an imported
+//! conversation's rows that a newer export no longer has are removed, the same file
+//! twice changes nothing), and the CLI. Format mappings are tested in
+//! tests/import_genesys.rs and tests/import_koreai.rs.
+
+mod common;
+
+use ccfeed::config::Settings;
+use ccfeed::store::tenants::{self, Role};
+use common::*;
+use serde_json::{Value, json};
+
+struct Env {
+    app: TestApp,
+    ingest: String,
+    read: String,
+}
+
+fn setup(backend: Backend) -> Option<Env> {
+    let app = TestApp::start(backend, Settings::default(), |db, _| {
+        let mut conn = db.get().expect("conn");
+        tenants::create_tenant(&mut conn, "Acme", "Europe/Budapest", 3650).expect("tenant");
+    })?;
+    let mut conn = app.db.get().expect("conn");
+    let ingest = tenants::create_key(&mut conn, "acme", Role::Ingest, "t")
+        .expect("key")
+        .1;
+    let read = tenants::create_key(&mut conn, "acme", Role::Read, "t")
+        .expect("key")
+        .1;
+    drop(conn);
+    Some(Env { app, ingest, read })
+}
+
+impl Env {
+    fn import(&self, format: &str, body: &[u8]) -> Response {
+        let auth = format!("Bearer {}", self.ingest);
+        self.app.post(
+            &format!("/ingest/import/{format}"),
+            &[("Authorization", auth.as_str())],
+            body,
+        )
+    }
+
+    /// Every row of a set, ordered by id.
+    fn rows(&self, set: &str) -> Vec<Value> {
+        let auth = format!("Bearer {}", self.read);
+        let resp = self.app.get_with(
+            &format!("/odata/{set}?$orderby=id&$top=10000"),
+            &[("Authorization", auth.as_str())],
+        );
+        assert_eq!(resp.status, 200, "{}", resp.text());
+        resp.json()["value"].as_array().expect("value").clone()
+    }
+}
+
+/// A Genesys voice conversation: customer, queue and the given agents one after the
+/// other (each an alert then an interact segment).
+fn voice(id: &str, agents: &[&str]) -> Value {
+    let mut participants = vec![
+        json!({"participantId": "cust", "purpose": "customer", "sessions": [{
+            "mediaType": "voice", "sessionId": "s-cust", "direction": "inbound",
+            "segments": [{"segmentStart": "2026-05-04T09:00:00.000Z",
+                          "segmentEnd": "2026-05-04T09:30:00.000Z",
+                          "segmentType": "interact", "disconnectType": "peer"}]}]}),
+        json!({"participantId": "acd", "purpose": "acd", "sessions": [{
+            "mediaType": "voice", "sessionId": "s-acd", "direction": "inbound",
+            "segments": [{"segmentStart": "2026-05-04T09:00:00.000Z",
+                          "segmentEnd": "2026-05-04T09:01:00.000Z",
+                          "segmentType": "interact", "queueId": "q-1",
+                          "disconnectType": "transfer"}]}]}),
+    ];
+    for (i, agent) in agents.iter().enumerate() {
+        let start = 1 + i * 10;
+        participants.push(
+            json!({"participantId": format!("p-{agent}"), "purpose": "agent",
+            "userId": agent, "sessions": [{
+            "mediaType": "voice", "sessionId": format!("s-{agent}"), "direction": "inbound",
+            "segments": [
+                {"segmentStart": format!("2026-05-04T09:{start:02}:00.000Z"),
+                 "segmentEnd": format!("2026-05-04T09:{start:02}:05.000Z"),
+                 "segmentType": "alert", "queueId": "q-1"},
+                {"segmentStart": format!("2026-05-04T09:{start:02}:05.000Z"),
+                 "segmentEnd": format!("2026-05-04T09:{:02}:00.000Z", start + 9),
+                 "segmentType": "interact", "queueId": "q-1",
+                 "disconnectType": if i + 1 == agents.len() { "client" } else { "transfer" }}]}]}),
+        );
+    }
+    json!({"conversationId": id, "conversationStart": "2026-05-04T09:00:00.000Z",
+           "conversationEnd": "2026-05-04T09:30:00.000Z", "originatingDirection": "inbound",
+           "participants": participants})
+}
+
+fn export(conversations: &[Value]) -> Vec<u8> {
+    serde_json::to_vec(&json!({ "conversations": conversations })).expect("json")
+}
+
+fn check_routing_and_rejections(backend: Backend) {
+    let Some(env) = setup(backend) else { return };
+    // An unknown format is a 404 naming the formats there are.
+    let resp = env.import("zendesk", b"{}");
+    let err = resp.odata_error(404);
+    assert!(
+        err["message"].as_str().unwrap_or("").contains("genesys"),
+        "{err}"
+    );
+    // A read key may not import.
+    let auth = format!("Bearer {}", env.read);
+    let resp = env.app.post(
+        "/ingest/import/genesys",
+        &[("Authorization", auth.as_str())],
+        &export(&[voice("c-1", &["u-1"])]),
+    );
+    assert_eq!(resp.status, 403, "{}", resp.text());
+    // Broken JSON and a document of the wrong shape are 400s that write nothing.
+    let err = env
+        .import("genesys", b"{\"conversations\": [")
+        .odata_error(400);
+    assert!(
+        err["message"]
+            .as_str()
+            .unwrap_or("")
+            .contains("not valid JSON"),
+        "{err}"
+    );
+    env.import("genesys", br#"{"data": []}"#).odata_error(400);
+    // The offset must be a number of minutes.
+    env.app
+        .post(
+            "/ingest/import/koreai?timeZoneOffset=east",
+            &[("Authorization", format!("Bearer {}", env.ingest).as_str())],
+            br#"{"data": []}"#,
+        )
+        .odata_error(400);
+    // One unmappable conversation rejects the whole document, naming it.
+    let mut broken = voice("c-bad", &["u-1"]);
+    broken["conversationStart"] = json!("yesterday");
+    let resp = env.import("genesys", &export(&[voice("c-ok", &["u-1"]), broken]));
+    let err = resp.odata_error(400);
+    assert!(
+        err["message"].as_str().unwrap_or("").contains("c-bad"),
+        "{err}"
+    );
+    assert!(env.rows("Conversations").is_empty());
+    assert!(env.rows("Workitems").is_empty());
+}
+
+fn check_snapshots(backend: Backend) {
+    let Some(env) = setup(backend) else { return };
+    let first = export(&[voice("c-1", &["u-1", "u-2"]), voice("c-2", &["u-3"])]);
+    let resp = env.import("genesys", &first);
+    assert_eq!(resp.status, 200, "{}", resp.text());
+    let report = resp.json();
+    assert_eq!(report["conversations"], 2, "{report}");
+    assert_eq!(report["sets"]["Calls"]["inserted"], 2, "{report}");
+    assert_eq!(report["sets"]["Conversations"]["inserted"], 2, "{report}");
+    let sets = [
+        "Conversations",
+        "Calls",
+        "QueueSegments",
+        "Workitems",
+        "AgentSegments",
+    ];
+    let before: Vec<Vec<Value>> = sets.iter().map(|s| env.rows(s)).collect();
+    let agents = |rows: &[Value], conversation: &str| -> Vec<String> {
+        let mut a: Vec<String> = rows
+            .iter()
+            .filter(|w| w["primaryConversationId"] == conversation)
+            .map(|w| w["agentId"].as_str().unwrap_or("").to_string())
+            .collect();
+        a.sort();
+        a
+    };
+    assert_eq!(agents(&before[3], "c-1"), ["u-1", "u-2"]);
+
+    // The same file again changes nothing.
+    let resp = env.import("genesys", &first);
+    assert_eq!(resp.status, 200, "{}", resp.text());
+    assert_eq!(resp.json()["sets"]["Calls"]["inserted"], 0);
+    let again: Vec<Vec<Value>> = sets.iter().map(|s| env.rows(s)).collect();
+    assert_eq!(before, again);
+
+    // A later export of c-1 in which only u-2 handled it replaces c-1's rows and leaves
+    // c-2 alone; a conversation twice in one file counts once (the later copy wins).
+    let later = export(&[voice("c-1", &["u-9"]), voice("c-1", &["u-2"])]);
+    let resp = env.import("genesys", &later);
+    assert_eq!(resp.status, 200, "{}", resp.text());
+    let report = resp.json();
+    assert_eq!(report["conversations"], 1, "{report}");
+    assert!(
+        report["sets"]["Workitems"]["removed"].as_u64().unwrap_or(0) >= 1,
+        "{report}"
+    );
+    let workitems = env.rows("Workitems");
+    assert_eq!(agents(&workitems, "c-1"), ["u-2"]);
+    assert_eq!(agents(&workitems, "c-2"), ["u-3"]);
+    let segments = env.rows("AgentSegments");
+    let c1: Vec<&Value> = segments
+        .iter()
+        .filter(|s| s["conversationId"] == "c-1")
+        .collect();
+    assert_eq!(c1.len(), 1, "{segments:?}");
+    assert_eq!(c1[0]["agentId"], "u-2");
+}
+
+#[test]
+fn routing_and_rejections_sqlite() {
+    check_routing_and_rejections(Backend::Sqlite);
+}
+
+#[test]
+fn routing_and_rejections_postgres() {
+    check_routing_and_rejections(Backend::Postgres);
+}
+
+#[test]
+fn imports_are_snapshots_sqlite() {
+    check_snapshots(Backend::Sqlite);
+}
+
+#[test]
+fn imports_are_snapshots_postgres() {
+    check_snapshots(Backend::Postgres);
+}
