@@ -351,7 +351,16 @@ pub fn select(
         // An absent limit is spelled as the largest value: the two backends read
         // negative and NULL limits differently.
         let limit = plan.limit.unwrap_or(i64::MAX as u64).min(i64::MAX as u64) as i64;
-        b.bind(Bind::Int(limit), ColumnKind::Int64);
+        if dialect == Dialect::Sqlite {
+            // SQLite reads a bare `LIMIT ?` at prepare time and then marks the
+            // statement to be prepared again whenever the value is rebound, which
+            // defeats the statement cache; an expression is only evaluated at run time.
+            b.push("(");
+            b.bind(Bind::Int(limit), ColumnKind::Int64);
+            b.push(" + 0)");
+        } else {
+            b.bind(Bind::Int(limit), ColumnKind::Int64);
+        }
         b.push(" OFFSET ");
         b.bind(
             Bind::Int(plan.skip.min(i64::MAX as u64) as i64),
