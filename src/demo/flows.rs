@@ -4,6 +4,7 @@
 use crate::store::StoreError;
 
 use super::calendar::{DAY, HOUR, MINUTE, SECOND};
+use super::messages::{Held, Sender};
 use super::out::secs;
 use super::rng::mix;
 use super::sim::{Conv, EvKind, MailWait, Sim, Task};
@@ -840,6 +841,7 @@ impl Sim<'_, '_> {
             None => self.chat_id(),
         };
         let mut c = Conv::new(id, p.channel, p.arrival, Some(p.cust));
+        c.transferred = p.transferred;
         let mut t = p.arrival;
         if !p.transferred {
             t = self.say(&mut c, BS_CHAT_GREETING, t, 0.3, 1.2)?;
@@ -999,20 +1001,26 @@ impl Sim<'_, '_> {
                 offer,
                 connect,
                 queue,
-            } => self.chat_talk(c, agent, offer, connect, queue, p, web),
+            } => {
+                self.waiting_messages(&c, q, offer)?;
+                self.chat_talk(c, agent, offer, connect, queue, p, web)
+            }
             Routed::Left {
                 at,
                 why: Leave::Patience,
                 ..
-            } => self.finish(
-                c,
-                at,
-                if web {
-                    "CustomerDisconnected"
-                } else {
-                    "IdleTimeout"
-                },
-            ),
+            } => {
+                self.waiting_messages(&c, q, at)?;
+                self.finish(
+                    c,
+                    at,
+                    if web {
+                        "CustomerDisconnected"
+                    } else {
+                        "IdleTimeout"
+                    },
+                )
+            }
             Routed::Left { at, .. } | Routed::Rejected { at } => {
                 if p.extra != Extra::None {
                     let at = at + self.rng.secs(1.0, 3.0);
@@ -1076,6 +1084,15 @@ impl Sim<'_, '_> {
         self.agents[agent].commit(offer, task.end());
         let wid = self.task(Some(&c), &task)?;
         self.session(&wid, &c.id, ended, &[])?;
+        if !self.chat_messages(&c, agent, connect, agent_end, reason)? {
+            c.avg_agent = None;
+        }
+        c.held = Some(Held {
+            agent,
+            queue: Some(queue),
+            assigned: offer,
+            accepted: connect,
+        });
         if p.extra != Extra::None {
             let target = CHANNELS[c.channel].transfer_to;
             return self.continue_in(c, target, end, reason, p.cust, None);
@@ -1092,6 +1109,7 @@ impl Sim<'_, '_> {
             None => self.mail_id(),
         };
         let mut c = Conv::new(id, p.channel, p.arrival, Some(p.cust));
+        c.transferred = p.transferred;
         c.email = Some(p.cust.email());
         let (thread, subject) = match p.thread.clone() {
             Some(x) => x,
@@ -1109,6 +1127,7 @@ impl Sim<'_, '_> {
         c.thread = Some(thread);
         let mut t = p.arrival;
         if !p.transferred {
+            self.post(&c, t, Sender::Customer)?;
             let (_, keyword, group) = SUBJECTS[subject];
             let matched = self.rng.chance(0.9);
             let place = if self.rng.chance(0.7) {
@@ -1168,6 +1187,7 @@ impl Sim<'_, '_> {
 
     /// A mail still waiting when the history ends: open queue segment, open conversation.
     fn mail_unanswered(&mut self, w: MailWait) -> Result<(), StoreError> {
+        self.mail_waiting_messages(&w.conv, w.queued, self.cal.end)?;
         self.queue_segment(&w.conv, w.queue, w.queued, None, None)?;
         self.conversation(&w.conv)
     }
@@ -1193,6 +1213,7 @@ impl Sim<'_, '_> {
             };
         };
         let connect = offer + self.rng.secs(0.3, 2.0);
+        self.mail_waiting_messages(&w.conv, w.queued, offer)?;
         self.queue_segment(
             &w.conv,
             w.queue,
@@ -1219,6 +1240,19 @@ impl Sim<'_, '_> {
         };
         self.agents[agent].commit(offer, task.end());
         let wid = self.task(Some(&c), &task)?;
+        let reply = if w.transfer && self.transfer_unanswered() {
+            c.first_reply_s = None;
+            None
+        } else {
+            Some(reply)
+        };
+        self.mail_messages(&c, agent, connect, reply, agent_end)?;
+        c.held = Some(Held {
+            agent,
+            queue: Some(w.queue),
+            assigned: offer,
+            accepted: connect,
+        });
         let cust = c.cust.unwrap_or(Cust::anonymous(0));
         if w.transfer {
             self.session(&wid, &c.id, "Transferred", &[])?;
@@ -1422,6 +1456,8 @@ impl Sim<'_, '_> {
         self.agents[agent].commit(start, task.end());
         let wid = self.task(Some(&c), &task)?;
         self.session(&wid, &c.id, "Default", &[])?;
+        self.post(&c, c.start + active, Sender::Agent(agent))?;
+        c.held = Some(Held::started_by(agent, c.start));
         self.finish(c, end, "Default")
     }
 
@@ -1431,17 +1467,18 @@ impl Sim<'_, '_> {
         let preview = self.rng.secs(0.5, 1.5);
         let mut c = Conv::new(id, CH_VIBER, start + preview, Some(o.cust));
         c.opening = Some(self.cal.opening_check(c.start));
-        let (agent_end, end, reason) = if self.rng.chance(0.75) {
+        let (agent_end, end, reason, first) = if self.rng.chance(0.75) {
             let first = self.rng.duration(240.0, 1.0, 10.0, 3000.0);
             c.first_answer_s = Some(secs(first));
             c.avg_agent = Some(round2(self.rng.lognormal(20.0, 0.5)));
             c.avg_customer = Some(round2(self.rng.lognormal(60.0, 0.6)));
             let rest = self.rng.duration(300.0, 0.6, 30.0, 1800.0);
             let agent_end = c.start + first + rest;
-            (agent_end, agent_end + self.rng.secs(0.2, 1.0), "Default")
+            let end = agent_end + self.rng.secs(0.2, 1.0);
+            (agent_end, end, "Default", Some(first))
         } else {
             let agent_end = c.start + self.rng.secs(60.0, 180.0);
-            (agent_end, c.start + HOUR, "IdleTimeout")
+            (agent_end, c.start + HOUR, "IdleTimeout", None)
         };
         let wrap = self.rng.secs(5.0, 30.0);
         let task = Task {
@@ -1467,6 +1504,8 @@ impl Sim<'_, '_> {
             },
             &[],
         )?;
+        self.outbound_chat_messages(&c, agent, first, agent_end)?;
+        c.held = Some(Held::started_by(agent, c.start));
         self.finish(c, end, reason)
     }
 }

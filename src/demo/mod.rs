@@ -1,6 +1,6 @@
 //! The deterministic demo data set: a fictitious Hungarian energy retailer's contact
 //! center ("Danubia Energy", tenant `demo`, time zone Europe/Budapest) with every one
-//! of the feed's 26 entity sets filled, so that `ccfeed serve --demo` shows a feed
+//! of the feed's entity sets filled, so that `ccfeed serve --demo` shows a feed
 //! Power BI can be pointed at straight away, and `ccfeed demo --calls N` produces
 //! benchmark databases of any size.
 //!
@@ -24,6 +24,12 @@
 //!   sessions, collected script data and quality evaluations, transfers that point
 //!   at the conversation that continued the contact, callback requests and preview
 //!   campaign dials with their campaign records.
+//! - **Transcripts** of chats and e-mails: who wrote each message when (customer,
+//!   chat bots, the mailbox flow's automatic acknowledgements, sometimes sent while
+//!   an agent has the mail, agents and the odd team lead, campaign templates,
+//!   the platform's transfer and timeout notices), and one agent segment per
+//!   period an agent held a chat or e-mail. Their message-derived columns are
+//!   computed by the same code as for ingested data.
 //! - **Agents**: in seven skill groups (voice, or chat and e-mail, per business unit);
 //!   each day as many of them work as the day's volume needs, early and late shifts,
 //!   rotating so that everyone gets days off; logins, breaks, lunch, the occasional
@@ -52,6 +58,7 @@ mod calendar;
 mod campaign;
 mod flows;
 mod lookups;
+mod messages;
 mod out;
 mod rng;
 mod sim;
@@ -148,8 +155,11 @@ pub fn generate(db: &Db, model: &Model, options: &DemoOptions) -> Result<DemoSta
         clear_tenant(c, model)?;
         let mut out = out::Out::new(model, TENANT)?;
         lookups::write(&mut out, c, &world, &cal)?;
-        sim::Sim::new(&cal, &world, &mut out, c, SEED, legs.clone(), bar.clone()).run()?;
+        let mut sim = sim::Sim::new(&cal, &world, &mut out, c, SEED, legs.clone(), bar.clone());
+        sim.run()?;
+        let segmented = std::mem::take(&mut sim.segmented);
         out.flush(c)?;
+        refresh_segments(c, model, &segmented)?;
         Ok(out.counts(model))
     });
     bar.finish_and_clear();
@@ -185,6 +195,21 @@ pub fn ensure(db: &Db, model: &Model) -> Result<Option<DemoStats>, StoreError> {
         progress: false,
     };
     generate(db, model, &options).map(Some)
+}
+
+/// Fills the message-derived columns of the demo's agent segments and messages with
+/// the same code that fills them for ingested data, a chunk of conversations at a time.
+fn refresh_segments(
+    conn: &mut Conn,
+    model: &Model,
+    conversations: &[String],
+) -> Result<(), StoreError> {
+    let tenant = store::tenants::find_tenant(conn, TENANT)?
+        .ok_or_else(|| StoreError::Invalid(format!("the tenant {TENANT} does not exist")))?;
+    for chunk in conversations.chunks(500) {
+        crate::ingest::segments::refresh(conn, model, &tenant, chunk)?;
+    }
+    Ok(())
 }
 
 /// Deletes the demo tenant's rows from every feed table.

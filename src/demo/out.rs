@@ -33,6 +33,8 @@ pub(super) struct Out<'m> {
     pub record_fields: Table<'m>,
     pub record_phones: Table<'m>,
     pub registrations: Table<'m>,
+    pub agent_segments: Table<'m>,
+    pub messages: Table<'m>,
 }
 
 impl<'m> Out<'m> {
@@ -65,6 +67,8 @@ impl<'m> Out<'m> {
             record_fields: t("CampaignRecordCustomFields")?,
             record_phones: t("CampaignRecordAdditionalPhoneNumbers")?,
             registrations: t("CampaignRecordRegistrations")?,
+            agent_segments: t("AgentSegments")?,
+            messages: t("Messages")?,
         };
         // A set added to the model must get demo rows too.
         for set in model.entity_sets() {
@@ -78,7 +82,7 @@ impl<'m> Out<'m> {
         Ok(out)
     }
 
-    fn tables(&self) -> [&Table<'m>; 26] {
+    fn tables(&self) -> [&Table<'m>; 28] {
         [
             &self.agents,
             &self.users,
@@ -106,6 +110,8 @@ impl<'m> Out<'m> {
             &self.record_fields,
             &self.record_phones,
             &self.registrations,
+            &self.agent_segments,
+            &self.messages,
         ]
     }
 
@@ -137,6 +143,8 @@ impl<'m> Out<'m> {
             &mut self.record_fields,
             &mut self.record_phones,
             &mut self.registrations,
+            &mut self.agent_segments,
+            &mut self.messages,
         ] {
             t.flush(conn)?;
         }

@@ -14,6 +14,7 @@ use crate::store::{Conn, StoreError};
 use super::agents::{AgentRun, Logout, Pending, PendingKind, Shift, StateRow};
 use super::calendar::{Calendar, DAY, HOUR, MINUTE, SECOND, local_to_utc};
 use super::campaign::Book;
+use super::messages::Held;
 use super::out::{Out, id, secs};
 use super::rng::Rng;
 use super::traffic::{Inbound, Outbound, Plan, plan_day};
@@ -55,6 +56,10 @@ pub(super) struct Conv {
     pub thread: Option<String>,
     /// Bot segments written so far.
     pub bots: u32,
+    /// The contact continues an earlier conversation (a transfer or redirect).
+    pub transferred: bool,
+    /// The agent who has the conversation, for its agent segment.
+    pub held: Option<Held>,
 }
 
 impl Conv {
@@ -87,6 +92,8 @@ impl Conv {
             subject: None,
             thread: None,
             bots: 0,
+            transferred: false,
+            held: None,
         }
     }
 
@@ -151,6 +158,8 @@ pub(super) struct Counters {
     pub evaluation: u64,
     pub evaluation_data: u64,
     pub state: u64,
+    pub message: u64,
+    pub agent_segment: u64,
 }
 
 /// A task as the Workitems table sees it.
@@ -181,6 +190,11 @@ pub(super) struct Sim<'a, 'm> {
     pub conn: &'a mut Conn,
     pub seed: u64,
     pub rng: Rng,
+    /// Draws for message timing only, so that transcripts do not change what the
+    /// simulation draws for everything else.
+    pub talk: Rng,
+    /// Conversations with an agent segment, for the segment metrics at the end.
+    pub segmented: Vec<String>,
     pub agents: Vec<AgentRun>,
     pub groups: Vec<Vec<usize>>,
     heap: BinaryHeap<Ev>,
@@ -229,6 +243,8 @@ impl<'a, 'm> Sim<'a, 'm> {
             conn,
             seed,
             rng: Rng::stream(seed, 0x0051_3000),
+            talk: Rng::stream(seed, 0x7A1C_3E55),
+            segmented: Vec::new(),
             agents,
             groups: vec![Vec::new(); GROUPS.len()],
             heap: BinaryHeap::new(),
@@ -626,6 +642,7 @@ impl<'a, 'm> Sim<'a, 'm> {
             .utc("endedAtUtc", end)
             .text("result", result);
         t.end_row(self.conn)?;
+        self.step_messages(c, step, start, end, result)?;
         Ok(end)
     }
 
@@ -861,6 +878,7 @@ impl<'a, 'm> Sim<'a, 'm> {
         table.end_row(self.conn)?;
         emit_conversation(&mut self.out.conversations, c, self.cal);
         self.out.conversations.end_row(self.conn)?;
+        self.conversation_end(c)?;
         self.bar.inc(1);
         Ok(())
     }
