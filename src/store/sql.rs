@@ -260,6 +260,19 @@ fn keyset_predicate(
     plan: &QueryPlan,
     after: &[SortValue],
 ) -> Result<(), PlanError> {
+    // With a non-null first key, `k1 >= v1` (or `<=`) repeats what the OR below
+    // implies in a form the databases seek an index with: without it, each page
+    // would scan the index from its start, making a full pull quadratic.
+    if let (Some(first), Some(value)) = (plan.order.first(), after.first())
+        && plan.order.len() > 1
+        && !first.expr.nullable()
+        && !matches!(value, SortValue::Null)
+    {
+        b.push(" AND ");
+        w.write(b, &first.expr)?;
+        b.push(if first.descending { " <= " } else { " >= " });
+        b.bind(value.clone().into_bind(), sort_kind(&first.expr));
+    }
     b.push(" AND (");
     let mut terms = 0;
     for (i, (key, value)) in plan.order.iter().zip(after).enumerate() {
