@@ -340,6 +340,26 @@ both_backends!(range_filters_page_in_index_order, |backend| {
         );
         assert_eq!(some, all[3..12.min(all.len())], "{filter}");
     }
+    // Without a filter, pages follow the first non-null indexed time column.
+    for page_size in [1, 7, 1000] {
+        let prefer = format!("odata.maxpagesize={page_size}");
+        let (rows, _) = pull_all(
+            &app,
+            "/odata/Calls?$select=id,startedAtUtc",
+            &[("Prefer", &prefer)],
+        );
+        let keys: Vec<(String, String)> = rows
+            .iter()
+            .map(|r| {
+                (
+                    r["startedAtUtc"].as_str().unwrap().to_string(),
+                    r["id"].as_str().unwrap().to_string(),
+                )
+            })
+            .collect();
+        assert_eq!(keys.len(), 60, "page size {page_size}");
+        assert!(keys.windows(2).all(|w| w[0] < w[1]), "{keys:?}");
+    }
 });
 
 both_backends!(top_and_skip_with_paging, |backend| {

@@ -259,8 +259,9 @@ pub fn bind_collection(
 /// order to the service; when the filter bounds such a property (a comparison with a
 /// constant among its top-level `and` terms), pages are read in that index's order,
 /// `(property, id)`, so the range is read as one slice of the index instead of
-/// walking the key order and testing every row. The skiptoken then carries both
-/// values; every row is still read exactly once.
+/// walking the key order and testing every row; without a filter, pages follow the
+/// first such index on a non-null time column (see [`default_time_order`]). The
+/// skiptoken then carries both values; every row is still read exactly once.
 pub fn bind_collection_indexed(
     model: &Model,
     set_index: usize,
@@ -307,12 +308,14 @@ pub fn bind_collection_indexed(
         limits,
         now,
     )?;
-    if options.orderby.is_none()
-        && let Some(key) = filter
-            .as_ref()
-            .and_then(|f| index_order(f, set_index, time_index))
-    {
-        order.insert(0, key);
+    if options.orderby.is_none() {
+        let key = match &filter {
+            Some(f) => index_order(f, set_index, time_index),
+            None => default_time_order(set, set_index, time_index),
+        };
+        if let Some(key) = key {
+            order.insert(0, key);
+        }
     }
     let skiptoken = raw_option(options, "$skiptoken");
     let after = match skiptoken {
@@ -424,6 +427,34 @@ fn index_order(
         }
         _ => None,
     }
+}
+
+/// The order of an unfiltered read without `$orderby`: the first non-null UTC time
+/// column with an index on `(tenant_id, column, id)`, if the set has one. Rows are
+/// stored roughly in the order they happen, so reading in time order reads the
+/// table nearly sequentially, where the key order (random ids) costs a random row
+/// lookup per row.
+fn default_time_order(
+    set: &EntitySet,
+    set_index: usize,
+    time_index: &dyn Fn(usize) -> bool,
+) -> Option<OrderKey> {
+    let property = set.properties.iter().enumerate().position(|(i, p)| {
+        p.storage == crate::edm::Storage::UtcInstant && !p.nullable && time_index(i)
+    })?;
+    Some(OrderKey {
+        expr: Bound::Column(
+            ColumnRef {
+                scope: 0,
+                set: set_index,
+                property,
+                nullable: false,
+                utc_twin: None,
+            },
+            Ty::DateTimeOffset,
+        ),
+        descending: false,
+    })
 }
 
 fn key_order(set_index: usize, set: &EntitySet) -> OrderKey {
