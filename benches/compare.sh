@@ -7,8 +7,9 @@
 #   1. data   ../shared/peers/cap/gen_calls.py N -> /tmp/peerdata/calls_N.sqlite (cached),
 #             loaded into /tmp/peerdata/ccfeed_N.db by benches/load_peer_calls.sh (cached
 #             while newer than the source and the row count matches)
-#   2. limit  benches/raw_limit.rs: the same rows read with the SQLite C API, written as
-#             the same JSON by a tight loop into a counting sink (and with gzip)
+#   2. limit  benches/raw_limit.rs: the same rows read with the SQLite C API in the order
+#             ccfeed pages them (RAW_ORDER, default time), written as the same JSON by a
+#             tight loop into a counting sink (and with gzip)
 #   3. pulls  benches/full_pull.rs (Rust client, `Accept-Encoding: gzip, deflate` as Power
 #             BI sends it, every nextLink followed) against ccfeed, CAP (default offset
 #             paging) and CAP with RELIABLE_PAGING=1 (keyset); then `$select` of CAP's 22
@@ -39,7 +40,7 @@
 # server it started at exit. Loopback only; every step is bounded by a timeout.
 #
 # env: OUT (run folder), WRK_DURATION=10, WRK_WARMUP=3, WRK_ENCODING="gzip, deflate"
-#      (empty: none), COUNT_RUNS=15, RAW_RUNS=3, PULL_TIMEOUT=1800, SKIP_CAP=1,
+#      (empty: none), COUNT_RUNS=15, RAW_RUNS=3, RAW_ORDER=time, PULL_TIMEOUT=1800, SKIP_CAP=1,
 #      SKIP_EXTRA_PULLS=1 (no identity/maxpagesize pulls), CCFEED_BENCH_POSTGRES,
 #      PG_ONLY=1 (with CCFEED_BENCH_POSTGRES: only the PostgreSQL part),
 #      PG_KEEP=1 (keep and reuse database ccfeed_bench_N),
@@ -61,6 +62,9 @@ export WRK_ENCODING=${WRK_ENCODING-gzip, deflate}
 export PULL_TIMEOUT=${PULL_TIMEOUT:-1800}
 COUNT_RUNS=${COUNT_RUNS:-15}
 RAW_RUNS=${RAW_RUNS:-3}
+# The raw limit reads in the order ccfeed pages an unfiltered pull: the
+# (tenant_id, started_at_utc, id) index (`key` gives the primary-key order).
+RAW_ORDER=${RAW_ORDER:-time}
 PG_ADMIN=${CCFEED_BENCH_POSTGRES:-}
 export PG_ADMIN_URL=$PG_ADMIN
 TOOL="python3 $HERE/compare_tool.py"
@@ -237,7 +241,7 @@ PY
   if [[ "${PG_ONLY:-0}" != 1 ]]; then
     # -------------------------------------------------------------- raw limit
     say "raw limit (SQLite C API -> same JSON -> counting sink), best of $RAW_RUNS"
-    CCFEED_BENCH_DB=$DB CCFEED_BENCH_RUNS=$RAW_RUNS timeout 1800 "$RUN/bin/raw_limit" | tee "$D/raw_limit.txt"
+    CCFEED_BENCH_DB=$DB CCFEED_BENCH_RUNS=$RAW_RUNS CCFEED_BENCH_ORDER=$RAW_ORDER timeout 1800 "$RUN/bin/raw_limit" | tee "$D/raw_limit.txt"
     grep '^raw_limit_json: ' "$D/raw_limit.txt" | sed 's/^raw_limit_json: //' >"$D/raw_limit.json"
 
     # -------------------------------------------------------------- full pulls, pair by pair
