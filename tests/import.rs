@@ -202,6 +202,31 @@ fn check_snapshots(backend: Backend) {
         .collect();
     assert_eq!(c1.len(), 1, "{segments:?}");
     assert_eq!(c1[0]["agentId"], "u-2");
+
+    // A newer export that files c-2 as a chat moves it: no Calls row is left behind.
+    let mut chat = voice("c-2", &["u-3"]);
+    for p in chat["participants"].as_array_mut().expect("participants") {
+        for s in p["sessions"].as_array_mut().expect("sessions") {
+            s["mediaType"] = json!("chat");
+        }
+    }
+    let resp = env.import("genesys", &export(&[chat]));
+    assert_eq!(resp.status, 200, "{}", resp.text());
+    assert_eq!(
+        resp.json()["sets"]["Calls"]["removed"],
+        1,
+        "{}",
+        resp.text()
+    );
+    let ids = |set: &str| -> Vec<Value> { env.rows(set).iter().map(|r| r["id"].clone()).collect() };
+    assert_eq!(ids("Calls"), [json!("c-1")]);
+    assert_eq!(ids("Chats"), [json!("c-2")]);
+    let conversations = env.rows("Conversations");
+    assert_eq!(conversations.len(), 2);
+    assert_ne!(
+        conversations[1]["channelType"],
+        conversations[0]["channelType"]
+    );
 }
 
 #[test]

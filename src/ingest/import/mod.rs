@@ -182,8 +182,8 @@ struct SetRows<'m> {
     converter: Converter<'m>,
     batch: RowBatch<'m>,
     conversations: Option<RowBatch<'m>>,
-    /// Column that ties a row to its conversation, when rows of a re-imported
-    /// conversation can go stale (not for the conversation's own media row).
+    /// Column that ties a row to its conversation (for Calls, Chats and Emails the
+    /// key itself, which is the conversation id).
     scope: Option<&'m str>,
     ids: HashMap<String, Vec<String>>,
     records: u64,
@@ -255,7 +255,9 @@ pub fn import(
                 .map(|c| RowBatch::new(c, &tenant.id, cols.to_vec()))
         });
         let scope = if conversations.is_some() {
-            None
+            // A conversation's own row: stale when a newer export files it under
+            // another medium.
+            Some(set.key_property().column.as_str())
         } else {
             ["conversationId", "primaryConversationId"]
                 .iter()
