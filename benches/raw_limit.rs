@@ -1,6 +1,6 @@
 //! The raw limit of a full pull of Calls: the same rows read with the SQLite C API
-//! (the bundled libsqlite3-sys ccfeed links) in the same order ccfeed pages them (the
-//! `(tenant_id, id)` primary key), written as the same OData JSON (the 28 properties
+//! (the bundled libsqlite3-sys ccfeed links) in an order ccfeed pages them (`compare.sh`
+//! uses `time`, the order of an unfiltered pull without `$orderby`), written as the same OData JSON (the 28 properties
 //! of `$metadata` in the same order, the same `@odata.context`, a `@odata.nextLink`
 //! every page) by a tight loop into a counting sink. No HTTP, no threads, no
 //! channel: the ceiling a server could reach on this machine. It also reports the
@@ -10,9 +10,10 @@
 //! Environment: `CCFEED_BENCH_DB` (required), `CCFEED_BENCH_TENANT` (default `demo`),
 //! `CCFEED_BENCH_PAGE` (rows per page, default 5000), `CCFEED_BENCH_RUNS` (default 3;
 //! the best run is reported), `CCFEED_BENCH_GZIP` (default 1; 0 skips the gzip loop),
-//! `CCFEED_BENCH_ORDER` (`key`, the default: ccfeed's order, the primary-key index
-//! then a rowid lookup per row; `rowid`: the table's physical order; `time`: the
-//! `(tenant_id, started_at_utc, id)` index, i.e. paging in the time index's order), `CCFEED_BENCH_PRAGMA` (extra
+//! `CCFEED_BENCH_ORDER` (`key`, the default: the primary-key index
+//! then a rowid lookup per row, ccfeed's order with `$orderby=id`; `rowid`: the table's
+//! physical order; `time`: the `(tenant_id, started_at_utc, id)` index, ccfeed's order
+//! of an unfiltered pull without `$orderby`), `CCFEED_BENCH_PRAGMA` (extra
 //! SQL run after the connection's own pragmas, e.g. `PRAGMA mmap_size = 1073741824`),
 //! `CCFEED_BENCH_NOMUTEX=1` (open with `SQLITE_OPEN_NOMUTEX`: no per-call mutex) —
 //! what-ifs for the suggestions in benches/RESULTS-draft.md.
