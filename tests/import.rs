@@ -248,3 +248,101 @@ fn imports_are_snapshots_sqlite() {
 fn imports_are_snapshots_postgres() {
     check_snapshots(Backend::Postgres);
 }
+
+/// Every leaf and container of `doc`, replaced one at a time by each of `odd`.
+fn mutations(doc: &Value, odd: &[Value]) -> Vec<Value> {
+    fn paths(v: &Value, here: &mut Vec<String>, out: &mut Vec<Vec<String>>) {
+        out.push(here.clone());
+        match v {
+            Value::Object(m) => {
+                for (k, child) in m {
+                    here.push(k.clone());
+                    paths(child, here, out);
+                    here.pop();
+                }
+            }
+            Value::Array(a) => {
+                for (i, child) in a.iter().enumerate() {
+                    here.push(i.to_string());
+                    paths(child, here, out);
+                    here.pop();
+                }
+            }
+            _ => {}
+        }
+    }
+    let mut all = Vec::new();
+    paths(doc, &mut Vec::new(), &mut all);
+    let mut out = Vec::new();
+    for path in all.iter().filter(|p| !p.is_empty()) {
+        for value in odd {
+            let mut copy = doc.clone();
+            let pointer = format!("/{}", path.join("/"));
+            if let Some(slot) = copy.pointer_mut(&pointer) {
+                *slot = value.clone();
+                out.push(copy);
+            }
+        }
+    }
+    out
+}
+
+/// Mapping never panics, whatever a field holds: every mutation either maps or is
+/// refused with errors that name the conversation's field.
+#[test]
+fn mapping_survives_odd_values_in_every_field() {
+    use ccfeed::ingest::import::{Format, ImportOptions, map_conversation};
+    let odd = [
+        Value::Null,
+        json!(-1),
+        json!(1e308),
+        json!(""),
+        json!("9999-99-99T99:99:99.999Z"),
+        json!("2026-05-04T09:00:00"),
+        json!(true),
+        json!([]),
+        json!({}),
+        json!("x".repeat(3000)),
+    ];
+    let koreai = json!({
+        "conversationId": "c-k", "sessionId": "s-k", "channel": "Voice", "Direction": "Inbound",
+        "sessionStartTime": "2025-09-30T12:37:00", "sessionEndTime": "2025-09-30T12:38:06",
+        "disconnectingEvent": "Agent Hangup", "dispositions": ["Paid"], "dispositionRemarks": ["ok"],
+        "metaInfo": {"caller": "+1", "callee": "+2"},
+        "destinations": [{"destinationType": "QueueEntry", "queueId": "q", "EnterTime": "2025-09-30T12:37:11",
+            "nonRespondingAgents": [{"agentId": "a0", "assignedAt": "2025-09-30T12:37:12",
+                                     "nonResponseEvent": "Supervisor Reassigned"}],
+            "respondingAgent": {"agentId": "a1", "destinationType": "AgentSegment", "status": "Answered",
+                "assignedAt": "2025-09-30T12:37:16", "acceptedTime": "2025-09-30T12:37:20",
+                "firstResponseTime": "2025-09-30T12:37:20", "interactionEndTime": "2025-09-30T12:38:09",
+                "interactionDuration": 49, "afterCallWorkDuration": 4,
+                "afterCallWorkEndTime": "2025-09-30T12:38:13",
+                "ConsultingAgents": [{"name": "+9", "assignedAt": "2025-09-30T12:37:44"}]}}],
+        "sessionleveltags": [{"name": "t", "value": "1"}]
+    });
+    let options = ImportOptions {
+        time_zone_offset_minutes: Some(330),
+    };
+    let mut tried = 0;
+    for (format, doc) in [
+        (Format::Genesys, voice("c-g", &["u-1", "u-2"])),
+        (Format::Koreai, koreai),
+    ] {
+        assert!(
+            map_conversation(format, &doc, &options).is_ok(),
+            "{format:?} fixture maps"
+        );
+        for mutated in mutations(&doc, &odd) {
+            tried += 1;
+            if let Err(errors) = map_conversation(format, &mutated, &options) {
+                assert!(
+                    errors
+                        .iter()
+                        .all(|e| !e.field.is_empty() || !e.message.is_empty()),
+                    "{errors:?}"
+                );
+            }
+        }
+    }
+    assert!(tried > 1000, "{tried}");
+}
