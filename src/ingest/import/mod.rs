@@ -231,7 +231,10 @@ pub fn import(
                 let room = MAX_ERRORS.saturating_sub(errors.len());
                 errors.extend(e.into_iter().take(room).map(|mut e| {
                     // Paths from the document's root, e.g. `conversations[3].participants[0]...`.
-                    e.field = format!("{}[{n}].{}", format.list_name(), e.field);
+                    e.field = match e.field.as_str() {
+                        "" => format!("{}[{n}]", format.list_name()),
+                        field => format!("{}[{n}].{field}", format.list_name()),
+                    };
                     e
                 }));
             }
