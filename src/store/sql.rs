@@ -532,7 +532,49 @@ pub fn upsert(
         }
         text.push(')');
     }
-    text.push_str(" ON CONFLICT (\"tenant_id\", ");
+    text.push_str(&upsert_conflict(set, columns));
+    text
+}
+
+/// PostgreSQL: the same upsert as [`upsert`], with every column bound as one array
+/// (`array_types[i]` is the SQL array type of `columns[i]`, e.g. `text[]`) and the rows
+/// made by `unnest`. The text depends only on the columns, never on the row count, and
+/// the tenant (when not among the columns) is `$1`.
+pub fn upsert_unnest(
+    set: &EntitySet,
+    columns: &[usize],
+    tenant_in_columns: bool,
+    array_types: &[&str],
+) -> String {
+    let mut text = format!("INSERT INTO {} (", quoted(&set.table));
+    let mut names: Vec<String> = Vec::new();
+    if !tenant_in_columns {
+        names.push(quoted("tenant_id"));
+    }
+    names.extend(columns.iter().map(|&c| quoted(&set.properties[c].column)));
+    text.push_str(&names.join(", "));
+    text.push_str(") SELECT ");
+    let first = if tenant_in_columns {
+        1
+    } else {
+        text.push_str("$1, ");
+        2
+    };
+    text.push_str("* FROM unnest(");
+    let arrays: Vec<String> = array_types
+        .iter()
+        .enumerate()
+        .map(|(i, ty)| format!("${}::{ty}", first + i))
+        .collect();
+    text.push_str(&arrays.join(", "));
+    text.push(')');
+    text.push_str(&upsert_conflict(set, columns));
+    text
+}
+
+/// The `ON CONFLICT` clause of an upsert by (tenant, key) that sets every non-key column.
+fn upsert_conflict(set: &EntitySet, columns: &[usize]) -> String {
+    let mut text = String::from(" ON CONFLICT (\"tenant_id\", ");
     text.push_str(&quoted(&set.key_property().column));
     text.push(')');
     let updates: Vec<String> = columns

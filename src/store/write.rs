@@ -3,10 +3,16 @@
 
 use std::collections::HashMap;
 
+use chrono::{DateTime, Utc};
+use diesel::RunQueryDsl;
+use diesel::pg::{Pg, PgConnection};
+use diesel::query_builder::{BoxedSqlQuery, SqlQuery};
+use diesel::sql_types::{Array, BigInt, Bool, Double, Integer, Nullable, Text, Timestamptz};
+
 use crate::edm::EntitySet;
 
 use super::sql::{self, Statement};
-use super::value::{Bind, ColumnKind};
+use super::value::{Bind, ColumnKind, parse_instant};
 use super::{Conn, StoreError};
 
 /// Binds per statement: under SQLite's 32,766 and PostgreSQL's 65,535.
@@ -136,6 +142,17 @@ impl<'m> RowBatch<'m> {
 
     /// Upserts and clears the pending rows; returns how many were written.
     pub fn flush(&mut self, conn: &mut Conn) -> Result<usize, StoreError> {
+        if self.rows.is_empty() {
+            return Ok(0);
+        }
+        if let Conn::Postgres(pg) = conn
+            && let Some(arrays) = pg_arrays(&self.rows, &self.kinds)
+        {
+            let written = self.flush_pg(pg, arrays)?;
+            self.rows.clear();
+            self.pending.clear();
+            return Ok(written);
+        }
         let dialect = conn.dialect();
         let per_row = self.columns.len() + usize::from(self.tenant_position.is_none());
         let rows_per_statement = (MAX_BINDS / per_row.max(1)).max(1);
@@ -175,5 +192,115 @@ impl<'m> RowBatch<'m> {
             written += conn.execute(&Statement { text, binds })?;
         }
         Ok(written)
+    }
+}
+
+/// One column of the pending rows as a PostgreSQL array.
+enum PgArray<'a> {
+    Text(Vec<Option<&'a str>>),
+    Int32(Vec<Option<i32>>),
+    Int64(Vec<Option<i64>>),
+    Double(Vec<Option<f64>>),
+    Boolean(Vec<Option<bool>>),
+    Instant(Vec<Option<DateTime<Utc>>>),
+}
+
+impl PgArray<'_> {
+    fn sql_type(&self) -> &'static str {
+        match self {
+            PgArray::Text(_) => "text[]",
+            PgArray::Int32(_) => "int4[]",
+            PgArray::Int64(_) => "int8[]",
+            PgArray::Double(_) => "float8[]",
+            PgArray::Boolean(_) => "bool[]",
+            PgArray::Instant(_) => "timestamptz[]",
+        }
+    }
+}
+
+/// The rows as one array per column, or `None` when some value does not have its
+/// column's type (then the caller binds row by row, as before, and lets PostgreSQL
+/// convert or reject it).
+fn pg_arrays<'a>(rows: &'a [Vec<Bind>], kinds: &[ColumnKind]) -> Option<Vec<PgArray<'a>>> {
+    fn column<'a, T>(
+        rows: &'a [Vec<Bind>],
+        c: usize,
+        value: impl Fn(&'a Bind) -> Option<T>,
+    ) -> Option<Vec<Option<T>>> {
+        rows.iter()
+            .map(|row| match row.get(c)? {
+                Bind::Null => Some(None),
+                b => value(b).map(Some),
+            })
+            .collect()
+    }
+    kinds
+        .iter()
+        .enumerate()
+        .map(|(c, kind)| {
+            Some(match kind {
+                ColumnKind::Text | ColumnKind::LocalText => {
+                    PgArray::Text(column(rows, c, |b| match b {
+                        Bind::Text(s) => Some(s.as_str()),
+                        _ => None,
+                    })?)
+                }
+                ColumnKind::Int32 => PgArray::Int32(column(rows, c, |b| match b {
+                    Bind::Int(v) => i32::try_from(*v).ok(),
+                    _ => None,
+                })?),
+                ColumnKind::Int64 => PgArray::Int64(column(rows, c, |b| match b {
+                    Bind::Int(v) => Some(*v),
+                    _ => None,
+                })?),
+                ColumnKind::Double => PgArray::Double(column(rows, c, |b| match b {
+                    Bind::Double(v) => Some(*v),
+                    _ => None,
+                })?),
+                ColumnKind::Boolean => PgArray::Boolean(column(rows, c, |b| match b {
+                    Bind::Bool(v) => Some(*v),
+                    _ => None,
+                })?),
+                ColumnKind::Instant => PgArray::Instant(column(rows, c, |b| match b {
+                    Bind::Instant(t) => Some(*t),
+                    Bind::Text(s) => parse_instant(s),
+                    _ => None,
+                })?),
+            })
+        })
+        .collect()
+}
+
+impl RowBatch<'_> {
+    /// PostgreSQL: one `INSERT ... SELECT * FROM unnest(...)` for all pending rows, with
+    /// a text that depends only on the columns. (Multi-row `VALUES` with tens of
+    /// thousands of placeholders spent most of the flush parsing and planning.)
+    fn flush_pg(
+        &self,
+        pg: &mut PgConnection,
+        arrays: Vec<PgArray<'_>>,
+    ) -> Result<usize, StoreError> {
+        let types: Vec<&str> = arrays.iter().map(PgArray::sql_type).collect();
+        let text = sql::upsert_unnest(
+            self.set,
+            &self.columns,
+            self.tenant_position.is_some(),
+            &types,
+        );
+        let mut q: BoxedSqlQuery<'_, Pg, SqlQuery> = diesel::sql_query(text).into_boxed();
+        if self.tenant_position.is_none() {
+            q = q.bind::<Text, _>(self.tenant.as_str());
+        }
+        for array in arrays {
+            q = match array {
+                PgArray::Text(v) => q.bind::<Array<Nullable<Text>>, _>(v),
+                PgArray::Int32(v) => q.bind::<Array<Nullable<Integer>>, _>(v),
+                PgArray::Int64(v) => q.bind::<Array<Nullable<BigInt>>, _>(v),
+                PgArray::Double(v) => q.bind::<Array<Nullable<Double>>, _>(v),
+                PgArray::Boolean(v) => q.bind::<Array<Nullable<Bool>>, _>(v),
+                PgArray::Instant(v) => q.bind::<Array<Nullable<Timestamptz>>, _>(v),
+            };
+        }
+        Ok(q.execute(pg)?)
     }
 }
