@@ -8,12 +8,6 @@
 
 mod common;
 
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream};
-use std::time::Duration;
-
-use ccfeed::config::Settings;
-use ccfeed::store::tenants::{self, Role};
 use chrono::{DateTime, SecondsFormat, TimeDelta, Utc};
 use common::*;
 use serde_json::{Map, Value, json};
@@ -21,87 +15,10 @@ use serde_json::{Map, Value, json};
 // ---------------------------------------------------------------------------------
 // Harness: a tenant with an ingest and a read key, NDJSON in, OData rows out.
 
-const TENANT_NAME: &str = "Acme";
-const TIME_ZONE: &str = "Europe/Budapest";
-
-struct Env {
-    app: TestApp,
-    read_key: String,
-    ingest_key: String,
-}
+struct Env(TenantApp);
 
 fn setup(backend: Backend) -> Option<Env> {
-    let app = TestApp::start(backend, Settings::default(), |db, _| {
-        let mut conn = db.get().expect("conn");
-        tenants::create_tenant(&mut conn, TENANT_NAME, TIME_ZONE, 30).expect("tenant");
-    })?;
-    let mut conn = app.db.get().expect("conn");
-    let tenant = tenants::find_tenant(&mut conn, TENANT_NAME)
-        .expect("find")
-        .expect("tenant");
-    let read_key = tenants::create_key(&mut conn, &tenant.id, Role::Read, "read")
-        .expect("key")
-        .1;
-    let ingest_key = tenants::create_key(&mut conn, &tenant.id, Role::Ingest, "ingest")
-        .expect("key")
-        .1;
-    drop(conn);
-    Some(Env {
-        app,
-        read_key,
-        ingest_key,
-    })
-}
-
-/// One POST over a fresh connection (`Connection: close`, so the body ends at EOF).
-fn post(addr: SocketAddr, path: &str, key: &str, body: &[u8]) -> (u16, Value) {
-    let mut stream = TcpStream::connect(addr).expect("connect");
-    stream
-        .set_read_timeout(Some(Duration::from_secs(60)))
-        .expect("timeout");
-    let head = format!(
-        "POST {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nAuthorization: Bearer {key}\r\n\
-         Content-Type: application/x-ndjson\r\nContent-Length: {}\r\n\r\n",
-        body.len()
-    );
-    stream.write_all(head.as_bytes()).expect("write head");
-    stream.write_all(body).expect("write body");
-    let mut raw = Vec::new();
-    stream.read_to_end(&mut raw).expect("read");
-    let end = raw
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .expect("end of headers");
-    let head = String::from_utf8_lossy(&raw[..end]).to_string();
-    let status = head
-        .split(' ')
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .expect("status");
-    let mut body = raw[end + 4..].to_vec();
-    if head
-        .to_ascii_lowercase()
-        .contains("transfer-encoding: chunked")
-    {
-        let mut out = Vec::new();
-        let mut rest = &body[..];
-        loop {
-            let line = rest.windows(2).position(|w| w == b"\r\n").expect("size");
-            let size =
-                usize::from_str_radix(std::str::from_utf8(&rest[..line]).expect("size").trim(), 16)
-                    .expect("hex");
-            rest = &rest[line + 2..];
-            if size == 0 {
-                break;
-            }
-            out.extend_from_slice(&rest[..size]);
-            rest = &rest[size + 2..];
-        }
-        body = out;
-    }
-    let value = serde_json::from_slice(&body)
-        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&body)));
-    (status, value)
+    TenantApp::start(backend).map(Env)
 }
 
 fn strip(v: &Value) -> Value {
@@ -116,11 +33,6 @@ fn strip(v: &Value) -> Value {
     }
 }
 
-/// Spaces of a readable query, escaped for the request line.
-fn url(path: &str) -> String {
-    path.replace(' ', "%20")
-}
-
 impl Env {
     /// Ingests `records` into `set` as NDJSON and returns the report.
     fn ingest(&self, set: &str, records: &[Value]) -> Value {
@@ -129,41 +41,18 @@ impl Env {
             body.extend_from_slice(r.to_string().as_bytes());
             body.push(b'\n');
         }
-        let (status, report) = post(
-            self.app.addr,
-            &format!("/ingest/{set}"),
-            &self.ingest_key,
-            &body,
-        );
-        assert_eq!(status, 200, "{report}");
-        report
+        let resp = self.0.post_ingest(&format!("/ingest/{set}"), &body);
+        assert_eq!(resp.status, 200, "{}", resp.text());
+        resp.json()
     }
 
     fn get(&self, path: &str) -> Response {
-        let auth = format!("Bearer {}", self.read_key);
-        let resp = self
-            .app
-            .get_with(&url(path), &[("Authorization", auth.as_str())]);
-        assert_eq!(resp.status, 200, "{path}: {}", resp.text());
-        resp
+        self.0.get_read(path)
     }
 
     /// Every row a query returns, following next links, annotations removed.
     fn rows(&self, path: &str) -> Vec<Value> {
-        let mut out = Vec::new();
-        let mut next = path.to_string();
-        loop {
-            let page = self.get(&next).json();
-            out.extend(page["value"].as_array().expect("value").iter().map(strip));
-            match page["@odata.nextLink"].as_str() {
-                Some(link) => {
-                    next = link
-                        .trim_start_matches(&format!("http://{}", self.app.addr))
-                        .to_string()
-                }
-                None => return out,
-            }
-        }
+        self.0.rows(path)
     }
 
     fn count(&self, set: &str, filter: &str) -> u64 {

@@ -6,53 +6,17 @@
 
 mod common;
 
-use ccfeed::config::Settings;
-use ccfeed::store::tenants::{self, Role};
 use common::*;
 use serde_json::{Value, json};
 
-struct Env {
-    app: TestApp,
-    ingest: String,
-    read: String,
-}
+type Env = TenantApp;
 
 fn setup(backend: Backend) -> Option<Env> {
-    let app = TestApp::start(backend, Settings::default(), |db, _| {
-        let mut conn = db.get().expect("conn");
-        tenants::create_tenant(&mut conn, "Acme", "Europe/Budapest", 3650).expect("tenant");
-    })?;
-    let mut conn = app.db.get().expect("conn");
-    let ingest = tenants::create_key(&mut conn, "acme", Role::Ingest, "t")
-        .expect("key")
-        .1;
-    let read = tenants::create_key(&mut conn, "acme", Role::Read, "t")
-        .expect("key")
-        .1;
-    drop(conn);
-    Some(Env { app, ingest, read })
+    TenantApp::start(backend)
 }
 
-impl Env {
-    fn import(&self, format: &str, body: &[u8]) -> Response {
-        let auth = format!("Bearer {}", self.ingest);
-        self.app.post(
-            &format!("/ingest/import/{format}"),
-            &[("Authorization", auth.as_str())],
-            body,
-        )
-    }
-
-    /// Every row of a set, ordered by id.
-    fn rows(&self, set: &str) -> Vec<Value> {
-        let auth = format!("Bearer {}", self.read);
-        let resp = self.app.get_with(
-            &format!("/odata/{set}?$orderby=id&$top=10000"),
-            &[("Authorization", auth.as_str())],
-        );
-        assert_eq!(resp.status, 200, "{}", resp.text());
-        resp.json()["value"].as_array().expect("value").clone()
-    }
+fn import(env: &Env, format: &str, body: &[u8]) -> Response {
+    env.post_ingest(&format!("/ingest/import/{format}"), body)
 }
 
 /// A Genesys voice conversation: customer, queue and the given agents one after the
@@ -99,14 +63,14 @@ fn export(conversations: &[Value]) -> Vec<u8> {
 fn check_routing_and_rejections(backend: Backend) {
     let Some(env) = setup(backend) else { return };
     // An unknown format is a 404 naming the formats there are.
-    let resp = env.import("zendesk", b"{}");
+    let resp = import(&env, "zendesk", b"{}");
     let err = resp.odata_error(404);
     assert!(
         err["message"].as_str().unwrap_or("").contains("genesys"),
         "{err}"
     );
     // A read key may not import.
-    let auth = format!("Bearer {}", env.read);
+    let auth = format!("Bearer {}", env.read_key);
     let resp = env.app.post(
         "/ingest/import/genesys",
         &[("Authorization", auth.as_str())],
@@ -114,9 +78,7 @@ fn check_routing_and_rejections(backend: Backend) {
     );
     assert_eq!(resp.status, 403, "{}", resp.text());
     // Broken JSON and a document of the wrong shape are 400s that write nothing.
-    let err = env
-        .import("genesys", b"{\"conversations\": [")
-        .odata_error(400);
+    let err = import(&env, "genesys", b"{\"conversations\": [").odata_error(400);
     assert!(
         err["message"]
             .as_str()
@@ -124,32 +86,35 @@ fn check_routing_and_rejections(backend: Backend) {
             .contains("not valid JSON"),
         "{err}"
     );
-    env.import("genesys", br#"{"data": []}"#).odata_error(400);
+    import(&env, "genesys", br#"{"data": []}"#).odata_error(400);
     // The offset must be a number of minutes.
     env.app
         .post(
             "/ingest/import/koreai?timeZoneOffset=east",
-            &[("Authorization", format!("Bearer {}", env.ingest).as_str())],
+            &[(
+                "Authorization",
+                format!("Bearer {}", env.ingest_key).as_str(),
+            )],
             br#"{"data": []}"#,
         )
         .odata_error(400);
     // One unmappable conversation rejects the whole document, naming it.
     let mut broken = voice("c-bad", &["u-1"]);
     broken["conversationStart"] = json!("yesterday");
-    let resp = env.import("genesys", &export(&[voice("c-ok", &["u-1"]), broken]));
+    let resp = import(&env, "genesys", &export(&[voice("c-ok", &["u-1"]), broken]));
     let err = resp.odata_error(400);
     assert!(
         err["message"].as_str().unwrap_or("").contains("c-bad"),
         "{err}"
     );
-    assert!(env.rows("Conversations").is_empty());
-    assert!(env.rows("Workitems").is_empty());
+    assert!(env.all_rows("Conversations").is_empty());
+    assert!(env.all_rows("Workitems").is_empty());
 }
 
 fn check_snapshots(backend: Backend) {
     let Some(env) = setup(backend) else { return };
     let first = export(&[voice("c-1", &["u-1", "u-2"]), voice("c-2", &["u-3"])]);
-    let resp = env.import("genesys", &first);
+    let resp = import(&env, "genesys", &first);
     assert_eq!(resp.status, 200, "{}", resp.text());
     let report = resp.json();
     assert_eq!(report["conversations"], 2, "{report}");
@@ -162,7 +127,7 @@ fn check_snapshots(backend: Backend) {
         "Workitems",
         "AgentSegments",
     ];
-    let before: Vec<Vec<Value>> = sets.iter().map(|s| env.rows(s)).collect();
+    let before: Vec<Vec<Value>> = sets.iter().map(|s| env.all_rows(s)).collect();
     let agents = |rows: &[Value], conversation: &str| -> Vec<String> {
         let mut a: Vec<String> = rows
             .iter()
@@ -175,16 +140,16 @@ fn check_snapshots(backend: Backend) {
     assert_eq!(agents(&before[3], "c-1"), ["u-1", "u-2"]);
 
     // The same file again changes nothing.
-    let resp = env.import("genesys", &first);
+    let resp = import(&env, "genesys", &first);
     assert_eq!(resp.status, 200, "{}", resp.text());
     assert_eq!(resp.json()["sets"]["Calls"]["inserted"], 0);
-    let again: Vec<Vec<Value>> = sets.iter().map(|s| env.rows(s)).collect();
+    let again: Vec<Vec<Value>> = sets.iter().map(|s| env.all_rows(s)).collect();
     assert_eq!(before, again);
 
     // A later export of c-1 in which only u-2 handled it replaces c-1's rows and leaves
     // c-2 alone; a conversation twice in one file counts once (the later copy wins).
     let later = export(&[voice("c-1", &["u-9"]), voice("c-1", &["u-2"])]);
-    let resp = env.import("genesys", &later);
+    let resp = import(&env, "genesys", &later);
     assert_eq!(resp.status, 200, "{}", resp.text());
     let report = resp.json();
     assert_eq!(report["conversations"], 1, "{report}");
@@ -192,10 +157,10 @@ fn check_snapshots(backend: Backend) {
         report["sets"]["Workitems"]["removed"].as_u64().unwrap_or(0) >= 1,
         "{report}"
     );
-    let workitems = env.rows("Workitems");
+    let workitems = env.all_rows("Workitems");
     assert_eq!(agents(&workitems, "c-1"), ["u-2"]);
     assert_eq!(agents(&workitems, "c-2"), ["u-3"]);
-    let segments = env.rows("AgentSegments");
+    let segments = env.all_rows("AgentSegments");
     let c1: Vec<&Value> = segments
         .iter()
         .filter(|s| s["conversationId"] == "c-1")
@@ -210,7 +175,7 @@ fn check_snapshots(backend: Backend) {
             s["mediaType"] = json!("chat");
         }
     }
-    let resp = env.import("genesys", &export(&[chat]));
+    let resp = import(&env, "genesys", &export(&[chat]));
     assert_eq!(resp.status, 200, "{}", resp.text());
     assert_eq!(
         resp.json()["sets"]["Calls"]["removed"],
@@ -218,10 +183,11 @@ fn check_snapshots(backend: Backend) {
         "{}",
         resp.text()
     );
-    let ids = |set: &str| -> Vec<Value> { env.rows(set).iter().map(|r| r["id"].clone()).collect() };
+    let ids =
+        |set: &str| -> Vec<Value> { env.all_rows(set).iter().map(|r| r["id"].clone()).collect() };
     assert_eq!(ids("Calls"), [json!("c-1")]);
     assert_eq!(ids("Chats"), [json!("c-2")]);
-    let conversations = env.rows("Conversations");
+    let conversations = env.all_rows("Conversations");
     assert_eq!(conversations.len(), 2);
     assert_ne!(
         conversations[1]["channelType"],

@@ -7,9 +7,7 @@ mod common;
 
 use std::path::PathBuf;
 
-use ccfeed::config::Settings;
 use ccfeed::ingest::import::{self, Format, ImportOptions, MappedConversation};
-use ccfeed::store::tenants::{self, Role};
 use common::*;
 use serde_json::{Map, Value, json};
 
@@ -330,60 +328,22 @@ fn export(conversations: &[Value]) -> Vec<u8> {
 // ---------------------------------------------------------------------------------
 // End to end.
 
-struct Env {
-    app: TestApp,
-    ingest: String,
-    read: String,
-}
+struct Env(TenantApp);
 
 fn setup(backend: Backend) -> Option<Env> {
-    let app = TestApp::start(backend, Settings::default(), |db, _| {
-        let mut conn = db.get().expect("conn");
-        tenants::create_tenant(&mut conn, "Acme", "Europe/Budapest", 36500).expect("tenant");
-    })?;
-    let mut conn = app.db.get().expect("conn");
-    let ingest = tenants::create_key(&mut conn, "acme", Role::Ingest, "t")
-        .expect("key")
-        .1;
-    let read = tenants::create_key(&mut conn, "acme", Role::Read, "t")
-        .expect("key")
-        .1;
-    drop(conn);
-    Some(Env { app, ingest, read })
+    TenantApp::start(backend).map(Env)
 }
 
 impl Env {
     fn import(&self, body: &[u8]) -> Value {
-        let auth = format!("Bearer {}", self.ingest);
-        let resp = self.app.post(
-            "/ingest/import/genesys",
-            &[("Authorization", auth.as_str())],
-            body,
-        );
+        let resp = self.0.post_ingest("/ingest/import/genesys", body);
         assert_eq!(resp.status, 200, "{}", resp.text());
         resp.json()
     }
 
     /// Every row of a set, ordered by id, without OData annotations.
     fn rows(&self, set: &str) -> Vec<Value> {
-        let auth = format!("Bearer {}", self.read);
-        let resp = self.app.get_with(
-            &format!("/odata/{set}?$orderby=id&$top=10000"),
-            &[("Authorization", auth.as_str())],
-        );
-        assert_eq!(resp.status, 200, "{}", resp.text());
-        resp.json()["value"]
-            .as_array()
-            .expect("value")
-            .iter()
-            .map(|row| {
-                let mut row = row.clone();
-                if let Some(o) = row.as_object_mut() {
-                    o.retain(|k, _| !k.contains('@'));
-                }
-                row
-            })
-            .collect()
+        self.0.all_rows(set)
     }
 
     fn row(&self, set: &str, id: &str) -> Value {
@@ -574,8 +534,8 @@ fn unmappable_export_writes_nothing_and_names_the_field() {
         .as_object_mut()
         .expect("segment")
         .remove("segmentStart");
-    let auth = format!("Bearer {}", env.ingest);
-    let resp = env.app.post(
+    let auth = format!("Bearer {}", env.0.ingest_key);
+    let resp = env.0.app.post(
         "/ingest/import/genesys",
         &[("Authorization", auth.as_str())],
         &export(&[email(true), broken]),

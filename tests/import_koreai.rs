@@ -13,7 +13,7 @@ use std::path::Path;
 
 use ccfeed::config::Settings;
 use ccfeed::ingest::import::{self, Format, ImportError, ImportOptions, MappedConversation};
-use ccfeed::store::tenants::{self, Role};
+use ccfeed::store::tenants;
 use chrono::{NaiveDateTime, SecondsFormat, TimeDelta};
 use common::*;
 use serde_json::{Map, Value, json};
@@ -408,34 +408,16 @@ fn export() -> Value {
     })
 }
 
-struct Env {
-    app: TestApp,
-    ingest: String,
-    read: String,
-}
+struct Env(TenantApp);
 
 fn setup(backend: Backend) -> Option<Env> {
-    let app = TestApp::start(backend, Settings::default(), |db, _| {
-        let mut conn = db.get().expect("conn");
-        tenants::create_tenant(&mut conn, "Acme", "Europe/Budapest", 3650).expect("tenant");
-    })?;
-    let mut conn = app.db.get().expect("conn");
-    let ingest = tenants::create_key(&mut conn, "acme", Role::Ingest, "t")
-        .expect("key")
-        .1;
-    let read = tenants::create_key(&mut conn, "acme", Role::Read, "t")
-        .expect("key")
-        .1;
-    drop(conn);
-    Some(Env { app, ingest, read })
+    TenantApp::start(backend).map(Env)
 }
 
 impl Env {
     fn import(&self, query: &str, doc: &Value) -> Response {
-        let auth = format!("Bearer {}", self.ingest);
-        self.app.post(
+        self.0.post_ingest(
             &format!("/ingest/import/koreai{query}"),
-            &[("Authorization", auth.as_str())],
             &serde_json::to_vec(doc).expect("json"),
         )
     }
@@ -448,22 +430,12 @@ impl Env {
 
     /// Every row of a set, ordered by id, without annotations.
     fn rows(&self, set: &str) -> Vec<Map<String, Value>> {
-        let auth = format!("Bearer {}", self.read);
-        let resp = self.app.get_with(
-            &format!("/odata/{set}?$orderby=id&$top=10000"),
-            &[("Authorization", auth.as_str())],
-        );
-        assert_eq!(resp.status, 200, "{set}: {}", resp.text());
-        resp.json()["value"]
-            .as_array()
-            .expect("value")
-            .iter()
-            .filter_map(|v| v.as_object())
-            .map(|o| {
-                o.iter()
-                    .filter(|(k, _)| !k.starts_with('@'))
-                    .map(|(k, v)| (k.clone(), v.clone()))
-                    .collect()
+        self.0
+            .all_rows(set)
+            .into_iter()
+            .filter_map(|v| match v {
+                Value::Object(o) => Some(o),
+                _ => None,
             })
             .collect()
     }
