@@ -186,6 +186,18 @@ impl Sim<'_, '_> {
     }
 
     /// The caller hangs up while a bot talks.
+    /// How a bot step that looks the customer up ends: found by their address, created,
+    /// or refused as invalid; the bot's info and output values.
+    fn identify_outcome(&mut self, known: bool) -> (&'static str, &'static str) {
+        if known {
+            ("byEmail", "success")
+        } else if self.rng.chance(0.5) {
+            ("created", "success")
+        } else {
+            ("invalid", "invalid")
+        }
+    }
+
     fn quit(&mut self, mut c: Conv, step: usize, t: i64) -> Result<(), StoreError> {
         let len = self.rng.secs(2.0, 15.0);
         let end = self.bot(&mut c, step, t, len, "CustomerDisconnect", None, None)?;
@@ -972,13 +984,7 @@ impl Sim<'_, '_> {
                 _ => {}
             }
             if self.rng.chance(0.4) {
-                let (info, output) = if p.cust.known.is_some() {
-                    ("byEmail", "success")
-                } else if self.rng.chance(0.5) {
-                    ("created", "success")
-                } else {
-                    ("invalid", "invalid")
-                };
+                let (info, output) = self.identify_outcome(p.cust.known.is_some());
                 let len = self.rng.secs(2.0, 10.0);
                 t = self.bot(
                     &mut c,
@@ -1150,13 +1156,7 @@ impl Sim<'_, '_> {
             self.captured(&c, t, "MailIntent", matched.then(|| group.to_string()))?;
             let len = self.rng.secs(1.0, 3.0);
             t = self.bot(&mut c, BS_AUTO_ACK, t, len, "Success", None, None)?;
-            let (info, output) = if p.cust.known.is_some() {
-                ("byEmail", "success")
-            } else if self.rng.chance(0.5) {
-                ("created", "success")
-            } else {
-                ("invalid", "invalid")
-            };
+            let (info, output) = self.identify_outcome(p.cust.known.is_some());
             let len = self.rng.secs(0.3, 1.5);
             t = self.bot(
                 &mut c,
