@@ -42,21 +42,28 @@ impl Read for ChannelReader {
     }
 }
 
+/// A 400 whose details list each rejected record: its message and the property or
+/// source field it concerns.
+fn invalid_records<'a>(
+    message: String,
+    problems: impl Iterator<Item = (String, Option<&'a str>)>,
+) -> ApiError {
+    let mut api = ApiError::new(StatusCode::BAD_REQUEST, "InvalidRecord", message);
+    api.details = problems
+        .map(|(message, target)| json!({ "code": "InvalidRecord", "message": message, "target": target }))
+        .collect();
+    api
+}
+
 impl From<IngestError> for ApiError {
     fn from(e: IngestError) -> ApiError {
         match e {
-            IngestError::Invalid(errors) => {
-                let mut api = ApiError::new(
-                    StatusCode::BAD_REQUEST,
-                    "InvalidRecord",
-                    IngestError::Invalid(errors.clone()).to_string(),
-                );
-                api.details = errors
+            IngestError::Invalid(ref errors) => invalid_records(
+                e.to_string(),
+                errors
                     .iter()
-                    .map(|r| json!({ "code": "InvalidRecord", "message": r.to_string(), "target": r.property }))
-                    .collect();
-                api
-            }
+                    .map(|r| (r.to_string(), r.property.as_deref())),
+            ),
             IngestError::NotAccepted(message) => ApiError::bad_request(message),
             IngestError::TooLarge(_) => {
                 ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "TooLarge", e.to_string())
@@ -106,18 +113,12 @@ pub async fn ingest(
 impl From<ImportError> for ApiError {
     fn from(e: ImportError) -> ApiError {
         match e {
-            ImportError::Invalid(errors) => {
-                let mut api = ApiError::new(
-                    StatusCode::BAD_REQUEST,
-                    "InvalidRecord",
-                    ImportError::Invalid(errors.clone()).to_string(),
-                );
-                api.details = errors
+            ImportError::Invalid(ref errors) => invalid_records(
+                e.to_string(),
+                errors
                     .iter()
-                    .map(|r| json!({ "code": "InvalidRecord", "message": r.to_string(), "target": r.field }))
-                    .collect();
-                api
-            }
+                    .map(|r| (r.to_string(), Some(r.field.as_str()))),
+            ),
             ImportError::Ingest(e) => e.into(),
         }
     }
