@@ -23,8 +23,9 @@ use ccfeed::jobs::purge::{self, Rule};
 use ccfeed::jobs::refresh::{self, RefreshError, RefreshSettings, SetChanges};
 use ccfeed::jobs::schedule::{Clock, Ran, ScheduleSettings, Scheduler};
 use ccfeed::jobs::{self, Job};
-use ccfeed::store::tenants::{self, Role, Tenant, query, stmt};
+use ccfeed::store::tenants::{self, Role, Tenant};
 use ccfeed::store::{self, Bind, ColumnKind, Db, SortValue, parse_instant};
+use ccfeed::store::{query, stmt};
 use chrono::{DateTime, Duration, Utc};
 use common::*;
 use diesel::{Connection, RunQueryDsl};
@@ -261,7 +262,7 @@ fn ids(db: &Db, model: &Model, set_name: &str, tenant: &str) -> BTreeSet<String>
     query(&mut conn, &s, &[ColumnKind::Text])
         .expect("ids")
         .iter()
-        .map(|r| tenants::text(&r[0]))
+        .map(|r| ccfeed::store::text(&r[0]))
         .collect()
 }
 
@@ -303,8 +304,12 @@ fn agents_of(db: &Db, tenant: &str) -> BTreeMap<String, AgentRow> {
         .iter()
         .map(|r| {
             (
-                tenants::text(&r[0]),
-                (tenants::text(&r[1]), opt_text(&r[2]), opt_instant(&r[3])),
+                ccfeed::store::text(&r[0]),
+                (
+                    ccfeed::store::text(&r[1]),
+                    opt_text(&r[2]),
+                    opt_instant(&r[3]),
+                ),
             )
         })
         .collect()
@@ -1614,7 +1619,7 @@ fn kill_midway_and_check(path: &str, mut child: std::process::Child) -> i64 {
     let mut conn = db.get().expect("conn");
     let s = stmt(&conn, "SELECT * FROM pragma_integrity_check", Vec::new());
     let check = query(&mut conn, &s, &[ColumnKind::Text]).expect("integrity check");
-    assert_eq!(tenants::text(&check[0][0]), "ok");
+    assert_eq!(ccfeed::store::text(&check[0][0]), "ok");
     drop(conn);
     let left = expired_calls(&db);
     let indexed = count(

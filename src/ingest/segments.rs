@@ -44,8 +44,9 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use chrono_tz::Tz;
 
 use crate::edm::{EntitySet, Model};
+use crate::store::query;
 use crate::store::sql::Statement;
-use crate::store::tenants::{Tenant, query};
+use crate::store::tenants::Tenant;
 use crate::store::{Bind, ColumnKind, Conn, RowBatch, SortValue, StoreError};
 
 /// Conversation ids bound per loading statement.

@@ -15,8 +15,8 @@ pub mod schedule;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-use crate::store::tenants::{query, stmt, text};
 use crate::store::{Bind, ColumnKind, Conn, SortValue, StoreError};
+use crate::store::{query, stmt, text};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "lowercase")]

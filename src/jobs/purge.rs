@@ -13,7 +13,8 @@ use chrono::{DateTime, Duration, Utc};
 
 use super::{Job, record_run};
 use crate::edm::{EntitySet, Model};
-use crate::store::tenants::{Tenant, stmt};
+use crate::store::stmt;
+use crate::store::tenants::Tenant;
 use crate::store::{Bind, ColumnKind, Conn, Db, StoreError, scalar_i64};
 
 /// How the age of a row is judged.

@@ -26,8 +26,9 @@ use serde_json::Value;
 use super::{Job, record_run};
 use crate::edm::{EntitySet, Model};
 use crate::ingest::Converter;
-use crate::store::tenants::{Tenant, query, stmt};
+use crate::store::tenants::Tenant;
 use crate::store::{Bind, ColumnKind, Conn, Db, RowBatch, SortValue, StoreError, format_instant};
+use crate::store::{query, stmt};
 
 /// Largest directory document read.
 const MAX_DOCUMENT_BYTES: u64 = 256 * 1024 * 1024;

@@ -15,7 +15,8 @@ use chrono::{DateTime, Duration, NaiveTime, Utc};
 
 use super::{Job, purge, refresh};
 use crate::edm::Model;
-use crate::store::tenants::{self, Tenant, stmt};
+use crate::store::stmt;
+use crate::store::tenants::{self, Tenant};
 use crate::store::{Bind, ColumnKind, Conn, Db, Dialect, StoreError, scalar_i64};
 
 pub trait Clock: Send + Sync {

@@ -12,6 +12,7 @@
 //! rows is built by [`sql`] with the tenant predicate as its first condition.
 
 mod expr;
+mod raw;
 mod read;
 pub mod sql;
 pub mod tenants;
@@ -30,6 +31,7 @@ use diesel::{Connection, RunQueryDsl};
 use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
 
 pub use expr::sort_kind;
+pub use raw::{query, stmt, text};
 pub use read::RowSink;
 pub use sql::Dialect;
 pub use value::{Bind, Cell, ColumnKind, SortValue, format_instant, parse_instant};
@@ -190,12 +192,12 @@ fn read_time_indexes(conn: &mut Conn) -> Result<HashSet<(String, String)>, Store
         text: text.to_string(),
         binds: Vec::new(),
     };
-    let rows = tenants::query(conn, &stmt, &[ColumnKind::Text, ColumnKind::Text])?;
+    let rows = query(conn, &stmt, &[ColumnKind::Text, ColumnKind::Text])?;
     Ok(rows
         .iter()
         .filter_map(|row| {
-            let table = tenants::text(&row[0]);
-            let definition = tenants::text(&row[1]);
+            let table = raw::text(&row[0]);
+            let definition = raw::text(&row[1]);
             time_index_column(&definition).map(|column| (table, column))
         })
         .collect())
@@ -235,9 +237,9 @@ pub fn explain(conn: &mut Conn, stmt: &sql::Statement) -> Result<Vec<String>, St
         text: format!("{prefix}{}", stmt.text),
         binds: stmt.binds.clone(),
     };
-    Ok(tenants::query(conn, &explained, &kinds)?
+    Ok(query(conn, &explained, &kinds)?
         .iter()
-        .map(|row| tenants::text(&row[column]))
+        .map(|row| raw::text(&row[column]))
         .collect())
 }
 

@@ -5,8 +5,9 @@
 //! A key is `ccf_<id>_<secret>`. Only the SHA-256 of the secret is stored, so the
 //! key is shown once, at creation. The secret is 32 random bytes, so a plain hash is
 //! enough (no password stretching is needed for high-entropy secrets); the hash is
-//! compared in constant time. Keys are checked against the database on every
-//! request, so a revoked key stops working at once, without a restart.
+//! compared in constant time. Keys are checked against the database; the server may
+//! remember a verified read key for `key_cache_seconds`, so a revocation takes effect
+//! within that time, without a restart.
 
 use std::fmt;
 
@@ -16,9 +17,8 @@ use chrono::{DateTime, Utc};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
-use super::sql::Statement;
-use super::value::{Bind, Cell, ColumnKind, SortValue};
-use super::{Conn, RowSink, StoreError, stream_rows};
+use super::value::{Bind, ColumnKind, SortValue};
+use super::{Conn, StoreError, query, stmt, text};
 use crate::edm::Model;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -83,66 +83,6 @@ pub struct KeyInfo {
     pub revoked_at_utc: Option<String>,
     /// When the key stops working, if it was given an expiry.
     pub expires_at_utc: Option<String>,
-}
-
-/// Collects rows as owned values.
-struct Rows(Vec<Vec<SortValue>>, usize);
-
-impl RowSink for Rows {
-    fn begin_row(&mut self) -> Result<bool, StoreError> {
-        self.0.push(vec![SortValue::Null; self.1]);
-        Ok(true)
-    }
-    fn cell(&mut self, column: usize, cell: Cell<'_>) -> Result<(), StoreError> {
-        if let Some(row) = self.0.last_mut()
-            && let Some(slot) = row.get_mut(column)
-        {
-            slot.assign(cell);
-        }
-        Ok(())
-    }
-    fn end_row(&mut self) -> Result<(), StoreError> {
-        Ok(())
-    }
-}
-
-pub fn query(
-    conn: &mut Conn,
-    stmt: &Statement,
-    kinds: &[ColumnKind],
-) -> Result<Vec<Vec<SortValue>>, StoreError> {
-    let mut rows = Rows(Vec::new(), kinds.len());
-    stream_rows(conn, stmt, kinds, &mut rows)?;
-    Ok(rows.0)
-}
-
-/// An owned value as text (timestamps in the feed's UTC form).
-pub fn text(v: &SortValue) -> String {
-    match v {
-        SortValue::Text(s) => s.clone(),
-        SortValue::Instant(t) => super::format_instant(t),
-        SortValue::Int(i) => i.to_string(),
-        SortValue::Null => String::new(),
-        SortValue::Bool(b) => b.to_string(),
-        SortValue::Double(d) => d.to_string(),
-    }
-}
-
-/// A statement from SQL with `?` placeholders (numbered for PostgreSQL).
-pub fn stmt(conn: &Conn, sql: &str, binds: Vec<(Bind, ColumnKind)>) -> Statement {
-    // `?` placeholders, numbered for PostgreSQL.
-    let dialect = conn.dialect();
-    let mut text = String::with_capacity(sql.len() + 8);
-    let mut n = 0;
-    for ch in sql.chars() {
-        if ch == '?' {
-            n += 1;
-            text.push_str(&dialect.placeholder(n));
-        } else {
-            text.push(ch);
-        }
-    }
-    Statement { text, binds }
 }
 
 fn t(s: &str) -> (Bind, ColumnKind) {

@@ -19,7 +19,8 @@ use serde_json::{Map, Value};
 
 use super::{Converter, IngestError, body_error, segments};
 use crate::edm::{EntitySet, Model};
-use crate::store::tenants::{self, Tenant};
+use crate::store;
+use crate::store::tenants::Tenant;
 use crate::store::{Bind, ColumnKind, Conn, RowBatch, StoreError};
 
 /// The export formats ccfeed reads.
@@ -383,7 +384,7 @@ fn remove_stale(
             binds.push((Bind::Text(id.clone()), ColumnKind::Text));
         }
         sql.push(')');
-        let found = tenants::query(conn, &tenants::stmt(conn, &sql, binds), &[ColumnKind::Text])?;
+        let found = store::query(conn, &store::stmt(conn, &sql, binds), &[ColumnKind::Text])?;
         let fresh: HashSet<&String> = chunk
             .iter()
             .filter_map(|c| rows.ids.get(c))
@@ -392,7 +393,7 @@ fn remove_stale(
         stale.extend(
             found
                 .iter()
-                .filter_map(|row| row.first().map(tenants::text))
+                .filter_map(|row| row.first().map(store::text))
                 .filter(|id| !fresh.contains(id)),
         );
     }
@@ -405,7 +406,7 @@ fn remove_stale(
             binds.push((Bind::Text(id.clone()), ColumnKind::Text));
         }
         sql.push(')');
-        removed += conn.execute(&tenants::stmt(conn, &sql, binds))? as u64;
+        removed += conn.execute(&store::stmt(conn, &sql, binds))? as u64;
     }
     Ok(removed)
 }
