@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use std::sync::OnceLock;
 
 use chrono::DateTime;
+use diesel::connection::SimpleConnection;
 use diesel::sql_types::{BigInt, Nullable, Text};
 use diesel::{Connection, QueryableByName, RunQueryDsl, SqliteConnection};
 use tempfile::TempDir;
@@ -89,8 +90,13 @@ fn fixture() -> &'static Fixture {
     FIXTURE.get_or_init(|| build(CALLS, DAYS))
 }
 
+/// A plain connection for checks; it waits for a lock like the server's pool does
+/// (another test's generator may be checkpointing its write-ahead log meanwhile).
 fn connect(path: &str) -> SqliteConnection {
-    SqliteConnection::establish(path).expect("connect")
+    let mut conn = SqliteConnection::establish(path).expect("connect");
+    conn.batch_execute("PRAGMA busy_timeout = 30000")
+        .expect("busy timeout");
+    conn
 }
 
 fn count(conn: &mut SqliteConnection, sql: &str) -> i64 {
