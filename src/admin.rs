@@ -339,7 +339,7 @@ pub fn refresh_lookups(
     if history {
         let mut all = Vec::new();
         for t in &list {
-            all.extend(jobs::history(&mut conn, Job::Refresh, &t.id, 20)?);
+            all.extend(jobs::history(&mut conn, Job::Refresh, t, 20)?);
         }
         if common.json {
             println!("{}", json!({ "runs": all }));

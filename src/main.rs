@@ -544,7 +544,7 @@ fn ensure_demo_directory(db: &Db, model: &Model, database: &str) -> anyhow::Resu
         return Ok(());
     }
     let path = format!("{database}.directory.json");
-    let document = ccfeed::jobs::refresh::export(&mut conn, model, &tenant.id)?;
+    let document = ccfeed::jobs::refresh::export(&mut conn, model, &tenant)?;
     std::fs::write(&path, serde_json::to_vec_pretty(&document)?)
         .with_context(|| format!("writing {path}"))?;
     tenants::update_tenant(&mut conn, &tenant.id, None, None, Some(&path))?;

@@ -284,7 +284,8 @@ fn write_rows(db: &Db, model: &Model, tenant: &str, set: &str, values: Vec<Vec<(
         .iter()
         .map(|(name, _)| set.property_index(name).expect("property"))
         .collect();
-    let mut batch = RowBatch::new(set, tenant, columns);
+    let scoped = common::scope(&mut conn, tenant);
+    let mut batch = RowBatch::new(set, scoped.scope(), columns);
     for row in values {
         batch
             .push(row.into_iter().map(|(_, v)| v).collect())

@@ -193,7 +193,8 @@ fn job_runs(db: &Db, job: &str, tenant: &str, outcome: &str) -> i64 {
 
 fn history(db: &Db, job: Job, tenant: &str) -> Vec<jobs::JobRun> {
     let mut conn = db.get().expect("conn");
-    jobs::history(&mut conn, job, tenant, 100).expect("history")
+    let tenant = find(db, tenant);
+    jobs::history(&mut conn, job, &tenant, 100).expect("history")
 }
 
 /// Every row of a set (of one tenant, or all), every column, in key order.
@@ -1004,7 +1005,7 @@ both_backends!(refresh_from_an_export_changes_nothing, |backend| {
     }
     let before = lookups(db, &model);
     let mut conn = db.get().expect("conn");
-    let doc = refresh::export(&mut conn, &model, TENANT).expect("export");
+    let doc = refresh::export(&mut conn, &model, &find(db, TENANT)).expect("export");
     let bytes = serde_json::to_vec(&doc).expect("json");
     let tenant = find(db, TENANT);
     let r = refresh::apply(

@@ -9,7 +9,7 @@
 //! instead of producing rows that do not fit the model.
 
 use crate::edm::{EdmType, EntitySet, Model, Storage};
-use crate::store::{Bind, Conn, RowBatch, StoreError};
+use crate::store::{Bind, Conn, RowBatch, StoreError, TenantScope};
 
 use super::calendar::{local_text, utc};
 
@@ -31,7 +31,11 @@ pub(super) struct Table<'m> {
 }
 
 impl<'m> Table<'m> {
-    pub fn new(model: &'m Model, set_name: &str, tenant: &str) -> Result<Table<'m>, StoreError> {
+    pub fn new(
+        model: &'m Model,
+        set_name: &str,
+        tenant: &TenantScope,
+    ) -> Result<Table<'m>, StoreError> {
         let set = model.entity_set(set_name).ok_or_else(|| {
             StoreError::Invalid(format!("the model has no entity set {set_name}"))
         })?;

@@ -98,7 +98,7 @@ pub async fn history(
     let task = state.clone();
     let runs = web::block(move || {
         let mut conn = task.db.get()?;
-        jobs::history(&mut conn, job, &tenant.id, 50)
+        jobs::history(&mut conn, job, &tenant, 50)
     })
     .await
     .map_err(|e| ApiError::internal(&e))??;

@@ -186,11 +186,11 @@ pub fn ingest(
         }
     };
     let mut writer = Writer {
-        main: RowBatch::new(set, &tenant.id, converter.columns().to_vec()),
+        main: RowBatch::new(set, tenant.scope(), converter.columns().to_vec()),
         conversations: converter.conversation_columns().and_then(|cols| {
             model
                 .entity_set("Conversations")
-                .map(|c| RowBatch::new(c, &tenant.id, cols.to_vec()))
+                .map(|c| RowBatch::new(c, tenant.scope(), cols.to_vec()))
         }),
         inserted: 0,
         updated: 0,

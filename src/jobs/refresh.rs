@@ -26,9 +26,9 @@ use serde_json::Value;
 use super::{Job, record_run};
 use crate::edm::{EntitySet, Model};
 use crate::ingest::Converter;
+use crate::store::scoped;
 use crate::store::tenants::Tenant;
 use crate::store::{Bind, ColumnKind, Conn, Db, RowBatch, SortValue, StoreError, format_instant};
-use crate::store::{query, stmt};
 
 /// Largest directory document read.
 const MAX_DOCUMENT_BYTES: u64 = 256 * 1024 * 1024;
@@ -128,25 +128,10 @@ fn stored_text(v: &SortValue) -> Option<String> {
 /// The stored rows of a lookup set: id → (values as text, deleted?).
 type Stored = HashMap<String, (Vec<Option<String>>, bool)>;
 
-fn load(conn: &mut Conn, set: &EntitySet, tenant: &str) -> Result<Stored, StoreError> {
-    let columns: Vec<String> = set
-        .properties
-        .iter()
-        .map(|p| format!("\"{}\"", p.column))
-        .collect();
-    let kinds: Vec<ColumnKind> = set.properties.iter().map(ColumnKind::of).collect();
-    let s = stmt(
-        conn,
-        &format!(
-            "SELECT {} FROM \"{}\" WHERE tenant_id = ?",
-            columns.join(", "),
-            set.table
-        ),
-        vec![(Bind::Text(tenant.into()), ColumnKind::Text)],
-    );
+fn load(conn: &mut Conn, set: &EntitySet, tenant: &Tenant) -> Result<Stored, StoreError> {
     let deleted = set.property_index("deletedAt");
     let mut out = HashMap::new();
-    for row in query(conn, &s, &kinds)? {
+    for row in scoped::all_rows(conn, tenant.scope(), set)? {
         let values: Vec<Option<String>> = row.iter().map(stored_text).collect();
         let id = values[set.key].clone().unwrap_or_default();
         let is_deleted = deleted.is_some_and(|d| values[d].is_some());
@@ -218,9 +203,11 @@ pub fn apply(
     let report = conn.transaction(|conn| {
         let mut report = BTreeMap::new();
         for (set, rows) in &plans {
-            let stored = load(conn, set, &tenant.id)?;
+            let stored = load(conn, set, tenant)?;
             let active = stored.values().filter(|(_, deleted)| !deleted).count();
-            if active >= settings.guard_min_rows && (rows.len() as f64) < active as f64 * settings.guard_min_fraction {
+            if active >= settings.guard_min_rows
+                && (rows.len() as f64) < active as f64 * settings.guard_min_fraction
+            {
                 return Err(StoreError::Invalid(format!(
                     "{}: the source lists {} rows where {} are active now (below {:.0}%)",
                     set.name,
@@ -232,7 +219,7 @@ pub fn apply(
             let deleted_at = set.property_index("deletedAt");
             let mut changes = SetChanges::default();
             let mut present = HashSet::new();
-            let mut batch = RowBatch::new(set, &tenant.id, (0..set.properties.len()).collect());
+            let mut batch = RowBatch::new(set, tenant.scope(), (0..set.properties.len()).collect());
             for row in rows {
                 let id = bind_text(&row[set.key]).unwrap_or_default();
                 match stored.get(&id) {
@@ -254,27 +241,22 @@ pub fn apply(
                 batch.push(row.clone())?;
             }
             batch.flush(conn)?;
-            let gone: Vec<&String> =
-                stored.iter().filter(|(id, (_, deleted))| !deleted && !present.contains(*id)).map(|(id, _)| id).collect();
+            let gone: Vec<&String> = stored
+                .iter()
+                .filter(|(id, (_, deleted))| !deleted && !present.contains(*id))
+                .map(|(id, _)| id)
+                .collect();
             if let Some(d) = deleted_at {
                 let column = &set.properties[d].column;
-                for chunk in gone.chunks(10_000) {
-                    let marks = vec!["?"; chunk.len()].join(", ");
-                    let mut binds = vec![
-                        (Bind::Instant(now), ColumnKind::Instant),
-                        (Bind::Text(tenant.id.clone()), ColumnKind::Text),
-                    ];
-                    binds.extend(chunk.iter().map(|id| (Bind::Text((*id).clone()), ColumnKind::Text)));
-                    let s = stmt(
-                        conn,
-                        &format!(
-                            "UPDATE \"{}\" SET \"{column}\" = ? WHERE tenant_id = ? AND id IN ({marks})",
-                            set.table
-                        ),
-                        binds,
-                    );
-                    changes.deleted += conn.execute(&s)? as u64;
-                }
+                let gone: Vec<&str> = gone.iter().map(|id| id.as_str()).collect();
+                changes.deleted += scoped::set_column_for_keys(
+                    conn,
+                    tenant.scope(),
+                    set,
+                    column,
+                    (Bind::Instant(now), ColumnKind::Instant),
+                    &gone,
+                )? as u64;
             }
             report.insert(set.name.clone(), changes);
         }
@@ -311,7 +293,7 @@ pub fn run(
             record_run(
                 &mut conn,
                 Job::Refresh,
-                &tenant.id,
+                tenant,
                 started,
                 Utc::now(),
                 Ok(&details),
@@ -322,7 +304,7 @@ pub fn run(
             record_run(
                 &mut conn,
                 Job::Refresh,
-                &tenant.id,
+                tenant,
                 started,
                 Utc::now(),
                 Err(&e.to_string()),
@@ -335,7 +317,7 @@ pub fn run(
 
 /// The tenant's current (not deleted) lookup rows as a directory document: what a
 /// refresh from it would leave unchanged. The demo tenant's source is made this way.
-pub fn export(conn: &mut Conn, model: &Model, tenant: &str) -> Result<Value, StoreError> {
+pub fn export(conn: &mut Conn, model: &Model, tenant: &Tenant) -> Result<Value, StoreError> {
     let mut doc = serde_json::Map::new();
     for set in model.entity_sets().iter().filter(|s| s.is_lookup()) {
         let stored = load(conn, set, tenant)?;

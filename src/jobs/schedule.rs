@@ -15,9 +15,9 @@ use chrono::{DateTime, Duration, NaiveTime, Utc};
 
 use super::{Job, purge, refresh};
 use crate::edm::Model;
-use crate::store::stmt;
 use crate::store::tenants::{self, Tenant};
 use crate::store::{Bind, ColumnKind, Conn, Db, Dialect, StoreError, scalar_i64};
+use crate::store::{scoped, stmt};
 
 pub trait Clock: Send + Sync {
     fn now(&self) -> DateTime<Utc>;
@@ -97,19 +97,13 @@ fn lock_key(job: Job, tenant: &str) -> i64 {
 }
 
 /// Takes the slot if no run has taken it yet. True when this caller should run.
-fn claim(conn: &mut Conn, job: Job, tenant: &str, slot: DateTime<Utc>) -> Result<bool, StoreError> {
-    let s = stmt(
-        conn,
-        "INSERT INTO job_slots (job, tenant_id, slot_utc) VALUES (?, ?, ?) \
-         ON CONFLICT (job, tenant_id) DO UPDATE SET slot_utc = excluded.slot_utc \
-         WHERE job_slots.slot_utc < excluded.slot_utc",
-        vec![
-            (Bind::Text(job.as_str().into()), ColumnKind::Text),
-            (Bind::Text(tenant.into()), ColumnKind::Text),
-            (Bind::Instant(slot), ColumnKind::Instant),
-        ],
-    );
-    Ok(conn.execute(&s)? == 1)
+fn claim(
+    conn: &mut Conn,
+    job: Job,
+    tenant: &Tenant,
+    slot: DateTime<Utc>,
+) -> Result<bool, StoreError> {
+    scoped::claim_job_slot(conn, tenant.scope(), job.as_str(), slot)
 }
 
 impl Scheduler {
@@ -148,7 +142,7 @@ impl Scheduler {
                     .is_some_and(|(_, at)| *at <= now);
                 let slot = slot(now, self.settings.refresh_at);
                 let ok = self.with_lock(&mut conn, Job::Refresh, tenant, |s, conn| {
-                    if !retry_due && !claim(conn, Job::Refresh, &tenant.id, slot)? {
+                    if !retry_due && !claim(conn, Job::Refresh, tenant, slot)? {
                         return Ok(None);
                     }
                     Ok(Some(
@@ -167,7 +161,7 @@ impl Scheduler {
             let slot = slot(now, self.settings.purge_at);
             let chunk = self.settings.purge_chunk;
             let ok = self.with_lock(&mut conn, Job::Purge, tenant, |s, conn| {
-                if !claim(conn, Job::Purge, &tenant.id, slot)? {
+                if !claim(conn, Job::Purge, tenant, slot)? {
                     return Ok(None);
                 }
                 Ok(Some(

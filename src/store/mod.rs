@@ -9,11 +9,15 @@
 //! ever appear in SQL text.
 //!
 //! Tenant scoping lives here and only here: every statement that reads or writes feed
-//! rows is built by [`sql`] with the tenant predicate as its first condition.
+//! rows is built by [`sql`] (reads), [`write`] (upserts) or [`scoped`] (everything the
+//! jobs, importers and the demo need) from a [`TenantScope`], which only `store` hands
+//! out. A test (`tests/architecture.rs`) fails if SQL naming the tenant column appears
+//! anywhere else.
 
 mod expr;
 mod raw;
 mod read;
+pub mod scoped;
 pub mod sql;
 pub mod tenants;
 mod value;
@@ -33,6 +37,7 @@ use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
 pub use expr::sort_kind;
 pub use raw::{query, stmt, text};
 pub use read::RowSink;
+pub use scoped::TenantScope;
 pub use sql::Dialect;
 pub use value::{Bind, Cell, ColumnKind, SortValue, format_instant, parse_instant};
 pub use write::RowBatch;

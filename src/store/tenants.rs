@@ -17,6 +17,7 @@ use chrono::{DateTime, Utc};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
+use super::scoped::TenantScope;
 use super::value::{Bind, ColumnKind, SortValue};
 use super::{Conn, StoreError, query, stmt, text};
 use crate::edm::Model;
@@ -71,6 +72,31 @@ pub struct Tenant {
     pub created_at_utc: String,
     /// Where the nightly lookup refresh reads the directory (a file or an HTTP(S) URL).
     pub directory_source: Option<String>,
+    /// The scope of statements made for this tenant; a `Tenant` only comes out of
+    /// this module, so neither does a scope (see [`super::scoped`]).
+    #[serde(skip)]
+    scope: TenantScope,
+}
+
+impl Tenant {
+    /// The scope every statement on this tenant's rows is built from.
+    pub fn scope(&self) -> &TenantScope {
+        &self.scope
+    }
+
+    /// A tenant for unit tests that convert rows without a database.
+    #[cfg(test)]
+    pub(crate) fn for_tests(id: &str, time_zone: &str) -> Tenant {
+        Tenant {
+            id: id.into(),
+            name: id.into(),
+            time_zone: time_zone.into(),
+            retention_days: 365,
+            created_at_utc: "2026-01-01T00:00:00.000Z".into(),
+            directory_source: None,
+            scope: TenantScope::new(id),
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
@@ -101,8 +127,10 @@ const TENANT_KINDS: [ColumnKind; 6] = [
 ];
 
 fn tenant_from(row: &[SortValue]) -> Tenant {
+    let id = text(&row[0]);
     Tenant {
-        id: text(&row[0]),
+        scope: TenantScope::new(&id),
+        id,
         name: text(&row[1]),
         time_zone: text(&row[2]),
         retention_days: match row[3] {

@@ -19,9 +19,9 @@ use serde_json::{Map, Value};
 
 use super::{Converter, IngestError, body_error, segments};
 use crate::edm::{EntitySet, Model};
-use crate::store;
+use crate::store::scoped;
 use crate::store::tenants::Tenant;
-use crate::store::{Bind, ColumnKind, Conn, RowBatch, StoreError};
+use crate::store::{Conn, RowBatch, StoreError};
 
 /// The export formats ccfeed reads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -129,8 +129,6 @@ pub fn map_conversation(
 
 /// Most problems reported for one rejected file.
 const MAX_ERRORS: usize = 20;
-/// Conversations per stale-row DELETE (their new ids are binds too).
-const REMOVE_CHUNK: usize = 200;
 
 /// What one import wrote to one entity set.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
@@ -256,7 +254,7 @@ pub fn import(
         let conversations = converter.conversation_columns().and_then(|cols| {
             model
                 .entity_set("Conversations")
-                .map(|c| RowBatch::new(c, &tenant.id, cols.to_vec()))
+                .map(|c| RowBatch::new(c, tenant.scope(), cols.to_vec()))
         });
         let scope = if conversations.is_some() {
             // A conversation's own row: stale when a newer export files it under
@@ -270,7 +268,7 @@ pub fn import(
         };
         sets.push(SetRows {
             set,
-            batch: RowBatch::new(set, &tenant.id, converter.columns().to_vec()),
+            batch: RowBatch::new(set, tenant.scope(), converter.columns().to_vec()),
             converter,
             conversations,
             scope,
@@ -349,7 +347,7 @@ pub fn import(
                 batch.flush(conn)?;
             }
             if let Some(scope) = rows.scope {
-                let removed = remove_stale(conn, rows, scope, &tenant.id, &conversation_ids)?;
+                let removed = remove_stale(conn, rows, scope, tenant, &conversation_ids)?;
                 report
                     .sets
                     .entry(rows.set.name.clone())
@@ -368,45 +366,20 @@ fn remove_stale(
     conn: &mut Conn,
     rows: &SetRows<'_>,
     scope: &str,
-    tenant: &str,
+    tenant: &Tenant,
     conversation_ids: &[String],
 ) -> Result<u64, StoreError> {
-    let key = &rows.set.key_property().column;
-    let table = &rows.set.table;
-    let tenant_bind = || (Bind::Text(tenant.to_string()), ColumnKind::Text);
-    let mut stale: Vec<String> = Vec::new();
-    for chunk in conversation_ids.chunks(REMOVE_CHUNK) {
-        let mut binds = vec![tenant_bind()];
-        let mut sql =
-            format!("SELECT \"{key}\" FROM \"{table}\" WHERE tenant_id = ? AND \"{scope}\" IN (");
-        for (i, id) in chunk.iter().enumerate() {
-            sql.push_str(if i == 0 { "?" } else { ", ?" });
-            binds.push((Bind::Text(id.clone()), ColumnKind::Text));
-        }
-        sql.push(')');
-        let found = store::query(conn, &store::stmt(conn, &sql, binds), &[ColumnKind::Text])?;
-        let fresh: HashSet<&String> = chunk
-            .iter()
-            .filter_map(|c| rows.ids.get(c))
-            .flatten()
-            .collect();
-        stale.extend(
-            found
-                .iter()
-                .filter_map(|row| row.first().map(store::text))
-                .filter(|id| !fresh.contains(id)),
-        );
-    }
-    let mut removed = 0;
-    for ids in stale.chunks(REMOVE_CHUNK) {
-        let mut binds = vec![tenant_bind()];
-        let mut sql = format!("DELETE FROM \"{table}\" WHERE tenant_id = ? AND \"{key}\" IN (");
-        for (i, id) in ids.iter().enumerate() {
-            sql.push_str(if i == 0 { "?" } else { ", ?" });
-            binds.push((Bind::Text(id.clone()), ColumnKind::Text));
-        }
-        sql.push(')');
-        removed += conn.execute(&store::stmt(conn, &sql, binds))? as u64;
-    }
-    Ok(removed)
+    let ids: Vec<&str> = conversation_ids.iter().map(String::as_str).collect();
+    let found = scoped::keys_where_in(conn, tenant.scope(), rows.set, scope, &ids)?;
+    let fresh: HashSet<&String> = conversation_ids
+        .iter()
+        .filter_map(|c| rows.ids.get(c))
+        .flatten()
+        .collect();
+    let stale: Vec<&str> = found
+        .iter()
+        .filter(|id| !fresh.contains(id))
+        .map(String::as_str)
+        .collect();
+    Ok(scoped::delete_keys(conn, tenant.scope(), rows.set, &stale)? as u64)
 }
