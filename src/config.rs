@@ -34,6 +34,15 @@ pub struct FileSettings {
     pub workers: Option<usize>,
     /// Seconds a verified key is remembered (0: check every request in the database).
     pub key_cache_seconds: Option<u64>,
+    /// Rows the retention purge deletes per statement.
+    pub purge_chunk: Option<usize>,
+    /// The lookup refresh refuses a snapshot that lists fewer than
+    /// `refresh_guard_min_fraction` of a set's active rows, once the set has at least
+    /// `refresh_guard_min_rows` of them.
+    pub refresh_guard_min_rows: Option<usize>,
+    pub refresh_guard_min_fraction: Option<f64>,
+    /// Seconds the lookup refresh waits for an HTTP directory source.
+    pub refresh_timeout_seconds: Option<u64>,
 }
 
 impl FileSettings {
@@ -91,7 +100,84 @@ impl Default for Settings {
 }
 
 impl Settings {
+    /// The defaults with the file's values applied (flags and variables go on top,
+    /// in `main.rs`). Every command reads its settings this way: `serve` and the
+    /// command-line jobs alike.
+    pub fn from_file(file: &FileSettings) -> anyhow::Result<Settings> {
+        let mut s = Settings::default();
+        if let Some(v) = &file.listen {
+            s.listen = v.clone();
+        }
+        if let Some(v) = &file.database {
+            s.database = v.clone();
+        }
+        s.public_url = file.public_url.clone();
+        if let Some(v) = file.page_size {
+            s.limits.page_size = v;
+        }
+        if let Some(v) = file.max_page_size {
+            s.limits.max_page_size = v;
+        }
+        if let Some(v) = file.max_orderby_keys {
+            s.limits.max_orderby_keys = v;
+        }
+        if let Some(v) = file.max_filter_nodes {
+            s.limits.max_filter_nodes = v;
+        }
+        if let Some(v) = file.max_depth {
+            s.limits.max_depth = v;
+        }
+        if let Some(v) = file.max_url_length {
+            s.limits.max_url_length = v;
+        }
+        if let Some(v) = file.max_expand_depth {
+            s.limits.max_expand_depth = v;
+        }
+        if let Some(v) = file.max_ingest_bytes {
+            s.max_ingest_bytes = v;
+        }
+        if let Some(v) = &file.refresh_at {
+            s.schedule.refresh_at = chrono::NaiveTime::parse_from_str(v, "%H:%M")
+                .map_err(|_| anyhow::anyhow!("refresh_at '{v}' is not a time of day like 00:00"))?;
+        }
+        if let Some(v) = &file.purge_at {
+            s.schedule.purge_at = chrono::NaiveTime::parse_from_str(v, "%H:%M")
+                .map_err(|_| anyhow::anyhow!("purge_at '{v}' is not a time of day like 01:00"))?;
+        }
+        if let Some(v) = file.jobs {
+            s.run_jobs = v;
+        }
+        if let Some(v) = file.pool_size {
+            s.pool_size = v;
+        }
+        if let Some(v) = file.workers {
+            s.workers = v;
+        }
+        if let Some(v) = file.key_cache_seconds {
+            s.key_cache_seconds = v;
+        }
+        if let Some(v) = file.purge_chunk {
+            s.schedule.purge_chunk = v;
+        }
+        if let Some(v) = file.refresh_guard_min_rows {
+            s.schedule.refresh.guard_min_rows = v;
+        }
+        if let Some(v) = file.refresh_guard_min_fraction {
+            s.schedule.refresh.guard_min_fraction = v;
+        }
+        if let Some(v) = file.refresh_timeout_seconds {
+            s.schedule.refresh.http_timeout = std::time::Duration::from_secs(v);
+        }
+        Ok(s)
+    }
+
     pub fn validate(&self) -> anyhow::Result<()> {
+        if self.schedule.purge_chunk == 0 {
+            anyhow::bail!("purge_chunk must be at least 1");
+        }
+        if !(0.0..=1.0).contains(&self.schedule.refresh.guard_min_fraction) {
+            anyhow::bail!("refresh_guard_min_fraction must be between 0 and 1");
+        }
         if self.limits.page_size == 0 || self.limits.max_page_size < self.limits.page_size {
             anyhow::bail!("page_size must be at least 1 and at most max_page_size");
         }

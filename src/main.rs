@@ -94,9 +94,7 @@ struct ServeArgs {
     /// (loopback only).
     #[arg(long, env = "CCFEED_DEMO")]
     demo: bool,
-    /// TOML config file (keys: listen, database, public_url,
-    /// page_size, max_page_size, max_orderby_keys, max_filter_nodes, max_depth,
-    /// max_url_length, max_expand_depth, pool_size, workers, key_cache_seconds).
+    /// TOML config file (the keys are listed in the README's configuration table).
     #[arg(long, env = "CCFEED_CONFIG")]
     config: Option<PathBuf>,
     /// The externally visible service root, e.g. https://feed.example.com/odata.
@@ -375,57 +373,21 @@ fn settings(args: ServeArgs) -> anyhow::Result<Settings> {
         Some(path) => FileSettings::read(path)?,
         None => FileSettings::default(),
     };
-    let mut s = Settings::default();
-    if let Some(v) = args.listen.or(file.listen) {
+    let mut s = Settings::from_file(&file)?;
+    if let Some(v) = args.listen {
         s.listen = v;
     }
-    if let Some(v) = args.database.database.or(file.database) {
+    if let Some(v) = args.database.database {
         s.database = v;
     }
     s.demo = args.demo;
-    s.public_url = args.public_url.or(file.public_url);
-    if let Some(v) = args.page_size.or(file.page_size) {
+    if let Some(v) = args.public_url {
+        s.public_url = Some(v);
+    }
+    if let Some(v) = args.page_size {
         s.limits.page_size = v;
     }
-    if let Some(v) = file.max_page_size {
-        s.limits.max_page_size = v;
-    }
-    if let Some(v) = file.max_orderby_keys {
-        s.limits.max_orderby_keys = v;
-    }
-    if let Some(v) = file.max_filter_nodes {
-        s.limits.max_filter_nodes = v;
-    }
-    if let Some(v) = file.max_depth {
-        s.limits.max_depth = v;
-    }
-    if let Some(v) = file.max_url_length {
-        s.limits.max_url_length = v;
-    }
-    if let Some(v) = file.max_expand_depth {
-        s.limits.max_expand_depth = v;
-    }
-    if let Some(v) = file.max_ingest_bytes {
-        s.max_ingest_bytes = v;
-    }
-    if let Some(v) = &file.refresh_at {
-        s.schedule.refresh_at = chrono::NaiveTime::parse_from_str(v, "%H:%M")
-            .with_context(|| format!("refresh_at '{v}' is not a time of day like 00:00"))?;
-    }
-    if let Some(v) = &file.purge_at {
-        s.schedule.purge_at = chrono::NaiveTime::parse_from_str(v, "%H:%M")
-            .with_context(|| format!("purge_at '{v}' is not a time of day like 01:00"))?;
-    }
-    if let Some(v) = file.jobs {
-        s.run_jobs = v;
-    }
-    if let Some(v) = file.pool_size {
-        s.pool_size = v;
-    }
-    if let Some(v) = file.workers {
-        s.workers = v;
-    }
-    if let Some(v) = args.key_cache_seconds.or(file.key_cache_seconds) {
+    if let Some(v) = args.key_cache_seconds {
         s.key_cache_seconds = v;
     }
     if s.demo {
