@@ -24,6 +24,8 @@ pub struct FileSettings {
     pub max_url_length: Option<usize>,
     pub max_expand_depth: Option<usize>,
     pub max_ingest_bytes: Option<u64>,
+    /// Seconds an ingest or import body may take to arrive (longer: 408).
+    pub ingest_body_timeout_seconds: Option<u64>,
     /// UTC time of the daily lookup refresh, `HH:MM`.
     pub refresh_at: Option<String>,
     /// UTC time of the daily retention purge, `HH:MM`.
@@ -68,6 +70,9 @@ pub struct Settings {
     pub limits: Limits,
     /// Largest ingest body, after decompression (`max_ingest_bytes`); larger: 413.
     pub max_ingest_bytes: u64,
+    /// How long an ingest or import body may take to arrive
+    /// (`ingest_body_timeout_seconds`); it is read whole before the write starts.
+    pub ingest_body_timeout: std::time::Duration,
     /// When the jobs run and how.
     pub schedule: crate::jobs::schedule::ScheduleSettings,
     /// Whether this server runs the scheduler.
@@ -90,6 +95,7 @@ impl Default for Settings {
             public_url: None,
             limits: Limits::default(),
             max_ingest_bytes: 1 << 30,
+            ingest_body_timeout: std::time::Duration::from_secs(300),
             schedule: crate::jobs::schedule::ScheduleSettings::default(),
             run_jobs: true,
             pool_size: 8,
@@ -135,6 +141,9 @@ impl Settings {
         }
         if let Some(v) = file.max_ingest_bytes {
             s.max_ingest_bytes = v;
+        }
+        if let Some(v) = file.ingest_body_timeout_seconds {
+            s.ingest_body_timeout = std::time::Duration::from_secs(v);
         }
         if let Some(v) = &file.refresh_at {
             s.schedule.refresh_at = chrono::NaiveTime::parse_from_str(v, "%H:%M")

@@ -214,7 +214,7 @@ fn main() -> anyhow::Result<()> {
 fn open_tenant(
     database: DatabaseArg,
     tenant: &str,
-) -> anyhow::Result<(Model, ccfeed::store::Conn, ccfeed::store::tenants::Tenant)> {
+) -> anyhow::Result<(Model, Db, ccfeed::store::tenants::Tenant)> {
     let database = database
         .database
         .unwrap_or_else(|| Settings::default().database);
@@ -224,7 +224,8 @@ fn open_tenant(
     let mut conn = db.get()?;
     let tenant = ccfeed::store::tenants::find_tenant(&mut conn, tenant)?
         .with_context(|| format!("no tenant '{tenant}'; `ccfeed tenant list` shows them"))?;
-    Ok((model, conn, tenant))
+    drop(conn);
+    Ok((model, db, tenant))
 }
 
 /// A file as a reader that moves a progress bar of its bytes, gunzipped when `.gz`.
@@ -250,7 +251,7 @@ fn open_with_progress(
 
 fn import_files(args: ImportArgs) -> anyhow::Result<()> {
     use ccfeed::ingest::import::{self, Format, ImportError, ImportOptions};
-    let (model, mut conn, tenant) = open_tenant(args.database, &args.tenant)?;
+    let (model, db, tenant) = open_tenant(args.database, &args.tenant)?;
     let format = match args.format {
         ImportFormat::Genesys => Format::Genesys,
         ImportFormat::Koreai => Format::Koreai,
@@ -262,7 +263,7 @@ fn import_files(args: ImportArgs) -> anyhow::Result<()> {
     for path in &args.files {
         let (body, bar) = open_with_progress(path)?;
         let result = import::import(
-            &mut conn,
+            &db,
             &model,
             &tenant,
             format,
@@ -329,16 +330,9 @@ fn import_files(args: ImportArgs) -> anyhow::Result<()> {
 }
 
 fn ingest_file(args: IngestArgs) -> anyhow::Result<()> {
-    let (model, mut conn, tenant) = open_tenant(args.database, &args.tenant)?;
+    let (model, db, tenant) = open_tenant(args.database, &args.tenant)?;
     let (body, bar) = open_with_progress(&args.file)?;
-    let report = ccfeed::ingest::ingest(
-        &mut conn,
-        &model,
-        &tenant,
-        &args.entity_set,
-        body,
-        &mut |_| {},
-    );
+    let report = ccfeed::ingest::ingest(&db, &model, &tenant, &args.entity_set, body, &mut |_| {});
     bar.finish_and_clear();
     let report = match report {
         Ok(r) => r,

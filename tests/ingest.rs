@@ -1636,8 +1636,8 @@ fn crash_test(backend: Backend) {
     }
     // Mid-upload, the rows written so far are not visible to readers.
     assert_eq!(counts(addr), (0, 0));
-    // ...though the server is writing them: it holds SQLite's write lock, or has its
-    // PostgreSQL transaction open.
+    // ...and the server holds no write lock and no transaction while the body is
+    // still arriving: it reads and checks the whole body before it starts writing.
     match backend {
         Backend::Sqlite => {
             use diesel::connection::SimpleConnection;
@@ -1649,19 +1649,22 @@ fn crash_test(backend: Backend) {
                 conn.batch_execute("ROLLBACK").expect("rollback");
             }
             assert!(
-                locked,
-                "no write transaction was open on the server's database"
+                !locked,
+                "the server holds the write lock while the body is still arriving"
             );
         }
         Backend::Postgres => {
             let mut conn = diesel::PgConnection::establish(&database).expect("connect");
-            let open: i64 = diesel::select(diesel::dsl::sql::<diesel::sql_types::BigInt>(
+            let writing: i64 = diesel::select(diesel::dsl::sql::<diesel::sql_types::BigInt>(
                 "(SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() \
-                 AND xact_start IS NOT NULL AND pid <> pg_backend_pid())",
+                 AND backend_xid IS NOT NULL AND pid <> pg_backend_pid())",
             ))
             .get_result(&mut conn)
             .expect("pg_stat_activity");
-            assert!(open >= 1, "no open transaction on the server's database");
+            assert_eq!(
+                writing, 0,
+                "the server has a writing transaction open while the body is still arriving"
+            );
         }
     }
     server.kill();
@@ -1704,5 +1707,110 @@ both_backends!(
     a_killed_server_commits_nothing_of_an_unfinished_upload,
     |backend| {
         crash_test(backend);
+    }
+);
+
+// ---------------------------------------------------------------------------------
+// Bounded work per request: a slow or oversized body costs its sender, not others.
+
+/// Starts a POST of `set` announcing `announced` body bytes, sends `first` of them and
+/// leaves the connection open (the body trickles, or never comes).
+fn start_slow_post(
+    addr: SocketAddr,
+    key: &str,
+    set: &str,
+    announced: usize,
+    first: &[u8],
+) -> TcpStream {
+    let mut stream = TcpStream::connect(addr).expect("connect");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(120)))
+        .expect("timeout");
+    let head = format!(
+        "POST /ingest/{set} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nAuthorization: Bearer {key}\r\nContent-Length: {announced}\r\n\r\n"
+    );
+    stream.write_all(head.as_bytes()).expect("head");
+    stream.write_all(first).expect("first bytes");
+    stream
+}
+
+both_backends!(
+    slow_bodies_hold_neither_the_write_lock_nor_the_pool,
+    |backend| {
+        let Some(env) = setup(backend, Settings::default()) else {
+            return;
+        };
+        // As many unfinished uploads as the pool has connections (4 in the tests).
+        // Before the body was read first, each held a connection from its first byte,
+        // and on SQLite the first one also held the write lock.
+        let first = ndjson(&[call("slow-0", 0, "s")]);
+        let slow: Vec<TcpStream> = (0..4)
+            .map(|_| start_slow_post(env.app.addr, &env.a_ingest, "Calls", 1 << 20, &first))
+            .collect();
+        std::thread::sleep(Duration::from_millis(500));
+        // Another tenant's ingest and a read go through meanwhile.
+        let resp = env.ingest_with("Calls", &env.b_ingest, &ndjson(&[call("b-1", 1, "b")]), &[]);
+        assert_eq!(resp.status, 200, "{}", resp.text());
+        assert_eq!(resp.json()["inserted"], 1);
+        let rows = env.rows("Calls", &env.b_read);
+        assert_eq!(rows.len(), 1);
+        drop(slow);
+    }
+);
+
+both_backends!(a_body_that_does_not_arrive_in_time_gets_408, |backend| {
+    let settings = Settings {
+        ingest_body_timeout: Duration::from_secs(1),
+        ..Settings::default()
+    };
+    let Some(env) = setup(backend, settings) else {
+        return;
+    };
+    let before = env.state();
+    let first = ndjson(&[call("late-0", 0, "l")]);
+    let mut stream = start_slow_post(env.app.addr, &env.a_ingest, "Calls", 1 << 20, &first);
+    let resp = common::http_client::read_response(&mut stream);
+    let error = resp.odata_error(408);
+    assert!(
+        error["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("ingest_body_timeout_seconds")),
+        "{error}"
+    );
+    assert_eq!(env.state(), before, "a timed-out body wrote something");
+});
+
+// A write that waits longer than the database allows for another writer's lock is
+// a 503 with Retry-After (try again), never a 500.
+both_backends!(
+    a_lock_wait_that_runs_out_is_503_with_retry_after,
+    |backend| {
+        let Some(env) = setup(backend, Settings::default()) else {
+            return;
+        };
+        env.ingest_ok("Calls", &ndjson(&[call("locked", 0, "x")]), 1, 1, 0);
+        // Another writer holds the lock: SQLite's write lock, a PostgreSQL row lock.
+        let mut holder = env.app.db.get().expect("conn");
+        {
+            use diesel::connection::SimpleConnection;
+            match &mut holder {
+                store::Conn::Sqlite(c) => c.batch_execute("BEGIN IMMEDIATE").expect("lock"),
+                store::Conn::Postgres(c) => c
+                    .batch_execute("BEGIN; UPDATE calls SET hold_count = 7 WHERE id = 'locked'")
+                    .expect("lock"),
+            }
+        }
+        let resp = env.ingest("Calls", &ndjson(&[call("locked", 1, "y")]));
+        resp.odata_error(503);
+        assert!(resp.header("Retry-After").is_some(), "{:?}", resp.headers);
+        {
+            use diesel::connection::SimpleConnection;
+            match &mut holder {
+                store::Conn::Sqlite(c) => c.batch_execute("ROLLBACK").expect("unlock"),
+                store::Conn::Postgres(c) => c.batch_execute("ROLLBACK").expect("unlock"),
+            }
+        }
+        drop(holder);
+        env.ingest_ok("Calls", &ndjson(&[call("locked", 1, "y")]), 1, 0, 1);
     }
 );

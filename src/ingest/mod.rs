@@ -12,6 +12,7 @@
 pub mod import;
 mod record;
 pub mod segments;
+mod spool;
 
 use std::collections::BTreeSet;
 use std::io::{BufRead, BufReader, Read};
@@ -20,7 +21,9 @@ use serde::Serialize;
 
 use crate::edm::{EntitySet, Model};
 use crate::store::tenants::Tenant;
-use crate::store::{Conn, RowBatch, StoreError};
+use crate::store::{Conn, Db, RowBatch, StoreError};
+
+use spool::Spool;
 
 pub(crate) use record::Converter;
 pub use record::RecordError;
@@ -52,6 +55,13 @@ pub enum IngestError {
     TooLarge(u64),
     #[error("could not read the body: {0}")]
     Body(std::io::Error),
+    #[error(
+        "the body did not arrive within {} seconds (setting ingest_body_timeout_seconds); nothing was written",
+        .0.as_secs()
+    )]
+    BodyTimeout(std::time::Duration),
+    #[error("could not keep the validated rows until they are written: {0}")]
+    Spool(std::io::Error),
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -117,14 +127,32 @@ impl<R: Read> Read for Limited<R> {
     }
 }
 
-pub(crate) fn body_error(e: std::io::Error) -> IngestError {
-    match e
-        .get_ref()
-        .and_then(|inner| inner.downcast_ref::<TooLargeMarker>())
-    {
-        Some(TooLargeMarker(limit)) => IngestError::TooLarge(*limit),
-        None => IngestError::Body(e),
+/// Marker inside the io::Error a body reader gets when the body took too long.
+#[derive(Debug)]
+struct TimedOutMarker(std::time::Duration);
+
+impl std::fmt::Display for TimedOutMarker {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "the body did not arrive within {} s", self.0.as_secs())
     }
+}
+
+impl std::error::Error for TimedOutMarker {}
+
+/// The error a body reader is handed when the body did not arrive within `limit`.
+pub fn body_timed_out(limit: std::time::Duration) -> std::io::Error {
+    std::io::Error::new(std::io::ErrorKind::TimedOut, TimedOutMarker(limit))
+}
+
+pub(crate) fn body_error(e: std::io::Error) -> IngestError {
+    let inner = e.get_ref();
+    if let Some(TooLargeMarker(limit)) = inner.and_then(|i| i.downcast_ref::<TooLargeMarker>()) {
+        return IngestError::TooLarge(*limit);
+    }
+    if let Some(TimedOutMarker(limit)) = inner.and_then(|i| i.downcast_ref::<TimedOutMarker>()) {
+        return IngestError::BodyTimeout(*limit);
+    }
+    IngestError::Body(e)
 }
 
 struct Writer<'m> {
@@ -153,16 +181,29 @@ impl Writer<'_> {
     }
 }
 
-/// Reads records from `body` and upserts them into `set_name` for `tenant`, in one
-/// transaction on `conn`. `progress` is told how many records were read so far.
-pub fn ingest(
-    conn: &mut Conn,
-    model: &Model,
+/// A batch that was read and validated completely, waiting to be written.
+pub struct ValidBatch<'m> {
+    model: &'m Model,
+    set: &'m EntitySet,
+    tenant: Tenant,
+    columns: Vec<usize>,
+    conversation_columns: Option<Vec<usize>>,
+    spool: Spool,
+    records: u64,
+    /// Conversations whose segment metrics the batch changes (Messages, AgentSegments).
+    touched_conversations: Option<Vec<String>>,
+}
+
+/// Reads records from `body` for `set_name`, converts and checks every one, and keeps
+/// the rows in a spool: nothing touches the database. `progress` is told how many
+/// records were read so far.
+pub fn read_batch<'m>(
+    model: &'m Model,
     tenant: &Tenant,
     set_name: &str,
     body: impl Read,
     progress: &mut dyn FnMut(u64),
-) -> Result<IngestReport, IngestError> {
+) -> Result<ValidBatch<'m>, IngestError> {
     let set = model
         .entity_set(set_name)
         .ok_or_else(|| IngestError::NotAccepted(format!("there is no entity set '{set_name}'")))?;
@@ -185,130 +226,152 @@ pub fn ingest(
             }
         }
     };
-    let mut writer = Writer {
-        main: RowBatch::new(set, tenant.scope(), converter.columns().to_vec()),
-        conversations: converter.conversation_columns().and_then(|cols| {
-            model
-                .entity_set("Conversations")
-                .map(|c| RowBatch::new(c, tenant.scope(), cols.to_vec()))
-        }),
-        inserted: 0,
-        updated: 0,
-        conversation_rows: 0,
-    };
+    let mut spool = Spool::default();
     let mut errors: Vec<RecordError> = Vec::new();
     let mut records = 0u64;
-    let mut body_failure: Option<IngestError> = None;
     // Messages and AgentSegments feed the segment metrics of their conversations.
     let refreshes_segments = matches!(set.name.as_str(), "Messages" | "AgentSegments");
     let mut touched_conversations: BTreeSet<String> = BTreeSet::new();
-
-    let result = conn.transaction(|conn| {
-        let mut handle = |number: u64,
-                          value: serde_json::Value,
-                          writer: &mut Writer<'_>,
-                          conn: &mut Conn,
-                          errors: &mut Vec<RecordError>|
-         -> Result<(), StoreError> {
-            match converter.convert(number, &value) {
-                Ok((row, conversation)) => {
-                    if errors.is_empty() {
-                        if refreshes_segments
-                            && let Some(id) = value.get("conversationId").and_then(|v| v.as_str())
-                        {
-                            touched_conversations.insert(id.to_string());
-                        }
-                        writer.main.push_replacing(row)?;
-                        if let (Some(batch), Some(c)) = (&mut writer.conversations, conversation) {
-                            batch.push_replacing(c)?;
-                        }
-                        if writer.main.len() >= FLUSH_ROWS {
-                            writer.flush(conn)?;
-                        }
+    let mut handle = |number: u64,
+                      value: serde_json::Value,
+                      spool: &mut Spool,
+                      errors: &mut Vec<RecordError>|
+     -> Result<(), IngestError> {
+        match converter.convert(number, &value) {
+            Ok((row, conversation)) => {
+                if errors.is_empty() {
+                    if refreshes_segments
+                        && let Some(id) = value.get("conversationId").and_then(|v| v.as_str())
+                    {
+                        touched_conversations.insert(id.to_string());
                     }
-                }
-                Err(mut e) => {
-                    let room = MAX_ERRORS.saturating_sub(errors.len());
-                    e.truncate(room);
-                    errors.extend(e);
+                    spool
+                        .push(&row, conversation.as_deref())
+                        .map_err(IngestError::Spool)?;
                 }
             }
-            Ok(())
-        };
-        match first {
-            None => {}
-            Some(b'[') => {
-                // A JSON array is read whole (within the size limit).
-                let mut text = Vec::new();
-                if let Err(e) = reader.read_to_end(&mut text) {
-                    body_failure = Some(body_error(e));
-                    return Err(StoreError::Invalid("the body could not be read".into()));
-                }
-                match serde_json::from_slice::<Vec<serde_json::Value>>(&text) {
-                    Ok(values) => {
-                        for value in values {
-                            records += 1;
-                            handle(records, value, &mut writer, conn, &mut errors)?;
-                            progress(records);
-                        }
-                    }
-                    Err(e) => errors.push(RecordError::syntax(e.line() as u64, &e.to_string())),
-                }
+            Err(mut e) => {
+                let room = MAX_ERRORS.saturating_sub(errors.len());
+                e.truncate(room);
+                errors.extend(e);
             }
-            Some(_) => {
-                let mut line: Vec<u8> = Vec::new();
-                let mut number = 0u64;
-                loop {
-                    line.clear();
-                    let n = match reader.read_until(b'\n', &mut line) {
-                        Ok(n) => n,
-                        Err(e) => {
-                            body_failure = Some(body_error(e));
-                            return Err(StoreError::Invalid("the body could not be read".into()));
-                        }
-                    };
-                    if n == 0 {
-                        break;
-                    }
-                    number += 1;
-                    if line.iter().all(u8::is_ascii_whitespace) {
-                        continue;
-                    }
-                    records += 1;
-                    let parsed = std::str::from_utf8(&line)
-                        .map_err(|_| RecordError::syntax(number, "the line is not valid UTF-8"))
-                        .and_then(|text| {
-                            serde_json::from_str::<serde_json::Value>(text)
-                                .map_err(|e| RecordError::syntax(number, &e.to_string()))
-                        });
-                    match parsed {
-                        Ok(value) => handle(number, value, &mut writer, conn, &mut errors)?,
-                        Err(e) => {
-                            if errors.len() < MAX_ERRORS {
-                                errors.push(e);
-                            }
-                        }
-                    }
-                    if records % 1024 == 0 {
+        }
+        Ok(())
+    };
+    match first {
+        None => {}
+        Some(b'[') => {
+            // A JSON array is read whole (within the size limit).
+            let mut text = Vec::new();
+            reader.read_to_end(&mut text).map_err(body_error)?;
+            match serde_json::from_slice::<Vec<serde_json::Value>>(&text) {
+                Ok(values) => {
+                    for value in values {
+                        records += 1;
+                        handle(records, value, &mut spool, &mut errors)?;
                         progress(records);
                     }
                 }
-                progress(records);
+                Err(e) => errors.push(RecordError::syntax(e.line() as u64, &e.to_string())),
             }
         }
-        if !errors.is_empty() {
-            // Roll back: the batch is all or nothing.
-            return Err(StoreError::Invalid(String::new()));
+        Some(_) => {
+            let mut line: Vec<u8> = Vec::new();
+            let mut number = 0u64;
+            loop {
+                line.clear();
+                let n = reader.read_until(b'\n', &mut line).map_err(body_error)?;
+                if n == 0 {
+                    break;
+                }
+                number += 1;
+                if line.iter().all(u8::is_ascii_whitespace) {
+                    continue;
+                }
+                records += 1;
+                let parsed = std::str::from_utf8(&line)
+                    .map_err(|_| RecordError::syntax(number, "the line is not valid UTF-8"))
+                    .and_then(|text| {
+                        serde_json::from_str::<serde_json::Value>(text)
+                            .map_err(|e| RecordError::syntax(number, &e.to_string()))
+                    });
+                match parsed {
+                    Ok(value) => handle(number, value, &mut spool, &mut errors)?,
+                    Err(e) => {
+                        if errors.len() < MAX_ERRORS {
+                            errors.push(e);
+                        }
+                    }
+                }
+                if records % 1024 == 0 {
+                    progress(records);
+                }
+            }
+            progress(records);
         }
-        writer.flush(conn)?;
-        if refreshes_segments {
-            let ids: Vec<String> = touched_conversations.into_iter().collect();
-            segments::refresh(conn, model, tenant, &ids)?;
-        }
-        Ok(())
-    });
-    match result {
-        Ok(()) => Ok(IngestReport {
+    }
+    if !errors.is_empty() {
+        return Err(IngestError::Invalid(errors));
+    }
+    Ok(ValidBatch {
+        model,
+        set,
+        tenant: tenant.clone(),
+        columns: converter.columns().to_vec(),
+        conversation_columns: converter.conversation_columns().map(<[usize]>::to_vec),
+        spool,
+        records,
+        touched_conversations: refreshes_segments
+            .then(|| touched_conversations.into_iter().collect()),
+    })
+}
+
+impl ValidBatch<'_> {
+    /// Upserts the batch in one transaction on `conn`: all of it or nothing.
+    pub fn write(self, conn: &mut Conn) -> Result<IngestReport, IngestError> {
+        let ValidBatch {
+            model,
+            set,
+            tenant,
+            columns,
+            conversation_columns,
+            spool,
+            records,
+            touched_conversations,
+        } = self;
+        debug_assert_eq!(spool.rows(), records);
+        let mut writer = Writer {
+            main: RowBatch::new(set, tenant.scope(), columns),
+            conversations: conversation_columns.and_then(|cols| {
+                model
+                    .entity_set("Conversations")
+                    .map(|c| RowBatch::new(c, tenant.scope(), cols))
+            }),
+            inserted: 0,
+            updated: 0,
+            conversation_rows: 0,
+        };
+        let spool_error = |e: std::io::Error| {
+            StoreError::Invalid(format!("the spooled batch could not be read back: {e}"))
+        };
+        let mut rows = spool.reader().map_err(spool_error)?;
+        conn.transaction(|conn| {
+            while let Some((row, conversation)) = rows.next_record().map_err(spool_error)? {
+                writer.main.push_replacing(row)?;
+                if let (Some(batch), Some(c)) = (&mut writer.conversations, conversation) {
+                    batch.push_replacing(c)?;
+                }
+                if writer.main.len() >= FLUSH_ROWS {
+                    writer.flush(conn)?;
+                }
+            }
+            writer.flush(conn)?;
+            if let Some(ids) = &touched_conversations {
+                segments::refresh(conn, model, &tenant, ids)?;
+            }
+            Ok(())
+        })?;
+        Ok(IngestReport {
             entity_set: set.name.clone(),
             records,
             inserted: writer.inserted,
@@ -317,11 +380,21 @@ pub fn ingest(
                 .conversations
                 .as_ref()
                 .map(|_| writer.conversation_rows),
-        }),
-        Err(e) => Err(match body_failure {
-            Some(failure) => failure,
-            None if !errors.is_empty() => IngestError::Invalid(errors),
-            None => e.into(),
-        }),
+        })
     }
+}
+
+/// Reads and validates records from `body` ([`read_batch`]), then takes a connection
+/// from `db` and upserts them into `set_name` for `tenant` in one transaction.
+pub fn ingest(
+    db: &Db,
+    model: &Model,
+    tenant: &Tenant,
+    set_name: &str,
+    body: impl Read,
+    progress: &mut dyn FnMut(u64),
+) -> Result<IngestReport, IngestError> {
+    let batch = read_batch(model, tenant, set_name, body, progress)?;
+    let mut conn = db.get()?;
+    batch.write(&mut conn)
 }

@@ -48,7 +48,11 @@ const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/po
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error("database error: {0}")]
-    Query(#[from] diesel::result::Error),
+    Query(diesel::result::Error),
+    /// The database is locked by another writer (SQLite's busy timeout ran out) or a
+    /// lock or serialization conflict; the request may simply be retried.
+    #[error("the database is busy: {0}")]
+    Busy(diesel::result::Error),
     #[error("no database connection available: {0}")]
     Pool(#[from] diesel::r2d2::PoolError),
     #[error("could not open the database: {0}")]
@@ -61,6 +65,29 @@ pub enum StoreError {
     SinkClosed,
     #[error("{0}")]
     Invalid(String),
+}
+
+impl From<diesel::result::Error> for StoreError {
+    fn from(e: diesel::result::Error) -> StoreError {
+        use diesel::result::{DatabaseErrorKind, Error};
+        let busy = match &e {
+            Error::DatabaseError(DatabaseErrorKind::SerializationFailure, _) => true,
+            Error::DatabaseError(_, info) => {
+                let m = info.message();
+                m.contains("database is locked")
+                    || m.contains("database table is locked")
+                    || m.contains("deadlock detected")
+                    || m.contains("could not obtain lock")
+                    || m.contains("lock timeout")
+            }
+            _ => false,
+        };
+        if busy {
+            StoreError::Busy(e)
+        } else {
+            StoreError::Query(e)
+        }
+    }
 }
 
 /// Sets the pragmas every SQLite connection needs: a busy timeout instead of an
@@ -77,6 +104,19 @@ impl CustomizeConnection<SqliteConnection, diesel::r2d2::Error> for SqlitePragma
              PRAGMA foreign_keys = ON; PRAGMA cache_size = -2000;",
         )
         .map_err(diesel::r2d2::Error::QueryError)
+    }
+}
+
+/// Makes a PostgreSQL connection give up waiting for another transaction's lock after
+/// as long as SQLite waits for its write lock, so a lock wait ends as "busy" (a 503
+/// the client retries) on both backends instead of hanging.
+#[derive(Debug)]
+struct PostgresSettings;
+
+impl CustomizeConnection<PgConnection, diesel::r2d2::Error> for PostgresSettings {
+    fn on_acquire(&self, conn: &mut PgConnection) -> Result<(), diesel::r2d2::Error> {
+        conn.batch_execute("SET lock_timeout = '10s'")
+            .map_err(diesel::r2d2::Error::QueryError)
     }
 }
 
@@ -112,6 +152,7 @@ impl Db {
             let pool = Pool::builder()
                 .max_size(pool_size)
                 .connection_timeout(Duration::from_secs(15))
+                .connection_customizer(Box::new(PostgresSettings))
                 .build(manager)
                 .map_err(|e| StoreError::Connect(e.to_string()))?;
             DbPool::Postgres(pool)

@@ -21,7 +21,7 @@ use super::{Converter, IngestError, body_error, segments};
 use crate::edm::{EntitySet, Model};
 use crate::store::scoped;
 use crate::store::tenants::Tenant;
-use crate::store::{Conn, RowBatch, StoreError};
+use crate::store::{Conn, Db, RowBatch, StoreError};
 
 /// The export formats ccfeed reads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -188,11 +188,12 @@ struct SetRows<'m> {
     records: u64,
 }
 
-/// Reads one export document from `body` and writes its conversations for `tenant`
-/// in one transaction. `progress(done, total)` is told how many conversations are
+/// Reads one export document from `body` and, once all of it is mapped and checked,
+/// takes a connection from `db` and writes its conversations for `tenant` in one
+/// transaction. `progress(done, total)` is told how many conversations are
 /// mapped so far.
 pub fn import(
-    conn: &mut Conn,
+    db: &Db,
     model: &Model,
     tenant: &Tenant,
     format: Format,
@@ -328,6 +329,8 @@ pub fn import(
         conversations: mapped.len() as u64,
         sets: BTreeMap::new(),
     };
+    // The document is read and every row checked: only now take a connection.
+    let mut conn = db.get()?;
     conn.transaction(|conn| {
         for rows in &mut sets {
             let counts = report.sets.entry(rows.set.name.clone()).or_default();
