@@ -24,6 +24,8 @@ pub struct FileSettings {
     pub max_url_length: Option<usize>,
     pub max_expand_depth: Option<usize>,
     pub max_ingest_bytes: Option<u64>,
+    /// Longest NDJSON line (or JSON array element) of an ingest body.
+    pub max_line_bytes: Option<u64>,
     /// Seconds an ingest or import body may take to arrive (longer: 408).
     pub ingest_body_timeout_seconds: Option<u64>,
     /// UTC time of the daily lookup refresh, `HH:MM`.
@@ -70,6 +72,9 @@ pub struct Settings {
     pub limits: Limits,
     /// Largest ingest body, after decompression (`max_ingest_bytes`); larger: 413.
     pub max_ingest_bytes: u64,
+    /// Longest NDJSON line or JSON array element of an ingest body, after gunzip
+    /// (`max_line_bytes`); longer: 413, found without buffering the line.
+    pub max_line_bytes: u64,
     /// How long an ingest or import body may take to arrive
     /// (`ingest_body_timeout_seconds`); it is read whole before the write starts.
     pub ingest_body_timeout: std::time::Duration,
@@ -96,6 +101,7 @@ impl Default for Settings {
             limits: Limits::default(),
             max_ingest_bytes: 1 << 30,
             ingest_body_timeout: std::time::Duration::from_secs(300),
+            max_line_bytes: 1 << 20,
             schedule: crate::jobs::schedule::ScheduleSettings::default(),
             run_jobs: true,
             pool_size: 8,
@@ -141,6 +147,9 @@ impl Settings {
         }
         if let Some(v) = file.max_ingest_bytes {
             s.max_ingest_bytes = v;
+        }
+        if let Some(v) = file.max_line_bytes {
+            s.max_line_bytes = v;
         }
         if let Some(v) = file.ingest_body_timeout_seconds {
             s.ingest_body_timeout = std::time::Duration::from_secs(v);

@@ -332,7 +332,15 @@ fn import_files(args: ImportArgs) -> anyhow::Result<()> {
 fn ingest_file(args: IngestArgs) -> anyhow::Result<()> {
     let (model, db, tenant) = open_tenant(args.database, &args.tenant)?;
     let (body, bar) = open_with_progress(&args.file)?;
-    let report = ccfeed::ingest::ingest(&db, &model, &tenant, &args.entity_set, body, &mut |_| {});
+    let report = ccfeed::ingest::ingest(
+        &db,
+        &model,
+        &tenant,
+        &args.entity_set,
+        body,
+        Settings::default().max_line_bytes,
+        &mut |_| {},
+    );
     bar.finish_and_clear();
     let report = match report {
         Ok(r) => r,

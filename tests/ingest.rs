@@ -1814,3 +1814,85 @@ both_backends!(
         env.ingest_ok("Calls", &ndjson(&[call("locked", 1, "y")]), 1, 0, 1);
     }
 );
+
+both_backends!(
+    one_line_or_array_element_is_bounded_by_max_line_bytes,
+    |backend| {
+        const LINE: u64 = 4096;
+        let settings = Settings {
+            max_line_bytes: LINE,
+            ..Settings::default()
+        };
+        let Some(env) = setup(backend, settings) else {
+            return;
+        };
+        let before = env.state();
+        let line_of = |record: &Map<String, Value>| serde_json::to_vec(record).expect("json");
+        // A record padded to exactly the limit passes; one byte more is a 413 naming the
+        // line and the setting.
+        let padded = |id: &str, size: usize| {
+            let mut record = call(id, 1, "p");
+            let base = line_of(&record).len();
+            let name = record["customerFirstName"]
+                .as_str()
+                .expect("name")
+                .to_string();
+            record.insert(
+                "customerFirstName".into(),
+                json!(format!("{name}{}", "x".repeat(size - base))),
+            );
+            assert_eq!(line_of(&record).len(), size);
+            record
+        };
+        let exact = padded("exact", LINE as usize);
+        let over = padded("over", LINE as usize + 1);
+        let small = call("small", 2, "s");
+        let body = ndjson(&[small.clone(), over.clone()]);
+        let e = env.ingest("Calls", &body).odata_error(413);
+        let message = e["message"].as_str().expect("message");
+        assert!(
+            message.contains("line 2") && message.contains("max_line_bytes"),
+            "{message}"
+        );
+        assert_eq!(env.state(), before);
+        // The same for an element of a JSON array (element 2).
+        let e = env
+            .ingest("Calls", &array(&[small.clone(), over.clone()]))
+            .odata_error(413);
+        let message = e["message"].as_str().expect("message");
+        assert!(
+            message.contains("line 2") && message.contains("max_line_bytes"),
+            "{message}"
+        );
+        assert_eq!(env.state(), before);
+        // A gzip bomb of one endless line (64 MiB of zeros, far under max_ingest_bytes):
+        // refused by the line limit, as soon as the line is too long.
+        let bomb = gzip(&vec![b'0'; 64 << 20]);
+        assert!(bomb.len() < 1 << 20, "bomb is {} bytes", bomb.len());
+        let e = env
+            .ingest_with(
+                "Calls",
+                &env.a_ingest,
+                &bomb,
+                &[("Content-Encoding", "gzip")],
+            )
+            .odata_error(413);
+        assert!(
+            e["message"]
+                .as_str()
+                .is_some_and(|m| m.contains("max_line_bytes")),
+            "{e}"
+        );
+        assert_eq!(env.state(), before);
+        // At the limit is fine, and a body of many lines (or array elements) may be far
+        // longer than one line.
+        let many: Vec<_> = (0..60)
+            .map(|i| call(&format!("many-{i:02}"), i, "m"))
+            .collect();
+        assert!(ndjson(&many).len() as u64 > 4 * LINE);
+        env.ingest_ok("Calls", &ndjson(&[exact.clone()]), 1, 1, 0);
+        env.ingest_ok("Calls", &array(&many), 60, 60, 0);
+        env.ingest_ok("Calls", &ndjson(&many), 60, 0, 60);
+        env.ingest_ok("Calls", &array(&[exact]), 1, 0, 1);
+    }
+);

@@ -65,7 +65,7 @@ impl From<IngestError> for ApiError {
                     .map(|r| (r.to_string(), r.property.as_deref())),
             ),
             IngestError::NotAccepted(message) => ApiError::bad_request(message),
-            IngestError::TooLarge(_) => {
+            IngestError::TooLarge(_) | IngestError::LineTooLong { .. } => {
                 ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "TooLarge", e.to_string())
             }
             IngestError::Body(io) => {
@@ -101,6 +101,7 @@ pub async fn ingest(
             &tenant,
             &set_name,
             body,
+            state.settings.max_line_bytes,
             &mut |_| {},
         )?)
     })

@@ -53,6 +53,10 @@ pub enum IngestError {
     NotAccepted(String),
     #[error("the body is larger than the limit of {0} bytes (setting max_ingest_bytes)")]
     TooLarge(u64),
+    #[error(
+        "line {line} is longer than the limit of {limit} bytes (setting max_line_bytes); nothing was written"
+    )]
+    LineTooLong { line: u64, limit: u64 },
     #[error("could not read the body: {0}")]
     Body(std::io::Error),
     #[error(
@@ -152,7 +156,82 @@ pub(crate) fn body_error(e: std::io::Error) -> IngestError {
     if let Some(TimedOutMarker(limit)) = inner.and_then(|i| i.downcast_ref::<TimedOutMarker>()) {
         return IngestError::BodyTimeout(*limit);
     }
+    if let Some(LineTooLongMarker(limit)) =
+        inner.and_then(|i| i.downcast_ref::<LineTooLongMarker>())
+    {
+        return IngestError::LineTooLong {
+            line: 0,
+            limit: *limit,
+        };
+    }
     IngestError::Body(e)
+}
+
+/// A reader that fails once more than `limit` bytes were read since `used` was last
+/// reset: bounds one element of a JSON array body. The separators before an element
+/// (`[`, `,`, white space) do not count, so an element is measured as its NDJSON line
+/// would be.
+struct PerRecord<R> {
+    inner: R,
+    used: std::rc::Rc<std::cell::Cell<u64>>,
+    limit: u64,
+}
+
+impl<R: Read> Read for PerRecord<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        let mut counted = &buf[..n];
+        if self.used.get() == 0 {
+            let separators = counted
+                .iter()
+                .take_while(|b| matches!(b, b' ' | b'\t' | b'\r' | b'\n' | b',' | b'['))
+                .count();
+            counted = &counted[separators..];
+        }
+        let used = self.used.get() + counted.len() as u64;
+        self.used.set(used);
+        if used > self.limit {
+            return Err(std::io::Error::other(LineTooLongMarker(self.limit)));
+        }
+        Ok(n)
+    }
+}
+
+/// Marker inside the io::Error that [`PerRecord`] returns.
+#[derive(Debug)]
+struct LineTooLongMarker(u64);
+
+impl std::fmt::Display for LineTooLongMarker {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "a record longer than {} bytes", self.0)
+    }
+}
+
+impl std::error::Error for LineTooLongMarker {}
+
+/// Hands each element of a JSON array to `each` as it is parsed; an error from `each`
+/// stops the parse and waits in `stopped`.
+struct ArrayVisitor<'a> {
+    each: &'a mut dyn FnMut(serde_json::Value) -> Result<(), IngestError>,
+    stopped: &'a mut Option<IngestError>,
+}
+
+impl<'de> serde::de::Visitor<'de> for ArrayVisitor<'_> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a JSON array of records")
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        while let Some(value) = seq.next_element::<serde_json::Value>()? {
+            if let Err(e) = (self.each)(value) {
+                *self.stopped = Some(e);
+                return Err(serde::de::Error::custom("stopped"));
+            }
+        }
+        Ok(())
+    }
 }
 
 struct Writer<'m> {
@@ -202,6 +281,7 @@ pub fn read_batch<'m>(
     tenant: &Tenant,
     set_name: &str,
     body: impl Read,
+    max_line_bytes: u64,
     progress: &mut dyn FnMut(u64),
 ) -> Result<ValidBatch<'m>, IngestError> {
     let set = model
@@ -261,18 +341,39 @@ pub fn read_batch<'m>(
     match first {
         None => {}
         Some(b'[') => {
-            // A JSON array is read whole (within the size limit).
-            let mut text = Vec::new();
-            reader.read_to_end(&mut text).map_err(body_error)?;
-            match serde_json::from_slice::<Vec<serde_json::Value>>(&text) {
-                Ok(values) => {
-                    for value in values {
-                        records += 1;
-                        handle(records, value, &mut spool, &mut errors)?;
-                        progress(records);
+            // Element by element, each within max_line_bytes, never the whole array.
+            let used = std::rc::Rc::new(std::cell::Cell::new(0u64));
+            let counted = PerRecord {
+                inner: &mut reader,
+                used: used.clone(),
+                limit: max_line_bytes,
+            };
+            let mut de = serde_json::Deserializer::from_reader(counted);
+            let mut stopped: Option<IngestError> = None;
+            let visitor = ArrayVisitor {
+                each: &mut |value: serde_json::Value| {
+                    used.set(0);
+                    records += 1;
+                    let r = handle(records, value, &mut spool, &mut errors);
+                    progress(records);
+                    r
+                },
+                stopped: &mut stopped,
+            };
+            let parsed =
+                serde::Deserializer::deserialize_seq(&mut de, visitor).and_then(|()| de.end());
+            if let Some(e) = stopped {
+                return Err(e);
+            }
+            if let Err(e) = parsed {
+                if e.is_io() {
+                    let mut failure = body_error(std::io::Error::from(e));
+                    if let IngestError::LineTooLong { line, .. } = &mut failure {
+                        *line = records + 1;
                     }
+                    return Err(failure);
                 }
-                Err(e) => errors.push(RecordError::syntax(e.line() as u64, &e.to_string())),
+                errors.push(RecordError::syntax(e.line() as u64, &e.to_string()));
             }
         }
         Some(_) => {
@@ -280,11 +381,23 @@ pub fn read_batch<'m>(
             let mut number = 0u64;
             loop {
                 line.clear();
-                let n = reader.read_until(b'\n', &mut line).map_err(body_error)?;
+                // At most one byte past the limit, so a line without an end is
+                // refused as soon as it is too long, never buffered whole.
+                let n = (&mut reader)
+                    .take(max_line_bytes.saturating_add(1))
+                    .read_until(b'\n', &mut line)
+                    .map_err(body_error)?;
                 if n == 0 {
                     break;
                 }
                 number += 1;
+                let content = line.strip_suffix(b"\n").unwrap_or(&line);
+                if content.len() as u64 > max_line_bytes {
+                    return Err(IngestError::LineTooLong {
+                        line: number,
+                        limit: max_line_bytes,
+                    });
+                }
                 if line.iter().all(u8::is_ascii_whitespace) {
                     continue;
                 }
@@ -392,9 +505,10 @@ pub fn ingest(
     tenant: &Tenant,
     set_name: &str,
     body: impl Read,
+    max_line_bytes: u64,
     progress: &mut dyn FnMut(u64),
 ) -> Result<IngestReport, IngestError> {
-    let batch = read_batch(model, tenant, set_name, body, progress)?;
+    let batch = read_batch(model, tenant, set_name, body, max_line_bytes, progress)?;
     let mut conn = db.get()?;
     batch.write(&mut conn)
 }
