@@ -1890,7 +1890,7 @@ both_backends!(
             .map(|i| call(&format!("many-{i:02}"), i, "m"))
             .collect();
         assert!(ndjson(&many).len() as u64 > 4 * LINE);
-        env.ingest_ok("Calls", &ndjson(&[exact.clone()]), 1, 1, 0);
+        env.ingest_ok("Calls", &ndjson(std::slice::from_ref(&exact)), 1, 1, 0);
         env.ingest_ok("Calls", &array(&many), 60, 60, 0);
         env.ingest_ok("Calls", &ndjson(&many), 60, 0, 60);
         env.ingest_ok("Calls", &array(&[exact]), 1, 0, 1);
