@@ -1896,3 +1896,31 @@ both_backends!(
         env.ingest_ok("Calls", &array(&[exact]), 1, 0, 1);
     }
 );
+
+// PostgreSQL text cannot hold U+0000: a record with it is a 400 naming its line and
+// property on both backends (it was a 500 without the line on PostgreSQL).
+both_backends!(
+    a_nul_character_is_a_400_naming_line_and_property,
+    |backend| {
+        let Some(env) = setup(backend, Settings::default()) else {
+            return;
+        };
+        let before = env.state();
+        let mut bad = call("nul-1", 1, "n");
+        bad.insert("customerFirstName".into(), json!("Ada\u{0}Lovelace"));
+        let body = ndjson(&[call("nul-0", 0, "n"), bad.clone()]);
+        let resp = env.ingest("Calls", &body);
+        assert_record_error(&resp, 400, 2, Some("customerFirstName"), "NUL");
+        assert_eq!(env.state(), before);
+        // In a JSON array too, and in the key.
+        let mut bad_key = call("nul\u{0}key", 2, "n");
+        bad_key.remove("customerFirstName");
+        let resp = env.ingest("Calls", &array(&[bad_key]));
+        assert_record_error(&resp, 400, 1, Some("id"), "NUL");
+        assert_eq!(env.state(), before);
+        // The escaped text "\\u0000" (a backslash, not NUL) is an ordinary string.
+        let mut fine = call("nul-2", 2, "n");
+        fine.insert("customerFirstName".into(), json!("Ada\\u0000"));
+        env.ingest_ok("Calls", &ndjson(&[fine]), 1, 1, 0);
+    }
+);

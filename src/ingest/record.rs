@@ -160,10 +160,19 @@ impl<'m> Converter<'m> {
                 continue;
             }
             let converted = match p.ty {
-                EdmType::String => v
-                    .as_str()
-                    .map(|s| Bind::Text(s.to_string()))
-                    .ok_or("expected a string"),
+                // PostgreSQL text cannot hold U+0000, so no backend takes it.
+                EdmType::String => match v.as_str() {
+                    Some(s) if s.contains('\0') => {
+                        errors.push(RecordError::at(
+                            line,
+                            &p.name,
+                            "must not contain the NUL character (\\u0000)",
+                        ));
+                        continue;
+                    }
+                    Some(s) => Ok(Bind::Text(s.to_string())),
+                    None => Err("expected a string"),
+                },
                 EdmType::Int32 => v
                     .as_i64()
                     .filter(|n| i32::try_from(*n).is_ok())
