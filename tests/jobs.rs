@@ -388,12 +388,19 @@ fn stub_server(routes: Vec<(&'static str, u16, String)>) -> SocketAddr {
                 .unwrap_or((404, "no such document".into()));
             let reason = match status {
                 200 => "OK",
+                302 => "Found",
                 404 => "Not Found",
                 _ => "Internal Server Error",
             };
+            // A redirect's body is where it points.
+            let location = if (300..400).contains(&status) {
+                format!("Location: {body}\r\n")
+            } else {
+                String::new()
+            };
             let _ = write!(
                 stream,
-                "HTTP/1.1 {status} {reason}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                "HTTP/1.1 {status} {reason}\r\n{location}Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
                 body.len()
             );
         }
@@ -784,7 +791,8 @@ both_backends!(
                     with_agent(json!({ "id": "a99", "name": "N", "nickname": "n" })),
                 ),
                 "invalid",
-                "nickname",
+                // The unknown name is not quoted (it comes from the fetched document).
+                "no such property",
             ),
             (
                 "missing id",
@@ -799,7 +807,8 @@ both_backends!(
                     with_agent(json!({ "id": "a05", "name": "Again" })),
                 ),
                 "invalid",
-                "a05",
+                // Rows, not the id: nothing from the fetched document is quoted.
+                "same id",
             ),
             (
                 "a set that is not a lookup",
@@ -2080,3 +2089,120 @@ fn sqlite_cli_json_output_is_pure_at_the_default_log_level() {
         stdout_json(&out);
     }
 }
+
+// The directory source is the URL the operator set: no redirects, no other schemes,
+// and nothing the source sent is quoted back (errors, job history).
+both_backends!(refresh_sources_are_checked_and_never_quoted, |backend| {
+    let Some(tmp) = temp_db(backend) else {
+        return;
+    };
+    let db = &tmp.db;
+    let model = Model::load().expect("model");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let d = dir.path();
+    let settings = RefreshSettings {
+        http_timeout: StdDuration::from_secs(10),
+        ..RefreshSettings::default()
+    };
+    let now = t("2026-03-01T00:00:00Z");
+    let good = json!({ "Agents": agent_docs("Agent ", 0..3) });
+    let target = stub_server(vec![("/directory.json", 200, good.to_string())]);
+    let redirect = stub_server(vec![(
+        "/moved",
+        302,
+        format!("http://{target}/directory.json"),
+    )]);
+
+    // A redirect (to another port) is not followed.
+    let tenant = add_tenant(
+        db,
+        TENANT,
+        "UTC",
+        395,
+        Some(&format!("http://{redirect}/moved")),
+    );
+    let before = lookups(db, &model);
+    let e = refresh::run(db, &model, &tenant, now, &settings).expect_err("redirect");
+    assert_eq!(kind(&e), "source", "{e}");
+    assert!(e.to_string().contains("redirect"), "{e}");
+    assert_eq!(lookups(db, &model), before);
+    // The final URL itself works.
+    let tenant = set_source(db, TENANT, &format!("http://{target}/directory.json"));
+    let report = refresh::run(db, &model, &tenant, now, &settings).expect("direct URL");
+    assert_eq!(report["Agents"].added, 3);
+
+    // Only http, https and file paths: other schemes are refused when set, and when
+    // met at fetch time (a source stored before this rule).
+    for source in [
+        "gopher://127.0.0.1:70/1",
+        "ftp://example.com/d.json",
+        "FTP://x/y.json",
+    ] {
+        let mut conn = db.get().expect("conn");
+        let e =
+            tenants::update_tenant(&mut conn, TENANT, None, None, Some(source)).expect_err(source);
+        assert!(
+            e.to_string().contains("http:// or https://"),
+            "{source}: {e}"
+        );
+        let e = refresh::fetch(source, &settings).expect_err(source);
+        assert_eq!(kind(&e), "source", "{source}: {e}");
+        assert!(e.to_string().contains("file path"), "{source}: {e}");
+    }
+    let plain = write_doc(d, "plain.json", &good);
+    set_source(db, TENANT, &plain);
+    set_source(db, TENANT, &format!("file://{plain}"));
+
+    // A secret anywhere in a bad document never shows in the error or the history.
+    let secret = "SECRET-7f3a";
+    let agents = agent_docs("Agent ", 0..3);
+    let with = |extra: Value| {
+        let mut a = agents.clone();
+        a.push(extra);
+        json!({ "Agents": a })
+    };
+    let error_body = stub_server(vec![("/fail", 500, format!("{{\"token\": \"{secret}\"}}"))]);
+    let sources = vec![
+        write_doc(
+            d,
+            "type.json",
+            &with(json!({ "id": "a9", "name": [secret] })),
+        ),
+        write_doc(
+            d,
+            "unknown.json",
+            &with(json!({ "id": "a9", "name": "n", secret: "x" })),
+        ),
+        write_doc(
+            d,
+            "time.json",
+            &with(json!({ "id": "a9", "name": "n", "deletedAt": secret })),
+        ),
+        write_doc(
+            d,
+            "key.json",
+            &json!({ "Agents": agents.clone(), secret: [] }),
+        ),
+        write_doc(d, "object.json", &with(json!(secret))),
+        write_doc(
+            d,
+            "dup.json",
+            &json!({ "Agents": [{ "id": secret, "name": "a" }, { "id": secret, "name": "b" }] }),
+        ),
+        write_file(
+            d,
+            "broken.json",
+            format!("{{\"Agents\": [{{\"id\": \"{secret}\"").as_bytes(),
+        ),
+        format!("http://{error_body}/fail"),
+    ];
+    for source in sources {
+        let tenant = set_source(db, TENANT, &source);
+        let e = refresh::run(db, &model, &tenant, now, &settings).expect_err(&source);
+        assert!(!e.to_string().contains(secret), "{source}: {e}");
+        let last = &history(db, Job::Refresh, TENANT)[0];
+        assert_eq!(last.outcome, "failed");
+        assert!(!last.message.contains(secret), "{source}: {}", last.message);
+        assert!(!last.details.to_string().contains(secret), "{source}");
+    }
+});

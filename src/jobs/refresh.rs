@@ -77,24 +77,46 @@ pub enum RefreshError {
     Store(#[from] StoreError),
 }
 
-/// Reads the document from a file path or an http(s) URL.
+/// Reads the document from a file path or an http(s) URL. Redirects are not followed
+/// (the source is the URL the operator set, nothing else), and no error quotes what
+/// the source sent.
 pub fn fetch(source: &str, settings: &RefreshSettings) -> Result<Vec<u8>, RefreshError> {
+    crate::store::tenants::validate_directory_source(source)
+        .map_err(|e| RefreshError::Source(e.to_string()))?;
     let mut body = Vec::new();
-    if source.starts_with("http://") || source.starts_with("https://") {
+    let lower = source.to_ascii_lowercase();
+    if lower.starts_with("http://") || lower.starts_with("https://") {
         let agent = ureq::AgentBuilder::new()
             .timeout(settings.http_timeout)
+            .redirects(0)
             .build();
-        let response = agent
-            .get(source)
-            .call()
-            .map_err(|e| RefreshError::Source(e.to_string()))?;
+        let response = match agent.get(source).call() {
+            Ok(response) => response,
+            Err(ureq::Error::Status(code, _)) => {
+                return Err(RefreshError::Source(format!(
+                    "the server answered HTTP {code}"
+                )));
+            }
+            Err(e) => return Err(RefreshError::Source(e.kind().to_string())),
+        };
+        if (300..400).contains(&response.status()) {
+            return Err(RefreshError::Source(format!(
+                "the server answered HTTP {} (a redirect); redirects are not followed, so set \
+                 the document's final URL as the directory source",
+                response.status()
+            )));
+        }
         response
             .into_reader()
             .take(MAX_DOCUMENT_BYTES)
             .read_to_end(&mut body)
             .map_err(|e| RefreshError::Source(e.to_string()))?;
     } else {
-        let path = source.strip_prefix("file://").unwrap_or(source);
+        let path = if lower.starts_with("file://") {
+            &source["file://".len()..]
+        } else {
+            source
+        };
         std::fs::File::open(path)
             .and_then(|f| f.take(MAX_DOCUMENT_BYTES).read_to_end(&mut body))
             .map_err(|e| RefreshError::Source(format!("{path}: {e}")))?;
@@ -159,10 +181,17 @@ pub fn apply(
     // Validate everything before touching the database.
     let mut plans: Vec<(&EntitySet, Vec<Vec<Bind>>)> = Vec::new();
     for (name, rows) in &sets {
+        // A key is named in an error only when the model knows it: nothing else from
+        // the document is quoted.
         let set = model
             .entity_set(name)
             .filter(|s| s.is_lookup())
-            .ok_or_else(|| RefreshError::Invalid(format!("'{name}' is not a lookup entity set")))?;
+            .ok_or_else(|| {
+                RefreshError::Invalid(match model.entity_set(name) {
+                    Some(_) => format!("'{name}' is not a lookup entity set"),
+                    None => "the document has a key that is not a lookup entity set".to_string(),
+                })
+            })?;
         let Value::Array(rows) = rows else {
             return Err(RefreshError::Invalid(format!(
                 "{name}: expected an array of rows"
@@ -171,7 +200,7 @@ pub fn apply(
         let converter =
             Converter::new(model, set, tenant).map_err(|e| RefreshError::Invalid(e.to_string()))?;
         let deleted_at = set.property_index("deletedAt");
-        let mut seen = HashSet::new();
+        let mut seen: HashMap<String, usize> = HashMap::new();
         let mut converted = Vec::with_capacity(rows.len());
         for (i, row) in rows.iter().enumerate() {
             let (mut binds, _) = converter.convert(i as u64 + 1, row).map_err(|errors| {
@@ -179,20 +208,20 @@ pub fn apply(
                     "{name}: {}",
                     errors
                         .iter()
-                        .map(ToString::to_string)
+                        .map(|e| e.without_values(set))
                         .collect::<Vec<_>>()
                         .join("; ")
-                        .replace("line ", "row ")
                 ))
             })?;
             if let Some(d) = deleted_at {
                 binds[d] = Bind::Null; // never taken from the source
             }
             if let Some(Bind::Text(id)) = binds.get(set.key)
-                && !seen.insert(id.clone())
+                && let Some(first) = seen.insert(id.clone(), i + 1)
             {
                 return Err(RefreshError::Invalid(format!(
-                    "{name}: id '{id}' appears twice"
+                    "{name}: rows {first} and {} have the same id",
+                    i + 1
                 )));
             }
             converted.push(binds);

@@ -166,6 +166,26 @@ pub fn validate_time_zone(tz: &str) -> Result<(), StoreError> {
     })
 }
 
+/// Where a directory document may come from: an `http://` or `https://` URL, a
+/// `file://` URL, or a plain file path. Any other scheme (`ftp://`, `gopher://`, ...)
+/// is refused rather than taken for a file name.
+pub fn validate_directory_source(source: &str) -> Result<(), StoreError> {
+    let scheme = source
+        .split_once("://")
+        .map(|(scheme, _)| scheme)
+        .filter(|s| {
+            !s.is_empty()
+                && s.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'))
+        });
+    match scheme.map(str::to_ascii_lowercase).as_deref() {
+        None | Some("http" | "https" | "file") => Ok(()),
+        Some(other) => Err(StoreError::Invalid(format!(
+            "a directory source is an http:// or https:// URL or a file path, not a {other}:// URL"
+        ))),
+    }
+}
+
 pub fn create_tenant(
     conn: &mut Conn,
     name: &str,
@@ -239,6 +259,9 @@ pub fn update_tenant(
 ) -> Result<Tenant, StoreError> {
     if let Some(tz) = time_zone {
         validate_time_zone(tz)?;
+    }
+    if let Some(source) = directory_source.filter(|s| !s.is_empty()) {
+        validate_directory_source(source)?;
     }
     if retention_days.is_some_and(|days| days < 1) {
         return Err(StoreError::Invalid(
