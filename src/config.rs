@@ -40,6 +40,8 @@ pub struct FileSettings {
     pub key_cache_seconds: Option<u64>,
     /// Rows the retention purge deletes per statement.
     pub purge_chunk: Option<usize>,
+    /// Minutes a claimed daily job slot stays claimed without its run finishing.
+    pub job_lease_minutes: Option<i64>,
     /// The lookup refresh refuses a snapshot that lists fewer than
     /// `refresh_guard_min_fraction` of a set's active rows, once the set has at least
     /// `refresh_guard_min_rows` of them.
@@ -177,6 +179,10 @@ impl Settings {
         if let Some(v) = file.purge_chunk {
             s.schedule.purge_chunk = v;
         }
+        if let Some(v) = file.job_lease_minutes {
+            s.schedule.lease = chrono::Duration::try_minutes(v)
+                .ok_or_else(|| anyhow::anyhow!("job_lease_minutes {v} is out of range"))?;
+        }
         if let Some(v) = file.refresh_guard_min_rows {
             s.schedule.refresh.guard_min_rows = v;
         }
@@ -190,6 +196,9 @@ impl Settings {
     }
 
     pub fn validate(&self) -> anyhow::Result<()> {
+        if self.schedule.lease < chrono::Duration::minutes(1) {
+            anyhow::bail!("job_lease_minutes must be at least 1");
+        }
         if self.schedule.purge_chunk == 0 {
             anyhow::bail!("purge_chunk must be at least 1");
         }

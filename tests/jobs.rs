@@ -2206,3 +2206,92 @@ both_backends!(refresh_sources_are_checked_and_never_quoted, |backend| {
         assert!(!last.details.to_string().contains(secret), "{source}");
     }
 });
+
+// A server killed during the night leaves its slots claimed but unfinished. Once the
+// claim's lease has run out, the next tick records the lost run as failed and runs the
+// slot again, so the day's refresh and purge are not lost.
+both_backends!(
+    a_run_that_never_finished_is_recorded_and_run_again,
+    |backend| {
+        let Some(tmp) = temp_db(backend) else {
+            return;
+        };
+        let db = &tmp.db;
+        let dir = tempfile::tempdir().expect("tempdir");
+        let src = write_doc(
+            dir.path(),
+            "d.json",
+            &json!({ "Agents": agent_docs("Agent ", 0..3) }),
+        );
+        add_tenant(db, "alpha", "UTC", 395, Some(&src));
+        // What the killed server left: today's slots claimed 30 s after they began, with
+        // the default two-hour lease, and never finished.
+        {
+            let mut conn = db.get().expect("conn");
+            for (job, slot, claimed, lease) in [
+                (
+                    "refresh",
+                    "2026-03-28T00:00:00Z",
+                    "2026-03-28T00:00:30Z",
+                    "2026-03-28T02:00:30Z",
+                ),
+                (
+                    "purge",
+                    "2026-03-28T01:00:00Z",
+                    "2026-03-28T01:00:30Z",
+                    "2026-03-28T03:00:30Z",
+                ),
+            ] {
+                let s = stmt(
+                    &conn,
+                    "INSERT INTO job_slots (job, tenant_id, slot_utc, claimed_at_utc, lease_until_utc) \
+                 VALUES (?, ?, ?, ?, ?)",
+                    vec![
+                        (Bind::Text(job.into()), ColumnKind::Text),
+                        (Bind::Text("alpha".into()), ColumnKind::Text),
+                        (Bind::Instant(t(slot)), ColumnKind::Instant),
+                        (Bind::Instant(t(claimed)), ColumnKind::Instant),
+                        (Bind::Instant(t(lease)), ColumnKind::Instant),
+                    ],
+                );
+                conn.execute(&s).expect("claimed slot");
+            }
+        }
+        let none = Vec::new();
+        // Within the lease the claiming run may still be alive: nothing runs.
+        let clock = FakeClock::at("2026-03-28T01:30:00Z");
+        let mut s = scheduler(db, &clock, ScheduleSettings::default());
+        assert_eq!(ran(&s.tick().expect("tick")), none);
+        // The refresh lease has run out, the purge lease not yet.
+        clock.set(t("2026-03-28T02:30:00Z"));
+        assert_eq!(ran(&s.tick().expect("tick")), runs(&[("refresh", "alpha")]));
+        clock.set(t("2026-03-28T03:30:00Z"));
+        assert_eq!(ran(&s.tick().expect("tick")), runs(&[("purge", "alpha")]));
+        // Each lost run is in the history, as failed, with the time it started.
+        for (job, started) in [
+            (Job::Refresh, "2026-03-28T00:00:30.000Z"),
+            (Job::Purge, "2026-03-28T01:00:30.000Z"),
+        ] {
+            let history = history(db, job, "alpha");
+            assert_eq!(history.len(), 2, "{job:?}: {history:?}");
+            let lost = history
+                .iter()
+                .find(|r| r.outcome == "failed")
+                .unwrap_or_else(|| panic!("{job:?}: no failed run in {history:?}"));
+            assert_eq!(lost.started_at_utc, started);
+            assert!(lost.message.contains("did not finish"), "{}", lost.message);
+            assert!(history.iter().any(|r| r.outcome == "ok"), "{history:?}");
+        }
+        // The slots are finished now: later ticks and a restarted server leave them be.
+        clock.set(t("2026-03-28T09:00:00Z"));
+        assert_eq!(ran(&s.tick().expect("tick")), none);
+        let mut restarted = scheduler(db, &clock, ScheduleSettings::default());
+        assert_eq!(ran(&restarted.tick().expect("tick")), none);
+        // The next night runs as usual.
+        clock.set(t("2026-03-29T01:30:00Z"));
+        assert_eq!(
+            ran(&restarted.tick().expect("tick")),
+            runs(&[("purge", "alpha"), ("refresh", "alpha")])
+        );
+    }
+);

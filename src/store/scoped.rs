@@ -378,24 +378,117 @@ pub fn job_runs(
     )
 }
 
-/// Takes the tenant's daily slot of `job` if no run has taken it (or a later one)
-/// yet. True when this caller should run.
+/// The outcome of trying to claim a daily job slot.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SlotClaim {
+    /// Someone else holds it, or its run finished: do not run.
+    Taken,
+    /// Claimed: run the job.
+    Claimed,
+    /// Claimed from a run that started at this time and never finished (its lease ran
+    /// out): run the job, and record the lost run.
+    TakenOver(DateTime<Utc>),
+}
+
+/// Claims the tenant's daily slot of `job` as a lease until `lease_until`: when no
+/// run has claimed this slot (or a later one) yet, or when the run that claimed it did
+/// not finish and its lease has run out. Each case is a compare-and-set, so of several
+/// servers one wins.
 pub fn claim_job_slot(
     conn: &mut Conn,
     scope: &TenantScope,
     job: &str,
     slot: DateTime<Utc>,
-) -> Result<bool, StoreError> {
+    now: DateTime<Utc>,
+    lease_until: DateTime<Utc>,
+) -> Result<SlotClaim, StoreError> {
+    let instant = |t: DateTime<Utc>| (Bind::Instant(t), ColumnKind::Instant);
     let s = stmt(
         conn,
-        "INSERT INTO job_slots (job, tenant_id, slot_utc) VALUES (?, ?, ?) \
-         ON CONFLICT (job, tenant_id) DO UPDATE SET slot_utc = excluded.slot_utc \
-         WHERE job_slots.slot_utc < excluded.slot_utc",
+        "SELECT slot_utc, claimed_at_utc, lease_until_utc, finished_at_utc FROM job_slots \
+         WHERE job = ? AND tenant_id = ?",
+        vec![text_bind(job), scope.bind()],
+    );
+    let kinds = [ColumnKind::Instant; 4];
+    let current = query(conn, &s, &kinds)?;
+    let as_instant = |v: &SortValue| match v {
+        SortValue::Instant(t) => Some(*t),
+        SortValue::Text(s) => super::parse_instant(s),
+        _ => None,
+    };
+    let Some(row) = current.first() else {
+        let s = stmt(
+            conn,
+            "INSERT INTO job_slots (job, tenant_id, slot_utc, claimed_at_utc, lease_until_utc) \
+             VALUES (?, ?, ?, ?, ?) ON CONFLICT (job, tenant_id) DO NOTHING",
+            vec![
+                text_bind(job),
+                scope.bind(),
+                instant(slot),
+                instant(now),
+                instant(lease_until),
+            ],
+        );
+        return Ok(if conn.execute(&s)? == 1 {
+            SlotClaim::Claimed
+        } else {
+            SlotClaim::Taken
+        });
+    };
+    let claimed_slot = as_instant(&row[0]);
+    let claimed_at = as_instant(&row[1]);
+    let lease = as_instant(&row[2]);
+    let finished = as_instant(&row[3]).is_some();
+    let set = "UPDATE job_slots SET slot_utc = ?, claimed_at_utc = ?, lease_until_utc = ?, \
+               finished_at_utc = NULL WHERE job = ? AND tenant_id = ?";
+    let mut binds = vec![
+        instant(slot),
+        instant(now),
+        instant(lease_until),
+        text_bind(job),
+        scope.bind(),
+    ];
+    let (condition, outcome) = if claimed_slot.is_none_or(|c| c < slot) {
+        binds.push(instant(slot));
+        (" AND slot_utc < ?", SlotClaim::Claimed)
+    } else if claimed_slot == Some(slot) && !finished && lease.is_none_or(|l| l < now) {
+        binds.push(instant(slot));
+        binds.push(instant(now));
+        (
+            " AND slot_utc = ? AND finished_at_utc IS NULL \
+             AND (lease_until_utc IS NULL OR lease_until_utc < ?)",
+            SlotClaim::TakenOver(claimed_at.unwrap_or(slot)),
+        )
+    } else {
+        return Ok(SlotClaim::Taken);
+    };
+    let s = stmt(conn, &format!("{set}{condition}"), binds);
+    Ok(if conn.execute(&s)? == 1 {
+        outcome
+    } else {
+        SlotClaim::Taken
+    })
+}
+
+/// Marks the run of the tenant's `slot` of `job` finished, so its claim is never
+/// taken over.
+pub fn finish_job_slot(
+    conn: &mut Conn,
+    scope: &TenantScope,
+    job: &str,
+    slot: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    let s = stmt(
+        conn,
+        "UPDATE job_slots SET finished_at_utc = ? WHERE job = ? AND tenant_id = ? AND slot_utc = ?",
         vec![
+            (Bind::Instant(now), ColumnKind::Instant),
             text_bind(job),
             scope.bind(),
             (Bind::Instant(slot), ColumnKind::Instant),
         ],
     );
-    Ok(conn.execute(&s)? == 1)
+    conn.execute(&s)?;
+    Ok(())
 }
