@@ -49,6 +49,8 @@ pub struct FileSettings {
     pub refresh_guard_min_fraction: Option<f64>,
     /// Seconds the lookup refresh waits for an HTTP directory source.
     pub refresh_timeout_seconds: Option<u64>,
+    /// Largest directory document the lookup refresh reads.
+    pub max_directory_bytes: Option<u64>,
 }
 
 impl FileSettings {
@@ -188,6 +190,9 @@ impl Settings {
         }
         if let Some(v) = file.refresh_guard_min_fraction {
             s.schedule.refresh.guard_min_fraction = v;
+        }
+        if let Some(v) = file.max_directory_bytes {
+            s.schedule.refresh.max_document_bytes = v;
         }
         if let Some(v) = file.refresh_timeout_seconds {
             s.schedule.refresh.http_timeout = std::time::Duration::from_secs(v);

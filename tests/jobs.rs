@@ -699,6 +699,7 @@ fn kind(e: &RefreshError) -> &'static str {
         RefreshError::Invalid(_) => "invalid",
         RefreshError::Suspicious(_) => "suspicious",
         RefreshError::Store(_) => "store",
+        RefreshError::Busy => "busy",
     }
 }
 
@@ -2293,5 +2294,94 @@ both_backends!(
             ran(&restarted.tick().expect("tick")),
             runs(&[("purge", "alpha"), ("refresh", "alpha")])
         );
+    }
+);
+
+// A directory document is read within max_directory_bytes, and a tenant's refresh
+// runs once at a time: a second one while the first waits for its source is refused
+// (409 at the admin endpoint) and changes nothing.
+both_backends!(
+    refresh_documents_are_bounded_and_run_once_per_tenant,
+    |backend| {
+        let Some(tmp) = temp_db(backend) else {
+            return;
+        };
+        let db = &tmp.db;
+        let model = Model::load().expect("model");
+        let dir = tempfile::tempdir().expect("tempdir");
+        let now = t("2026-03-01T00:00:00Z");
+        let doc = json!({ "Agents": agent_docs("Agent ", 0..20) });
+        let bytes = serde_json::to_vec(&doc).expect("json").len() as u64;
+        let path = write_doc(dir.path(), "d.json", &doc);
+        let tenant = add_tenant(db, TENANT, "UTC", 395, Some(&path));
+
+        // One byte under the document's size: refused, nothing changed, recorded.
+        let small = RefreshSettings {
+            max_document_bytes: bytes - 1,
+            ..RefreshSettings::default()
+        };
+        let before = lookups(db, &model);
+        let e = refresh::run(db, &model, &tenant, now, &small).expect_err("too large");
+        assert_eq!(kind(&e), "source", "{e}");
+        assert!(e.to_string().contains("max_directory_bytes"), "{e}");
+        assert_eq!(lookups(db, &model), before);
+        assert_eq!(job_runs(db, "refresh", TENANT, "failed"), 1);
+        // Exactly its size: read.
+        let exact = RefreshSettings {
+            max_document_bytes: bytes,
+            ..RefreshSettings::default()
+        };
+        let report = refresh::run(db, &model, &tenant, now, &exact).expect("at the limit");
+        assert_eq!(report["Agents"].added, 20);
+
+        // A source that answers only when told to: the first refresh waits on it.
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let (asked_tx, asked_rx) = std::sync::mpsc::channel::<()>();
+        let (answer_tx, answer_rx) = std::sync::mpsc::channel::<()>();
+        let body = doc.to_string();
+        let server = std::thread::spawn(move || {
+            if let Some(Ok(mut stream)) = listener.incoming().next() {
+                let mut buf = [0u8; 4096];
+                let _ = stream.read(&mut buf);
+                let _ = asked_tx.send(());
+                let _ = answer_rx.recv();
+                let _ = write!(
+                    stream,
+                    "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+            }
+        });
+        let tenant = set_source(db, TENANT, &format!("http://{addr}/d.json"));
+        let first = {
+            let (db, tenant) = (db.clone(), tenant.clone());
+            std::thread::spawn(move || {
+                let model = Model::load().expect("model");
+                refresh::run(&db, &model, &tenant, now, &RefreshSettings::default())
+            })
+        };
+        asked_rx.recv().expect("the first refresh asked its source");
+        let runs_before =
+            job_runs(db, "refresh", TENANT, "ok") + job_runs(db, "refresh", TENANT, "failed");
+        let e = refresh::run(db, &model, &tenant, now, &RefreshSettings::default())
+            .expect_err("a second refresh of the tenant while one runs");
+        assert_eq!(kind(&e), "busy", "{e}");
+        // Another tenant is not held up.
+        let other_path = write_doc(dir.path(), "other.json", &doc);
+        let other = add_tenant(db, OTHER_TENANT, "UTC", 395, Some(&other_path));
+        refresh::run(db, &model, &other, now, &RefreshSettings::default()).expect("other tenant");
+        answer_tx.send(()).expect("release the source");
+        let report = first.join().expect("first").expect("first refresh");
+        assert_eq!(report["Agents"].unchanged, 20);
+        server.join().expect("source thread");
+        assert_eq!(
+            job_runs(db, "refresh", TENANT, "ok") + job_runs(db, "refresh", TENANT, "failed"),
+            runs_before + 1,
+            "the refused refresh is not recorded as a run"
+        );
+        // Afterwards the tenant refreshes again.
+        let tenant = set_source(db, TENANT, &path);
+        refresh::run(db, &model, &tenant, now, &RefreshSettings::default()).expect("again");
     }
 );

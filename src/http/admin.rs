@@ -36,6 +36,11 @@ pub async fn refresh_lookups(
     match result {
         Ok(report) => Ok(HttpResponse::Ok().json(json!({ "sets": report }))),
         Err(refresh::RefreshError::Store(e)) => Err(e.into()),
+        Err(refresh::RefreshError::Busy) => Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "RefreshRunning",
+            refresh::RefreshError::Busy.to_string(),
+        )),
         Err(refresh::RefreshError::NoSource) => Err(ApiError::new(
             StatusCode::CONFLICT,
             "NoDirectorySource",

@@ -127,6 +127,21 @@ pub struct Db {
     /// `(table, column)` of every index on `(tenant_id, column, id)`: the time
     /// columns a filtered read can page through in index order.
     time_indexes: Arc<HashSet<(String, String)>>,
+    /// Tasks running on this database in this process (see [`Db::start_exclusive`]).
+    running: Arc<std::sync::Mutex<HashSet<String>>>,
+}
+
+/// A task's place among the running ones, given back when dropped.
+pub struct Exclusive {
+    running: Arc<std::sync::Mutex<HashSet<String>>>,
+    task: String,
+}
+
+impl Drop for Exclusive {
+    fn drop(&mut self) {
+        let mut running = self.running.lock().unwrap_or_else(|e| e.into_inner());
+        running.remove(&self.task);
+    }
 }
 
 #[derive(Clone)]
@@ -181,10 +196,21 @@ impl Db {
         let mut db = Db {
             pool: db,
             time_indexes: Arc::new(HashSet::new()),
+            running: Arc::new(std::sync::Mutex::new(HashSet::new())),
         };
         db.migrate()?;
         db.time_indexes = Arc::new(read_time_indexes(&mut db.get()?)?);
         Ok(db)
+    }
+
+    /// Marks `task` (e.g. a tenant's lookup refresh) as running on this database until
+    /// the returned value is dropped; `None` when it is running already.
+    pub fn start_exclusive(&self, task: &str) -> Option<Exclusive> {
+        let mut running = self.running.lock().unwrap_or_else(|e| e.into_inner());
+        running.insert(task.to_string()).then(|| Exclusive {
+            running: self.running.clone(),
+            task: task.to_string(),
+        })
     }
 
     /// Whether `table` has an index on `(tenant_id, column, id)`.
