@@ -1008,6 +1008,7 @@ both_backends!(tenant_id_in_records_is_the_callers, |backend| {
         vec![json!({
             "id": "own", "agentId": "agent-1", "assigned": true, "businessUnitId": "bu-1",
             "tenantId": "acme", "timestampUtc": "2026-03-29T01:00:00.000Z",
+            "timestamp": "2026-03-29T03:00:00.000+02:00",
         })]
     );
 });
@@ -1924,3 +1925,78 @@ both_backends!(
         env.ingest_ok("Calls", &ndjson(&[fine]), 1, 1, 0);
     }
 );
+
+// Every UTC timestamp has its tenant-local twin (BotSegments.startedAt and endedAt were
+// missing, and four more): writers derive it, and rows stored before the twin existed
+// get it when the server opens the database.
+both_backends!(every_utc_timestamp_has_its_local_twin, |backend| {
+    let Some(env) = setup(backend, Settings::default()) else {
+        return;
+    };
+    let model = env.app.model.clone();
+    for set in model.entity_sets() {
+        for p in &set.properties {
+            if p.name.ends_with("Utc") && p.ty == EdmType::DateTimeOffset {
+                let local = set
+                    .property(&p.name[..p.name.len() - 3])
+                    .unwrap_or_else(|| panic!("{}.{} has no local twin", set.name, p.name));
+                assert_eq!(
+                    local.storage,
+                    Storage::LocalText,
+                    "{}.{}",
+                    set.name,
+                    local.name
+                );
+                assert_eq!(local.nullable, p.nullable, "{}.{}", set.name, local.name);
+            }
+        }
+    }
+    let segment = json!({
+        "id": "bs-1", "conversationId": "c-1", "botStepId": "step-1", "channelId": "ch-1",
+        "startedAtUtc": "2026-03-29T00:59:59.500Z", "endedAtUtc": "2026-03-29T01:00:10.000Z",
+    });
+    let open = json!({
+        "id": "bs-2", "conversationId": "c-1", "botStepId": "step-1", "channelId": "ch-1",
+        "startedAtUtc": "2026-03-29T01:00:20.000Z",
+    });
+    env.ingest_ok("BotSegments", &ndjson(&[obj(segment), obj(open)]), 2, 2, 0);
+    let expected = vec![
+        (
+            "bs-1",
+            json!("2026-03-29T01:59:59.500+01:00"),
+            json!("2026-03-29T03:00:10.000+02:00"),
+        ),
+        ("bs-2", json!("2026-03-29T03:00:20.000+02:00"), Value::Null),
+    ];
+    let check = || {
+        let rows = env.rows("BotSegments", &env.a_read);
+        assert_eq!(rows.len(), 2);
+        for (row, (id, started, ended)) in rows.iter().zip(&expected) {
+            assert_eq!(row["id"], *id);
+            assert_eq!(row["startedAt"], *started, "{row}");
+            assert_eq!(row["endedAt"], *ended, "{row}");
+        }
+    };
+    check();
+    // Rows from before the migration: the local columns empty, listed for the backfill.
+    let mut conn = env.app.db.get().expect("conn");
+    for text in [
+        "UPDATE bot_segments SET started_at = NULL, ended_at = NULL",
+        "INSERT INTO local_time_backfill (table_name, column_name, utc_column_name) VALUES \
+         ('bot_segments', 'started_at', 'started_at_utc'), ('bot_segments', 'ended_at', 'ended_at_utc')",
+    ] {
+        conn.execute(&Statement {
+            text: text.into(),
+            binds: Vec::new(),
+        })
+        .expect(text);
+    }
+    drop(conn);
+    env.app.db.backfill_local_twins().expect("backfill");
+    check();
+    assert_eq!(
+        table_counts(&env.app.db, &model).iter().sum::<i64>(),
+        2,
+        "the backfill added or removed rows"
+    );
+});

@@ -182,11 +182,8 @@ impl<'m> Table<'m> {
         self
     }
 
-    /// A UTC-only timestamp (a `…Utc` property without local twin, or `deletedAt`).
-    pub fn utc(&mut self, name: &'static str, ms: i64) -> &mut Self {
-        self.opt_utc(name, Some(ms))
-    }
-
+    /// A UTC-only timestamp (`deletedAt`; every `…Utc` property has a local twin, set
+    /// with [`Table::time`]).
     pub fn opt_utc(&mut self, name: &'static str, ms: Option<i64>) -> &mut Self {
         let Some(i) = self.slot(name) else {
             return self;

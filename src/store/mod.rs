@@ -14,6 +14,7 @@
 //! out. A test (`tests/architecture.rs`) fails if SQL naming the tenant column appears
 //! anywhere else.
 
+mod backfill;
 mod expr;
 mod raw;
 mod read;
@@ -199,6 +200,7 @@ impl Db {
             running: Arc::new(std::sync::Mutex::new(HashSet::new())),
         };
         db.migrate()?;
+        backfill::run(&mut db.get()?)?;
         db.time_indexes = Arc::new(read_time_indexes(&mut db.get()?)?);
         Ok(db)
     }

@@ -91,6 +91,7 @@ pub fn map_conversation(
         return Err(ctx.errors);
     }
     let records = map_parsed(&conv, &mut ctx);
+    ctx.errors.extend(super::nul_characters(conv.id, &records));
     if !ctx.errors.is_empty() {
         return Err(ctx.errors);
     }

@@ -87,6 +87,27 @@ pub struct MappedConversation {
     pub records: Vec<Record>,
 }
 
+/// Problems for text no backend can store: U+0000 (PostgreSQL text cannot hold it),
+/// one per record property that has it. Importers check their records with this, so
+/// what maps also passes the ingest validation.
+pub(crate) fn nul_characters(conversation_id: &str, records: &[Record]) -> Vec<MapError> {
+    records
+        .iter()
+        .flat_map(|r| {
+            r.fields.iter().filter_map(move |(name, value)| {
+                value
+                    .as_str()
+                    .filter(|s| s.contains('\0'))
+                    .map(|_| MapError {
+                        conversation_id: Some(conversation_id.to_string()),
+                        field: format!("{}.{name}", r.set),
+                        message: "must not contain the NUL character (\\u0000)".to_string(),
+                    })
+            })
+        })
+        .collect()
+}
+
 /// A source record that could not be mapped: which conversation, which field, why.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
