@@ -1553,7 +1553,10 @@ both_backends!(limits_apply_to_nested_filters_and_alias_values, |backend| {
     // before anything is bound.
     let mut query = format!("@a1={}", enc("holdCount gt 0"));
     for i in 2..=15 {
-        query.push_str(&format!("&@a{i}={}", enc(&format!("@a{} and @a{}", i - 1, i - 1))));
+        query.push_str(&format!(
+            "&@a{i}={}",
+            enc(&format!("@a{} and @a{}", i - 1, i - 1))
+        ));
     }
     let e = app
         .get(&format!("/odata/Calls?{query}&$filter=@a15"))
@@ -1564,7 +1567,10 @@ both_backends!(limits_apply_to_nested_filters_and_alias_values, |backend| {
     );
     // Used once, an alias is as small as its text.
     let page = app
-        .get(&format!("/odata/Calls?$filter=@a1&@a1={}", enc("holdCount ge 0")))
+        .get(&format!(
+            "/odata/Calls?$filter=@a1&@a1={}",
+            enc("holdCount ge 0")
+        ))
         .json();
     assert!(!page["value"].as_array().unwrap().is_empty(), "{page}");
 });
