@@ -23,15 +23,6 @@ fn app(backend: Backend) -> Option<TestApp> {
     TestApp::start(backend, demo_settings(), fixture)
 }
 
-fn ids(page: &Value) -> Vec<String> {
-    page["value"]
-        .as_array()
-        .expect("value array")
-        .iter()
-        .map(|r| r["id"].as_str().expect("id").to_string())
-        .collect()
-}
-
 /// Follows nextLinks from `first`; returns every row and the number of pages.
 fn pull_all(app: &TestApp, first: &str, headers: &[(&str, &str)]) -> (Vec<Value>, usize) {
     let mut rows = Vec::new();

@@ -14,6 +14,7 @@ mod handlers;
 mod ingest;
 pub mod json;
 pub mod negotiate;
+mod path;
 
 use std::net::TcpListener;
 use std::sync::Arc;

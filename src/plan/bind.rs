@@ -949,7 +949,7 @@ fn fold_literal_part(func: Func, args: &[Expr]) -> Option<Bound> {
 }
 
 /// How navigation `nav_name` of entity set `set_index` joins to its target.
-pub(super) fn navigation_join(model: &Model, set_index: usize, nav_name: &str) -> Option<Join> {
+pub(crate) fn navigation_join(model: &Model, set_index: usize, nav_name: &str) -> Option<Join> {
     let binder = Binder::new(model, set_index, "$expand", &[], Utc::now());
     binder.join(set_index, nav_name, Span::NONE).ok()
 }
