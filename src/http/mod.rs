@@ -8,6 +8,7 @@
 
 mod admin;
 mod auth;
+mod batch;
 pub mod body;
 mod error;
 mod handlers;
@@ -63,6 +64,7 @@ pub fn start(state: Arc<AppState>, listener: TcpListener) -> std::io::Result<Ser
             .route(ROOT, web::get().to(handlers::service_document))
             .route("/odata/", web::get().to(handlers::service_document))
             .route("/odata/$metadata", web::get().to(handlers::metadata))
+            .route("/odata/$batch", web::post().to(batch::batch))
             .route("/odata/{resource:.*}", web::get().to(handlers::resource))
             .route("/ingest/import/{format}", web::post().to(ingest::import))
             .route("/ingest/{entity_set}", web::post().to(ingest::ingest))

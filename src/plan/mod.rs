@@ -45,6 +45,10 @@ pub struct Limits {
     pub max_url_length: usize,
     /// Levels of `$expand` (`max_expand_depth`).
     pub max_expand_depth: usize,
+    /// Requests in one `$batch` (`max_batch_parts`).
+    pub max_batch_parts: usize,
+    /// Bytes of one `$batch` body (`max_batch_bytes`).
+    pub max_batch_bytes: usize,
 }
 
 impl Default for Limits {
@@ -57,6 +61,8 @@ impl Default for Limits {
             max_depth: 100,
             max_url_length: 16 * 1024,
             max_expand_depth: 1,
+            max_batch_parts: 100,
+            max_batch_bytes: 1024 * 1024,
         }
     }
 }
