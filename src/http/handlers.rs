@@ -44,7 +44,7 @@ fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
 }
 
 /// The absolute service root, e.g. `http://127.0.0.1:8080/odata`.
-fn service_root(req: &HttpRequest, state: &AppState) -> String {
+pub(super) fn service_root(req: &HttpRequest, state: &AppState) -> String {
     match &state.settings.public_url {
         Some(url) => url.trim_end_matches('/').to_string(),
         None => {
