@@ -5,7 +5,7 @@
 mod common;
 
 use ccfeed::edm::Model;
-use ccfeed::store::{Bind, Db};
+use ccfeed::store::{self, Db};
 use common::*;
 use serde_json::{Value, json};
 
@@ -14,14 +14,14 @@ use serde_json::{Value, json};
 /// segments for the same conversation ids.
 fn fixture(db: &Db, model: &Model) {
     write(db, model, TENANT, "Channels", 3, |i, p| {
-        (p == "name").then(|| Bind::Text(format!("channel {i}")))
+        (p == "name").then(|| store::Value::Text(format!("channel {i}")))
     });
     write(db, model, TENANT, "Conversations", 6, |_, _| None);
     write(db, model, TENANT, "Queues", 2, |i, p| {
-        (p == "name").then(|| Bind::Text(format!("queue {i}")))
+        (p == "name").then(|| store::Value::Text(format!("queue {i}")))
     });
     write(db, model, TENANT, "Calls", 5, |i, p| {
-        (p == "channelId").then(|| Bind::Text(format!("channels-{:04}", i % 4)))
+        (p == "channelId").then(|| store::Value::Text(format!("channels-{:04}", i % 4)))
     });
     let mut n = 0;
     let mut segments: Vec<(usize, usize)> = Vec::new();
@@ -38,14 +38,17 @@ fn fixture(db: &Db, model: &Model) {
         "QueueSegments",
         segments.len(),
         |i, p| match p {
-            "conversationId" => Some(Bind::Text(format!("conversations-{:04}", segments[i].1))),
-            "durationInSeconds" => Some(Bind::Int(10 * (i as i64 + 1))),
-            "queueId" => Some(Bind::Text(format!("queues-{:04}", i % 2))),
+            "conversationId" => Some(store::Value::Text(format!(
+                "conversations-{:04}",
+                segments[i].1
+            ))),
+            "durationInSeconds" => Some(store::Value::Int(10 * (i as i64 + 1))),
+            "queueId" => Some(store::Value::Text(format!("queues-{:04}", i % 2))),
             _ => None,
         },
     );
     write(db, model, OTHER_TENANT, "QueueSegments", 4, |_, p| {
-        (p == "conversationId").then(|| Bind::Text("conversations-0002".into()))
+        (p == "conversationId").then(|| store::Value::Text("conversations-0002".into()))
     });
 }
 

@@ -8,7 +8,7 @@ mod common;
 
 use ccfeed::edm::Model;
 use ccfeed::plan::{Limits, QueryPlan, bind_collection};
-use ccfeed::store::{Conn, SortValue, parse_instant, sql};
+use ccfeed::store::{self, Conn, parse_instant, sql};
 use ccfeed::uri::{QueryOptions, decode_query_string};
 use chrono::Utc;
 use common::*;
@@ -141,14 +141,14 @@ both_backends!(incremental_refresh_uses_the_start_index, |backend| {
         (
             "next page by key",
             format!("$filter={encoded_range}"),
-            vec![SortValue::Text("calls-0500".into())],
+            vec![store::Value::Text("calls-0500".into())],
         ),
         (
             "next page by start",
             format!("$filter={encoded_range}&$orderby=startedAtUtc"),
             vec![
-                SortValue::Instant(parse_instant("2026-04-10T12:00:00Z").expect("instant")),
-                SortValue::Text("calls-0500".into()),
+                store::Value::Instant(parse_instant("2026-04-10T12:00:00Z").expect("instant")),
+                store::Value::Text("calls-0500".into()),
             ],
         ),
     ] {

@@ -16,7 +16,7 @@ use tokio::sync::oneshot;
 
 use super::negotiate::{JsonFormat, MetadataLevel};
 use crate::edm::{EdmType, EntitySet};
-use crate::store::{Cell, ColumnKind, RowSink, SortValue, StoreError};
+use crate::store::{Cell, ColumnKind, RowSink, StoreError, Value};
 
 pub const CHUNK: usize = 64 * 1024;
 
@@ -446,7 +446,7 @@ pub struct RowWriter {
     page_rows: u64,
     pub written: u64,
     pub has_more: bool,
-    pub last_sort: Vec<SortValue>,
+    pub last_sort: Vec<Value>,
     first_property: bool,
     hold: bool,
     pub held: Vec<HeldRow>,
@@ -469,7 +469,7 @@ impl RowWriter {
             page_rows,
             written: 0,
             has_more: false,
-            last_sort: vec![SortValue::Null; keys],
+            last_sort: vec![Value::Null; keys],
             first_property: true,
             hold: false,
             held: Vec::new(),
@@ -613,7 +613,7 @@ impl RowSink for RowWriter {
 
     fn cell(&mut self, column: usize, cell: Cell<'_>) -> Result<(), StoreError> {
         if let Some(Some(slot)) = self.shape.sort_slot.get(column) {
-            self.last_sort[*slot].assign(cell);
+            crate::store::assign(&mut self.last_sort[*slot], cell);
         }
         if let Some(Some(slot)) = self.key_slot.get(column) {
             self.keys[*slot] = cell_text(cell);
@@ -647,7 +647,7 @@ impl RowSink for RowWriter {
                 // Control information comes before the properties, and needs the key,
                 // which is the last sort key of every row.
                 let key = match self.last_sort.last() {
-                    Some(SortValue::Text(k)) => k.replace('\'', "''"),
+                    Some(Value::Text(k)) => k.replace('\'', "''"),
                     _ => String::new(),
                 };
                 let id = format!("{}'{}')", self.shape.id_prefix, key);

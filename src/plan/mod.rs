@@ -16,8 +16,8 @@ use std::fmt;
 use chrono::{DateTime, Utc};
 
 use crate::edm::{EntitySet, Model};
-use crate::store::SortValue;
 use crate::uri::{Alias, OrderByItem, QueryOptions, SegmentKind, SelectItem, SelectKind, Span};
+use crate::value::Value;
 
 pub use bind::Binder;
 pub use expand::ExpandPlan;
@@ -94,7 +94,7 @@ pub struct QueryPlan {
     /// Read only the entity with this key.
     pub key: Option<String>,
     /// Keyset position: read rows strictly after these sort-key values.
-    pub after: Option<Vec<SortValue>>,
+    pub after: Option<Vec<Value>>,
     pub skip: u64,
     /// Most rows to read; `None` reads all.
     pub limit: Option<u64>,
@@ -412,7 +412,7 @@ fn index_order(
             let indexed = c.scope == 0
                 && c.set == set_index
                 && c.utc_twin.is_none()
-                && !matches!(constant, expr::Const::Null)
+                && !matches!(constant, Value::Null)
                 && time_index(c.property);
             indexed.then(|| OrderKey {
                 expr: Bound::Column(

@@ -16,9 +16,9 @@
 use chrono::{DurationRound, TimeDelta, Timelike};
 
 use super::sql::{Builder, quoted};
-use super::value::{Bind, ColumnKind};
+use super::{ColumnKind, Value};
 use crate::edm::Model;
-use crate::plan::expr::{ArithOp, Bound, CmpOp, Const, Func, Join, Ty};
+use crate::plan::expr::{ArithOp, Bound, CmpOp, Func, Join, Ty};
 use crate::plan::{ColumnRef, PlanError};
 use crate::store::Dialect;
 
@@ -50,17 +50,6 @@ fn millisecond_precise(e: &Bound) -> bool {
             func: Func::Time, ..
         } => true,
         _ => false,
-    }
-}
-
-/// How a sort expression's values are read back and carried in a skiptoken.
-pub fn sort_kind(e: &Bound) -> ColumnKind {
-    match e.ty() {
-        Some(Ty::Boolean) => ColumnKind::Boolean,
-        Some(Ty::Int32 | Ty::Int64) => ColumnKind::Int64,
-        Some(Ty::Double | Ty::Decimal | Ty::Duration) => ColumnKind::Double,
-        Some(Ty::DateTimeOffset) => ColumnKind::Instant,
-        _ => ColumnKind::Text,
     }
 }
 
@@ -206,7 +195,7 @@ impl ExprWriter<'_> {
         b.push(" FROM ").push(&quoted(&target.table)).push(&format!(
             " AS \"{alias}\" WHERE \"{alias}\".\"tenant_id\" = "
         ));
-        b.bind(Bind::Text(self.tenant.to_string()), ColumnKind::Text);
+        b.bind(Value::Text(self.tenant.to_string()), ColumnKind::Text);
         for (theirs, ours) in &join.on {
             b.push(&format!(" AND \"{alias}\"."))
                 .push(&quoted(&target.properties[*theirs].column));
@@ -217,10 +206,10 @@ impl ExprWriter<'_> {
         }
     }
 
-    fn constant(&self, b: &mut Builder, c: &Const, ty: Option<Ty>) {
+    fn constant(&self, b: &mut Builder, c: &Value, ty: Option<Ty>) {
         let d = b.dialect;
         match c {
-            Const::Null => match ty {
+            Value::Null => match ty {
                 Some(t) => {
                     b.push("CAST(NULL AS ").push(sql_type(d, t)).push(")");
                 }
@@ -228,30 +217,34 @@ impl ExprWriter<'_> {
                     b.push("NULL");
                 }
             },
-            Const::Bool(v) => {
-                b.bind(Bind::Bool(*v), ColumnKind::Boolean);
+            Value::Bool(_) => {
+                b.bind(c.clone(), ColumnKind::Boolean);
             }
-            Const::Int(v) => {
-                b.bind(Bind::Int(*v), ColumnKind::Int64);
+            Value::Int(_) => {
+                b.bind(c.clone(), ColumnKind::Int64);
             }
-            Const::Decimal(v) | Const::Double(v) | Const::Duration(v) => {
-                b.bind(Bind::Double(*v), ColumnKind::Double);
+            Value::Double(v) | Value::Duration(v) => {
+                b.bind(Value::Double(*v), ColumnKind::Double);
             }
-            Const::String(s) => {
-                b.bind(Bind::Text(s.clone()), ColumnKind::Text);
+            Value::Instant(_) => {
+                b.bind(c.clone(), ColumnKind::Instant);
             }
-            Const::Instant(t) => {
-                b.bind(Bind::Instant(*t), ColumnKind::Instant);
-            }
-            Const::Date(v) => {
+            Value::Date(v) => {
                 b.bind(
-                    Bind::Text(v.format("%Y-%m-%d").to_string()),
+                    Value::Text(v.format("%Y-%m-%d").to_string()),
                     ColumnKind::Text,
                 );
             }
-            Const::Time(v) => {
+            Value::Time(v) => {
                 b.bind(
-                    Bind::Text(v.format("%H:%M:%S%.3f").to_string()),
+                    Value::Text(v.format("%H:%M:%S%.3f").to_string()),
+                    ColumnKind::Text,
+                );
+            }
+            // The binder makes no local-time constants; text keeps any such one exact.
+            Value::Text(_) | Value::Local(_) => {
+                b.bind(
+                    Value::Text(c.plain_text().unwrap_or_default()),
                     ColumnKind::Text,
                 );
             }
@@ -297,8 +290,8 @@ impl ExprWriter<'_> {
             } else {
                 (op, left, right)
             };
-        let right_null = matches!(right, Bound::Const(Const::Null, _));
-        let left_null = matches!(left, Bound::Const(Const::Null, _));
+        let right_null = matches!(right, Bound::Const(Value::Null, _));
+        let left_null = matches!(left, Bound::Const(Value::Null, _));
         if left_null || right_null {
             let other = if right_null { left } else { right };
             let both = left_null && right_null;
@@ -325,17 +318,17 @@ impl ExprWriter<'_> {
         let mut op = op;
         let mut adjusted: Option<Bound> = None;
         let floored = match right {
-            Bound::Const(Const::Instant(t), ty) => t
+            Bound::Const(Value::Instant(t), ty) => t
                 .duration_trunc(TimeDelta::milliseconds(1))
                 .ok()
                 .filter(|f| f != t)
-                .map(|f| Bound::Const(Const::Instant(f), *ty)),
-            Bound::Const(Const::Time(t), ty) => {
+                .map(|f| Bound::Const(Value::Instant(f), *ty)),
+            Bound::Const(Value::Time(t), ty) => {
                 let nanos = chrono::Timelike::nanosecond(t);
                 let floor = t.with_nanosecond(nanos - nanos % 1_000_000);
                 floor
                     .filter(|f| f != t)
-                    .map(|f| Bound::Const(Const::Time(f), *ty))
+                    .map(|f| Bound::Const(Value::Time(f), *ty))
             }
             _ => None,
         };
@@ -414,13 +407,13 @@ impl ExprWriter<'_> {
     fn in_list(&mut self, b: &mut Builder, expr: &Bound, list: &[Bound]) -> Result<(), PlanError> {
         let has_null = list
             .iter()
-            .any(|i| matches!(i, Bound::Const(Const::Null, _)));
+            .any(|i| matches!(i, Bound::Const(Value::Null, _)));
         let values: Vec<&Bound> = list
             .iter()
-            .filter(|i| !matches!(i, Bound::Const(Const::Null, _)))
+            .filter(|i| !matches!(i, Bound::Const(Value::Null, _)))
             // A sub-millisecond instant can never equal a stored timestamp.
             .filter(|i| match i {
-                Bound::Const(Const::Instant(t), _) => t
+                Bound::Const(Value::Instant(t), _) => t
                     .duration_trunc(TimeDelta::milliseconds(1))
                     .is_ok_and(|f| f == *t),
                 _ => true,
@@ -471,7 +464,7 @@ impl ExprWriter<'_> {
         let d = b.dialect;
         if ty == Ty::DateTimeOffset {
             // timestamp ± duration
-            let Bound::Const(Const::Duration(secs), _) = right else {
+            let Bound::Const(Value::Duration(secs), _) = right else {
                 return Err(PlanError::not_implemented(
                     "$filter",
                     None,
@@ -484,14 +477,14 @@ impl ExprWriter<'_> {
                     b.push("strftime('%Y-%m-%dT%H:%M:%fZ', ");
                     self.write(b, left)?;
                     b.push(", ");
-                    b.bind(Bind::Text(format!("{secs:+.3} seconds")), ColumnKind::Text);
+                    b.bind(Value::Text(format!("{secs:+.3} seconds")), ColumnKind::Text);
                     b.push(")");
                 }
                 Dialect::Postgres => {
                     b.push("(");
                     self.write(b, left)?;
                     b.push(" + ");
-                    b.bind(Bind::Double(secs), ColumnKind::Double);
+                    b.bind(Value::Double(secs), ColumnKind::Double);
                     b.push(" * INTERVAL '1 second')");
                 }
             }
@@ -615,7 +608,7 @@ impl ExprWriter<'_> {
         let d = b.dialect;
         if args
             .iter()
-            .any(|a| matches!(a, Bound::Const(Const::Null, _)))
+            .any(|a| matches!(a, Bound::Const(Value::Null, _)))
         {
             b.push("CAST(NULL AS ").push(sql_type(d, ty)).push(")");
             return Ok(());

@@ -30,11 +30,12 @@ use diesel::sqlite::SqliteConnection;
 use diesel::{Connection, RunQueryDsl};
 use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
 
-pub use expr::sort_kind;
+pub use crate::edm::ColumnKind;
+pub use crate::value::{Value, format_instant, parse_instant};
 pub use raw::{query, stmt, text};
 pub use read::RowSink;
 pub use sql::Dialect;
-pub use value::{Bind, Cell, ColumnKind, SortValue, format_instant, parse_instant};
+pub use value::{Cell, assign};
 pub use write::RowBatch;
 
 const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
@@ -321,10 +322,10 @@ pub fn ensure_tenant(
             dialect.placeholder(4)
         ),
         binds: vec![
-            (Bind::Text(id.into()), ColumnKind::Text),
-            (Bind::Text(name.into()), ColumnKind::Text),
-            (Bind::Text(time_zone.into()), ColumnKind::Text),
-            (Bind::Instant(chrono::Utc::now()), ColumnKind::Instant),
+            (Value::Text(id.into()), ColumnKind::Text),
+            (Value::Text(name.into()), ColumnKind::Text),
+            (Value::Text(time_zone.into()), ColumnKind::Text),
+            (Value::Instant(chrono::Utc::now()), ColumnKind::Instant),
         ],
     };
     conn.execute(&stmt)?;

@@ -7,8 +7,8 @@
 use crate::edm::{EntitySet, Model};
 use crate::plan::{ExpandPlan, PlanError, QueryPlan};
 
-use super::expr::{ExprWriter, sort_kind};
-use super::value::{Bind, ColumnKind, SortValue};
+use super::expr::ExprWriter;
+use super::{ColumnKind, Value};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Dialect {
@@ -39,13 +39,13 @@ impl Dialect {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Statement {
     pub text: String,
-    pub binds: Vec<(Bind, ColumnKind)>,
+    pub binds: Vec<(Value, ColumnKind)>,
 }
 
 pub(super) struct Builder {
     pub(super) dialect: Dialect,
     text: String,
-    binds: Vec<(Bind, ColumnKind)>,
+    binds: Vec<(Value, ColumnKind)>,
 }
 
 impl Builder {
@@ -62,7 +62,7 @@ impl Builder {
         self
     }
 
-    pub(super) fn bind(&mut self, value: Bind, kind: ColumnKind) -> &mut Builder {
+    pub(super) fn bind(&mut self, value: Value, kind: ColumnKind) -> &mut Builder {
         self.binds.push((value, kind));
         let p = self.dialect.placeholder(self.binds.len());
         self.text.push_str(&p);
@@ -138,7 +138,7 @@ fn layout(set: &EntitySet, plan: &QueryPlan) -> SelectLayout {
         .map(|&c| ColumnKind::of(&set.properties[c]))
         .collect();
     kinds.extend(extras.iter().map(|x| match x {
-        Extra::Sort(i) => sort_kind(&plan.order[*i].expr),
+        Extra::Sort(i) => plan.order[*i].expr.read_kind(),
         Extra::Property(p) => ColumnKind::of(&set.properties[*p]),
     }));
     // The column holding property `p`, wherever it is.
@@ -234,12 +234,12 @@ fn where_clause(
     plan: &QueryPlan,
 ) -> Result<(), PlanError> {
     b.push(" WHERE \"t0\".\"tenant_id\" = ");
-    b.bind(Bind::Text(plan.tenant.clone()), ColumnKind::Text);
+    b.bind(Value::Text(plan.tenant.clone()), ColumnKind::Text);
     if let Some(key) = &plan.key {
         b.push(" AND \"t0\".")
             .push(&quoted(&set.key_property().column))
             .push(" = ");
-        b.bind(Bind::Text(key.clone()), ColumnKind::Text);
+        b.bind(Value::Text(key.clone()), ColumnKind::Text);
     }
     if let Some(filter) = &plan.filter {
         b.push(" AND ");
@@ -258,7 +258,7 @@ fn keyset_predicate(
     b: &mut Builder,
     w: &mut ExprWriter<'_>,
     plan: &QueryPlan,
-    after: &[SortValue],
+    after: &[Value],
 ) -> Result<(), PlanError> {
     // With a non-null first key, `k1 >= v1` (or `<=`) repeats what the OR below
     // implies in a form the databases seek an index with: without it, each page
@@ -266,17 +266,17 @@ fn keyset_predicate(
     if let (Some(first), Some(value)) = (plan.order.first(), after.first())
         && plan.order.len() > 1
         && !first.expr.nullable()
-        && !matches!(value, SortValue::Null)
+        && !matches!(value, Value::Null)
     {
         b.push(" AND ");
         w.write(b, &first.expr)?;
         b.push(if first.descending { " <= " } else { " >= " });
-        b.bind(value.clone().into_bind(), sort_kind(&first.expr));
+        b.bind(value.clone(), first.expr.read_kind());
     }
     b.push(" AND (");
     let mut terms = 0;
     for (i, (key, value)) in plan.order.iter().zip(after).enumerate() {
-        let is_null = matches!(value, SortValue::Null);
+        let is_null = matches!(value, Value::Null);
         if is_null && key.descending {
             continue; // nulls sort last when descending: nothing comes after one
         }
@@ -287,13 +287,13 @@ fn keyset_predicate(
         b.push("(");
         for (prev, prev_value) in plan.order[..i].iter().zip(after) {
             w.write(b, &prev.expr)?;
-            match prev_value.clone().into_bind() {
-                Bind::Null => b.push(" IS NULL AND "),
-                v => b.push(" = ").bind(v, sort_kind(&prev.expr)).push(" AND "),
+            match prev_value.clone() {
+                Value::Null => b.push(" IS NULL AND "),
+                v => b.push(" = ").bind(v, prev.expr.read_kind()).push(" AND "),
             };
         }
-        let kind = sort_kind(&key.expr);
-        let v = value.clone().into_bind();
+        let kind = key.expr.read_kind();
+        let v = value.clone();
         let nullable = key.expr.nullable();
         w.write(b, &key.expr)?;
         match (is_null, key.descending) {
@@ -369,14 +369,14 @@ pub fn select(
             // statement to be prepared again whenever the value is rebound, which
             // defeats the statement cache; an expression is only evaluated at run time.
             b.push("(");
-            b.bind(Bind::Int(limit), ColumnKind::Int64);
+            b.bind(Value::Int(limit), ColumnKind::Int64);
             b.push(" + 0)");
         } else {
-            b.bind(Bind::Int(limit), ColumnKind::Int64);
+            b.bind(Value::Int(limit), ColumnKind::Int64);
         }
         b.push(" OFFSET ");
         b.bind(
-            Bind::Int(plan.skip.min(i64::MAX as u64) as i64),
+            Value::Int(plan.skip.min(i64::MAX as u64) as i64),
             ColumnKind::Int64,
         );
     }
@@ -451,17 +451,17 @@ pub fn expand_select(
         if i > 0 {
             b.push(", ");
         }
-        b.bind(Bind::Text(k.clone()), ColumnKind::Text);
+        b.bind(Value::Text(k.clone()), ColumnKind::Text);
     }
     b.push(")) AS \"x\" WHERE \"x\".\"row_number\" > ");
     b.bind(
-        Bind::Int(expand.skip.min(i64::MAX as u64) as i64),
+        Value::Int(expand.skip.min(i64::MAX as u64) as i64),
         ColumnKind::Int64,
     );
     if let Some(top) = expand.top {
         b.push(" AND \"x\".\"row_number\" <= ");
         b.bind(
-            Bind::Int(expand.skip.saturating_add(top).min(i64::MAX as u64) as i64),
+            Value::Int(expand.skip.saturating_add(top).min(i64::MAX as u64) as i64),
             ColumnKind::Int64,
         );
     }
@@ -668,8 +668,8 @@ mod tests {
         let model = Model::load().unwrap();
         let mut plan = calls_plan(&model);
         plan.after = Some(vec![
-            SortValue::Text("2026-01-01T00:00:00.000Z".into()),
-            SortValue::Text("c9".into()),
+            Value::Text("2026-01-01T00:00:00.000Z".into()),
+            Value::Text("c9".into()),
         ]);
         let (stmt, _) = select(&model, &plan, Dialect::Postgres).unwrap();
         assert!(
@@ -680,7 +680,7 @@ mod tests {
             stmt.text
         );
         assert_eq!(stmt.binds.len(), 6);
-        plan.after = Some(vec![SortValue::Null, SortValue::Text("c9".into())]);
+        plan.after = Some(vec![Value::Null, Value::Text("c9".into())]);
         let (stmt, _) = select(&model, &plan, Dialect::Sqlite).unwrap();
         assert!(
             stmt.text
