@@ -59,6 +59,11 @@ both_backends!(
             assert_eq!(resp.status, 200, "{path}: {}", resp.text());
             assert!(is_html(&resp), "{path}");
             assert!(resp.text().contains(marker), "{path}");
+            assert!(
+                resp.header("Content-Security-Policy")
+                    .is_some_and(|p| p.contains("script-src 'none'")),
+                "{path}"
+            );
             assert_eq!(resp.header_count("OData-Version"), 1, "{path}");
         }
         // The landing page gives the feed URL as the server computes it for nextLinks.

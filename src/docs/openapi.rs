@@ -164,8 +164,9 @@ fn responses_with(ok: Value) -> Value {
     Value::Object(r)
 }
 
-/// The OpenAPI document; `service_root` is the feed's public root (no trailing slash).
-pub fn openapi(model: &Model, service_root: &str) -> Value {
+/// The OpenAPI document; `service_root` is the feed's public root (no trailing slash),
+/// `anonymous` whether requests without credentials are served (demo mode).
+pub fn openapi(model: &Model, service_root: &str, anonymous: bool) -> Value {
     let mut paths = Map::new();
     let mut schemas = Map::new();
     let collection_params: Vec<Value> = [
@@ -267,6 +268,14 @@ pub fn openapi(model: &Model, service_root: &str) -> Value {
         .iter()
         .map(|s| json!({ "name": s.name, "description": s.description }))
         .collect();
+    let mut security = vec![
+        json!({ "basic": [] }),
+        json!({ "apiKey": [] }),
+        json!({ "bearer": [] }),
+    ];
+    if anonymous {
+        security.push(json!({}));
+    }
     json!({
         "openapi": "3.0.3",
         "info": {
@@ -276,7 +285,7 @@ pub fn openapi(model: &Model, service_root: &str) -> Value {
         },
         "servers": [{ "url": service_root }],
         "tags": tags,
-        "security": [{ "basic": [] }, { "apiKey": [] }, { "bearer": [] }, {}],
+        "security": security,
         "paths": paths,
         "components": {
             "schemas": schemas,
@@ -297,7 +306,12 @@ mod tests {
     #[test]
     fn describes_every_set_and_property_with_its_description() {
         let model = Model::load().unwrap();
-        let doc = openapi(&model, "http://h/odata");
+        let doc = openapi(&model, "http://h/odata", false);
+        assert_eq!(doc["security"].as_array().map(Vec::len), Some(3));
+        assert_eq!(
+            openapi(&model, "http://h/odata", true)["security"][3],
+            json!({})
+        );
         assert_eq!(doc["servers"][0]["url"], "http://h/odata");
         for set in model.entity_sets() {
             assert!(doc["paths"][format!("/{}", set.name)]["get"].is_object());

@@ -31,6 +31,9 @@ type State = web::Data<AppState>;
 
 const HTML: &str = "text/html; charset=utf-8";
 
+/// The pages load nothing from elsewhere and run no script; the browser enforces it.
+const PAGE_POLICY: &str = "default-src 'self'; style-src 'unsafe-inline'; script-src 'none'; object-src 'none'; base-uri 'none'; form-action 'self'";
+
 /// Matches a browser's page request: HTML is its first choice and the URL has no
 /// query options (a key in `api_key` aside).
 pub struct BrowserPage;
@@ -107,7 +110,10 @@ async fn counts(state: &State, tenant: &str, sets: Vec<usize>) -> Result<Vec<i64
 
 fn html(page: Result<String, askama::Error>) -> Result<HttpResponse, ApiError> {
     let body = page.map_err(|e| ApiError::internal(&e))?;
-    Ok(HttpResponse::Ok().content_type(HTML).body(body))
+    Ok(HttpResponse::Ok()
+        .content_type(HTML)
+        .insert_header((header::CONTENT_SECURITY_POLICY, PAGE_POLICY))
+        .body(body))
 }
 
 pub async fn landing(req: HttpRequest, state: State) -> Result<HttpResponse, ApiError> {
@@ -161,6 +167,7 @@ pub async fn diagram(req: HttpRequest, state: State) -> Result<HttpResponse, Api
     let (_, site) = site_for(&req, &state).await?;
     Ok(HttpResponse::Ok()
         .content_type("image/svg+xml")
+        .insert_header((header::CONTENT_SECURITY_POLICY, PAGE_POLICY))
         .body(docs::diagram_svg(&state.model, &site.docs_root())))
 }
 
@@ -179,9 +186,14 @@ pub async fn pbids(req: HttpRequest, state: State) -> Result<HttpResponse, ApiEr
 /// served without credentials.
 pub async fn openapi(req: HttpRequest, state: State) -> HttpResponse {
     let root = service_root(&req, &state);
-    HttpResponse::Ok()
-        .content_type("application/json")
-        .body(docs::openapi(&state.model, &root).to_string())
+    HttpResponse::Ok().content_type("application/json").body(
+        docs::openapi(
+            &state.model,
+            &root,
+            state.settings.anonymous_tenant.is_some(),
+        )
+        .to_string(),
+    )
 }
 
 /// Registers the pages: stable addresses under `/docs/`, the OpenAPI document, and the
