@@ -32,27 +32,30 @@ fn chromium_binary() -> Option<PathBuf> {
     works.then(|| PathBuf::from(candidate))
 }
 
+/// The browser process, ended when dropped (also when the test fails half-way).
+struct Process(Child);
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 /// A headless Chromium with one page, spoken to over its DevTools websocket.
 struct Browser {
-    child: Child,
     socket: WebSocket<MaybeTlsStream<TcpStream>>,
     next_id: u64,
     events: Vec<Value>,
+    // Dropped in this order: the process before its profile directory.
+    _process: Process,
     _profile: tempfile::TempDir,
-}
-
-impl Drop for Browser {
-    fn drop(&mut self) {
-        let _ = self.socket.close(None);
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 impl Browser {
     fn launch(binary: &Path) -> Browser {
         let profile = tempfile::tempdir().expect("profile dir");
-        let mut child = Command::new(binary)
+        let child = Command::new(binary)
             .args([
                 "--headless",
                 "--no-sandbox",
@@ -72,8 +75,9 @@ impl Browser {
             .stderr(Stdio::piped())
             .spawn()
             .expect("start chromium");
+        let mut process = Process(child);
         // Chromium announces its DevTools endpoint on stderr.
-        let stderr = child.stderr.take().expect("stderr");
+        let stderr = process.0.stderr.take().expect("stderr");
         let mut lines = BufReader::new(stderr).lines();
         let endpoint = loop {
             let line = lines
@@ -122,10 +126,10 @@ impl Browser {
                 .expect("timeout");
         }
         let mut browser = Browser {
-            child,
             socket,
             next_id: 0,
             events: Vec::new(),
+            _process: process,
             _profile: profile,
         };
         browser.call("Page.enable", json!({}));
