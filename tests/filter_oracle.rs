@@ -21,7 +21,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use ccfeed::edm::Model;
 use ccfeed::plan::eval::{self, EvalError, Value};
-use ccfeed::plan::{Limits, bind_collection};
+use ccfeed::plan::{Limits, Planner};
 use ccfeed::store::sql::Statement;
 use ccfeed::store::{self, Db, RowBatch};
 use ccfeed::uri::QueryOptions;
@@ -778,15 +778,11 @@ fn check_case(b: &Backends, rows: &[GenRow], filter: &str) -> Result<(), TestCas
     let options = QueryOptions::parse([("$filter", filter)]).map_err(|e| {
         TestCaseError::fail(format!("generated filter does not parse: {filter}: {e}"))
     })?;
-    let plan = bind_collection(
-        &b.model,
-        b.calls,
-        TENANT,
-        &options,
-        &Limits::default(),
-        Utc::now(),
-    )
-    .map_err(|e| TestCaseError::fail(format!("generated filter does not bind: {filter}: {e}")))?;
+    let plan = Planner::new(&b.model, &Limits::default())
+        .collection(b.calls, TENANT, &options, u64::MAX)
+        .map_err(|e| {
+            TestCaseError::fail(format!("generated filter does not bind: {filter}: {e}"))
+        })?;
     let bound = plan.filter.expect("a filter");
     let encoded: Vec<(Vec<Value>, Vec<Value>)> = rows
         .iter()
@@ -933,14 +929,8 @@ fn generated_filters_bind() {
         let text = strategy.new_tree(&mut runner).expect("tree").current();
         let options = QueryOptions::parse([("$filter", text.as_str())])
             .unwrap_or_else(|e| panic!("{text}: {e}"));
-        bind_collection(
-            &model,
-            calls,
-            TENANT,
-            &options,
-            &Limits::default(),
-            Utc::now(),
-        )
-        .unwrap_or_else(|e| panic!("{text}: {e}"));
+        Planner::new(&model, &Limits::default())
+            .collection(calls, TENANT, &options, u64::MAX)
+            .unwrap_or_else(|e| panic!("{text}: {e}"));
     }
 }

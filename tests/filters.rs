@@ -1517,6 +1517,64 @@ both_backends!(errors, |backend| {
     assert_eq!(e["code"], "TooDeep");
 });
 
+both_backends!(limits_apply_to_nested_filters_and_alias_values, |backend| {
+    let mut settings = demo_settings();
+    settings.limits.max_filter_nodes = 10;
+    let Some(app) = TestApp::start(backend, settings, fixture) else {
+        return;
+    };
+    // A filter nested in $expand is held to the same limit as a top-level one.
+    let nested = "QueueSegments($filter=durationInSeconds eq 1 or durationInSeconds eq 2 or durationInSeconds eq 3 or durationInSeconds eq 4)";
+    let e = app
+        .get(&format!("/odata/Conversations?$expand={}", enc(nested)))
+        .odata_error(400);
+    let m = e["message"].as_str().unwrap();
+    assert!(m.contains("max_filter_nodes"), "{e}");
+    assert_eq!(e["target"], "$filter");
+    app.get(&format!(
+        "/odata/Conversations?$expand={}",
+        enc("QueueSegments($filter=durationInSeconds eq 1)")
+    ))
+    .json();
+    // An alias counts as the tree it stands for: 3 nodes doubled twice is 15.
+    let e = app
+        .get(&format!(
+            "/odata/Calls?@a1={}&@a2={}&@a3={}&$filter=@a3",
+            enc("holdCount gt 0"),
+            enc("@a1 and @a1"),
+            enc("@a2 and @a2")
+        ))
+        .odata_error(400);
+    assert!(
+        e["message"].as_str().unwrap().contains("max_filter_nodes"),
+        "{e}"
+    );
+    // The 330-byte URL of the hostile tester, 2^15 conjunctions once expanded: refused
+    // before anything is bound.
+    let mut query = format!("@a1={}", enc("holdCount gt 0"));
+    for i in 2..=15 {
+        query.push_str(&format!(
+            "&@a{i}={}",
+            enc(&format!("@a{} and @a{}", i - 1, i - 1))
+        ));
+    }
+    let e = app
+        .get(&format!("/odata/Calls?{query}&$filter=@a15"))
+        .odata_error(400);
+    assert!(
+        e["message"].as_str().unwrap().contains("max_filter_nodes"),
+        "{e}"
+    );
+    // Used once, an alias is as small as its text.
+    let page = app
+        .get(&format!(
+            "/odata/Calls?$filter=@a1&@a1={}",
+            enc("holdCount ge 0")
+        ))
+        .json();
+    assert!(!page["value"].as_array().unwrap().is_empty(), "{page}");
+});
+
 both_backends!(limits_name_their_settings, |backend| {
     let mut settings = demo_settings();
     settings.limits.max_filter_nodes = 10;

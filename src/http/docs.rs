@@ -13,7 +13,6 @@
 use actix_web::guard::{Guard, GuardContext};
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
-use chrono::Utc;
 
 use super::AppState;
 use super::auth;
@@ -81,26 +80,21 @@ async fn site_for<'a>(req: &HttpRequest, state: &'a State) -> Result<(Tenant, Si
 /// Row counts of the given sets for one tenant, through the feed's own `/$count` path
 /// (the same plan and SQL), so the numbers are exactly what a client would get.
 async fn counts(state: &State, tenant: &str, sets: Vec<usize>) -> Result<Vec<i64>, ApiError> {
-    let now = Utc::now();
+    let planner = plan::Planner::new(&state.model, &state.settings.limits);
     let options = QueryOptions::default();
-    let mut statements = Vec::with_capacity(sets.len());
+    let mut queries = Vec::with_capacity(sets.len());
     for set in sets {
-        let plan = plan::bind_collection(
-            &state.model,
-            set,
-            tenant,
-            &options,
-            &state.settings.limits,
-            now,
-        )?;
-        statements.push(store::sql::count(&state.model, &plan, state.db.dialect())?);
+        let plan = planner.count(set, tenant, &options)?;
+        queries.push(
+            store::compile(&state.model, &plan, state.db.dialect()).map_err(StoreError::from)?,
+        );
     }
     let task_state = state.clone();
     let counts = web::block(move || -> Result<Vec<i64>, StoreError> {
         let mut conn = task_state.db.get()?;
-        statements
+        queries
             .iter()
-            .map(|stmt| store::scalar_i64(&mut conn, stmt))
+            .map(|query| store::count(&mut conn, query))
             .collect()
     })
     .await

@@ -4,20 +4,19 @@
 use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderMap};
 use actix_web::{HttpRequest, HttpResponse, web};
-use chrono::Utc;
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, percent_decode_str, utf8_percent_encode};
 use tokio_stream::wrappers::ReceiverStream;
 
 use super::auth;
-use super::error::ApiError;
-use super::json::{
-    BodyEncoder, EntityShape, Expansion, HeldRow, PageOut, PageStart, RowWriter, encode_body,
-    encoded_headers, negotiated_encoding, write_str,
+use super::body::{
+    BodyEncoder, Output, PageOut, PageStart, encode_body, encoded_headers, negotiated_encoding,
 };
+use super::error::ApiError;
+use super::json::{EntityShape, JsonWriter, write_str};
 use super::negotiate::{self, MetadataLevel};
 use super::{AppState, ROOT};
 use crate::edm::{EntitySet, METADATA_XML, Model};
-use crate::plan::{self, ExpandPlan, QueryPlan, encode_skiptoken};
+use crate::plan::{self, Planner, QueryPlan, encode_skiptoken};
 use crate::store::tenants::Role;
 use crate::store::{self, StoreError};
 use crate::uri::{self, QueryOptions};
@@ -258,80 +257,6 @@ fn context_url(
     url
 }
 
-/// Reads the related rows of every expanded navigation property for the rows the
-/// writer holds: one query per navigation property (per 20,000 parents), and the
-/// same again, level by level, for nested `$expand`. `first_slot` is where the
-/// join values of these expansions start among the held rows' keys.
-fn read_expansions(
-    conn: &mut store::Conn,
-    model: &Model,
-    root: &str,
-    format: negotiate::JsonFormat,
-    expand: &[ExpandPlan],
-    held: &[HeldRow],
-    first_slot: usize,
-) -> Result<Vec<Expansion>, StoreError> {
-    let mut out = Vec::with_capacity(expand.len());
-    for (i, e) in expand.iter().enumerate() {
-        let slot = first_slot + i;
-        let mut expansion = Expansion::new(&e.nav, e.collection, e.count, slot);
-        let mut keys: Vec<String> = held
-            .iter()
-            .filter_map(|r| r.keys.get(slot).cloned().flatten())
-            .collect();
-        keys.sort_unstable();
-        keys.dedup();
-        let set = &model.entity_sets()[e.plan.set];
-        for chunk in keys.chunks(20_000) {
-            let (stmt, layout) = store::sql::expand_select(model, e, chunk, conn.dialect())
-                .map_err(|err| StoreError::Invalid(err.to_string()))?;
-            let shape = EntityShape::new(
-                set,
-                model.qualified_type(set),
-                root,
-                &layout.columns,
-                layout.output,
-                &layout.sort_positions,
-                format,
-            );
-            // Keys of each related row: its join value, its parent's total (nested
-            // $count), then the join values of its own expansions.
-            let width = layout.kinds.len() - 1 - usize::from(e.count);
-            let mut key_positions: Vec<usize> = vec![width];
-            if e.count {
-                key_positions.push(width + 1);
-            }
-            let nested_slot = key_positions.len();
-            key_positions.extend(layout.expand_positions.iter().copied());
-            let mut writer = RowWriter::new(shape, u64::MAX).holding(&key_positions);
-            store::stream_rows(conn, &stmt, &layout.kinds, &mut writer)?;
-            let mut rows = std::mem::take(&mut writer.held);
-            if !e.plan.expand.is_empty() {
-                let nested = read_expansions(
-                    conn,
-                    model,
-                    root,
-                    format,
-                    &e.plan.expand,
-                    &rows,
-                    nested_slot,
-                )?;
-                for row in &mut rows {
-                    for n in &nested {
-                        n.write(
-                            &mut row.json,
-                            row.keys.get(n.slot()).and_then(Option::as_ref),
-                        );
-                    }
-                }
-            }
-            expansion.add(rows);
-        }
-        out.push(expansion);
-    }
-    Ok(out)
-}
-
 /// `Prefer: odata.maxpagesize=n`, if the client sent it.
 fn preferred_page_size(req: &HttpRequest) -> Option<u64> {
     req.headers()
@@ -378,6 +303,35 @@ fn next_link(base: &str, remaining_top: Option<u64>, token: &str) -> String {
     }
 }
 
+/// The planner for a request: the configured limits, and the time indexes the
+/// database has.
+fn plan_with<T>(
+    state: &AppState,
+    f: impl FnOnce(&Planner<'_>) -> Result<T, plan::PlanError>,
+) -> Result<T, ApiError> {
+    let model = &state.model;
+    let time_index = |set: usize, property: usize| {
+        let set = &model.entity_sets()[set];
+        set.properties
+            .get(property)
+            .is_some_and(|p| state.db.has_time_index(&set.table, &p.column))
+    };
+    let planner = Planner::new(model, &state.settings.limits).with_time_index(&time_index);
+    Ok(f(&planner)?)
+}
+
+/// `{"@odata.context":"..."` (or just `{` without metadata): the start of a response
+/// object, without a trailing comma.
+fn object_head(format: negotiate::JsonFormat, context: &str) -> Vec<u8> {
+    let mut head = Vec::with_capacity(context.len() + 24);
+    head.push(b'{');
+    if format.metadata != MetadataLevel::None {
+        head.extend_from_slice(b"\"@odata.context\":");
+        write_str(&mut head, context);
+    }
+    head
+}
+
 async fn collection(
     req: &HttpRequest,
     state: State,
@@ -387,119 +341,48 @@ async fn collection(
 ) -> Result<HttpResponse, ApiError> {
     let format = negotiate::json(header(req.headers(), "Accept"), format_option(&options))?;
     let (set_index, set) = entity_set(&state, name)?;
-    let limits = &state.settings.limits;
-    let time_index = |property: usize| {
-        state
-            .db
-            .has_time_index(&set.table, &set.properties[property].column)
-    };
-    let mut plan = plan::bind_collection_indexed(
-        &state.model,
-        set_index,
-        &tenant,
-        &options,
-        limits,
-        Utc::now(),
-        &time_index,
-    )?;
-
     let preferred = preferred_page_size(req);
-    let page_size = preferred
-        .unwrap_or(limits.page_size)
-        .min(limits.max_page_size);
-    let page_rows = options.top.map_or(page_size, |top| top.min(page_size));
-    plan.limit = Some(page_rows + 1);
-
+    let page_size = state.settings.limits.page_size(preferred);
+    let plan = plan_with(&state, |p| {
+        p.collection(set_index, &tenant, &options, page_size)
+    })?;
+    let query =
+        store::compile(&state.model, &plan, state.db.dialect()).map_err(StoreError::from)?;
     let root = service_root(req, &state);
-    let context = context_url(&root, &state.model, set, &plan, false);
-    let (select, layout) = store::sql::select(&state.model, &plan, state.db.dialect())?;
-    let count_stmt = match options.count {
-        Some(true) => Some(store::sql::count(&state.model, &plan, state.db.dialect())?),
-        _ => None,
-    };
-    let shape = EntityShape::new(
-        set,
-        state.model.qualified_type(set),
-        &root,
-        &layout.columns,
-        layout.output,
-        &layout.sort_positions,
-        format,
-    );
-
-    let (page, started) = PageOut::new();
-    let encoding = negotiated_encoding(req);
-    let state_for_task = state.clone();
-    let link_base = next_link_base(req, &root, &set.name);
-    let set_name = set.name.clone();
-    let order = plan.order.clone();
-    let top = options.top;
-    let tenant_id = plan.tenant.clone();
-    let expand = plan.expand.clone();
-    let expand_positions = layout.expand_positions.clone();
-    // Compile the expansions once now, so an error is a clean 4xx/501, not a broken stream.
-    for e in &expand {
-        store::sql::expand_select(&state.model, e, &[String::new()], state.db.dialect())?;
+    let mut head = object_head(format, &context_url(&root, &state.model, set, &plan, false));
+    if head.len() > 1 {
+        head.push(b',');
     }
+    let shape = EntityShape::new(&state.model, &plan, &root, format);
+    let link_base = next_link_base(req, &root, &set.name);
+    let top = options.top;
+    let encoding = negotiated_encoding(req);
+    let (page, started) = PageOut::new();
+    let task_state = state.clone();
     // One blocking task reads, writes and compresses the page. A page that fits in
     // the first chunk comes back whole through `started`; a larger one streams.
     actix_web::rt::task::spawn_blocking(move || {
-        let state = state_for_task;
-        let mut writer =
-            RowWriter::new(shape, page_rows).streaming(page, BodyEncoder::new(encoding));
-        if !expand.is_empty() {
-            writer = writer.holding(&expand_positions);
-        }
+        let output = Output::Page {
+            page,
+            encoder: BodyEncoder::new(encoding).map(Box::new),
+        };
+        let mut writer = JsonWriter::collection(shape, &head, output);
         let result = (|| -> Result<(), StoreError> {
-            let mut conn = state.db.get()?;
-            let total = match &count_stmt {
-                Some(stmt) => Some(store::scalar_i64(&mut conn, stmt)?),
-                None => None,
-            };
-            let mut head = Vec::with_capacity(256);
-            head.push(b'{');
-            if format.metadata != MetadataLevel::None {
-                head.extend_from_slice(b"\"@odata.context\":");
-                write_str(&mut head, &context);
-                head.push(b',');
-            }
-            if let Some(total) = total {
-                head.extend_from_slice(format!("\"@odata.count\":{total},").as_bytes());
-            }
-            head.extend_from_slice(b"\"value\":[");
-            writer.push_raw(&head);
-            store::stream_rows(&mut conn, &select, &layout.kinds, &mut writer)?;
-            if !expand.is_empty() {
-                let expansions = read_expansions(
-                    &mut conn,
-                    &state.model,
-                    &root,
-                    format,
-                    &expand,
-                    &writer.held,
-                    0,
-                )?;
-                writer.write_held(&expansions)?;
-            }
+            let mut conn = task_state.db.get()?;
+            let end = store::execute(&mut conn, &query, &mut writer)?;
             drop(conn);
-            writer.push_raw(b"]");
-            let remaining = top.map(|t| t.saturating_sub(writer.written));
-            if writer.has_more && remaining != Some(0) {
-                let token = encode_skiptoken(&tenant_id, &order, &writer.last_sort);
-                let link = next_link(&link_base, remaining, &token);
-                writer.push_raw(b",\"@odata.nextLink\":");
-                let mut encoded = Vec::new();
-                write_str(&mut encoded, &link);
-                writer.push_raw(&encoded);
-            }
-            writer.push_raw(b"}");
-            writer.finish()
+            let remaining = top.map(|t| t.saturating_sub(end.rows));
+            let next = (end.more && remaining != Some(0)).then(|| {
+                let token = encode_skiptoken(&plan.tenant, &plan.order, &end.last_sort);
+                next_link(&link_base, remaining, &token)
+            });
+            writer.finish_collection(next.as_deref())
         })();
         match result {
             Ok(()) | Err(StoreError::SinkClosed) => {}
             Err(e) => {
                 if writer.started() {
-                    tracing::error!("streaming {set_name} failed: {e}");
+                    tracing::error!("streaming {} failed: {e}", link_base);
                 }
                 writer.fail(e);
             }
@@ -540,70 +423,25 @@ async fn entity(
 ) -> Result<HttpResponse, ApiError> {
     let format = negotiate::json(header(req.headers(), "Accept"), format_option(&options))?;
     let (set_index, set) = entity_set(&state, name)?;
-    let plan = plan::bind_entity(
-        &state.model,
-        set_index,
-        &tenant,
-        &key,
-        &options,
-        &state.settings.limits,
-    )?;
+    let plan = plan_with(&state, |p| p.entity(set_index, &tenant, &key, &options))?;
+    let query =
+        store::compile(&state.model, &plan, state.db.dialect()).map_err(StoreError::from)?;
     let root = service_root(req, &state);
-    let context = context_url(&root, &state.model, set, &plan, true);
-    let (select, layout) = store::sql::select(&state.model, &plan, state.db.dialect())?;
-    let shape = EntityShape::new(
-        set,
-        state.model.qualified_type(set),
-        &root,
-        &layout.columns,
-        layout.output,
-        &layout.sort_positions,
-        format,
-    );
-    let expand = plan.expand.clone();
-    for e in &expand {
-        store::sql::expand_select(&state.model, e, &[String::new()], state.db.dialect())?;
-    }
+    let head = object_head(format, &context_url(&root, &state.model, set, &plan, true));
+    let shape = EntityShape::new(&state.model, &plan, &root, format);
     let task_state = state.clone();
     let encoding = negotiated_encoding(req);
     let body = web::block(move || -> Result<Option<Vec<u8>>, StoreError> {
         let mut conn = task_state.db.get()?;
-        let mut writer = RowWriter::new(shape, 1);
-        if !expand.is_empty() {
-            writer = writer.holding(&layout.expand_positions);
-        }
-        store::stream_rows(&mut conn, &select, &layout.kinds, &mut writer)?;
-        if writer.written == 0 {
+        let mut writer = JsonWriter::entity(shape, &head, Output::Collect);
+        store::execute(&mut conn, &query, &mut writer)?;
+        let Some(body) = writer.finish_entity()? else {
             return Ok(None);
-        }
-        if !expand.is_empty() {
-            let expansions = read_expansions(
-                &mut conn,
-                &task_state.model,
-                &root,
-                format,
-                &expand,
-                &writer.held,
-                0,
-            )?;
-            writer.write_held(&expansions)?;
-        }
-        let row = writer.into_buffer();
-        // The writer produced `{...}`; splice the context in front of the properties.
-        let mut out = Vec::with_capacity(row.len() + context.len() + 32);
-        out.push(b'{');
-        if format.metadata != MetadataLevel::None {
-            out.extend_from_slice(b"\"@odata.context\":");
-            write_str(&mut out, &context);
-            if row.len() > 2 {
-                out.push(b',');
-            }
-        }
-        out.extend_from_slice(&row[1..]);
+        };
         // Compressed here, on the blocking thread, rather than by the middleware.
-        let out = encode_body(encoding, out)
+        let body = encode_body(encoding, body)
             .map_err(|e| StoreError::Invalid(format!("compressing the response failed: {e}")))?;
-        Ok(Some(out))
+        Ok(Some(body))
     })
     .await
     .map_err(|e| ApiError::internal(&e))??;
@@ -629,34 +467,14 @@ async fn count(
     options: QueryOptions,
 ) -> Result<HttpResponse, ApiError> {
     negotiate::plain_text(header(req.headers(), "Accept"))?;
-    let not_applicable = [
-        options.select.is_some().then_some("$select"),
-        options.orderby.is_some().then_some("$orderby"),
-        options.top.is_some().then_some("$top"),
-        options.skip.is_some().then_some("$skip"),
-        options.count.is_some().then_some("$count"),
-        plan::raw_option(&options, "$skiptoken").map(|_| "$skiptoken"),
-    ];
-    if let Some(option) = not_applicable.into_iter().flatten().next() {
-        return Err(
-            ApiError::bad_request(format!("{option} does not apply to /$count"))
-                .with_target(option),
-        );
-    }
     let (set_index, _) = entity_set(&state, name)?;
-    let plan = plan::bind_collection(
-        &state.model,
-        set_index,
-        &tenant,
-        &options,
-        &state.settings.limits,
-        Utc::now(),
-    )?;
-    let stmt = store::sql::count(&state.model, &plan, state.db.dialect())?;
+    let plan = plan_with(&state, |p| p.count(set_index, &tenant, &options))?;
+    let query =
+        store::compile(&state.model, &plan, state.db.dialect()).map_err(StoreError::from)?;
     let task_state = state.clone();
     let n = web::block(move || -> Result<i64, StoreError> {
         let mut conn = task_state.db.get()?;
-        store::scalar_i64(&mut conn, &stmt)
+        store::count(&mut conn, &query)
     })
     .await
     .map_err(|e| ApiError::internal(&e))??;

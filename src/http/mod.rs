@@ -8,6 +8,7 @@
 
 mod admin;
 mod auth;
+pub mod body;
 mod docs;
 mod error;
 mod handlers;

@@ -568,6 +568,19 @@ impl<'a> Binder<'a> {
                         let t = Ty::promote(a, b);
                         if t == Ty::Int32 { Ty::Int64 } else { t }
                     }
+                    (ArithOp::Add | ArithOp::Sub, Ty::DateTimeOffset, Ty::Duration)
+                    | (ArithOp::Add, Ty::Duration, Ty::DateTimeOffset)
+                        if !matches!(
+                            (&l, &r),
+                            (_, Bound::Const(Value::Duration(_), _))
+                                | (Bound::Const(Value::Duration(_), _), _)
+                        ) =>
+                    {
+                        return Err(self.unsupported(
+                            span,
+                            "a timestamp can be shifted only by a duration literal",
+                        ));
+                    }
                     (ArithOp::Add | ArithOp::Sub, Ty::DateTimeOffset, Ty::Duration) => {
                         // Timestamps have millisecond precision, so their arithmetic does too.
                         if let Bound::Const(Value::Duration(secs), _) = &r
@@ -1001,52 +1014,6 @@ fn balanced(mut operands: Vec<Bound>, and: bool) -> Bound {
     operands
         .pop()
         .unwrap_or(Bound::Const(Value::Bool(and), Some(Ty::Boolean)))
-}
-
-/// How deep binding an expression recurses: and/or chains count once (they are bound
-/// without recursion), every other nesting level counts. Computed without recursion.
-pub(super) fn expression_depth(root: &Expr) -> usize {
-    let mut deepest = 0;
-    let mut stack: Vec<(&Expr, usize)> = vec![(root, 1)];
-    while let Some((e, depth)) = stack.pop() {
-        deepest = deepest.max(depth);
-        let child = |c: &Expr| -> usize {
-            let same_chain = matches!((&e.kind, &c.kind),
-                (ExprKind::Binary { op: a, .. }, ExprKind::Binary { op: b, .. })
-                    if a == b && matches!(a, BinaryOp::And | BinaryOp::Or));
-            if same_chain { depth } else { depth + 1 }
-        };
-        match &e.kind {
-            ExprKind::Literal(_) | ExprKind::Alias(_) => {}
-            ExprKind::Path(segments) => {
-                for s in segments {
-                    if let SegmentKind::Function { params, .. } = &s.kind {
-                        stack.extend(params.iter().map(|(_, p)| (p, depth + 1)));
-                    }
-                }
-            }
-            ExprKind::Call { args, .. } | ExprKind::List(args) | ExprKind::Array(args) => {
-                stack.extend(args.iter().map(|a| (a, depth + 1)));
-            }
-            ExprKind::Object(members) => stack.extend(members.iter().map(|(_, m)| (m, depth + 1))),
-            ExprKind::Lambda { predicate, .. } => {
-                if let Some(p) = predicate {
-                    stack.push((p, depth + 1));
-                }
-            }
-            ExprKind::Unary { operand, .. } => stack.push((operand, depth + 1)),
-            ExprKind::Binary { left, right, .. } => {
-                stack.push((left, child(left)));
-                stack.push((right, child(right)));
-            }
-            ExprKind::Cast { expr, .. } | ExprKind::IsOf { expr, .. } => {
-                if let Some(x) = expr {
-                    stack.push((x, depth + 1));
-                }
-            }
-        }
-    }
-    deepest
 }
 
 /// A comparison with local timestamps replaced by their UTC twins: the instant is

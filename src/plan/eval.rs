@@ -460,7 +460,7 @@ fn cast(v: Value, ty: Ty) -> Result<Value, EvalError> {
 mod tests {
     use super::*;
     use crate::edm::Model;
-    use crate::plan::{Limits, bind_collection};
+    use crate::plan::{Limits, Planner};
     use crate::uri::QueryOptions;
 
     /// A Calls row: the named properties set, every other one null.
@@ -480,7 +480,8 @@ mod tests {
             .position(|s| s.name == "Calls")
             .unwrap();
         let options = QueryOptions::parse([("$filter", filter)]).unwrap();
-        bind_collection(model, set, "t1", &options, &Limits::default(), Utc::now())
+        Planner::new(model, &Limits::default())
+            .collection(set, "t1", &options, u64::MAX)
             .unwrap_or_else(|e| panic!("{filter}: {e}"))
             .filter
             .unwrap()
@@ -731,8 +732,9 @@ mod tests {
         let options =
             QueryOptions::parse([("$filter", "QueueSegments/any(s:s/durationInSeconds gt 30)")])
                 .unwrap();
-        let plan =
-            bind_collection(&model, set, "t1", &options, &Limits::default(), Utc::now()).unwrap();
+        let plan = Planner::new(&model, &Limits::default())
+            .collection(set, "t1", &options, u64::MAX)
+            .unwrap();
         assert!(matches!(
             matches(&plan.filter.unwrap(), &[]),
             Err(EvalError::Unsupported(_))

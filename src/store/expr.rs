@@ -15,11 +15,12 @@
 
 use chrono::{DurationRound, TimeDelta, Timelike};
 
+use super::compile::CompileError;
 use super::sql::{Builder, quoted};
 use super::{ColumnKind, Value};
 use crate::edm::Model;
+use crate::plan::ColumnRef;
 use crate::plan::expr::{ArithOp, Bound, CmpOp, Func, Join, Ty};
-use crate::plan::{ColumnRef, PlanError};
 use crate::store::Dialect;
 
 /// The SQL type used for a typed `NULL` and for casts.
@@ -76,7 +77,7 @@ impl ExprWriter<'_> {
         }
     }
 
-    pub fn write(&mut self, b: &mut Builder, e: &Bound) -> Result<(), PlanError> {
+    pub fn write(&mut self, b: &mut Builder, e: &Bound) -> Result<(), CompileError> {
         let d = b.dialect;
         match e {
             Bound::Const(c, ty) => self.constant(b, c, *ty),
@@ -252,7 +253,7 @@ impl ExprWriter<'_> {
     }
 
     /// An operand of integer arithmetic, widened so PostgreSQL cannot overflow `INTEGER`.
-    fn numeric(&mut self, b: &mut Builder, e: &Bound, result: Ty) -> Result<(), PlanError> {
+    fn numeric(&mut self, b: &mut Builder, e: &Bound, result: Ty) -> Result<(), CompileError> {
         if b.dialect == Dialect::Postgres && result.is_integer() {
             b.push("CAST(");
             self.write(b, e)?;
@@ -275,7 +276,7 @@ impl ExprWriter<'_> {
         op: CmpOp,
         left: &Bound,
         right: &Bound,
-    ) -> Result<(), PlanError> {
+    ) -> Result<(), CompileError> {
         // Keep a constant on the right.
         let (op, left, right) =
             if matches!(left, Bound::Const(..)) && !matches!(right, Bound::Const(..)) {
@@ -404,7 +405,12 @@ impl ExprWriter<'_> {
         Ok(())
     }
 
-    fn in_list(&mut self, b: &mut Builder, expr: &Bound, list: &[Bound]) -> Result<(), PlanError> {
+    fn in_list(
+        &mut self,
+        b: &mut Builder,
+        expr: &Bound,
+        list: &[Bound],
+    ) -> Result<(), CompileError> {
         let has_null = list
             .iter()
             .any(|i| matches!(i, Bound::Const(Value::Null, _)));
@@ -460,15 +466,13 @@ impl ExprWriter<'_> {
         left: &Bound,
         right: &Bound,
         ty: Ty,
-    ) -> Result<(), PlanError> {
+    ) -> Result<(), CompileError> {
         let d = b.dialect;
         if ty == Ty::DateTimeOffset {
             // timestamp ± duration
             let Bound::Const(Value::Duration(secs), _) = right else {
-                return Err(PlanError::not_implemented(
-                    "$filter",
-                    None,
-                    "adding a duration to a timestamp needs a duration literal",
+                return Err(CompileError(
+                    "a duration added to a timestamp is not a literal".into(),
                 ));
             };
             let secs = if op == ArithOp::Sub { -secs } else { *secs };
@@ -542,7 +546,7 @@ impl ExprWriter<'_> {
     }
 
     /// A date part of a timestamp, date or time of day.
-    fn part(&mut self, b: &mut Builder, func: Func, arg: &Bound) -> Result<(), PlanError> {
+    fn part(&mut self, b: &mut Builder, func: Func, arg: &Bound) -> Result<(), CompileError> {
         let d = b.dialect;
         let arg_ty = arg.ty();
         let text = arg_ty != Some(Ty::DateTimeOffset) || self.is_text_timestamp(d, arg);
@@ -604,7 +608,7 @@ impl ExprWriter<'_> {
         func: Func,
         args: &[Bound],
         ty: Ty,
-    ) -> Result<(), PlanError> {
+    ) -> Result<(), CompileError> {
         let d = b.dialect;
         if args
             .iter()
@@ -668,14 +672,15 @@ impl ExprWriter<'_> {
                 b.push(")");
             }
             Func::Substring => {
-                let clamp = |w: &mut Self, b: &mut Builder, e: &Bound| -> Result<(), PlanError> {
-                    b.push("CAST((CASE WHEN ");
-                    w.write(b, e)?;
-                    b.push(" < 0 THEN 0 ELSE ");
-                    w.write(b, e)?;
-                    b.push(" END) AS INTEGER)");
-                    Ok(())
-                };
+                let clamp =
+                    |w: &mut Self, b: &mut Builder, e: &Bound| -> Result<(), CompileError> {
+                        b.push("CAST((CASE WHEN ");
+                        w.write(b, e)?;
+                        b.push(" < 0 THEN 0 ELSE ");
+                        w.write(b, e)?;
+                        b.push(" END) AS INTEGER)");
+                        Ok(())
+                    };
                 b.push("substr(");
                 self.write(b, a0)?;
                 b.push(", ");
