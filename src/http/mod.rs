@@ -10,6 +10,7 @@ mod admin;
 mod auth;
 mod batch;
 pub mod body;
+mod docs;
 mod error;
 mod handlers;
 mod ingest;
@@ -60,6 +61,8 @@ pub fn start(state: Arc<AppState>, listener: TcpListener) -> std::io::Result<Ser
                     })
                     .log_target("ccfeed::http"),
             )
+            // People's pages first: their browser routes answer only browsers.
+            .configure(docs::routes)
             .route("/", web::get().to(handlers::home))
             .route(ROOT, web::get().to(handlers::service_document))
             .route("/odata/", web::get().to(handlers::service_document))
