@@ -84,7 +84,7 @@ async fn counts(state: &State, tenant: &str, sets: Vec<usize>) -> Result<Vec<i64
     let options = QueryOptions::default();
     let mut queries = Vec::with_capacity(sets.len());
     for set in sets {
-        let plan = planner.count(set, tenant, &options)?;
+        let plan = planner.count(set, None, tenant, &options)?;
         queries.push(
             store::compile(&state.model, &plan, state.db.dialect()).map_err(StoreError::from)?,
         );

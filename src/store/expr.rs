@@ -61,21 +61,18 @@ fn magnitude_bits(e: &Bound) -> u32 {
     match e {
         Bound::Const(Value::Int(v), _) => 64 - v.unsigned_abs().leading_zeros(),
         Bound::Column(_, Ty::Int32) | Bound::Related { ty: Ty::Int32, .. } => 31,
-        Bound::Call { func, .. }
-            if matches!(
-                func,
+        Bound::Call {
+            func:
                 Func::Length
-                    | Func::IndexOf
-                    | Func::Year
-                    | Func::Month
-                    | Func::Day
-                    | Func::Hour
-                    | Func::Minute
-                    | Func::Second
-            ) =>
-        {
-            31
-        }
+                | Func::IndexOf
+                | Func::Year
+                | Func::Month
+                | Func::Day
+                | Func::Hour
+                | Func::Minute
+                | Func::Second,
+            ..
+        } => 31,
         Bound::Arith {
             op, left, right, ..
         } => match op {
