@@ -8,6 +8,7 @@
 
 pub mod config;
 pub mod demo;
+pub mod docs;
 pub mod edm;
 pub mod http;
 pub mod ingest;
@@ -15,3 +16,4 @@ pub mod jobs;
 pub mod plan;
 pub mod store;
 pub mod uri;
+pub mod value;

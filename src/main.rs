@@ -402,7 +402,12 @@ fn settings(args: ServeArgs) -> anyhow::Result<Settings> {
 fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let settings = settings(args)?;
     let model = Arc::new(Model::load()?);
-    let db = Db::open(&settings.database, settings.pool_size).with_context(|| {
+    let db = Db::open_with(
+        &settings.database,
+        settings.pool_size,
+        settings.limits.statement_timeout(),
+    )
+    .with_context(|| {
         format!(
             "opening the database {}",
             ccfeed::store::redact_url(&settings.database)

@@ -10,10 +10,10 @@ use std::io::{BufReader, Cursor, Read, Seek, Write};
 
 use chrono::{DateTime, Utc};
 
-use crate::store::Bind;
+use crate::store::Value;
 
 /// A record's row and, for a conversation medium, its Conversations row.
-pub(crate) type SpooledRecord = (Vec<Bind>, Option<Vec<Bind>>);
+pub(crate) type SpooledRecord = (Vec<Value>, Option<Vec<Value>>);
 
 /// Spooled bytes kept in memory before the spool moves to a file.
 const MEMORY_BYTES: usize = 8 * 1024 * 1024;
@@ -35,48 +35,55 @@ pub(crate) struct Spool {
     rows: u64,
 }
 
-fn encode_row(out: &mut Vec<u8>, row: &[Bind]) {
+/// The kinds of value a converted record holds; anything else is a bug in the caller.
+fn encode_row(out: &mut Vec<u8>, row: &[Value]) -> std::io::Result<()> {
     out.extend_from_slice(&(row.len() as u32).to_le_bytes());
     for value in row {
         match value {
-            Bind::Null => out.push(NULL),
-            Bind::Bool(false) => out.push(FALSE),
-            Bind::Bool(true) => out.push(TRUE),
-            Bind::Int(i) => {
+            Value::Null => out.push(NULL),
+            Value::Bool(false) => out.push(FALSE),
+            Value::Bool(true) => out.push(TRUE),
+            Value::Int(i) => {
                 out.push(INT);
                 out.extend_from_slice(&i.to_le_bytes());
             }
-            Bind::Double(d) => {
+            Value::Double(d) => {
                 out.push(DOUBLE);
                 out.extend_from_slice(&d.to_le_bytes());
             }
-            Bind::Text(s) => {
+            Value::Text(s) => {
                 out.push(TEXT);
                 out.extend_from_slice(&(s.len() as u32).to_le_bytes());
                 out.extend_from_slice(s.as_bytes());
             }
-            Bind::Instant(t) => {
+            Value::Instant(t) => {
                 out.push(INSTANT);
                 out.extend_from_slice(&t.timestamp().to_le_bytes());
                 out.extend_from_slice(&t.timestamp_subsec_nanos().to_le_bytes());
             }
+            other => {
+                return Err(std::io::Error::other(format!(
+                    "a converted record holds a value the spool does not keep: {other:?}"
+                )));
+            }
         }
     }
+    Ok(())
 }
 
 impl Spool {
     /// Adds one record's row and, if it has one, its derived Conversations row.
     pub(crate) fn push(
         &mut self,
-        row: &[Bind],
-        conversation: Option<&[Bind]>,
+        row: &[Value],
+        conversation: Option<&[Value]>,
     ) -> std::io::Result<()> {
         let mut buf = Vec::with_capacity(64 + row.len() * 12);
-        encode_row(&mut buf, row);
+        encode_row(&mut buf, row)?;
         match conversation {
             Some(c) => {
                 buf.push(ROW);
-                encode_row(&mut buf, c);
+                encode_row(&mut buf, c)?;
             }
             None => buf.push(NO_ROW),
         }
@@ -126,27 +133,27 @@ impl SpoolReader {
         Ok(b)
     }
 
-    fn row(&mut self) -> std::io::Result<Vec<Bind>> {
+    fn row(&mut self) -> std::io::Result<Vec<Value>> {
         let n = u32::from_le_bytes(self.bytes()?) as usize;
         let mut row = Vec::with_capacity(n);
         for _ in 0..n {
             let [tag] = self.bytes()?;
             row.push(match tag {
-                NULL => Bind::Null,
-                FALSE => Bind::Bool(false),
-                TRUE => Bind::Bool(true),
-                INT => Bind::Int(i64::from_le_bytes(self.bytes()?)),
-                DOUBLE => Bind::Double(f64::from_le_bytes(self.bytes()?)),
+                NULL => Value::Null,
+                FALSE => Value::Bool(false),
+                TRUE => Value::Bool(true),
+                INT => Value::Int(i64::from_le_bytes(self.bytes()?)),
+                DOUBLE => Value::Double(f64::from_le_bytes(self.bytes()?)),
                 TEXT => {
                     let len = u32::from_le_bytes(self.bytes()?) as usize;
                     let mut text = vec![0u8; len];
                     self.source.read_exact(&mut text)?;
-                    Bind::Text(String::from_utf8(text).map_err(std::io::Error::other)?)
+                    Value::Text(String::from_utf8(text).map_err(std::io::Error::other)?)
                 }
                 INSTANT => {
                     let seconds = i64::from_le_bytes(self.bytes()?);
                     let nanos = u32::from_le_bytes(self.bytes()?);
-                    Bind::Instant(DateTime::<Utc>::from_timestamp(seconds, nanos).ok_or_else(
+                    Value::Instant(DateTime::<Utc>::from_timestamp(seconds, nanos).ok_or_else(
                         || std::io::Error::other("a spooled timestamp is out of range"),
                     )?)
                 }
@@ -184,13 +191,13 @@ mod tests {
     fn rows_come_back_as_they_went_in_from_memory_and_from_a_file() {
         let instant = DateTime::<Utc>::from_timestamp(1_767_225_600, 123_000_000).unwrap();
         let row = vec![
-            Bind::Null,
-            Bind::Bool(true),
-            Bind::Bool(false),
-            Bind::Int(-42),
-            Bind::Double(1.5),
-            Bind::Text("Ünõ \u{0}".into()),
-            Bind::Instant(instant),
+            Value::Null,
+            Value::Bool(true),
+            Value::Bool(false),
+            Value::Int(-42),
+            Value::Double(1.5),
+            Value::Text("Ünõ \u{0}".into()),
+            Value::Instant(instant),
         ];
         for count in [3usize, MEMORY_BYTES / 40] {
             let mut spool = Spool::default();

@@ -18,7 +18,7 @@ use serde::Serialize;
 use crate::store::scoped::{self, JobRunRow};
 use crate::store::tenants::Tenant;
 use crate::store::text;
-use crate::store::{Conn, SortValue, StoreError};
+use crate::store::{Conn, StoreError, Value};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -93,7 +93,7 @@ pub fn history(
             outcome: text(&r[4]),
             message: text(&r[5]),
             details: match &r[6] {
-                SortValue::Text(t) => {
+                Value::Text(t) => {
                     serde_json::from_str(t.as_str()).unwrap_or(serde_json::Value::Null)
                 }
                 _ => serde_json::Value::Null,

@@ -31,7 +31,7 @@ use crate::edm::{EntitySet, Model};
 use crate::ingest::{Converter, IngestError, Limited};
 use crate::store::scoped;
 use crate::store::tenants::Tenant;
-use crate::store::{Bind, ColumnKind, Conn, Db, RowBatch, SortValue, StoreError, format_instant};
+use crate::store::{self, ColumnKind, Conn, Db, RowBatch, StoreError};
 
 #[derive(Debug, Clone)]
 pub struct RefreshSettings {
@@ -143,29 +143,6 @@ fn read_error(e: std::io::Error, settings: &RefreshSettings) -> RefreshError {
     }
 }
 
-/// Comparable text of a value, the same for a bind and for a value read back.
-fn bind_text(b: &Bind) -> Option<String> {
-    match b {
-        Bind::Null => None,
-        Bind::Bool(v) => Some(v.to_string()),
-        Bind::Int(v) => Some(v.to_string()),
-        Bind::Double(v) => Some(v.to_string()),
-        Bind::Text(s) => Some(s.clone()),
-        Bind::Instant(t) => Some(format_instant(t)),
-    }
-}
-
-fn stored_text(v: &SortValue) -> Option<String> {
-    match v {
-        SortValue::Null => None,
-        SortValue::Bool(b) => Some(b.to_string()),
-        SortValue::Int(i) => Some(i.to_string()),
-        SortValue::Double(d) => Some(d.to_string()),
-        SortValue::Text(s) => Some(s.clone()),
-        SortValue::Instant(t) => Some(format_instant(t)),
-    }
-}
-
 /// The stored rows of a lookup set: id → (values as text, deleted?).
 type Stored = HashMap<String, (Vec<Option<String>>, bool)>;
 
@@ -173,7 +150,7 @@ fn load(conn: &mut Conn, set: &EntitySet, tenant: &Tenant) -> Result<Stored, Sto
     let deleted = set.property_index("deletedAt");
     let mut out = HashMap::new();
     for row in scoped::all_rows(conn, tenant.scope(), set)? {
-        let values: Vec<Option<String>> = row.iter().map(stored_text).collect();
+        let values: Vec<Option<String>> = row.iter().map(store::Value::plain_text).collect();
         let id = values[set.key].clone().unwrap_or_default();
         let is_deleted = deleted.is_some_and(|d| values[d].is_some());
         out.insert(id, (values, is_deleted));
@@ -182,7 +159,7 @@ fn load(conn: &mut Conn, set: &EntitySet, tenant: &Tenant) -> Result<Stored, Sto
 }
 
 /// The rows of each lookup set in a document, converted and checked.
-type Plans<'m> = Vec<(&'m EntitySet, Vec<Vec<Bind>>)>;
+type Plans<'m> = Vec<(&'m EntitySet, Vec<Vec<store::Value>>)>;
 
 /// Reads a directory document from `reader` set by set and row by row, converting
 /// each row as it is parsed, so only the converted rows are kept (never the document
@@ -278,7 +255,7 @@ impl<'de> serde::de::Visitor<'de> for DocumentVisitor<'_, '_> {
 struct RowsSeed<'a, 'm> {
     set: &'m EntitySet,
     converter: &'a Converter<'m>,
-    rows: &'a mut Vec<Vec<Bind>>,
+    rows: &'a mut Vec<Vec<store::Value>>,
     stopped: &'a mut Option<RefreshError>,
 }
 
@@ -321,9 +298,9 @@ impl<'de> serde::de::Visitor<'de> for RowsSeed<'_, '_> {
                 }
             };
             if let Some(d) = deleted_at {
-                binds[d] = Bind::Null; // never taken from the source
+                binds[d] = store::Value::Null; // never taken from the source
             }
-            if let Some(Bind::Text(id)) = binds.get(self.set.key)
+            if let Some(store::Value::Text(id)) = binds.get(self.set.key)
                 && let Some(first) = seen.insert(id.clone(), number)
             {
                 return Err(fail(RefreshError::Invalid(format!(
@@ -379,15 +356,13 @@ fn write(
             let mut present = HashSet::new();
             let mut batch = RowBatch::new(set, tenant.scope(), (0..set.properties.len()).collect());
             for row in rows {
-                let id = bind_text(&row[set.key]).unwrap_or_default();
+                let id = store::Value::plain_text(&row[set.key]).unwrap_or_default();
                 match stored.get(&id) {
                     None => changes.added += 1,
                     Some((values, deleted)) => {
-                        let same = row
-                            .iter()
-                            .zip(values)
-                            .enumerate()
-                            .all(|(i, (b, v))| Some(i) == deleted_at || bind_text(b) == *v);
+                        let same = row.iter().zip(values).enumerate().all(|(i, (b, v))| {
+                            Some(i) == deleted_at || store::Value::plain_text(b) == *v
+                        });
                         match (*deleted, same) {
                             (true, _) => changes.restored += 1,
                             (false, true) => changes.unchanged += 1,
@@ -412,7 +387,7 @@ fn write(
                     tenant.scope(),
                     set,
                     column,
-                    (Bind::Instant(now), ColumnKind::Instant),
+                    (store::Value::Instant(now), ColumnKind::Instant),
                     &gone,
                 )? as u64;
             }

@@ -21,7 +21,7 @@ use crate::edm::Model;
 use crate::store::scoped::{self, SlotClaim};
 use crate::store::stmt;
 use crate::store::tenants::{self, Tenant};
-use crate::store::{Bind, ColumnKind, Conn, Db, Dialect, StoreError, scalar_i64};
+use crate::store::{ColumnKind, Conn, Db, Dialect, StoreError, Value, scalar_i64};
 
 pub trait Clock: Send + Sync {
     fn now(&self) -> DateTime<Utc>;
@@ -239,7 +239,7 @@ impl Scheduler {
         let lock = stmt(
             conn,
             "SELECT CASE WHEN pg_try_advisory_lock(?) THEN 1 ELSE 0 END",
-            vec![(Bind::Int(key), ColumnKind::Int64)],
+            vec![(Value::Int(key), ColumnKind::Int64)],
         );
         if scalar_i64(conn, &lock)? != 1 {
             tracing::info!(job = job.as_str(), tenant = %tenant.id, "another server is running this job");
@@ -249,7 +249,7 @@ impl Scheduler {
         let unlock = stmt(
             conn,
             "SELECT CASE WHEN pg_advisory_unlock(?) THEN 1 ELSE 0 END",
-            vec![(Bind::Int(key), ColumnKind::Int64)],
+            vec![(Value::Int(key), ColumnKind::Int64)],
         );
         scalar_i64(conn, &unlock)?;
         outcome

@@ -8,7 +8,7 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use chrono_tz::Tz;
 
 use super::raw::{query, stmt, text};
-use super::value::{Bind, ColumnKind, SortValue};
+use super::{ColumnKind, Value};
 use super::{Conn, StoreError};
 
 /// Rows updated per transaction.
@@ -64,8 +64,8 @@ pub(super) fn run(conn: &mut Conn) -> Result<(), StoreError> {
                          AND \"{column}\" IS NULL AND \"{utc_column}\" IS NOT NULL LIMIT ?"
                     ),
                     vec![
-                        (Bind::Text(id.clone()), ColumnKind::Text),
-                        (Bind::Int(CHUNK), ColumnKind::Int64),
+                        (Value::Text(id.clone()), ColumnKind::Text),
+                        (Value::Int(CHUNK), ColumnKind::Int64),
                     ],
                 );
                 let rows = query(conn, &select, &[ColumnKind::Text, ColumnKind::Instant])?;
@@ -75,8 +75,8 @@ pub(super) fn run(conn: &mut Conn) -> Result<(), StoreError> {
                 conn.transaction(|conn| {
                     for row in &rows {
                         let instant = match &row[1] {
-                            SortValue::Instant(t) => Some(*t),
-                            SortValue::Text(s) => super::parse_instant(s),
+                            Value::Instant(t) => Some(*t),
+                            Value::Text(s) => super::parse_instant(s),
                             _ => None,
                         };
                         let Some(instant) = instant else {
@@ -90,9 +90,9 @@ pub(super) fn run(conn: &mut Conn) -> Result<(), StoreError> {
                                 "UPDATE \"{table}\" SET \"{column}\" = ? WHERE tenant_id = ? AND id = ?"
                             ),
                             vec![
-                                (Bind::Text(local_text(&instant, &tz)), ColumnKind::Text),
-                                (Bind::Text(id.clone()), ColumnKind::Text),
-                                (Bind::Text(text(&row[0])), ColumnKind::Text),
+                                (Value::Text(local_text(&instant, &tz)), ColumnKind::Text),
+                                (Value::Text(id.clone()), ColumnKind::Text),
+                                (Value::Text(text(&row[0])), ColumnKind::Text),
                             ],
                         );
                         conn.execute(&update)?;
@@ -105,8 +105,8 @@ pub(super) fn run(conn: &mut Conn) -> Result<(), StoreError> {
             conn,
             "DELETE FROM local_time_backfill WHERE table_name = ? AND column_name = ?",
             vec![
-                (Bind::Text(table.clone()), ColumnKind::Text),
-                (Bind::Text(column.clone()), ColumnKind::Text),
+                (Value::Text(table.clone()), ColumnKind::Text),
+                (Value::Text(column.clone()), ColumnKind::Text),
             ],
         );
         conn.execute(&done)?;

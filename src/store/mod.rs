@@ -1,6 +1,7 @@
 //! Storage: connection pools for SQLite (embedded default) and PostgreSQL, the
-//! embedded migrations, and the translation of a [`QueryPlan`](crate::plan::QueryPlan)
-//! into SQL that is executed through Diesel with every value as a bind parameter.
+//! embedded migrations, and the two steps of a read: [`compile`] turns a
+//! [`QueryPlan`](crate::plan::QueryPlan) into a dialect's SQL (every value a bind
+//! parameter), and [`execute`] runs it, `$expand` levels included, into a sink.
 //!
 //! The feed's shape is only known at run time (entity set, `$select`, `$orderby`), so
 //! queries are SQL text generated from the model plus binds (`diesel::sql_query`),
@@ -15,6 +16,9 @@
 //! anywhere else.
 
 mod backfill;
+mod compile;
+mod deadline;
+mod execute;
 mod expr;
 mod raw;
 mod read;
@@ -35,12 +39,15 @@ use diesel::sqlite::SqliteConnection;
 use diesel::{Connection, RunQueryDsl};
 use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
 
-pub use expr::sort_kind;
+pub use crate::edm::ColumnKind;
+pub use crate::value::{Value, format_instant, parse_instant};
+pub use compile::{CompileError, CompiledExpand, CompiledQuery, ReadLayout, compile};
+pub use execute::{EntitySink, PageEnd, execute};
 pub use raw::{query, stmt, text};
 pub use read::RowSink;
 pub use scoped::TenantScope;
 pub use sql::Dialect;
-pub use value::{Bind, Cell, ColumnKind, SortValue, format_instant, parse_instant};
+pub use value::{Cell, assign};
 pub use write::RowBatch;
 
 const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
@@ -62,6 +69,12 @@ pub enum StoreError {
     Migration(String),
     #[error("the database returned a value that does not fit the model: {0}")]
     Corrupt(String),
+    #[error("{0}")]
+    Compile(#[from] CompileError),
+    #[error(
+        "the statement ran longer than the time limit of {0} ms (setting statement_timeout_ms)"
+    )]
+    Timeout(u128),
     #[error("the client went away")]
     SinkClosed,
     #[error("{0}")]
@@ -104,20 +117,33 @@ impl CustomizeConnection<SqliteConnection, diesel::r2d2::Error> for SqlitePragma
             "PRAGMA busy_timeout = 10000; PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; \
              PRAGMA foreign_keys = ON; PRAGMA cache_size = -2000;",
         )
-        .map_err(diesel::r2d2::Error::QueryError)
+        .map_err(diesel::r2d2::Error::QueryError)?;
+        deadline::register(conn).map_err(diesel::r2d2::Error::QueryError)
     }
 }
 
-/// Makes a PostgreSQL connection give up waiting for another transaction's lock after
-/// as long as SQLite waits for its write lock, so a lock wait ends as "busy" (a 503
-/// the client retries) on both backends instead of hanging.
+/// Gives every PostgreSQL connection the statement time limit, so no statement
+/// holds a connection longer (write transactions lift it, see [`Conn::transaction`]).
+///
+/// It also makes a connection give up waiting for another transaction's lock after as
+/// long as SQLite waits for its write lock (`lock_timeout`), so a lock wait ends as
+/// "busy" (a 503 the client retries) on both backends instead of hanging.
 #[derive(Debug)]
-struct PostgresSettings;
+struct PgTimeLimit(Option<Duration>);
 
-impl CustomizeConnection<PgConnection, diesel::r2d2::Error> for PostgresSettings {
+impl CustomizeConnection<PgConnection, diesel::r2d2::Error> for PgTimeLimit {
     fn on_acquire(&self, conn: &mut PgConnection) -> Result<(), diesel::r2d2::Error> {
         conn.batch_execute("SET lock_timeout = '10s'")
-            .map_err(diesel::r2d2::Error::QueryError)
+            .map_err(diesel::r2d2::Error::QueryError)?;
+        match self.0 {
+            Some(limit) => conn
+                .batch_execute(&format!(
+                    "SET statement_timeout = {}",
+                    limit.as_millis().max(1)
+                ))
+                .map_err(diesel::r2d2::Error::QueryError),
+            None => Ok(()),
+        }
     }
 }
 
@@ -161,14 +187,26 @@ impl Db {
     /// Opens `target` (a SQLite file path, or a `postgres://` / `postgresql://` URL)
     /// and applies pending migrations.
     pub fn open(target: &str, pool_size: u32) -> Result<Db, StoreError> {
+        Db::open_with(target, pool_size, None)
+    }
+
+    /// [`Db::open`] with a time limit for every read statement (`statement_timeout_ms`):
+    /// PostgreSQL's `statement_timeout` on each connection; on SQLite the reads
+    /// compiled with a time limit check it (see [`deadline`]).
+    pub fn open_with(
+        target: &str,
+        pool_size: u32,
+        statement_timeout: Option<Duration>,
+    ) -> Result<Db, StoreError> {
         let db = if is_postgres_url(target) {
             let manager = ConnectionManager::<PgConnection>::new(target);
             // Fail fast with the driver's own message rather than r2d2's timeout.
             PgConnection::establish(target).map_err(|e| StoreError::Connect(e.to_string()))?;
-            let pool = Pool::builder()
+            let mut builder = Pool::builder()
                 .max_size(pool_size)
-                .connection_timeout(Duration::from_secs(15))
-                .connection_customizer(Box::new(PostgresSettings))
+                .connection_timeout(Duration::from_secs(15));
+            builder = builder.connection_customizer(Box::new(PgTimeLimit(statement_timeout)));
+            let pool = builder
                 .build(manager)
                 .map_err(|e| StoreError::Connect(e.to_string()))?;
             DbPool::Postgres(pool)
@@ -199,9 +237,20 @@ impl Db {
             time_indexes: Arc::new(HashSet::new()),
             running: Arc::new(std::sync::Mutex::new(HashSet::new())),
         };
-        db.migrate()?;
-        backfill::run(&mut db.get()?)?;
-        db.time_indexes = Arc::new(read_time_indexes(&mut db.get()?)?);
+        // Migrations and the catalog read may take longer than a read may.
+        let mut conn = db.get()?;
+        if let Conn::Postgres(_) = conn {
+            conn.execute_plain("SET statement_timeout = 0")?;
+        }
+        Db::migrate(&mut conn)?;
+        backfill::run(&mut conn)?;
+        db.time_indexes = Arc::new(read_time_indexes(&mut conn)?);
+        if let (Conn::Postgres(_), Some(limit)) = (&conn, statement_timeout) {
+            conn.execute_plain(&format!(
+                "SET statement_timeout = {}",
+                limit.as_millis().max(1)
+            ))?;
+        }
         Ok(db)
     }
 
@@ -221,10 +270,10 @@ impl Db {
             .contains(&(table.to_string(), column.to_string()))
     }
 
-    fn migrate(&self) -> Result<(), StoreError> {
-        let result = match self.get()? {
-            Conn::Sqlite(mut c) => c.run_pending_migrations(SQLITE_MIGRATIONS).map(|_| ()),
-            Conn::Postgres(mut c) => c.run_pending_migrations(POSTGRES_MIGRATIONS).map(|_| ()),
+    fn migrate(conn: &mut Conn) -> Result<(), StoreError> {
+        let result = match conn {
+            Conn::Sqlite(c) => c.run_pending_migrations(SQLITE_MIGRATIONS).map(|_| ()),
+            Conn::Postgres(c) => c.run_pending_migrations(POSTGRES_MIGRATIONS).map(|_| ()),
         };
         result.map_err(|e| StoreError::Migration(e.to_string()))
     }
@@ -346,6 +395,11 @@ impl Conn {
         f: impl FnOnce(&mut Conn) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
         self.execute_plain(self.dialect().begin())?;
+        if self.dialect() == Dialect::Postgres {
+            // Writes are bounded by their own limits (batch sizes, lock timeouts),
+            // not by the time limit meant for reads.
+            self.execute_plain("SET LOCAL statement_timeout = 0")?;
+        }
         match f(self) {
             Ok(v) => {
                 self.execute_plain("COMMIT")?;
@@ -395,14 +449,33 @@ pub fn ensure_tenant(
             dialect.placeholder(4)
         ),
         binds: vec![
-            (Bind::Text(id.into()), ColumnKind::Text),
-            (Bind::Text(name.into()), ColumnKind::Text),
-            (Bind::Text(time_zone.into()), ColumnKind::Text),
-            (Bind::Instant(chrono::Utc::now()), ColumnKind::Instant),
+            (Value::Text(id.into()), ColumnKind::Text),
+            (Value::Text(name.into()), ColumnKind::Text),
+            (Value::Text(time_zone.into()), ColumnKind::Text),
+            (Value::Instant(chrono::Utc::now()), ColumnKind::Instant),
         ],
     };
     conn.execute(&stmt)?;
     Ok(())
+}
+
+/// The number of rows a compiled plan matches (`/$count`): its count statement.
+pub fn count(conn: &mut Conn, query: &CompiledQuery) -> Result<i64, StoreError> {
+    let _deadline = deadline::start(query.time_limit);
+    match &query.count {
+        Some(stmt) => {
+            let n = read::scalar_i64(conn, stmt)?;
+            if deadline::expired() {
+                return Err(StoreError::Timeout(
+                    query.time_limit.unwrap_or_default().as_millis(),
+                ));
+            }
+            Ok(n)
+        }
+        None => Err(StoreError::Compile(CompileError(
+            "the plan does not ask for a count".into(),
+        ))),
+    }
 }
 
 /// Counts one table's rows for a tenant (used by the demo loader to decide whether

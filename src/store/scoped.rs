@@ -13,7 +13,7 @@
 use chrono::{DateTime, Utc};
 
 use super::raw::{query, stmt};
-use super::value::{Bind, ColumnKind, SortValue};
+use super::{ColumnKind, Value};
 use super::{Conn, StoreError, scalar_i64};
 use crate::edm::EntitySet;
 
@@ -44,13 +44,13 @@ impl TenantScope {
         &self.id
     }
 
-    fn bind(&self) -> (Bind, ColumnKind) {
-        (Bind::Text(self.id.clone()), ColumnKind::Text)
+    fn bind(&self) -> (Value, ColumnKind) {
+        (Value::Text(self.id.clone()), ColumnKind::Text)
     }
 }
 
-fn text_bind(s: &str) -> (Bind, ColumnKind) {
-    (Bind::Text(s.to_string()), ColumnKind::Text)
+fn text_bind(s: &str) -> (Value, ColumnKind) {
+    (Value::Text(s.to_string()), ColumnKind::Text)
 }
 
 /// `(?, ?, ...)` for `n` values.
@@ -109,7 +109,7 @@ pub fn all_rows(
     conn: &mut Conn,
     scope: &TenantScope,
     set: &EntitySet,
-) -> Result<Vec<Vec<SortValue>>, StoreError> {
+) -> Result<Vec<Vec<Value>>, StoreError> {
     let (columns, kinds) = all_columns(set);
     let s = stmt(
         conn,
@@ -130,7 +130,7 @@ pub fn rows_where_in(
     set: &EntitySet,
     column: &str,
     values: &[&str],
-) -> Result<Vec<Vec<SortValue>>, StoreError> {
+) -> Result<Vec<Vec<Value>>, StoreError> {
     let (columns, kinds) = all_columns(set);
     let mut rows = Vec::new();
     for chunk in values.chunks(IN_CHUNK) {
@@ -214,7 +214,7 @@ pub fn set_column_for_keys(
     scope: &TenantScope,
     set: &EntitySet,
     column: &str,
-    value: (Bind, ColumnKind),
+    value: (Value, ColumnKind),
     keys: &[&str],
 ) -> Result<usize, StoreError> {
     let key = &set.key_property().column;
@@ -253,8 +253,8 @@ fn older_than(
     set: &EntitySet,
     age: Age<'_>,
     cutoff: DateTime<Utc>,
-) -> (String, Vec<(Bind, ColumnKind)>) {
-    let binds = vec![scope.bind(), (Bind::Instant(cutoff), ColumnKind::Instant)];
+) -> (String, Vec<(Value, ColumnKind)>) {
+    let binds = vec![scope.bind(), (Value::Instant(cutoff), ColumnKind::Instant)];
     let from = match age {
         Age::Column(column) => format!(
             "FROM \"{}\" AS x WHERE x.tenant_id = ? AND x.\"{column}\" < ?",
@@ -296,7 +296,7 @@ pub fn delete_older_chunk(
     let mut binds = vec![scope.bind()];
     binds.extend(older);
     binds.push((
-        Bind::Int(i64::try_from(chunk).unwrap_or(i64::MAX)),
+        Value::Int(i64::try_from(chunk).unwrap_or(i64::MAX)),
         ColumnKind::Int64,
     ));
     let s = stmt(
@@ -334,8 +334,8 @@ pub fn insert_job_run(
         vec![
             text_bind(&run.job),
             scope.bind(),
-            (Bind::Instant(run.started), ColumnKind::Instant),
-            (Bind::Instant(run.finished), ColumnKind::Instant),
+            (Value::Instant(run.started), ColumnKind::Instant),
+            (Value::Instant(run.finished), ColumnKind::Instant),
             text_bind(&run.outcome),
             text_bind(&run.message),
             text_bind(&run.details),
@@ -352,7 +352,7 @@ pub fn job_runs(
     scope: &TenantScope,
     job: &str,
     limit: i64,
-) -> Result<Vec<Vec<SortValue>>, StoreError> {
+) -> Result<Vec<Vec<Value>>, StoreError> {
     let s = stmt(
         conn,
         "SELECT job, tenant_id, started_at_utc, finished_at_utc, outcome, message, details FROM job_runs \
@@ -360,7 +360,7 @@ pub fn job_runs(
         vec![
             scope.bind(),
             text_bind(job),
-            (Bind::Int(limit), ColumnKind::Int64),
+            (Value::Int(limit), ColumnKind::Int64),
         ],
     );
     query(
@@ -402,7 +402,7 @@ pub fn claim_job_slot(
     now: DateTime<Utc>,
     lease_until: DateTime<Utc>,
 ) -> Result<SlotClaim, StoreError> {
-    let instant = |t: DateTime<Utc>| (Bind::Instant(t), ColumnKind::Instant);
+    let instant = |t: DateTime<Utc>| (Value::Instant(t), ColumnKind::Instant);
     let s = stmt(
         conn,
         "SELECT slot_utc, claimed_at_utc, lease_until_utc, finished_at_utc FROM job_slots \
@@ -411,9 +411,9 @@ pub fn claim_job_slot(
     );
     let kinds = [ColumnKind::Instant; 4];
     let current = query(conn, &s, &kinds)?;
-    let as_instant = |v: &SortValue| match v {
-        SortValue::Instant(t) => Some(*t),
-        SortValue::Text(s) => super::parse_instant(s),
+    let as_instant = |v: &Value| match v {
+        Value::Instant(t) => Some(*t),
+        Value::Text(s) => super::parse_instant(s),
         _ => None,
     };
     let Some(row) = current.first() else {
@@ -483,10 +483,10 @@ pub fn finish_job_slot(
         conn,
         "UPDATE job_slots SET finished_at_utc = ? WHERE job = ? AND tenant_id = ? AND slot_utc = ?",
         vec![
-            (Bind::Instant(now), ColumnKind::Instant),
+            (Value::Instant(now), ColumnKind::Instant),
             text_bind(job),
             scope.bind(),
-            (Bind::Instant(slot), ColumnKind::Instant),
+            (Value::Instant(slot), ColumnKind::Instant),
         ],
     );
     conn.execute(&s)?;
