@@ -152,6 +152,15 @@ impl Settings {
         if let Some(v) = file.max_expand_depth {
             s.limits.max_expand_depth = v;
         }
+        if let Some(v) = file.statement_timeout_ms {
+            s.limits.statement_timeout_ms = v;
+        }
+        if let Some(v) = file.max_batch_parts {
+            s.limits.max_batch_parts = v;
+        }
+        if let Some(v) = file.max_batch_bytes {
+            s.limits.max_batch_bytes = v;
+        }
         if let Some(v) = file.max_ingest_bytes {
             s.max_ingest_bytes = v;
         }

@@ -17,7 +17,7 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use super::AppState;
 use super::auth;
 use super::error::ApiError;
-use super::handlers::{self, service_root};
+use super::handlers::service_root;
 use super::negotiate;
 use crate::docs::{self, Site};
 use crate::jobs::{self, Job};
@@ -37,9 +37,10 @@ const PAGE_POLICY: &str = "default-src 'self'; style-src 'unsafe-inline'; script
 /// query options (a key in `api_key` aside).
 pub struct BrowserPage;
 
-impl Guard for BrowserPage {
-    fn check(&self, ctx: &GuardContext<'_>) -> bool {
-        let head = ctx.head();
+impl BrowserPage {
+    /// Whether a request wants a page: HTML first in `Accept`, and no query options
+    /// but a key.
+    pub fn matches(head: &actix_web::dev::RequestHead) -> bool {
         let accept = head
             .headers
             .get(header::ACCEPT)
@@ -49,6 +50,12 @@ impl Guard for BrowserPage {
                 .all(|pair| pair.is_empty() || pair.split('=').next() == Some(auth::API_KEY_PARAM))
         });
         plain && negotiate::prefers_html(accept)
+    }
+}
+
+impl Guard for BrowserPage {
+    fn check(&self, ctx: &GuardContext<'_>) -> bool {
+        BrowserPage::matches(ctx.head())
     }
 }
 
@@ -136,15 +143,22 @@ pub async fn index(req: HttpRequest, state: State) -> Result<HttpResponse, ApiEr
 /// OData handler, which answers it as it always has.
 pub async fn table(req: HttpRequest, state: State) -> Result<HttpResponse, ApiError> {
     let name = req.match_info().get("set").unwrap_or_default().to_string();
+    table_named(req, state, name).await
+}
+
+/// The page of the set `name`, for `/docs/tables/{name}` and for a browser at
+/// `/odata/{name}`.
+pub async fn table_named(
+    req: HttpRequest,
+    state: State,
+    name: String,
+) -> Result<HttpResponse, ApiError> {
     let Some(index) = state
         .model
         .entity_sets()
         .iter()
         .position(|s| s.name == name)
     else {
-        if req.path().starts_with("/odata/") {
-            return handlers::resource(req, state).await;
-        }
         return Err(ApiError::not_found(format!(
             "there is no table '{name}'; the list is at /docs/tables/"
         )));
@@ -196,19 +210,21 @@ pub async fn openapi(req: HttpRequest, state: State) -> HttpResponse {
 pub fn routes(config: &mut web::ServiceConfig) {
     config
         .route("/docs", web::get().to(landing))
-        .route("/docs/", web::get().to(landing))
-        .route("/docs/tables", web::get().to(index))
-        .route("/docs/tables/", web::get().to(index))
-        .route("/docs/tables/{set}", web::get().to(table))
-        .route("/docs/model.svg", web::get().to(diagram))
-        .route("/docs/ccfeed.pbids", web::get().to(pbids))
+        // A scope: feed requests pass it with one prefix comparison.
+        .service(
+            web::scope("/docs")
+                .route("/", web::get().to(landing))
+                .route("/tables", web::get().to(index))
+                .route("/tables/", web::get().to(index))
+                .route("/tables/{set}", web::get().to(table))
+                .route("/model.svg", web::get().to(diagram))
+                .route("/ccfeed.pbids", web::get().to(pbids)),
+        )
         .route("/odata/openapi.json", web::get().to(openapi))
         .route("/", web::get().guard(BrowserPage).to(landing))
         .route(super::ROOT, web::get().guard(BrowserPage).to(landing))
         .route("/odata/", web::get().guard(BrowserPage).to(landing))
-        .route("/odata/$metadata", web::get().guard(BrowserPage).to(index))
-        .route(
-            "/odata/{set:[A-Za-z][A-Za-z0-9_]*}",
-            web::get().guard(BrowserPage).to(table),
-        );
+        .route("/odata/$metadata", web::get().guard(BrowserPage).to(index));
+    // `/odata/{set}` for a browser is decided in the feed's own handler, so feed
+    // requests pay no extra route match (`handlers::resource`).
 }

@@ -161,6 +161,15 @@ fn format_option(options: &QueryOptions) -> Option<&str> {
 }
 
 pub async fn resource(req: HttpRequest, state: State) -> Result<HttpResponse, ApiError> {
+    // A browser asking for a bare entity set gets its page (content negotiation).
+    if let Some(name) = req.path().strip_prefix("/odata/")
+        && !name.is_empty()
+        && state.model.entity_set(name).is_some()
+        && super::docs::BrowserPage::matches(req.head())
+    {
+        let name = name.to_string();
+        return super::docs::table_named(req, state, name).await;
+    }
     check_version(&req)?;
     let tenant = auth::authenticate(&req, &state, Role::Read).await?.id;
     let read_request = ReadRequest::from_http(&req, &state);
