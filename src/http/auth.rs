@@ -21,6 +21,17 @@ use crate::store::tenants::{self, Role, Tenant};
 /// The query parameter that may carry a key.
 pub const API_KEY_PARAM: &str = "api_key";
 
+/// Whether a decoded query parameter name is the key parameter. Authentication takes
+/// the exact name; this also matches other spellings of it (`API_KEY`, `Api_Key`), so
+/// whatever a client meant as a key is kept out of logs and links as well.
+pub fn is_key_param(decoded_name: &str) -> bool {
+    decoded_name.trim().eq_ignore_ascii_case(API_KEY_PARAM)
+}
+
+/// What an unauthenticated caller is told about a key that did not work: nothing that
+/// tells a guessed or stolen key apart from a revoked or expired one.
+const INVALID_KEY: &str = "invalid or revoked key";
+
 /// The key the request presents, if any.
 fn presented_key(req: &HttpRequest) -> Result<Option<String>, ApiError> {
     if let Some(value) = req.headers().get("Authorization") {
@@ -42,9 +53,10 @@ fn presented_key(req: &HttpRequest) -> Result<Option<String>, ApiError> {
         if scheme.eq_ignore_ascii_case("bearer") {
             return Ok(Some(rest.trim().to_string()));
         }
-        return Err(ApiError::unauthorized(format!(
-            "the {scheme} scheme is not supported; use Basic or Bearer"
-        )));
+        // Never echo the header: a key sent without a scheme would be quoted back.
+        return Err(ApiError::unauthorized(
+            "the Authorization header must use the Basic or Bearer scheme",
+        ));
     }
     let from_query = crate::uri::decode_query_string(req.query_string())
         .ok()
@@ -228,10 +240,7 @@ pub async fn authenticate(
                 }
                 check_role(tenant, role, needed)
             }
-            None => Err(match tenants::refusal(&mut conn, &key)? {
-                Some(why) => ApiError::unauthorized(format!("this key was {why}")),
-                None => ApiError::unauthorized("the key is not valid"),
-            }),
+            None => Err(ApiError::unauthorized(INVALID_KEY)),
         })
     })
     .await
@@ -239,19 +248,52 @@ pub async fn authenticate(
     outcome.map_err(ApiError::from)?
 }
 
-/// The request line for the access log, with any `api_key` value hidden.
+/// The request line for the access log, with the value of every parameter that is
+/// (or is spelled like) the key parameter hidden, however its name is encoded.
 pub fn redacted_target(req: &actix_web::dev::ServiceRequest) -> String {
-    let path = req.path();
-    let query = req.query_string();
+    redact_query(req.path(), req.query_string())
+}
+
+fn redact_query(path: &str, query: &str) -> String {
     if query.is_empty() {
         return path.to_string();
     }
     let hidden: Vec<String> = query
         .split('&')
-        .map(|pair| match pair.split_once('=') {
-            Some((name, _)) if name == API_KEY_PARAM => format!("{name}=***"),
-            _ => pair.to_string(),
+        .map(|pair| {
+            let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
+            let decoded = percent_encoding::percent_decode_str(&name.replace('+', " "))
+                .decode_utf8_lossy()
+                .into_owned();
+            if is_key_param(&decoded) && !value.is_empty() {
+                format!("{name}=***")
+            } else {
+                pair.to_string()
+            }
         })
         .collect();
     format!("{path}?{}", hidden.join("&"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_spelling_of_the_key_parameter_is_redacted() {
+        for query in [
+            "api_key=ccf_a_secret",
+            "api%5Fkey=ccf_a_secret",
+            "api%5fkey=ccf_a_secret",
+            "%61pi_key=ccf_a_secret",
+            "API_KEY=ccf_a_secret",
+            "Api_Key=ccf_a_secret",
+        ] {
+            let line = redact_query("/odata/Calls", &format!("$top=1&{query}&x=y"));
+            assert!(!line.contains("secret"), "{query}: {line}");
+            assert!(line.contains("$top=1") && line.ends_with("&x=y"), "{line}");
+        }
+        assert_eq!(redact_query("/odata/", ""), "/odata/");
+        assert_eq!(redact_query("/odata/", "apikey=1"), "/odata/?apikey=1");
+    }
 }
