@@ -16,7 +16,7 @@ use super::json::{
 };
 use super::negotiate::{self, MetadataLevel};
 use super::{AppState, ROOT};
-use crate::edm::{EntitySet, METADATA_XML, Model};
+use crate::edm::{EntitySet, Model};
 use crate::plan::{self, ExpandPlan, QueryPlan, encode_skiptoken};
 use crate::store::tenants::Role;
 use crate::store::{self, StoreError};
@@ -55,7 +55,7 @@ fn service_root(req: &HttpRequest, state: &AppState) -> String {
 }
 
 /// OData-MaxVersion below 4.0 asks for a protocol version this server does not speak.
-fn check_version(req: &HttpRequest) -> Result<(), ApiError> {
+pub(super) fn check_version(req: &HttpRequest) -> Result<(), ApiError> {
     if let Some(max) = header(req.headers(), "OData-MaxVersion")
         && let Ok(v) = max.trim().parse::<f32>()
         && v < 4.0
@@ -116,19 +116,6 @@ pub async fn service_document(req: HttpRequest, state: State) -> Result<HttpResp
     Ok(HttpResponse::Ok()
         .content_type(format.content_type())
         .body(out))
-}
-
-pub async fn metadata(req: HttpRequest) -> Result<HttpResponse, ApiError> {
-    check_version(&req)?;
-    let pairs = uri::decode_query_string(req.query_string())?;
-    let format = pairs
-        .iter()
-        .find(|(k, _)| k.eq_ignore_ascii_case("$format"))
-        .map(|(_, v)| v.as_str());
-    negotiate::metadata_xml(header(req.headers(), "Accept"), format)?;
-    Ok(HttpResponse::Ok()
-        .content_type("application/xml;charset=utf-8")
-        .body(METADATA_XML))
 }
 
 fn parse_options(req: &HttpRequest, limits: &plan::Limits) -> Result<QueryOptions, ApiError> {
@@ -356,7 +343,7 @@ fn next_link_base(req: &HttpRequest, root: &str, set: &str) -> String {
             let lower = name.to_ascii_lowercase();
             // Paging options are set per page; a key never travels in a link.
             if matches!(lower.as_str(), "$skip" | "$skiptoken" | "$top")
-                || name == auth::API_KEY_PARAM
+                || auth::is_key_param(&name)
             {
                 continue;
             }
@@ -622,13 +609,12 @@ async fn entity(
 }
 
 async fn count(
-    req: &HttpRequest,
+    _req: &HttpRequest,
     state: State,
     name: &str,
     tenant: String,
     options: QueryOptions,
 ) -> Result<HttpResponse, ApiError> {
-    negotiate::plain_text(header(req.headers(), "Accept"))?;
     let not_applicable = [
         options.select.is_some().then_some("$select"),
         options.orderby.is_some().then_some("$orderby"),

@@ -12,6 +12,7 @@ mod error;
 mod handlers;
 mod ingest;
 pub mod json;
+mod metadata;
 pub mod negotiate;
 
 use std::net::TcpListener;
@@ -43,11 +44,18 @@ pub fn start(state: Arc<AppState>, listener: TcpListener) -> std::io::Result<Ser
     let keys = web::Data::new(auth::KeyCache::new(std::time::Duration::from_secs(
         state.settings.key_cache_seconds,
     )));
+    let metadata = web::Data::new(
+        metadata::MetadataDocuments::new(crate::edm::capabilities::Capabilities {
+            max_expand_depth: state.settings.limits.max_expand_depth,
+        })
+        .map_err(std::io::Error::other)?,
+    );
     let data = web::Data::from(state);
     let server = HttpServer::new(move || {
         App::new()
             .app_data(data.clone())
             .app_data(keys.clone())
+            .app_data(metadata.clone())
             .wrap(Compress::default())
             .wrap(DefaultHeaders::new().add(("OData-Version", "4.0")))
             .wrap(
@@ -60,7 +68,7 @@ pub fn start(state: Arc<AppState>, listener: TcpListener) -> std::io::Result<Ser
             .route("/", web::get().to(handlers::home))
             .route(ROOT, web::get().to(handlers::service_document))
             .route("/odata/", web::get().to(handlers::service_document))
-            .route("/odata/$metadata", web::get().to(handlers::metadata))
+            .route("/odata/$metadata", web::get().to(metadata::metadata))
             .route("/odata/{resource:.*}", web::get().to(handlers::resource))
             .route("/ingest/import/{format}", web::post().to(ingest::import))
             .route("/ingest/{entity_set}", web::post().to(ingest::ingest))
