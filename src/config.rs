@@ -91,6 +91,26 @@ impl Default for Settings {
 }
 
 impl Settings {
+    /// A warning for a server that builds its links from the request's `Host` header
+    /// while it is reachable from other machines: behind a proxy (or facing a client
+    /// that sends any `Host` or `X-Forwarded-Host` it likes) the links in responses
+    /// would point wherever the request said. `public_url` fixes the links.
+    pub fn public_url_warning(&self) -> Option<String> {
+        let loopback = self
+            .listen
+            .parse::<std::net::SocketAddr>()
+            .map(|a| a.ip().is_loopback())
+            .unwrap_or(false);
+        (!loopback && self.public_url.is_none()).then(|| {
+            format!(
+                "listening on {} without --public-url: links in responses (@odata.context, @odata.nextLink) \
+                 are built from each request's Host and X-Forwarded-Host headers; set --public-url \
+                 to the address clients use (e.g. https://feed.example.com/odata)",
+                self.listen
+            )
+        })
+    }
+
     pub fn validate(&self) -> anyhow::Result<()> {
         if self.limits.page_size == 0 || self.limits.max_page_size < self.limits.page_size {
             anyhow::bail!("page_size must be at least 1 and at most max_page_size");
@@ -113,5 +133,28 @@ impl Settings {
             }
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn warns_without_public_url_only_off_loopback() {
+        let mut s = Settings {
+            listen: "0.0.0.0:8080".into(),
+            ..Settings::default()
+        };
+        assert!(s.public_url_warning().unwrap().contains("--public-url"));
+        s.public_url = Some("https://feed.example.com/odata".into());
+        assert_eq!(s.public_url_warning(), None);
+        for listen in ["127.0.0.1:8080", "[::1]:8080"] {
+            let s = Settings {
+                listen: listen.into(),
+                ..Settings::default()
+            };
+            assert_eq!(s.public_url_warning(), None, "{listen}");
+        }
     }
 }

@@ -437,6 +437,9 @@ fn settings(args: ServeArgs) -> anyhow::Result<Settings> {
 
 fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let settings = settings(args)?;
+    if let Some(warning) = settings.public_url_warning() {
+        tracing::warn!("{warning}");
+    }
     let model = Arc::new(Model::load()?);
     let db = Db::open(&settings.database, settings.pool_size).with_context(|| {
         format!(
