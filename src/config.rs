@@ -34,6 +34,10 @@ pub struct FileSettings {
     pub workers: Option<usize>,
     /// Seconds a verified key is remembered (0: check every request in the database).
     pub key_cache_seconds: Option<u64>,
+    /// Requests one key may have in progress at once (0: no limit).
+    pub key_max_concurrent: Option<usize>,
+    /// Requests one key may start per minute, in bursts of up to as many (0: no limit).
+    pub key_requests_per_minute: Option<u32>,
 }
 
 impl FileSettings {
@@ -69,6 +73,27 @@ pub struct Settings {
     /// (`key_cache_seconds`); a revoked or expired key is refused at most this long
     /// after the change. 0 checks the database on every request.
     pub key_cache_seconds: u64,
+    /// The share of the server one key (one credential; all anonymous demo callers
+    /// together count as one) may take: 429 with `Retry-After` beyond it.
+    pub fair_share: FairShare,
+}
+
+/// Per-key limits (`key_max_concurrent`, `key_requests_per_minute`); 0 turns one off.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FairShare {
+    /// Requests in progress at once, counted until the response body is sent.
+    pub max_concurrent: usize,
+    /// Requests started per minute: a bucket of this many that refills evenly.
+    pub requests_per_minute: u32,
+}
+
+impl Default for FairShare {
+    fn default() -> FairShare {
+        FairShare {
+            max_concurrent: 4,
+            requests_per_minute: 1200,
+        }
+    }
 }
 
 impl Default for Settings {
@@ -86,6 +111,7 @@ impl Default for Settings {
             pool_size: 8,
             workers: 2,
             key_cache_seconds: 5,
+            fair_share: FairShare::default(),
         }
     }
 }

@@ -96,7 +96,8 @@ struct ServeArgs {
     demo: bool,
     /// TOML config file (keys: listen, database, public_url,
     /// page_size, max_page_size, max_orderby_keys, max_filter_nodes, max_depth,
-    /// max_url_length, max_expand_depth, pool_size, workers, key_cache_seconds).
+    /// max_url_length, max_expand_depth, pool_size, workers, key_cache_seconds,
+    /// key_max_concurrent, key_requests_per_minute, and the others in the README).
     #[arg(long, env = "CCFEED_CONFIG")]
     config: Option<PathBuf>,
     /// The externally visible service root, e.g. https://feed.example.com/odata.
@@ -108,6 +109,12 @@ struct ServeArgs {
     /// Seconds a verified key is remembered (default 5; 0 checks every request).
     #[arg(long, env = "CCFEED_KEY_CACHE_SECONDS")]
     key_cache_seconds: Option<u64>,
+    /// Requests one key may have in progress at once (default 4; 0: no limit).
+    #[arg(long, env = "CCFEED_KEY_MAX_CONCURRENT")]
+    key_max_concurrent: Option<usize>,
+    /// Requests one key may start per minute (default 1200; 0: no limit).
+    #[arg(long, env = "CCFEED_KEY_REQUESTS_PER_MINUTE")]
+    key_requests_per_minute: Option<u32>,
 }
 
 #[derive(Args)]
@@ -427,6 +434,15 @@ fn settings(args: ServeArgs) -> anyhow::Result<Settings> {
     }
     if let Some(v) = args.key_cache_seconds.or(file.key_cache_seconds) {
         s.key_cache_seconds = v;
+    }
+    if let Some(v) = args.key_max_concurrent.or(file.key_max_concurrent) {
+        s.fair_share.max_concurrent = v;
+    }
+    if let Some(v) = args
+        .key_requests_per_minute
+        .or(file.key_requests_per_minute)
+    {
+        s.fair_share.requests_per_minute = v;
     }
     if s.demo {
         s.anonymous_tenant = Some(demo::TENANT.to_string());

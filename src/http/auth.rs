@@ -8,6 +8,7 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use actix_web::http::StatusCode;
+use actix_web::http::header::HeaderMap;
 use actix_web::{HttpRequest, web};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
@@ -34,7 +35,18 @@ const INVALID_KEY: &str = "invalid or revoked key";
 
 /// The key the request presents, if any.
 fn presented_key(req: &HttpRequest) -> Result<Option<String>, ApiError> {
-    if let Some(value) = req.headers().get("Authorization") {
+    key_in(req.headers(), req.query_string())
+}
+
+/// Who a request counts as for the per-key limits: the SHA-256 of the key it presents
+/// (however it is presented), or of nothing for requests without a readable key.
+pub fn caller_identity(headers: &HeaderMap, query: &str) -> [u8; 32] {
+    let key = key_in(headers, query).ok().flatten().unwrap_or_default();
+    KeyCache::digest(key.trim())
+}
+
+fn key_in(headers: &HeaderMap, query: &str) -> Result<Option<String>, ApiError> {
+    if let Some(value) = headers.get("Authorization") {
         let value = value
             .to_str()
             .map_err(|_| ApiError::unauthorized("the Authorization header is not readable text"))?;
@@ -58,7 +70,7 @@ fn presented_key(req: &HttpRequest) -> Result<Option<String>, ApiError> {
             "the Authorization header must use the Basic or Bearer scheme",
         ));
     }
-    let from_query = crate::uri::decode_query_string(req.query_string())
+    let from_query = crate::uri::decode_query_string(query)
         .ok()
         .and_then(|pairs| {
             pairs

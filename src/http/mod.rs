@@ -9,6 +9,7 @@
 mod admin;
 mod auth;
 mod error;
+mod fair_share;
 mod handlers;
 mod ingest;
 pub mod json;
@@ -19,7 +20,7 @@ use std::net::TcpListener;
 use std::sync::Arc;
 
 use actix_web::dev::Server;
-use actix_web::middleware::{Compress, DefaultHeaders, Logger};
+use actix_web::middleware::{Compress, DefaultHeaders, Logger, from_fn};
 use actix_web::{App, HttpServer, web};
 
 pub use error::ApiError;
@@ -50,12 +51,16 @@ pub fn start(state: Arc<AppState>, listener: TcpListener) -> std::io::Result<Ser
         })
         .map_err(std::io::Error::other)?,
     );
+    let fair_share = web::Data::new(fair_share::FairShareLimiter::new(state.settings.fair_share));
     let data = web::Data::from(state);
     let server = HttpServer::new(move || {
         App::new()
             .app_data(data.clone())
             .app_data(keys.clone())
             .app_data(metadata.clone())
+            .app_data(fair_share.clone())
+            .wrap(from_fn(fair_share::limit))
+            .wrap(from_fn(error::odata_errors))
             .wrap(Compress::default())
             .wrap(DefaultHeaders::new().add(("OData-Version", "4.0")))
             .wrap(

@@ -2107,7 +2107,10 @@ mod tests {
         let bare = json!([{"conversationId": "a"}, {"conversationId": "b"}]);
         assert_eq!(conversations(&bare).unwrap().len(), 2);
         let single = json!({"conversationId": "a", "participants": []});
-        assert_eq!(conversations(&single).unwrap(), std::slice::from_ref(&single));
+        assert_eq!(
+            conversations(&single).unwrap(),
+            std::slice::from_ref(&single)
+        );
         let err = conversations(&json!({"data": []})).unwrap_err();
         assert_eq!(err.field, "conversations");
         assert!(conversations(&json!({"conversations": {}})).is_err());
