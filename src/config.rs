@@ -141,6 +141,10 @@ impl Settings {
         if self.limits.page_size == 0 || self.limits.max_page_size < self.limits.page_size {
             anyhow::bail!("page_size must be at least 1 and at most max_page_size");
         }
+        // The HTTP layer takes no URL longer than this (`http::Uri`'s limit).
+        if self.limits.max_url_length > 65_534 {
+            anyhow::bail!("max_url_length can be at most 65534 bytes");
+        }
         if self.pool_size == 0 {
             anyhow::bail!("pool_size must be at least 1");
         }

@@ -164,3 +164,91 @@ both_backends!(advertised_filter_functions_work, |backend| {
         assert_eq!(resp.status, 200, "{f}: {}", resp.text());
     }
 });
+
+/// A `$filter` as a list filter turns into: `id eq 'calls-0001' or id eq ...`.
+fn or_chain(terms: usize) -> String {
+    (0..terms)
+        .map(|i| format!("id%20eq%20'calls-{i:04}'"))
+        .collect::<Vec<_>>()
+        .join("%20or%20")
+}
+
+fn assert_odata_error_bytes(raw: &Response, status: u16, code: &str) {
+    let e = raw.odata_error(status);
+    assert_eq!(e["code"], code, "{e}");
+}
+
+both_backends!(over_long_heads_get_odata_errors, |backend| {
+    let Some(app) = app(backend) else { return };
+    let get = |target: &str, headers: &str| {
+        raw_exchange(
+            app.addr,
+            format!("GET {target} HTTP/1.1\r\nHost: x\r\n{headers}Connection: close\r\n\r\n")
+                .as_bytes(),
+        )
+    };
+    // A 3,000-term `or` chain: a ~75 KB URL, past what the HTTP layer can parse.
+    let long = format!("/odata/Calls?$filter={}", or_chain(3000));
+    assert!(long.len() > 70_000, "{}", long.len());
+    let resp = get(&long, "");
+    assert_odata_error_bytes(&resp, 414, "UriTooLong");
+    assert!(resp.text().contains("max_url_length"), "{}", resp.text());
+    // A 20 KB URL reaches ccfeed's own check (max_url_length, 16 KiB by default).
+    let medium = format!("/odata/Calls?$filter={}", or_chain(700));
+    assert!((16_384..65_000).contains(&medium.len()));
+    assert_odata_error_bytes(&get(&medium, ""), 414, "UriTooLong");
+    // More headers than the HTTP layer takes, and one header too large for it.
+    let many: String = (0..120).map(|i| format!("X-Header-{i}: {i}\r\n")).collect();
+    assert_odata_error_bytes(
+        &get("/odata/Calls", &many),
+        431,
+        "RequestHeaderFieldsTooLarge",
+    );
+    let large = format!("X-Large: {}\r\n", "a".repeat(140_000));
+    assert_odata_error_bytes(
+        &get("/odata/Calls", &large),
+        431,
+        "RequestHeaderFieldsTooLarge",
+    );
+    // Not HTTP.
+    let resp = raw_exchange(
+        app.addr,
+        b"GET /odata/Calls HTTP/1.1\r\nno colon here\r\n\r\n",
+    );
+    assert_odata_error_bytes(&resp, 400, "BadRequest");
+    // A request the HTTP layer refuses on its own (a method it rejects, an unrouted path).
+    let resp = raw_exchange(
+        app.addr,
+        b"POST /odata/Calls HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+    );
+    assert_odata_error_bytes(&resp, 405, "MethodNotAllowed");
+});
+
+both_backends!(
+    heads_are_checked_on_every_request_of_a_connection,
+    |backend| {
+        let Some(app) = app(backend) else { return };
+        // A request with a body, then a normal one, then one too long, on one connection.
+        let long = format!("/odata/Calls?$filter={}", or_chain(3000));
+        let body = b"{\"x\": 1}";
+        let pipelined = format!(
+            "POST /ingest/Calls HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\n\r\n{}\
+         GET /odata/Calls/$count HTTP/1.1\r\nHost: x\r\n\r\n\
+         GET {long} HTTP/1.1\r\nHost: x\r\n\r\n",
+            body.len(),
+            String::from_utf8_lossy(body)
+        );
+        let mut stream = std::net::TcpStream::connect(app.addr).expect("connect");
+        stream
+            .set_read_timeout(Some(std::time::Duration::from_secs(60)))
+            .expect("timeout");
+        std::io::Write::write_all(&mut stream, pipelined.as_bytes()).expect("write");
+        let mut raw = Vec::new();
+        let _ = std::io::Read::read_to_end(&mut stream, &mut raw);
+        let text = String::from_utf8_lossy(&raw);
+        let statuses: Vec<&str> = text.split("HTTP/1.1 ").skip(1).map(|s| &s[..3]).collect();
+        // The ingest is refused for want of a key, the count answers, the long one is 414.
+        assert_eq!(statuses, ["401", "200", "414"], "{text}");
+        assert!(text.contains("\"UriTooLong\""), "{text}");
+    }
+);
