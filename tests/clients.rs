@@ -5,6 +5,7 @@
 
 mod common;
 
+use common::http_client::read_response;
 use common::*;
 
 const POWER_QUERY_ACCEPT: &str = "application/json;odata.metadata=minimal;q=1.0,application/json;odata=minimalmetadata;q=0.9,application/atomsvc+xml;q=0.8,application/atom+xml;q=0.8,application/xml;q=0.7,text/plain;q=0.7";
@@ -252,3 +253,16 @@ both_backends!(
         assert!(text.contains("\"UriTooLong\""), "{text}");
     }
 );
+
+both_backends!(a_head_that_does_not_arrive_in_time_gets_408, |backend| {
+    let Some(app) = app(backend) else { return };
+    let mut stream = std::net::TcpStream::connect(app.addr).expect("connect");
+    stream
+        .set_read_timeout(Some(std::time::Duration::from_secs(60)))
+        .expect("timeout");
+    // Half a head, then nothing: the server gives up after its head time limit.
+    std::io::Write::write_all(&mut stream, b"GET /odata/Calls HTTP/1.1\r\nHost: x\r\n")
+        .expect("write");
+    let resp = read_response(&mut stream);
+    assert_odata_error_bytes(&resp, 408, "RequestTimeout");
+});

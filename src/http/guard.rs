@@ -14,11 +14,18 @@
 //! client sends. Heads pass through whole, so actix-http never sees a partial one
 //! that it could misjudge; bodies pass through as they arrive.
 //!
+//! The guard also keeps actix-http's time limit for a request head (five seconds from
+//! the connection, or from the first byte of a later request's head): a head still
+//! incomplete then gets a stand-in request for a 408, with an OData body instead of
+//! actix-http's empty one, and a new connection that sent nothing is closed. Idle
+//! connections between requests are left to actix-http's keep-alive timer.
+//!
 //! Request boundaries are tracked through `Content-Length` bodies. After a chunked
 //! body the guard stops checking that connection (passing everything on as it is),
 //! since finding the next head would mean decoding the chunks; such a connection gets
 //! actix-http's own answer to a bad head, as before.
 
+use std::future::Future;
 use std::io;
 use std::pin::Pin;
 use std::task::{Context, Poll};
@@ -40,6 +47,9 @@ const MAX_HEADERS: usize = 96;
 /// Heads are judged below actix-http's buffer limit, so actix-http never reaches it.
 const HEAD_LIMIT: usize = MAX_HEAD - 8 * 1024;
 
+/// How long a request head may take to arrive (actix-http's default).
+pub const HEAD_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Mode {
     /// Collecting the next request head.
@@ -60,6 +70,10 @@ pub struct GuardedStream {
     input: BytesMut,
     /// Bytes judged and ready for actix-http.
     output: BytesMut,
+    /// When the head being collected must be complete (unset between requests).
+    head_deadline: Option<Pin<Box<tokio::time::Sleep>>>,
+    /// Whether a request has been passed on yet.
+    served: bool,
 }
 
 /// What to do with a complete or over-long head.
@@ -123,7 +137,20 @@ impl GuardedStream {
             mode: Mode::Head,
             input: BytesMut::new(),
             output: BytesMut::new(),
+            head_deadline: Some(Box::pin(tokio::time::sleep(HEAD_TIMEOUT))),
+            served: false,
         }
+    }
+
+    fn refuse(&mut self, status: u16) {
+        tracing::debug!("refused a request head with {status}");
+        self.output.extend_from_slice(
+            format!(
+                "GET {REFUSED_PATH}/{status} HTTP/1.1\r\nHost: refused\r\nConnection: close\r\n\r\n"
+            )
+            .as_bytes(),
+        );
+        self.mode = Mode::Refused;
     }
 
     /// Moves judged bytes from `input` to `output` as far as the mode allows.
@@ -153,26 +180,22 @@ impl GuardedStream {
                     if self.input.is_empty() {
                         return;
                     }
+                    if self.head_deadline.is_none() {
+                        self.head_deadline = Some(Box::pin(tokio::time::sleep(HEAD_TIMEOUT)));
+                    }
                     match judge(&self.input) {
                         Verdict::Incomplete => return,
                         Verdict::Pass { head, body } => {
                             let part = self.input.split_to(head);
                             self.output.unsplit(part);
+                            self.head_deadline = None;
+                            self.served = true;
                             self.mode = match body {
                                 Some(n) => Mode::Body(n),
                                 None => Mode::Through,
                             };
                         }
-                        Verdict::Refuse(status) => {
-                            tracing::debug!("refused a request head with {status}");
-                            self.output.extend_from_slice(
-                                format!(
-                                    "GET {REFUSED_PATH}/{status} HTTP/1.1\r\nHost: refused\r\nConnection: close\r\n\r\n"
-                                )
-                                .as_bytes(),
-                            );
-                            self.mode = Mode::Refused;
-                        }
+                        Verdict::Refuse(status) => self.refuse(status),
                     }
                 }
             }
@@ -192,6 +215,22 @@ impl AsyncRead for GuardedStream {
                 let n = this.output.len().min(buf.remaining());
                 buf.put_slice(&this.output.split_to(n));
                 return Poll::Ready(Ok(()));
+            }
+            // A head that takes too long, also one trickling in byte by byte.
+            let expired = this.mode == Mode::Head
+                && this
+                    .head_deadline
+                    .as_mut()
+                    .is_some_and(|d| d.as_mut().poll(cx).is_ready());
+            if expired {
+                this.head_deadline = None;
+                if this.input.is_empty() && !this.served {
+                    // A new connection that sent nothing in time is closed.
+                    return Poll::Ready(Ok(()));
+                }
+                this.input.clear();
+                this.refuse(408);
+                continue;
             }
             let mut chunk = [0u8; 16 * 1024];
             let mut read = ReadBuf::new(&mut chunk);

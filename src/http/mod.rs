@@ -100,7 +100,9 @@ pub fn start(state: Arc<AppState>, listener: TcpListener) -> std::io::Result<Ser
         .workers(workers)
         .listen("ccfeed", listener, move || {
             let http = actix_http::HttpService::build()
-                .client_request_timeout(Duration::from_secs(5))
+                // The guard times request heads (answering 408 with an OData body);
+                // actix-http's own timer would answer an empty one first.
+                .client_request_timeout(Duration::ZERO)
                 .client_disconnect_timeout(Duration::from_secs(1))
                 .local_addr(addr)
                 .finish(map_config(app().into_factory(), |_| AppConfig::default()));
@@ -132,6 +134,14 @@ async fn refused(status: web::Path<u16>, state: web::Data<AppState>) -> Result<S
             "UriTooLong",
             format!(
                 "the URL is longer than this server accepts (at most {max_url} bytes, setting max_url_length)"
+            ),
+        ),
+        408 => ApiError::new(
+            StatusCode::REQUEST_TIMEOUT,
+            "RequestTimeout",
+            format!(
+                "the request head did not arrive within {} seconds",
+                guard::HEAD_TIMEOUT.as_secs()
             ),
         ),
         431 => ApiError::new(
