@@ -10,7 +10,7 @@
 use std::hint::black_box;
 
 use ccfeed::edm::Model;
-use ccfeed::plan::{Limits, bind_collection};
+use ccfeed::plan::{Limits, Planner};
 use ccfeed::uri::QueryOptions;
 use chrono::{DateTime, Utc};
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
@@ -76,7 +76,12 @@ fn benches(c: &mut Criterion) {
         group.bench_with_input(BenchmarkId::from_parameter(name), pairs, |b, pairs| {
             b.iter(|| {
                 let options = parse(black_box(pairs));
-                bind_collection(&model, calls, "t1", &options, &limits, now).expect("bind")
+                Planner {
+                    now,
+                    ..Planner::new(&model, &limits)
+                }
+                .collection(calls, "t1", &options, limits.page_size)
+                .expect("bind")
             })
         });
     }

@@ -1,12 +1,13 @@
 //! The pipeline that the `query` fuzz target and `tests/fuzz_regressions.rs` both
 //! run on one input: every parser (`uri::fuzz_entry`), then, when the input parses as
 //! query options or as a bare `$filter`, binding against the model for `Calls` and
-//! `Conversations` and SQL generation for both dialects. Errors are fine; a panic
-//! or a stack overflow is a finding.
+//! `Conversations` and compilation for both dialects. Parse and bind errors are
+//! fine; a plan that binds but does not compile, a panic or a stack overflow is a
+//! finding.
 
 use ccfeed::edm::Model;
-use ccfeed::plan::{Limits, bind_collection};
-use ccfeed::store::{Dialect, sql};
+use ccfeed::plan::{Limits, Planner};
+use ccfeed::store::{self, Dialect, sql};
 use ccfeed::uri::{self, QueryOptions};
 use chrono::{DateTime, Utc};
 
@@ -41,29 +42,32 @@ fn bind_and_compile(model: &Model, set: &str, options: &QueryOptions, limits: &L
     let Some(index) = model.entity_sets().iter().position(|s| s.name == set) else {
         return;
     };
-    let Ok(mut plan) = bind_collection(model, index, "t1", options, limits, now()) else {
+    let planner = Planner {
+        now: now(),
+        ..Planner::new(model, limits)
+    };
+    let Ok(mut plan) = planner.collection(index, "t1", options, limits.page_size) else {
         return;
     };
-    // As the handler does: one row more than the page, to know whether more follow.
-    plan.limit = Some(
-        options
-            .top
-            .map_or(limits.page_size, |t| t.min(limits.page_size))
-            + 1,
-    );
+    plan.count = true;
     for dialect in [Dialect::Sqlite, Dialect::Postgres] {
-        if let Ok((stmt, layout)) = sql::select(model, &plan, dialect) {
-            check_statement(&stmt, dialect);
-            assert_eq!(layout.sort_positions.len(), plan.order.len());
-            assert!(
-                layout
-                    .sort_positions
-                    .iter()
-                    .all(|&p| p < layout.kinds.len())
-            );
-        }
-        if let Ok(stmt) = sql::count(model, &plan, dialect) {
-            check_statement(&stmt, dialect);
+        // The binder refuses whatever cannot be compiled: a bound plan that fails
+        // here is a bug.
+        let query = match store::compile(model, &plan, dialect) {
+            Ok(query) => query,
+            Err(e) => panic!("a bound plan does not compile: {e}"),
+        };
+        check_statement(&query.page, dialect);
+        let layout = &query.layout;
+        assert_eq!(layout.sort_positions.len(), plan.order.len());
+        assert!(
+            layout
+                .sort_positions
+                .iter()
+                .all(|&p| p < layout.kinds.len())
+        );
+        if let Some(count) = &query.count {
+            check_statement(count, dialect);
         }
     }
 }

@@ -15,3 +15,4 @@ pub mod jobs;
 pub mod plan;
 pub mod store;
 pub mod uri;
+pub mod value;

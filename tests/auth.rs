@@ -9,7 +9,7 @@ use base64::Engine;
 use ccfeed::config::Settings;
 use ccfeed::edm::Model;
 use ccfeed::store::tenants::{self, Role};
-use ccfeed::store::{Bind, Db};
+use ccfeed::store::{self, Db};
 use common::*;
 use serde_json::Value;
 
@@ -26,11 +26,12 @@ struct Keys {
 fn fixture(db: &Db, model: &Model) {
     for (tenant, calls) in [(TENANT, 7), (OTHER_TENANT, 11)] {
         let mark = move |p: &str| {
-            (p == "customerFirstName" || p == "name").then(|| Bind::Text(tenant.to_uppercase()))
+            (p == "customerFirstName" || p == "name")
+                .then(|| store::Value::Text(tenant.to_uppercase()))
         };
         write(db, model, tenant, "Calls", calls, move |i, p| {
             mark(p).or_else(|| {
-                (p == "channelId").then(|| Bind::Text(format!("channels-{:04}", i % 2)))
+                (p == "channelId").then(|| store::Value::Text(format!("channels-{:04}", i % 2)))
             })
         });
         write(db, model, tenant, "Channels", 2, move |_, p| mark(p));
@@ -44,8 +45,8 @@ fn fixture(db: &Db, model: &Model) {
             "QueueSegments",
             calls,
             move |i, p| match p {
-                "conversationId" => Some(Bind::Text(format!("conversations-{:04}", i % 3))),
-                "durationInSeconds" => Some(Bind::Int(100)),
+                "conversationId" => Some(store::Value::Text(format!("conversations-{:04}", i % 3))),
+                "durationInSeconds" => Some(store::Value::Int(100)),
                 _ => None,
             },
         );

@@ -1,16 +1,15 @@
 //! The incremental-refresh filter (`startedAtUtc ge X and startedAtUtc lt Y`, one
 //! request chain per partition) must be answered from `ix_calls_started_at_utc_id`
 //! (tenant_id, started_at_utc, id), not by scanning the tenant's calls. Each statement
-//! is built the way the server builds it (`plan::bind_collection` +
-//! `store::sql::select`) and explained with the same binds, on SQLite and PostgreSQL.
+//! is built the way the server builds it (`plan::Planner` +
+//! `store::compile`) and explained with the same binds, on SQLite and PostgreSQL.
 
 mod common;
 
 use ccfeed::edm::Model;
-use ccfeed::plan::{Limits, QueryPlan, bind_collection};
-use ccfeed::store::{Conn, SortValue, parse_instant, sql};
+use ccfeed::plan::{Limits, Planner, QueryPlan};
+use ccfeed::store::{self, Conn, parse_instant, sql};
 use ccfeed::uri::{QueryOptions, decode_query_string};
-use chrono::Utc;
 use common::*;
 use diesel::RunQueryDsl;
 
@@ -34,15 +33,9 @@ fn plan(model: &Model, query: &str) -> QueryPlan {
         .expect("Calls");
     let options = QueryOptions::parse(decode_query_string(query).expect("decode")).expect("parse");
     let limits = Limits::default();
-    let mut plan =
-        bind_collection(model, set, TENANT, &options, &limits, Utc::now()).expect("bind");
-    plan.limit = Some(
-        options
-            .top
-            .map_or(limits.page_size, |t| t.min(limits.page_size))
-            + 1,
-    );
-    plan
+    Planner::new(model, &limits)
+        .collection(set, TENANT, &options, limits.page_size)
+        .expect("bind")
 }
 
 fn assert_uses_index(backend: Backend, what: &str, stmt: &sql::Statement, lines: &[String]) {
@@ -131,7 +124,9 @@ both_backends!(incremental_refresh_uses_the_start_index, |backend| {
     ];
     for (what, query) in &cases {
         let plan = plan(model, query);
-        let (stmt, _) = sql::select(model, &plan, app.db.dialect()).expect("select");
+        let stmt = store::compile(model, &plan, app.db.dialect())
+            .expect("select")
+            .page;
         let lines = explain(&mut conn, &stmt);
         eprintln!("{backend:?} {what}:\n  {}", lines.join("\n  "));
         assert_uses_index(backend, what, &stmt, &lines);
@@ -141,26 +136,32 @@ both_backends!(incremental_refresh_uses_the_start_index, |backend| {
         (
             "next page by key",
             format!("$filter={encoded_range}"),
-            vec![SortValue::Text("calls-0500".into())],
+            vec![store::Value::Text("calls-0500".into())],
         ),
         (
             "next page by start",
             format!("$filter={encoded_range}&$orderby=startedAtUtc"),
             vec![
-                SortValue::Instant(parse_instant("2026-04-10T12:00:00Z").expect("instant")),
-                SortValue::Text("calls-0500".into()),
+                store::Value::Instant(parse_instant("2026-04-10T12:00:00Z").expect("instant")),
+                store::Value::Text("calls-0500".into()),
             ],
         ),
     ] {
         let mut plan = plan(model, &query);
         plan.after = Some(after);
-        let (stmt, _) = sql::select(model, &plan, app.db.dialect()).expect("select");
+        let stmt = store::compile(model, &plan, app.db.dialect())
+            .expect("select")
+            .page;
         let lines = explain(&mut conn, &stmt);
         assert_uses_index(backend, what, &stmt, &lines);
     }
     // $count=true and /$count over the partition.
-    let plan = plan(model, &format!("$filter={encoded_range}"));
-    let stmt = sql::count(model, &plan, app.db.dialect()).expect("count");
+    let mut plan = plan(model, &format!("$filter={encoded_range}"));
+    plan.count = true;
+    let stmt = store::compile(model, &plan, app.db.dialect())
+        .expect("count")
+        .count
+        .expect("a count statement");
     let lines = explain(&mut conn, &stmt);
     assert_uses_index(backend, "count", &stmt, &lines);
 });

@@ -23,15 +23,6 @@ fn app(backend: Backend) -> Option<TestApp> {
     TestApp::start(backend, demo_settings(), fixture)
 }
 
-fn ids(page: &Value) -> Vec<String> {
-    page["value"]
-        .as_array()
-        .expect("value array")
-        .iter()
-        .map(|r| r["id"].as_str().expect("id").to_string())
-        .collect()
-}
-
 /// Follows nextLinks from `first`; returns every row and the number of pages.
 fn pull_all(app: &TestApp, first: &str, headers: &[(&str, &str)]) -> (Vec<Value>, usize) {
     let mut rows = Vec::new();
@@ -246,11 +237,12 @@ both_backends!(full_pull_follows_next_links, |backend| {
 /// Calls whose start times repeat and do not follow the key order; every fourth
 /// has no end time.
 fn shuffled_times(db: &ccfeed::store::Db, model: &ccfeed::edm::Model) {
-    use ccfeed::store::Bind;
-    let at = |hours: usize| Bind::Instant(base_time() + chrono::Duration::hours(hours as i64));
+    use ccfeed::store;
+    let at =
+        |hours: usize| store::Value::Instant(base_time() + chrono::Duration::hours(hours as i64));
     write(db, model, TENANT, "Calls", 60, move |i, p| match p {
         "startedAtUtc" => Some(at((i * 7) % 5)),
-        "endedAtUtc" if i % 4 == 0 => Some(Bind::Null),
+        "endedAtUtc" if i % 4 == 0 => Some(store::Value::Null),
         "endedAtUtc" => Some(at(1 + (i * 3) % 4)),
         _ => None,
     });
@@ -700,20 +692,20 @@ both_backends!(every_entity_set_answers, |backend| {
                     continue;
                 }
                 match fixture_value(&app.model, &set.name, &p.name, i) {
-                    ccfeed::store::Bind::Null => assert!(got.is_null(), "{}.{}", set.name, p.name),
-                    ccfeed::store::Bind::Text(s) => {
+                    ccfeed::store::Value::Null => assert!(got.is_null(), "{}.{}", set.name, p.name),
+                    ccfeed::store::Value::Text(s) => {
                         assert_eq!(got, &Value::String(s), "{}.{}", set.name, p.name)
                     }
-                    ccfeed::store::Bind::Int(n) => {
+                    ccfeed::store::Value::Int(n) => {
                         assert_eq!(got, &Value::from(n), "{}.{}", set.name, p.name)
                     }
-                    ccfeed::store::Bind::Bool(b) => {
+                    ccfeed::store::Value::Bool(b) => {
                         assert_eq!(got, &Value::from(b), "{}.{}", set.name, p.name)
                     }
-                    ccfeed::store::Bind::Double(d) => {
+                    ccfeed::store::Value::Double(d) => {
                         assert_eq!(got.as_f64(), Some(d), "{}.{}", set.name, p.name)
                     }
-                    ccfeed::store::Bind::Instant(t) => {
+                    ccfeed::store::Value::Instant(t) => {
                         assert_eq!(
                             got,
                             &Value::String(ccfeed::store::format_instant(&t)),
@@ -722,6 +714,7 @@ both_backends!(every_entity_set_answers, |backend| {
                             p.name
                         )
                     }
+                    other => panic!("fixtures hold no {other:?}"),
                 }
             }
         }

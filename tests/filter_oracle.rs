@@ -21,9 +21,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use ccfeed::edm::Model;
 use ccfeed::plan::eval::{self, EvalError, Value};
-use ccfeed::plan::{Limits, bind_collection};
+use ccfeed::plan::{Limits, Planner};
 use ccfeed::store::sql::Statement;
-use ccfeed::store::{self, Bind, Db, RowBatch};
+use ccfeed::store::{self, Db, RowBatch};
 use ccfeed::uri::QueryOptions;
 use chrono::{DateTime, FixedOffset, NaiveDateTime, TimeDelta, Timelike, Utc};
 use common::*;
@@ -151,24 +151,24 @@ fn budapest(t: &DateTime<Utc>) -> String {
 }
 
 /// The row as (property name, value) pairs; properties not named are null.
-fn named(i: usize, r: &GenRow) -> Vec<(&'static str, Bind)> {
-    let opt_text = |v: &Option<String>| v.clone().map_or(Bind::Null, Bind::Text);
-    let opt_int = |v: Option<i64>| v.map_or(Bind::Null, Bind::Int);
-    let utc = |v: Option<DateTime<Utc>>| v.map_or(Bind::Null, Bind::Instant);
-    let local = |v: Option<DateTime<Utc>>| v.map_or(Bind::Null, |t| Bind::Text(budapest(&t)));
+fn named(i: usize, r: &GenRow) -> Vec<(&'static str, Value)> {
+    let opt_text = |v: &Option<String>| v.clone().map_or(Value::Null, Value::Text);
+    let opt_int = |v: Option<i64>| v.map_or(Value::Null, Value::Int);
+    let utc = |v: Option<DateTime<Utc>>| v.map_or(Value::Null, Value::Instant);
+    let local = |v: Option<DateTime<Utc>>| v.map_or(Value::Null, |t| Value::Text(budapest(&t)));
     vec![
-        ("id", Bind::Text(format!("c{i:03}"))),
-        ("channelId", Bind::Text(r.channel_id.clone())),
-        ("channelType", Bind::Text("Voice".into())),
+        ("id", Value::Text(format!("c{i:03}"))),
+        ("channelId", Value::Text(r.channel_id.clone())),
+        ("channelType", Value::Text("Voice".into())),
         ("customerFirstName", opt_text(&r.first)),
         ("customerLastName", opt_text(&r.last)),
-        ("holdCount", Bind::Int(r.hold)),
-        ("holdDurationInSeconds", Bind::Int(r.hold_duration)),
+        ("holdCount", Value::Int(r.hold)),
+        ("holdDurationInSeconds", Value::Int(r.hold_duration)),
         ("customerRingDuration", opt_int(r.ring)),
         ("durationInSeconds", opt_int(r.duration)),
-        ("isConsult", Bind::Bool(r.consult)),
-        ("isOutbound", Bind::Bool(r.outbound)),
-        ("startedAtUtc", Bind::Instant(r.started)),
+        ("isConsult", Value::Bool(r.consult)),
+        ("isOutbound", Value::Bool(r.outbound)),
+        ("startedAtUtc", Value::Instant(r.started)),
         ("startedAt", local(Some(r.started))),
         ("endedAtUtc", utc(r.ended)),
         ("endedAt", local(r.ended)),
@@ -179,9 +179,9 @@ fn named(i: usize, r: &GenRow) -> Vec<(&'static str, Bind)> {
 
 /// The row as the store writes it (one bind per property, in model order) and as
 /// the evaluator reads it.
-fn encode(model: &Model, i: usize, r: &GenRow) -> (Vec<Bind>, Vec<Value>) {
+fn encode(model: &Model, i: usize, r: &GenRow) -> (Vec<Value>, Vec<Value>) {
     let calls = model.entity_set("Calls").expect("Calls");
-    let mut binds = vec![Bind::Null; calls.properties.len()];
+    let mut binds = vec![Value::Null; calls.properties.len()];
     for (name, b) in named(i, r) {
         binds[calls.property_index(name).expect(name)] = b;
     }
@@ -189,15 +189,12 @@ fn encode(model: &Model, i: usize, r: &GenRow) -> (Vec<Bind>, Vec<Value>) {
         .iter()
         .zip(&calls.properties)
         .map(|(b, p)| match b {
-            Bind::Null => Value::Null,
-            Bind::Bool(v) => Value::Bool(*v),
-            Bind::Int(v) => Value::Int(*v),
-            Bind::Double(v) => Value::Double(*v),
-            Bind::Text(s) if p.utc_twin.is_some() => {
+            // The store keeps local timestamps as text; the evaluator reads them back
+            // as instants with their offset.
+            Value::Text(s) if p.utc_twin.is_some() => {
                 Value::Local(DateTime::parse_from_rfc3339(s).expect("local timestamp"))
             }
-            Bind::Text(s) => Value::Text(s.clone()),
-            Bind::Instant(t) => Value::Instant(*t),
+            other => other.clone(),
         })
         .collect();
     (binds, values)
@@ -726,7 +723,7 @@ fn prepare(db: &Db, _model: &Model) {
 }
 
 /// Replaces tenant t1's Calls with `rows`.
-fn load(app: &TestApp, rows: &[Vec<Bind>]) {
+fn load(app: &TestApp, rows: &[Vec<Value>]) {
     let calls = app.model.entity_set("Calls").expect("Calls");
     let mut conn = app.db.get().expect("conn");
     let dialect = conn.dialect();
@@ -735,7 +732,7 @@ fn load(app: &TestApp, rows: &[Vec<Bind>]) {
             "DELETE FROM calls WHERE tenant_id = {}",
             dialect.placeholder(1)
         ),
-        binds: vec![(Bind::Text(TENANT.into()), store::ColumnKind::Text)],
+        binds: vec![(Value::Text(TENANT.into()), store::ColumnKind::Text)],
     })
     .expect("delete");
     let mut batch = RowBatch::new(calls, TENANT, (0..calls.properties.len()).collect());
@@ -781,17 +778,13 @@ fn check_case(b: &Backends, rows: &[GenRow], filter: &str) -> Result<(), TestCas
     let options = QueryOptions::parse([("$filter", filter)]).map_err(|e| {
         TestCaseError::fail(format!("generated filter does not parse: {filter}: {e}"))
     })?;
-    let plan = bind_collection(
-        &b.model,
-        b.calls,
-        TENANT,
-        &options,
-        &Limits::default(),
-        Utc::now(),
-    )
-    .map_err(|e| TestCaseError::fail(format!("generated filter does not bind: {filter}: {e}")))?;
+    let plan = Planner::new(&b.model, &Limits::default())
+        .collection(b.calls, TENANT, &options, u64::MAX)
+        .map_err(|e| {
+            TestCaseError::fail(format!("generated filter does not bind: {filter}: {e}"))
+        })?;
     let bound = plan.filter.expect("a filter");
-    let encoded: Vec<(Vec<Bind>, Vec<Value>)> = rows
+    let encoded: Vec<(Vec<Value>, Vec<Value>)> = rows
         .iter()
         .enumerate()
         .map(|(i, r)| encode(&b.model, i, r))
@@ -815,7 +808,7 @@ fn check_case(b: &Backends, rows: &[GenRow], filter: &str) -> Result<(), TestCas
     if !expected.is_empty() && expected.len() < rows.len() {
         b.partial.fetch_add(1, Ordering::Relaxed);
     }
-    let binds: Vec<Vec<Bind>> = encoded.iter().map(|(b, _)| b.clone()).collect();
+    let binds: Vec<Vec<Value>> = encoded.iter().map(|(b, _)| b.clone()).collect();
     let mut answers = Vec::new();
     for (name, app) in &b.apps {
         load(app, &binds);
@@ -842,7 +835,7 @@ fn check_case(b: &Backends, rows: &[GenRow], filter: &str) -> Result<(), TestCas
         let i: usize = id[1..].parse().expect("id");
         write!(msg, "\nrow {id}: {:?}", rows[i]).unwrap();
         for (name, bind) in named(i, &rows[i]) {
-            if let Bind::Text(s) = bind
+            if let Value::Text(s) = bind
                 && name.ends_with("At")
             {
                 write!(msg, " {name}={s}").unwrap();
@@ -936,14 +929,8 @@ fn generated_filters_bind() {
         let text = strategy.new_tree(&mut runner).expect("tree").current();
         let options = QueryOptions::parse([("$filter", text.as_str())])
             .unwrap_or_else(|e| panic!("{text}: {e}"));
-        bind_collection(
-            &model,
-            calls,
-            TENANT,
-            &options,
-            &Limits::default(),
-            Utc::now(),
-        )
-        .unwrap_or_else(|e| panic!("{text}: {e}"));
+        Planner::new(&model, &Limits::default())
+            .collection(calls, TENANT, &options, u64::MAX)
+            .unwrap_or_else(|e| panic!("{text}: {e}"));
     }
 }

@@ -8,7 +8,7 @@ mod common;
 use std::collections::BTreeSet;
 
 use ccfeed::edm::Model;
-use ccfeed::store::{self, Bind, Db, RowBatch};
+use ccfeed::store::{self, Db, RowBatch};
 use chrono::{DateTime, SecondsFormat, Utc};
 use common::*;
 use percent_encoding::{AsciiSet, CONTROLS, utf8_percent_encode};
@@ -270,12 +270,18 @@ fn local_text(t: DateTime<Utc>) -> String {
         .to_rfc3339_opts(SecondsFormat::Millis, false)
 }
 
-fn text(v: Option<&str>) -> Bind {
-    v.map_or(Bind::Null, |s| Bind::Text(s.to_string()))
+fn text(v: Option<&str>) -> store::Value {
+    v.map_or(store::Value::Null, |s| store::Value::Text(s.to_string()))
 }
 
 /// Writes `rows` of `set` for `tenant`, `values` naming the properties set.
-fn write_rows(db: &Db, model: &Model, tenant: &str, set: &str, values: Vec<Vec<(&str, Bind)>>) {
+fn write_rows(
+    db: &Db,
+    model: &Model,
+    tenant: &str,
+    set: &str,
+    values: Vec<Vec<(&str, store::Value)>>,
+) {
     let set = model.entity_set(set).expect("set");
     let mut conn = db.get().expect("conn");
     store::ensure_tenant(&mut conn, tenant, tenant, "Europe/Budapest").expect("tenant");
@@ -293,77 +299,86 @@ fn write_rows(db: &Db, model: &Model, tenant: &str, set: &str, values: Vec<Vec<(
     batch.flush(&mut conn).expect("flush");
 }
 
-fn call_values(rows: &[CallRow]) -> Vec<Vec<(&'static str, Bind)>> {
+fn call_values(rows: &[CallRow]) -> Vec<Vec<(&'static str, store::Value)>> {
     rows.iter()
         .map(
             |&(id, start, last, first, duration, hold, outbound, channel)| {
                 let start = instant(start);
                 let end = duration.map(|d| start + chrono::Duration::seconds(d));
                 vec![
-                    ("id", Bind::Text(id.into())),
-                    ("channelId", Bind::Text(channel.into())),
-                    ("channelType", Bind::Text("Voice".into())),
+                    ("id", store::Value::Text(id.into())),
+                    ("channelId", store::Value::Text(channel.into())),
+                    ("channelType", store::Value::Text("Voice".into())),
                     ("customerFirstName", text(first)),
                     ("customerLastName", text(last)),
-                    ("durationInSeconds", duration.map_or(Bind::Null, Bind::Int)),
-                    ("startedAtUtc", Bind::Instant(start)),
-                    ("startedAt", Bind::Text(local_text(start))),
-                    ("endedAtUtc", end.map_or(Bind::Null, Bind::Instant)),
+                    (
+                        "durationInSeconds",
+                        duration.map_or(store::Value::Null, store::Value::Int),
+                    ),
+                    ("startedAtUtc", store::Value::Instant(start)),
+                    ("startedAt", store::Value::Text(local_text(start))),
+                    (
+                        "endedAtUtc",
+                        end.map_or(store::Value::Null, store::Value::Instant),
+                    ),
                     (
                         "endedAt",
-                        end.map_or(Bind::Null, |e| Bind::Text(local_text(e))),
+                        end.map_or(store::Value::Null, |e| store::Value::Text(local_text(e))),
                     ),
-                    ("holdCount", Bind::Int(hold)),
-                    ("holdDurationInSeconds", Bind::Int(hold * 20)),
-                    ("isConsult", Bind::Bool(false)),
-                    ("isOutbound", Bind::Bool(outbound)),
+                    ("holdCount", store::Value::Int(hold)),
+                    ("holdDurationInSeconds", store::Value::Int(hold * 20)),
+                    ("isConsult", store::Value::Bool(false)),
+                    ("isOutbound", store::Value::Bool(outbound)),
                 ]
             },
         )
         .collect()
 }
 
-fn conversation_values(ids: &[&str]) -> Vec<Vec<(&'static str, Bind)>> {
+fn conversation_values(ids: &[&str]) -> Vec<Vec<(&'static str, store::Value)>> {
     ids.iter()
         .enumerate()
         .map(|(i, id)| {
             let start = instant("2026-03-28T08:00:00.000Z") + chrono::Duration::minutes(i as i64);
             vec![
-                ("id", Bind::Text(id.to_string())),
-                ("channelId", Bind::Text("ch-1".into())),
-                ("channelType", Bind::Text("Voice".into())),
-                ("durationInSeconds", Bind::Int(100)),
-                ("startedAtUtc", Bind::Instant(start)),
-                ("startedAt", Bind::Text(local_text(start))),
+                ("id", store::Value::Text(id.to_string())),
+                ("channelId", store::Value::Text("ch-1".into())),
+                ("channelType", store::Value::Text("Voice".into())),
+                ("durationInSeconds", store::Value::Int(100)),
+                ("startedAtUtc", store::Value::Instant(start)),
+                ("startedAt", store::Value::Text(local_text(start))),
             ]
         })
         .collect()
 }
 
-fn segment_values(rows: &[(&str, &str, Option<i64>)]) -> Vec<Vec<(&'static str, Bind)>> {
+fn segment_values(rows: &[(&str, &str, Option<i64>)]) -> Vec<Vec<(&'static str, store::Value)>> {
     rows.iter()
         .map(|&(id, conversation, duration)| {
             let queued = instant("2026-03-28T08:00:30.000Z");
             vec![
-                ("id", Bind::Text(id.into())),
-                ("conversationId", Bind::Text(conversation.into())),
-                ("queueId", Bind::Text("q-1".into())),
-                ("channelId", Bind::Text("ch-1".into())),
-                ("queuedAtUtc", Bind::Instant(queued)),
-                ("queuedAt", Bind::Text(local_text(queued))),
-                ("durationInSeconds", duration.map_or(Bind::Null, Bind::Int)),
+                ("id", store::Value::Text(id.into())),
+                ("conversationId", store::Value::Text(conversation.into())),
+                ("queueId", store::Value::Text("q-1".into())),
+                ("channelId", store::Value::Text("ch-1".into())),
+                ("queuedAtUtc", store::Value::Instant(queued)),
+                ("queuedAt", store::Value::Text(local_text(queued))),
+                (
+                    "durationInSeconds",
+                    duration.map_or(store::Value::Null, store::Value::Int),
+                ),
             ]
         })
         .collect()
 }
 
-fn channel_values(rows: &[(&str, &str)]) -> Vec<Vec<(&'static str, Bind)>> {
+fn channel_values(rows: &[(&str, &str)]) -> Vec<Vec<(&'static str, store::Value)>> {
     rows.iter()
         .map(|&(id, name)| {
             vec![
-                ("id", Bind::Text(id.into())),
-                ("name", Bind::Text(name.into())),
-                ("channelType", Bind::Text("Voice".into())),
+                ("id", store::Value::Text(id.into())),
+                ("name", store::Value::Text(name.into())),
+                ("channelType", store::Value::Text("Voice".into())),
             ]
         })
         .collect()
@@ -1500,6 +1515,64 @@ both_backends!(errors, |backend| {
         .get(&format!("/odata/Calls?$filter={}", enc(&deep)))
         .odata_error(400);
     assert_eq!(e["code"], "TooDeep");
+});
+
+both_backends!(limits_apply_to_nested_filters_and_alias_values, |backend| {
+    let mut settings = demo_settings();
+    settings.limits.max_filter_nodes = 10;
+    let Some(app) = TestApp::start(backend, settings, fixture) else {
+        return;
+    };
+    // A filter nested in $expand is held to the same limit as a top-level one.
+    let nested = "QueueSegments($filter=durationInSeconds eq 1 or durationInSeconds eq 2 or durationInSeconds eq 3 or durationInSeconds eq 4)";
+    let e = app
+        .get(&format!("/odata/Conversations?$expand={}", enc(nested)))
+        .odata_error(400);
+    let m = e["message"].as_str().unwrap();
+    assert!(m.contains("max_filter_nodes"), "{e}");
+    assert_eq!(e["target"], "$filter");
+    app.get(&format!(
+        "/odata/Conversations?$expand={}",
+        enc("QueueSegments($filter=durationInSeconds eq 1)")
+    ))
+    .json();
+    // An alias counts as the tree it stands for: 3 nodes doubled twice is 15.
+    let e = app
+        .get(&format!(
+            "/odata/Calls?@a1={}&@a2={}&@a3={}&$filter=@a3",
+            enc("holdCount gt 0"),
+            enc("@a1 and @a1"),
+            enc("@a2 and @a2")
+        ))
+        .odata_error(400);
+    assert!(
+        e["message"].as_str().unwrap().contains("max_filter_nodes"),
+        "{e}"
+    );
+    // The 330-byte URL of the hostile tester, 2^15 conjunctions once expanded: refused
+    // before anything is bound.
+    let mut query = format!("@a1={}", enc("holdCount gt 0"));
+    for i in 2..=15 {
+        query.push_str(&format!(
+            "&@a{i}={}",
+            enc(&format!("@a{} and @a{}", i - 1, i - 1))
+        ));
+    }
+    let e = app
+        .get(&format!("/odata/Calls?{query}&$filter=@a15"))
+        .odata_error(400);
+    assert!(
+        e["message"].as_str().unwrap().contains("max_filter_nodes"),
+        "{e}"
+    );
+    // Used once, an alias is as small as its text.
+    let page = app
+        .get(&format!(
+            "/odata/Calls?$filter=@a1&@a1={}",
+            enc("holdCount ge 0")
+        ))
+        .json();
+    assert!(!page["value"].as_array().unwrap().is_empty(), "{page}");
 });
 
 both_backends!(limits_name_their_settings, |backend| {

@@ -24,7 +24,7 @@ use ccfeed::jobs::refresh::{self, RefreshError, RefreshSettings, SetChanges};
 use ccfeed::jobs::schedule::{Clock, Ran, ScheduleSettings, Scheduler};
 use ccfeed::jobs::{self, Job};
 use ccfeed::store::tenants::{self, Role, Tenant};
-use ccfeed::store::{self, Bind, ColumnKind, Db, SortValue, parse_instant};
+use ccfeed::store::{self, ColumnKind, Db, parse_instant};
 use ccfeed::store::{query, stmt};
 use chrono::{DateTime, Duration, Utc};
 use common::*;
@@ -167,9 +167,9 @@ fn key(db: &Db, tenant: &str, role: Role) -> String {
         .1
 }
 
-fn text_binds(args: &[&str]) -> Vec<(Bind, ColumnKind)> {
+fn text_binds(args: &[&str]) -> Vec<(store::Value, ColumnKind)> {
     args.iter()
-        .map(|a| (Bind::Text(a.to_string()), ColumnKind::Text))
+        .map(|a| (store::Value::Text(a.to_string()), ColumnKind::Text))
         .collect()
 }
 
@@ -178,7 +178,7 @@ fn count(db: &Db, sql: &str, args: &[&str]) -> i64 {
     let mut conn = db.get().expect("conn");
     let s = stmt(&conn, sql, text_binds(args));
     match &query(&mut conn, &s, &[ColumnKind::Int64]).expect(sql)[0][0] {
-        SortValue::Int(n) => *n,
+        store::Value::Int(n) => *n,
         other => panic!("{sql}: {other:?}"),
     }
 }
@@ -266,19 +266,19 @@ fn ids(db: &Db, model: &Model, set_name: &str, tenant: &str) -> BTreeSet<String>
         .collect()
 }
 
-fn opt_text(v: &SortValue) -> Option<String> {
+fn opt_text(v: &store::Value) -> Option<String> {
     match v {
-        SortValue::Null => None,
-        SortValue::Text(s) => Some(s.clone()),
+        store::Value::Null => None,
+        store::Value::Text(s) => Some(s.clone()),
         other => panic!("not text: {other:?}"),
     }
 }
 
-fn opt_instant(v: &SortValue) -> Option<DateTime<Utc>> {
+fn opt_instant(v: &store::Value) -> Option<DateTime<Utc>> {
     match v {
-        SortValue::Null => None,
-        SortValue::Instant(t) => Some(*t),
-        SortValue::Text(s) => Some(parse_instant(s).expect("instant text")),
+        store::Value::Null => None,
+        store::Value::Instant(t) => Some(*t),
+        store::Value::Text(s) => Some(parse_instant(s).expect("instant text")),
         other => panic!("not an instant: {other:?}"),
     }
 }
@@ -543,8 +543,8 @@ both_backends!(refresh_adds_changes_deletes_and_restores, |backend| {
     let Some(app) = TestApp::start(backend, Settings::default(), |db, model| {
         // The other tenant has agents with the same ids; no refresh of t1 touches them.
         write(db, model, OTHER_TENANT, "Agents", 3, |i, p| match p {
-            "id" => Some(Bind::Text(format!("a{}", i + 1))),
-            "deletedAt" => Some(Bind::Null),
+            "id" => Some(store::Value::Text(format!("a{}", i + 1))),
+            "deletedAt" => Some(store::Value::Null),
             _ => None,
         });
         add_tenant(db, TENANT, "UTC", 395, None);
@@ -999,7 +999,7 @@ both_backends!(refresh_from_an_export_changes_nothing, |backend| {
         .collect();
     for set in &lookup_sets {
         write(db, &model, TENANT, set, 12, |_, p| {
-            (p == "deletedAt").then_some(Bind::Null)
+            (p == "deletedAt").then_some(store::Value::Null)
         });
     }
     let before = lookups(db, &model);
@@ -1347,9 +1347,9 @@ both_backends!(two_schedulers_share_the_slots, |backend| {
 /// cutoff, row 2 newer (lookups: deletedAt, and a row 2 never deleted, row 3 newer).
 fn fill_around_cutoff(db: &Db, model: &Model, tenant: &str, cutoff: DateTime<Utc>) {
     let at = move |i: usize| match i {
-        0 => Bind::Instant(cutoff - ms(1)),
-        1 => Bind::Instant(cutoff),
-        _ => Bind::Instant(cutoff + Duration::hours(1)),
+        0 => store::Value::Instant(cutoff - ms(1)),
+        1 => store::Value::Instant(cutoff),
+        _ => store::Value::Instant(cutoff + Duration::hours(1)),
     };
     for set in model.entity_sets() {
         match purge::rule(set).expect("rule") {
@@ -1359,12 +1359,12 @@ fn fill_around_cutoff(db: &Db, model: &Model, tenant: &str, cutoff: DateTime<Utc
             Rule::Parent(fk, parent, _) => {
                 let table = model.entity_set(parent).expect("parent").table.clone();
                 write(db, model, tenant, &set.name, 3, move |i, name| {
-                    (name == fk).then(|| Bind::Text(format!("{table}-{i:04}")))
+                    (name == fk).then(|| store::Value::Text(format!("{table}-{i:04}")))
                 })
             }
             Rule::Lookup => write(db, model, tenant, &set.name, 4, move |i, name| {
                 (name == "deletedAt").then(|| match i {
-                    2 => Bind::Null,
+                    2 => store::Value::Null,
                     3 => at(2),
                     i => at(i),
                 })
@@ -1448,7 +1448,9 @@ both_backends!(purge_in_small_chunks_deletes_everything, |backend| {
         add_tenant(db, tenant, "UTC", 30, None);
         write(db, &model, tenant, "Calls", 100, move |i, p| {
             (p == "startedAtUtc").then(|| {
-                Bind::Instant(now - Duration::days(30) - Duration::minutes(i as i64) - ms(1))
+                store::Value::Instant(
+                    now - Duration::days(30) - Duration::minutes(i as i64) - ms(1),
+                )
             })
         });
     }
@@ -1476,8 +1478,8 @@ both_backends!(purge_uses_the_retention_of_the_next_run, |backend| {
     add_tenant(db, "ret", "UTC", 30, None);
     let slot = t("2026-03-28T01:00:00Z");
     write(db, &model, "ret", "Calls", 3, move |i, p| match p {
-        "id" => Some(Bind::Text(format!("c{}", [40, 20, 5][i]))),
-        "startedAtUtc" => Some(Bind::Instant(slot - Duration::days([40, 20, 5][i]))),
+        "id" => Some(store::Value::Text(format!("c{}", [40, 20, 5][i]))),
+        "startedAtUtc" => Some(store::Value::Instant(slot - Duration::days([40, 20, 5][i]))),
         _ => None,
     });
     let clock = FakeClock::at("2026-03-28T01:00:00Z");
@@ -1763,12 +1765,15 @@ both_backends!(reads_are_served_during_a_chunked_purge, |backend| {
     let fresh_from = Utc::now() - Duration::days(1);
     let Some(app) = TestApp::start(backend, settings, move |db, model| {
         write(db, model, TENANT, "Calls", 20_000, |i, p| {
-            (p == "startedAtUtc")
-                .then(|| Bind::Instant(t("2020-01-01T00:00:00Z") + Duration::seconds(i as i64)))
+            (p == "startedAtUtc").then(|| {
+                store::Value::Instant(t("2020-01-01T00:00:00Z") + Duration::seconds(i as i64))
+            })
         });
         write(db, model, TENANT, "Calls", 500, move |i, p| match p {
-            "id" => Some(Bind::Text(format!("fresh-{i:04}"))),
-            "startedAtUtc" => Some(Bind::Instant(fresh_from + Duration::seconds(i as i64))),
+            "id" => Some(store::Value::Text(format!("fresh-{i:04}"))),
+            "startedAtUtc" => Some(store::Value::Instant(
+                fresh_from + Duration::seconds(i as i64),
+            )),
             _ => None,
         });
     }) else {
@@ -1831,7 +1836,7 @@ both_backends!(admin_endpoints_run_and_report_jobs, |backend| {
         for tenant in [TENANT, OTHER_TENANT] {
             write(db, model, tenant, "Calls", 8, move |i, p| {
                 (p == "startedAtUtc").then(|| {
-                    Bind::Instant(if i < 5 {
+                    store::Value::Instant(if i < 5 {
                         old + Duration::minutes(i as i64)
                     } else {
                         recent
@@ -1930,7 +1935,7 @@ fn cli_fixture() -> (tempfile::TempDir, String, String) {
     let recent = Utc::now() - Duration::days(1);
     write(&db, &model, "cli", "Calls", 7, move |i, p| {
         (p == "startedAtUtc").then(|| {
-            Bind::Instant(if i < 5 {
+            store::Value::Instant(if i < 5 {
                 t("2020-01-01T00:00:00Z")
             } else {
                 recent

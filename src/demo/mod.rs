@@ -75,7 +75,7 @@ use std::time::Instant;
 use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::edm::Model;
-use crate::store::{self, Bind, ColumnKind, Conn, Db, StoreError, sql::Statement};
+use crate::store::{self, ColumnKind, Conn, Db, StoreError, Value, sql::Statement};
 
 pub use calendar::{HISTORY_END, HISTORY_END_MS};
 
@@ -182,7 +182,7 @@ pub fn ensure(db: &Db, model: &Model) -> Result<Option<DemoStats>, StoreError> {
                 calls.table,
                 conn.dialect().placeholder(1)
             ),
-            binds: vec![(Bind::Text(TENANT.into()), ColumnKind::Text)],
+            binds: vec![(Value::Text(TENANT.into()), ColumnKind::Text)],
         };
         store::count_rows(&mut conn, &stmt)?
     };
@@ -221,7 +221,7 @@ fn clear_tenant(conn: &mut Conn, model: &Model) -> Result<(), StoreError> {
                 "DELETE FROM \"{}\" WHERE tenant_id = {placeholder}",
                 set.table
             ),
-            binds: vec![(Bind::Text(TENANT.into()), ColumnKind::Text)],
+            binds: vec![(Value::Text(TENANT.into()), ColumnKind::Text)],
         };
         conn.execute(&stmt)?;
     }

@@ -9,7 +9,7 @@
 //! instead of producing rows that do not fit the model.
 
 use crate::edm::{EdmType, EntitySet, Model, Storage};
-use crate::store::{Bind, Conn, RowBatch, StoreError};
+use crate::store::{Conn, RowBatch, StoreError, Value};
 
 use super::calendar::{local_text, utc};
 
@@ -19,7 +19,7 @@ const FLUSH_ROWS: usize = 2_000;
 pub(super) struct Table<'m> {
     set: &'m EntitySet,
     batch: RowBatch<'m>,
-    values: Vec<Bind>,
+    values: Vec<Value>,
     filled: Vec<bool>,
     /// Property indices resolved for the names in the order the generator sets them;
     /// rows are built with the same sequence of names, so a name is normally found
@@ -39,7 +39,7 @@ impl<'m> Table<'m> {
         Ok(Table {
             set,
             batch: RowBatch::new(set, tenant, columns),
-            values: vec![Bind::Null; set.properties.len()],
+            values: vec![Value::Null; set.properties.len()],
             filled: vec![false; set.properties.len()],
             resolved: Vec::new(),
             cursor: 0,
@@ -85,7 +85,7 @@ impl<'m> Table<'m> {
         }
     }
 
-    fn put(&mut self, i: usize, value: Bind) {
+    fn put(&mut self, i: usize, value: Value) {
         if self.filled[i] {
             let name = self.set.properties[i].name.clone();
             self.fail(format!("{name} is set twice in one row"));
@@ -125,9 +125,9 @@ impl<'m> Table<'m> {
                 if !allowed.is_empty() && !allowed.contains(&v) {
                     self.fail(format!("{v:?} is not an allowed value of {name}"));
                 }
-                Bind::Text(v)
+                Value::Text(v)
             }
-            None => Bind::Null,
+            None => Value::Null,
         };
         self.put(i, bind);
         self
@@ -150,7 +150,7 @@ impl<'m> Table<'m> {
         {
             self.fail(format!("{v} does not fit {name} (Edm.Int32)"));
         }
-        self.put(i, value.map_or(Bind::Null, Bind::Int));
+        self.put(i, value.map_or(Value::Null, Value::Int));
         self
     }
 
@@ -163,7 +163,7 @@ impl<'m> Table<'m> {
             return self;
         };
         if self.check_type(i, &[EdmType::Boolean], "a boolean") {
-            self.put(i, value.map_or(Bind::Null, Bind::Bool));
+            self.put(i, value.map_or(Value::Null, Value::Bool));
         }
         self
     }
@@ -173,7 +173,7 @@ impl<'m> Table<'m> {
             return self;
         };
         if self.check_type(i, &[EdmType::Double], "a double") {
-            self.put(i, value.map_or(Bind::Null, Bind::Double));
+            self.put(i, value.map_or(Value::Null, Value::Double));
         }
         self
     }
@@ -196,7 +196,7 @@ impl<'m> Table<'m> {
             ));
             return self;
         }
-        self.put(i, ms.map_or(Bind::Null, |ms| Bind::Instant(utc(ms))));
+        self.put(i, ms.map_or(Value::Null, |ms| Value::Instant(utc(ms))));
         self
     }
 
@@ -222,12 +222,12 @@ impl<'m> Table<'m> {
         };
         match ms {
             Some(ms) => {
-                self.put(i, Bind::Text(local_text(ms)));
-                self.put(twin, Bind::Instant(utc(ms)));
+                self.put(i, Value::Text(local_text(ms)));
+                self.put(twin, Value::Instant(utc(ms)));
             }
             None => {
-                self.put(i, Bind::Null);
-                self.put(twin, Bind::Null);
+                self.put(i, Value::Null);
+                self.put(twin, Value::Null);
             }
         }
         self
@@ -251,7 +251,7 @@ impl<'m> Table<'m> {
         }
         let row = std::mem::replace(
             &mut self.values,
-            vec![Bind::Null; self.set.properties.len()],
+            vec![Value::Null; self.set.properties.len()],
         );
         self.filled.fill(false);
         self.cursor = 0;

@@ -72,6 +72,26 @@ pub enum Storage {
     LocalText,
 }
 
+/// How a column is read and bound: the EDM type plus how timestamps are stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ColumnKind {
+    Text,
+    Int32,
+    Int64,
+    Double,
+    Boolean,
+    /// A UTC instant: TIMESTAMPTZ in PostgreSQL, fixed-width ISO text in SQLite.
+    Instant,
+    /// A tenant-local rendering of an instant, ISO text with offset on both backends.
+    LocalText,
+}
+
+impl ColumnKind {
+    pub fn of(p: &Property) -> ColumnKind {
+        p.kind()
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct Property {
     pub name: String,
@@ -83,6 +103,21 @@ pub struct Property {
     pub utc_twin: Option<usize>,
     pub description: String,
     pub allowed_values: Vec<String>,
+}
+
+impl Property {
+    /// How the column is read and bound.
+    pub fn kind(&self) -> ColumnKind {
+        match (self.ty, self.storage) {
+            (EdmType::String, _) => ColumnKind::Text,
+            (EdmType::Int32, _) => ColumnKind::Int32,
+            (EdmType::Int64, _) => ColumnKind::Int64,
+            (EdmType::Double, _) => ColumnKind::Double,
+            (EdmType::Boolean, _) => ColumnKind::Boolean,
+            (EdmType::DateTimeOffset, Storage::LocalText) => ColumnKind::LocalText,
+            (EdmType::DateTimeOffset, _) => ColumnKind::Instant,
+        }
+    }
 }
 
 #[derive(Debug, Clone)]

@@ -4,22 +4,22 @@
 use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderMap};
 use actix_web::{HttpRequest, HttpResponse, web};
-use chrono::Utc;
-use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, percent_decode_str, utf8_percent_encode};
+use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use tokio_stream::wrappers::ReceiverStream;
 
 use super::auth;
-use super::error::ApiError;
-use super::json::{
-    BodyEncoder, EntityShape, Expansion, HeldRow, PageOut, PageStart, RowWriter, encode_body,
-    encoded_headers, negotiated_encoding, write_str,
+use super::body::{
+    BodyEncoder, Output, PageOut, PageStart, encode_body, encoded_headers, negotiated_encoding,
 };
+use super::error::ApiError;
+use super::json::{EntityShape, JsonWriter, write_cell, write_str};
 use super::negotiate::{self, MetadataLevel};
+use super::path::{self, Target};
 use super::{AppState, ROOT};
-use crate::edm::{EntitySet, Model};
-use crate::plan::{self, ExpandPlan, QueryPlan, encode_skiptoken};
+use crate::edm::{ColumnKind, EntitySet, Model};
+use crate::plan::{self, Planner, QueryPlan, Resolved, encode_skiptoken};
 use crate::store::tenants::Role;
-use crate::store::{self, StoreError};
+use crate::store::{self, Cell, EntitySink, StoreError, Value};
 use crate::uri::{self, QueryOptions};
 
 type State = web::Data<AppState>;
@@ -139,84 +139,38 @@ fn format_option(options: &QueryOptions) -> Option<&str> {
     plan::raw_option(options, "$format")
 }
 
-/// What the path after `/odata/` addresses.
-enum Resource<'a> {
-    Collection(&'a str),
-    Count(&'a str),
-    Entity(&'a str, String),
-}
-
-fn parse_resource(path: &str) -> Result<Resource<'_>, ApiError> {
-    let path = path.trim_end_matches('/');
-    let (head, rest) = path.split_once('/').unwrap_or((path, ""));
-    if rest == "$count" {
-        return Ok(Resource::Count(head));
-    }
-    if !rest.is_empty() {
-        return Err(ApiError::new(
-            StatusCode::NOT_IMPLEMENTED,
-            "NotImplemented",
-            format!(
-                "addressing '{rest}' below an entity set or entity is not supported; use $select"
-            ),
-        ));
-    }
-    match head.split_once('(') {
-        None => Ok(Resource::Collection(head)),
-        Some((set, key)) => {
-            let key = key.strip_suffix(')').ok_or_else(|| {
-                ApiError::bad_request(format!("the key of '{head}' is missing its closing ')'"))
-            })?;
-            let literal = key.strip_prefix("id=").unwrap_or(key).trim();
-            let inner = literal
-                .strip_prefix('\'')
-                .and_then(|s| s.strip_suffix('\''))
-                .filter(|s| !s.replace("''", "").contains('\''))
-                .ok_or_else(|| {
-                    ApiError::bad_request(format!(
-                        "keys are strings: write {set}('value'), doubling any quote inside, not {set}({key})"
-                    ))
-                })?;
-            Ok(Resource::Entity(set, inner.replace("''", "'")))
-        }
-    }
-}
-
-fn entity_set<'m>(state: &'m AppState, name: &str) -> Result<(usize, &'m EntitySet), ApiError> {
-    state
-        .model
-        .entity_sets()
-        .iter()
-        .enumerate()
-        .find(|(_, s)| s.name == name)
-        .ok_or_else(|| {
-            let hint = state
-                .model
-                .entity_sets()
-                .iter()
-                .find(|s| s.name.eq_ignore_ascii_case(name))
-                .map(|s| format!("; names are case-sensitive: did you mean {}?", s.name))
-                .unwrap_or_default();
-            ApiError::not_found(format!("there is no entity set '{name}'{hint}"))
-        })
-}
-
 pub async fn resource(req: HttpRequest, state: State) -> Result<HttpResponse, ApiError> {
     check_version(&req)?;
     let tenant = auth::authenticate(&req, &state, Role::Read).await?.id;
     let raw_path = req.uri().path().strip_prefix("/odata/").unwrap_or_default();
-    let path = percent_decode_str(raw_path)
-        .decode_utf8()
-        .map_err(|_| ApiError::bad_request("the path is not valid percent-encoded UTF-8"))?
-        .into_owned();
+    let path = path::parse(&state.model, raw_path)?;
     let options = parse_options(&req, &state.settings.limits)?;
-    match parse_resource(&path)? {
-        Resource::Collection(name) => collection(&req, state.clone(), name, tenant, options).await,
-        Resource::Count(name) => count(&req, state.clone(), name, tenant, options).await,
-        Resource::Entity(name, key) => {
-            entity(&req, state.clone(), name, tenant, key, options).await
-        }
+    let resolved = plan_with(&state, |p| {
+        p.resolve(path.set, path.key.clone(), &path.navigations)
+    })?;
+    let read = Read {
+        req: &req,
+        state: &state,
+        tenant,
+        options,
+        resolved,
+    };
+    match path.target {
+        Target::Count if !read.resolved.single => count(read).await,
+        Target::Count => Err(ApiError::bad_request("$count ends a path to a collection")),
+        Target::Entities if read.resolved.single => entity(read, None).await,
+        Target::Entities => collection(read).await,
+        Target::Property { index, raw } => entity(read, Some((index, raw))).await,
     }
+}
+
+/// One read request, parsed and resolved, as the handlers below take it.
+struct Read<'r> {
+    req: &'r HttpRequest,
+    state: &'r State,
+    tenant: String,
+    options: QueryOptions,
+    resolved: Resolved,
 }
 
 fn context_url(
@@ -245,98 +199,58 @@ fn context_url(
     url
 }
 
-/// Reads the related rows of every expanded navigation property for the rows the
-/// writer holds: one query per navigation property (per 20,000 parents), and the
-/// same again, level by level, for nested `$expand`. `first_slot` is where the
-/// join values of these expansions start among the held rows' keys.
-fn read_expansions(
-    conn: &mut store::Conn,
-    model: &Model,
-    root: &str,
-    format: negotiate::JsonFormat,
-    expand: &[ExpandPlan],
-    held: &[HeldRow],
-    first_slot: usize,
-) -> Result<Vec<Expansion>, StoreError> {
-    let mut out = Vec::with_capacity(expand.len());
-    for (i, e) in expand.iter().enumerate() {
-        let slot = first_slot + i;
-        let mut expansion = Expansion::new(&e.nav, e.collection, e.count, slot);
-        let mut keys: Vec<String> = held
-            .iter()
-            .filter_map(|r| r.keys.get(slot).cloned().flatten())
-            .collect();
-        keys.sort_unstable();
-        keys.dedup();
-        let set = &model.entity_sets()[e.plan.set];
-        for chunk in keys.chunks(20_000) {
-            let (stmt, layout) = store::sql::expand_select(model, e, chunk, conn.dialect())
-                .map_err(|err| StoreError::Invalid(err.to_string()))?;
-            let shape = EntityShape::new(
-                set,
-                model.qualified_type(set),
-                root,
-                &layout.columns,
-                layout.output,
-                &layout.sort_positions,
-                format,
-            );
-            // Keys of each related row: its join value, its parent's total (nested
-            // $count), then the join values of its own expansions.
-            let width = layout.kinds.len() - 1 - usize::from(e.count);
-            let mut key_positions: Vec<usize> = vec![width];
-            if e.count {
-                key_positions.push(width + 1);
-            }
-            let nested_slot = key_positions.len();
-            key_positions.extend(layout.expand_positions.iter().copied());
-            let mut writer = RowWriter::new(shape, u64::MAX).holding(&key_positions);
-            store::stream_rows(conn, &stmt, &layout.kinds, &mut writer)?;
-            let mut rows = std::mem::take(&mut writer.held);
-            if !e.plan.expand.is_empty() {
-                let nested = read_expansions(
-                    conn,
-                    model,
-                    root,
-                    format,
-                    &e.plan.expand,
-                    &rows,
-                    nested_slot,
-                )?;
-                for row in &mut rows {
-                    for n in &nested {
-                        n.write(
-                            &mut row.json,
-                            row.keys.get(n.slot()).and_then(Option::as_ref),
-                        );
-                    }
-                }
-            }
-            expansion.add(rows);
-        }
-        out.push(expansion);
-    }
-    Ok(out)
+/// What the client asked for in `Prefer` that this server honours.
+#[derive(Debug, Clone, Copy, Default)]
+struct Preferences {
+    /// `odata.maxpagesize=n` (or the 4.01 `maxpagesize=n`).
+    max_page_size: Option<u64>,
+    /// `omit-values=nulls`: leave null properties out.
+    omit_nulls: bool,
 }
 
-/// `Prefer: odata.maxpagesize=n`, if the client sent it.
-fn preferred_page_size(req: &HttpRequest) -> Option<u64> {
-    req.headers()
-        .get_all(header::HeaderName::from_static("prefer"))
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .filter_map(|p| {
-            let (name, value) = p.trim().split_once('=')?;
+impl Preferences {
+    fn of(req: &HttpRequest) -> Preferences {
+        let mut out = Preferences::default();
+        let items = req
+            .headers()
+            .get_all(header::HeaderName::from_static("prefer"))
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','));
+        for item in items {
+            // Parameters after `;` do not change these preferences.
+            let item = item.split(';').next().unwrap_or_default();
+            let (name, value) = item.split_once('=').unwrap_or((item, ""));
             let name = name.trim().to_ascii_lowercase();
-            (name == "odata.maxpagesize" || name == "maxpagesize")
-                .then(|| value.trim().parse::<u64>().ok())?
-        })
-        .find(|&n| n > 0)
+            let value = value.trim().trim_matches('"');
+            match name.as_str() {
+                "odata.maxpagesize" | "maxpagesize" if out.max_page_size.is_none() => {
+                    out.max_page_size = value.parse::<u64>().ok().filter(|&n| n > 0);
+                }
+                "omit-values" if value.eq_ignore_ascii_case("nulls") => out.omit_nulls = true,
+                _ => {}
+            }
+        }
+        out
+    }
+
+    /// `Preference-Applied` for a response, given the page size used (if paged).
+    fn applied(&self, response: &mut actix_web::HttpResponseBuilder, page_size: Option<u64>) {
+        let mut applied: Vec<String> = Vec::new();
+        if let (Some(_), Some(size)) = (self.max_page_size, page_size) {
+            applied.push(format!("odata.maxpagesize={size}"));
+        }
+        if self.omit_nulls {
+            applied.push("omit-values=nulls".to_string());
+        }
+        if !applied.is_empty() {
+            response.insert_header(("Preference-Applied", applied.join(",")));
+        }
+    }
 }
 
 /// The part of the next page's URL that every page shares: every option of this
 /// request except the paging ones, which [`next_link`] adds.
-fn next_link_base(req: &HttpRequest, root: &str, set: &str) -> String {
+fn next_link_base(req: &HttpRequest, root: &str) -> String {
     let mut query: Vec<String> = Vec::new();
     if let Ok(pairs) = uri::decode_query_string(req.query_string()) {
         for (name, value) in pairs {
@@ -354,7 +268,8 @@ fn next_link_base(req: &HttpRequest, root: &str, set: &str) -> String {
             ));
         }
     }
-    format!("{root}/{set}?{}", query.concat())
+    let path = req.uri().path().strip_prefix("/odata/").unwrap_or_default();
+    format!("{root}/{path}?{}", query.concat())
 }
 
 /// The next page's URL: the shared base, the remaining `$top` and the keyset position.
@@ -365,128 +280,88 @@ fn next_link(base: &str, remaining_top: Option<u64>, token: &str) -> String {
     }
 }
 
-async fn collection(
-    req: &HttpRequest,
-    state: State,
-    name: &str,
-    tenant: String,
-    options: QueryOptions,
-) -> Result<HttpResponse, ApiError> {
-    let format = negotiate::json(header(req.headers(), "Accept"), format_option(&options))?;
-    let (set_index, set) = entity_set(&state, name)?;
-    let limits = &state.settings.limits;
-    let time_index = |property: usize| {
-        state
-            .db
-            .has_time_index(&set.table, &set.properties[property].column)
+/// The planner for a request: the configured limits, and the time indexes the
+/// database has.
+fn plan_with<T>(
+    state: &AppState,
+    f: impl FnOnce(&Planner<'_>) -> Result<T, plan::PlanError>,
+) -> Result<T, ApiError> {
+    let model = &state.model;
+    let time_index = |set: usize, property: usize| {
+        let set = &model.entity_sets()[set];
+        set.properties
+            .get(property)
+            .is_some_and(|p| state.db.has_time_index(&set.table, &p.column))
     };
-    let mut plan = plan::bind_collection_indexed(
-        &state.model,
-        set_index,
-        &tenant,
-        &options,
-        limits,
-        Utc::now(),
-        &time_index,
-    )?;
+    let planner = Planner::new(model, &state.settings.limits).with_time_index(&time_index);
+    Ok(f(&planner)?)
+}
 
-    let preferred = preferred_page_size(req);
-    let page_size = preferred
-        .unwrap_or(limits.page_size)
-        .min(limits.max_page_size);
-    let page_rows = options.top.map_or(page_size, |top| top.min(page_size));
-    plan.limit = Some(page_rows + 1);
-
-    let root = service_root(req, &state);
-    let context = context_url(&root, &state.model, set, &plan, false);
-    let (select, layout) = store::sql::select(&state.model, &plan, state.db.dialect())?;
-    let count_stmt = match options.count {
-        Some(true) => Some(store::sql::count(&state.model, &plan, state.db.dialect())?),
-        _ => None,
-    };
-    let shape = EntityShape::new(
-        set,
-        state.model.qualified_type(set),
-        &root,
-        &layout.columns,
-        layout.output,
-        &layout.sort_positions,
-        format,
-    );
-
-    let (page, started) = PageOut::new();
-    let encoding = negotiated_encoding(req);
-    let state_for_task = state.clone();
-    let link_base = next_link_base(req, &root, &set.name);
-    let set_name = set.name.clone();
-    let order = plan.order.clone();
-    let top = options.top;
-    let tenant_id = plan.tenant.clone();
-    let expand = plan.expand.clone();
-    let expand_positions = layout.expand_positions.clone();
-    // Compile the expansions once now, so an error is a clean 4xx/501, not a broken stream.
-    for e in &expand {
-        store::sql::expand_select(&state.model, e, &[String::new()], state.db.dialect())?;
+/// `{"@odata.context":"..."` (or just `{` without metadata): the start of a response
+/// object, without a trailing comma.
+fn object_head(format: negotiate::JsonFormat, context: &str) -> Vec<u8> {
+    let mut head = Vec::with_capacity(context.len() + 24);
+    head.push(b'{');
+    if format.metadata != MetadataLevel::None {
+        head.extend_from_slice(b"\"@odata.context\":");
+        write_str(&mut head, context);
     }
+    head
+}
+
+async fn collection(read: Read<'_>) -> Result<HttpResponse, ApiError> {
+    let Read {
+        req,
+        state,
+        tenant,
+        options,
+        resolved,
+    } = read;
+    let format = negotiate::json(header(req.headers(), "Accept"), format_option(&options))?;
+    let set = &state.model.entity_sets()[resolved.set];
+    let preferences = Preferences::of(req);
+    let page_size = state.settings.limits.page_size(preferences.max_page_size);
+    let plan = plan_with(state, |p| {
+        p.collection_within(resolved.set, resolved.within, &tenant, &options, page_size)
+    })?;
+    let query =
+        store::compile(&state.model, &plan, state.db.dialect()).map_err(StoreError::from)?;
+    let root = service_root(req, state);
+    let mut head = object_head(format, &context_url(&root, &state.model, set, &plan, false));
+    if head.len() > 1 {
+        head.push(b',');
+    }
+    let shape = EntityShape::new(&state.model, &plan, &root, format);
+    let link_base = next_link_base(req, &root);
+    let top = options.top;
+    let encoding = negotiated_encoding(req);
+    let (page, started) = PageOut::new();
+    let task_state = state.clone();
     // One blocking task reads, writes and compresses the page. A page that fits in
     // the first chunk comes back whole through `started`; a larger one streams.
     actix_web::rt::task::spawn_blocking(move || {
-        let state = state_for_task;
+        let output = Output::Page {
+            page,
+            encoder: BodyEncoder::new(encoding).map(Box::new),
+        };
         let mut writer =
-            RowWriter::new(shape, page_rows).streaming(page, BodyEncoder::new(encoding));
-        if !expand.is_empty() {
-            writer = writer.holding(&expand_positions);
-        }
+            JsonWriter::collection(shape, &head, output).omitting_nulls(preferences.omit_nulls);
         let result = (|| -> Result<(), StoreError> {
-            let mut conn = state.db.get()?;
-            let total = match &count_stmt {
-                Some(stmt) => Some(store::scalar_i64(&mut conn, stmt)?),
-                None => None,
-            };
-            let mut head = Vec::with_capacity(256);
-            head.push(b'{');
-            if format.metadata != MetadataLevel::None {
-                head.extend_from_slice(b"\"@odata.context\":");
-                write_str(&mut head, &context);
-                head.push(b',');
-            }
-            if let Some(total) = total {
-                head.extend_from_slice(format!("\"@odata.count\":{total},").as_bytes());
-            }
-            head.extend_from_slice(b"\"value\":[");
-            writer.push_raw(&head);
-            store::stream_rows(&mut conn, &select, &layout.kinds, &mut writer)?;
-            if !expand.is_empty() {
-                let expansions = read_expansions(
-                    &mut conn,
-                    &state.model,
-                    &root,
-                    format,
-                    &expand,
-                    &writer.held,
-                    0,
-                )?;
-                writer.write_held(&expansions)?;
-            }
+            let mut conn = task_state.db.get()?;
+            let end = store::execute(&mut conn, &query, &mut writer)?;
             drop(conn);
-            writer.push_raw(b"]");
-            let remaining = top.map(|t| t.saturating_sub(writer.written));
-            if writer.has_more && remaining != Some(0) {
-                let token = encode_skiptoken(&tenant_id, &order, &writer.last_sort);
-                let link = next_link(&link_base, remaining, &token);
-                writer.push_raw(b",\"@odata.nextLink\":");
-                let mut encoded = Vec::new();
-                write_str(&mut encoded, &link);
-                writer.push_raw(&encoded);
-            }
-            writer.push_raw(b"}");
-            writer.finish()
+            let remaining = top.map(|t| t.saturating_sub(end.rows));
+            let next = (end.more && remaining != Some(0)).then(|| {
+                let token = encode_skiptoken(&plan.tenant, &plan.order, &end.last_sort);
+                next_link(&link_base, remaining, &token)
+            });
+            writer.finish_collection(next.as_deref())
         })();
         match result {
             Ok(()) | Err(StoreError::SinkClosed) => {}
             Err(e) => {
                 if writer.started() {
-                    tracing::error!("streaming {set_name} failed: {e}");
+                    tracing::error!("streaming {} failed: {e}", link_base);
                 }
                 writer.fail(e);
             }
@@ -505,92 +380,96 @@ async fn collection(
     let mut response = HttpResponse::Ok();
     response.content_type(format.content_type());
     encoded_headers(&mut response, encoding);
-    if preferred.is_some() {
-        response.insert_header((
-            "Preference-Applied",
-            format!("odata.maxpagesize={page_size}"),
-        ));
-    }
+    preferences.applied(&mut response, Some(page_size));
     Ok(match body {
         PageStart::Body(bytes) => response.body(bytes),
         PageStart::Stream(rx) => response.streaming(ReceiverStream::new(rx)),
     })
 }
 
-async fn entity(
-    req: &HttpRequest,
-    state: State,
-    name: &str,
-    tenant: String,
-    key: String,
-    options: QueryOptions,
-) -> Result<HttpResponse, ApiError> {
-    let format = negotiate::json(header(req.headers(), "Accept"), format_option(&options))?;
-    let (set_index, set) = entity_set(&state, name)?;
-    let plan = plan::bind_entity(
-        &state.model,
-        set_index,
-        &tenant,
-        &key,
-        &options,
-        &state.settings.limits,
-    )?;
-    let root = service_root(req, &state);
-    let context = context_url(&root, &state.model, set, &plan, true);
-    let (select, layout) = store::sql::select(&state.model, &plan, state.db.dialect())?;
-    let shape = EntityShape::new(
-        set,
-        state.model.qualified_type(set),
-        &root,
-        &layout.columns,
-        layout.output,
-        &layout.sort_positions,
-        format,
-    );
-    let expand = plan.expand.clone();
-    for e in &expand {
-        store::sql::expand_select(&state.model, e, &[String::new()], state.db.dialect())?;
+/// Captures the first value of the first entity (a property request).
+#[derive(Default)]
+struct FirstValue {
+    entities: u64,
+    value: Option<Value>,
+}
+
+impl EntitySink for FirstValue {
+    fn count(&mut self, _: i64) -> Result<(), StoreError> {
+        Ok(())
     }
+    fn begin_entity(&mut self) -> Result<(), StoreError> {
+        self.entities += 1;
+        Ok(())
+    }
+    fn property(&mut self, position: usize, cell: Cell<'_>) -> Result<(), StoreError> {
+        if position == 0 && self.value.is_none() {
+            self.value = Some(cell.to_value());
+        }
+        Ok(())
+    }
+    fn begin_expanded(&mut self, _: usize, _: Option<i64>) -> Result<(), StoreError> {
+        Ok(())
+    }
+    fn end_expanded(&mut self) -> Result<(), StoreError> {
+        Ok(())
+    }
+    fn end_entity(&mut self, _: &Value) -> Result<(), StoreError> {
+        Ok(())
+    }
+}
+
+/// One entity (by key or by a single-valued navigation), or one of its properties.
+async fn entity(read: Read<'_>, property: Option<(usize, bool)>) -> Result<HttpResponse, ApiError> {
+    let Read {
+        req,
+        state,
+        tenant,
+        options,
+        resolved,
+    } = read;
+    let format = negotiate::json(header(req.headers(), "Accept"), format_option(&options))?;
+    let set = &state.model.entity_sets()[resolved.set];
+    let within = resolved.within.clone();
+    let mut plan = plan_with(state, |p| {
+        p.entity(
+            resolved.set,
+            within,
+            &tenant,
+            resolved.key.as_deref(),
+            &options,
+        )
+    })?;
+    if let Some((index, raw)) = property {
+        if options.select.is_some() || options.expand.is_some() {
+            return Err(ApiError::bad_request(
+                "$select and $expand do not apply to a property",
+            ));
+        }
+        plan.select = vec![index];
+        return property_value(req, state, &tenant, &resolved, plan, index, raw).await;
+    }
+    let query =
+        store::compile(&state.model, &plan, state.db.dialect()).map_err(StoreError::from)?;
+    let root = service_root(req, state);
+    let head = object_head(format, &context_url(&root, &state.model, set, &plan, true));
+    let shape = EntityShape::new(&state.model, &plan, &root, format);
     let task_state = state.clone();
     let encoding = negotiated_encoding(req);
+    let preferences = Preferences::of(req);
+    let omit_nulls = preferences.omit_nulls;
     let body = web::block(move || -> Result<Option<Vec<u8>>, StoreError> {
         let mut conn = task_state.db.get()?;
-        let mut writer = RowWriter::new(shape, 1);
-        if !expand.is_empty() {
-            writer = writer.holding(&layout.expand_positions);
-        }
-        store::stream_rows(&mut conn, &select, &layout.kinds, &mut writer)?;
-        if writer.written == 0 {
+        let mut writer =
+            JsonWriter::entity(shape, &head, Output::Collect).omitting_nulls(omit_nulls);
+        store::execute(&mut conn, &query, &mut writer)?;
+        let Some(body) = writer.finish_entity()? else {
             return Ok(None);
-        }
-        if !expand.is_empty() {
-            let expansions = read_expansions(
-                &mut conn,
-                &task_state.model,
-                &root,
-                format,
-                &expand,
-                &writer.held,
-                0,
-            )?;
-            writer.write_held(&expansions)?;
-        }
-        let row = writer.into_buffer();
-        // The writer produced `{...}`; splice the context in front of the properties.
-        let mut out = Vec::with_capacity(row.len() + context.len() + 32);
-        out.push(b'{');
-        if format.metadata != MetadataLevel::None {
-            out.extend_from_slice(b"\"@odata.context\":");
-            write_str(&mut out, &context);
-            if row.len() > 2 {
-                out.push(b',');
-            }
-        }
-        out.extend_from_slice(&row[1..]);
+        };
         // Compressed here, on the blocking thread, rather than by the middleware.
-        let out = encode_body(encoding, out)
+        let body = encode_body(encoding, body)
             .map_err(|e| StoreError::Invalid(format!("compressing the response failed: {e}")))?;
-        Ok(Some(out))
+        Ok(Some(body))
     })
     .await
     .map_err(|e| ApiError::internal(&e))??;
@@ -599,103 +478,134 @@ async fn entity(
             let mut response = HttpResponse::Ok();
             response.content_type(format.content_type());
             encoded_headers(&mut response, encoding);
+            preferences.applied(&mut response, None);
             Ok(response.body(body))
         }
-        None => Err(ApiError::not_found(format!(
-            "{} has no entity with key '{key}'",
-            set.name
-        ))),
+        None => absent(state, &tenant, &resolved, set).await,
     }
 }
 
-async fn count(
-    _req: &HttpRequest,
-    state: State,
-    name: &str,
-    tenant: String,
-    options: QueryOptions,
+/// The answer when a path finds no entity: 404 when the addressed entity (the key
+/// at the start of the path, or the last key) does not exist, else 204 (a
+/// single-valued navigation property that is null).
+async fn absent(
+    state: &State,
+    tenant: &str,
+    resolved: &Resolved,
+    set: &EntitySet,
 ) -> Result<HttpResponse, ApiError> {
-    let not_applicable = [
-        options.select.is_some().then_some("$select"),
-        options.orderby.is_some().then_some("$orderby"),
-        options.top.is_some().then_some("$top"),
-        options.skip.is_some().then_some("$skip"),
-        options.count.is_some().then_some("$count"),
-        plan::raw_option(&options, "$skiptoken").map(|_| "$skiptoken"),
-    ];
-    if let Some(option) = not_applicable.into_iter().flatten().next() {
-        return Err(
-            ApiError::bad_request(format!("{option} does not apply to /$count"))
-                .with_target(option),
-        );
+    let Some(within) = resolved.within.clone().filter(|_| resolved.key.is_none()) else {
+        return Err(ApiError::not_found(format!(
+            "{} has no entity with key '{}'",
+            set.name,
+            resolved.key.as_deref().unwrap_or_default()
+        )));
+    };
+    let root_set = &state.model.entity_sets()[within.set];
+    let plan = plan_with(state, |p| {
+        p.entity(
+            within.set,
+            None,
+            tenant,
+            Some(&within.key),
+            &QueryOptions::default(),
+        )
+    })?;
+    let query =
+        store::compile(&state.model, &plan, state.db.dialect()).map_err(StoreError::from)?;
+    let task_state = state.clone();
+    let found = web::block(move || -> Result<u64, StoreError> {
+        let mut conn = task_state.db.get()?;
+        let mut sink = FirstValue::default();
+        store::execute(&mut conn, &query, &mut sink)?;
+        Ok(sink.entities)
+    })
+    .await
+    .map_err(|e| ApiError::internal(&e))??;
+    if found == 0 {
+        return Err(ApiError::not_found(format!(
+            "{} has no entity with key '{}'",
+            root_set.name, within.key
+        )));
     }
-    let (set_index, _) = entity_set(&state, name)?;
-    let plan = plan::bind_collection(
-        &state.model,
-        set_index,
-        &tenant,
-        &options,
-        &state.settings.limits,
-        Utc::now(),
-    )?;
-    let stmt = store::sql::count(&state.model, &plan, state.db.dialect())?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// `Set('key')/property` as `{"@odata.context":...,"value":...}`, or its raw text
+/// with `/$value`; a null value is 204.
+async fn property_value(
+    req: &HttpRequest,
+    state: &State,
+    tenant: &str,
+    resolved: &Resolved,
+    plan: QueryPlan,
+    index: usize,
+    raw: bool,
+) -> Result<HttpResponse, ApiError> {
+    let set = &state.model.entity_sets()[resolved.set];
+    let query =
+        store::compile(&state.model, &plan, state.db.dialect()).map_err(StoreError::from)?;
+    let task_state = state.clone();
+    let sink = web::block(move || -> Result<FirstValue, StoreError> {
+        let mut conn = task_state.db.get()?;
+        let mut sink = FirstValue::default();
+        store::execute(&mut conn, &query, &mut sink)?;
+        Ok(sink)
+    })
+    .await
+    .map_err(|e| ApiError::internal(&e))??;
+    if sink.entities == 0 {
+        return absent(state, tenant, resolved, set).await;
+    }
+    let value = sink.value.unwrap_or(Value::Null);
+    if value.is_null() {
+        return Ok(HttpResponse::NoContent().finish());
+    }
+    if raw {
+        negotiate::plain_text(header(req.headers(), "Accept"))?;
+        return Ok(HttpResponse::Ok()
+            .content_type("text/plain;charset=utf-8")
+            .body(value.plain_text().unwrap_or_default()));
+    }
+    let format = negotiate::json(header(req.headers(), "Accept"), None)?;
+    let root = service_root(req, state);
+    let property = &set.properties[index];
+    let path = req.uri().path().strip_prefix("/odata/").unwrap_or_default();
+    let context = format!("{root}/$metadata#{}", path.trim_end_matches('/'));
+    let mut out = object_head(format, &context);
+    if out.len() > 1 {
+        out.push(b',');
+    }
+    out.extend_from_slice(b"\"value\":");
+    let quote_int = format.ieee754 && property.kind() == ColumnKind::Int64;
+    write_cell(&mut out, Cell::of(&value), quote_int);
+    out.push(b'}');
+    Ok(HttpResponse::Ok()
+        .content_type(format.content_type())
+        .body(out))
+}
+
+async fn count(read: Read<'_>) -> Result<HttpResponse, ApiError> {
+    let Read {
+        req: _,
+        state,
+        tenant,
+        options,
+        resolved,
+    } = read;
+    let plan = plan_with(state, |p| {
+        p.count(resolved.set, resolved.within, &tenant, &options)
+    })?;
+    let query =
+        store::compile(&state.model, &plan, state.db.dialect()).map_err(StoreError::from)?;
     let task_state = state.clone();
     let n = web::block(move || -> Result<i64, StoreError> {
         let mut conn = task_state.db.get()?;
-        store::scalar_i64(&mut conn, &stmt)
+        store::count(&mut conn, &query)
     })
     .await
     .map_err(|e| ApiError::internal(&e))??;
     Ok(HttpResponse::Ok()
         .content_type("text/plain;charset=utf-8")
         .body(n.to_string()))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn resource_paths_are_parsed() {
-        assert!(matches!(
-            parse_resource("Calls").unwrap(),
-            Resource::Collection("Calls")
-        ));
-        assert!(matches!(
-            parse_resource("Calls/").unwrap(),
-            Resource::Collection("Calls")
-        ));
-        assert!(matches!(
-            parse_resource("Calls/$count").unwrap(),
-            Resource::Count("Calls")
-        ));
-        match parse_resource("Calls('a''b')").unwrap() {
-            Resource::Entity("Calls", key) => assert_eq!(key, "a'b"),
-            _ => panic!("expected an entity"),
-        }
-        match parse_resource("Calls(id='x')").unwrap() {
-            Resource::Entity("Calls", key) => assert_eq!(key, "x"),
-            _ => panic!("expected an entity"),
-        }
-        assert_eq!(
-            parse_resource("Calls(12)").err().unwrap().status.as_u16(),
-            400
-        );
-        assert_eq!(
-            parse_resource("Calls('a'b')")
-                .err()
-                .unwrap()
-                .status
-                .as_u16(),
-            400
-        );
-        assert_eq!(
-            parse_resource("Calls('x')/id")
-                .err()
-                .unwrap()
-                .status
-                .as_u16(),
-            501
-        );
-    }
 }

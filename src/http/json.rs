@@ -1,195 +1,16 @@
-//! OData JSON written straight from database cells into 64 KiB chunks. No row is
-//! ever materialised as a value tree: each cell is escaped into the output buffer as
-//! it is read, and full chunks go to the client through a bounded channel, so memory
-//! stays flat however large the page is, and a slow client slows the query down.
+//! OData JSON written straight from database cells. No row is ever materialised as
+//! a value tree: each cell is escaped into the output buffer as it arrives from the
+//! store, and full buffers go to the response [`Output`] between entities.
+//!
+//! [`JsonWriter`] only encodes: the store decides which entities a page holds and
+//! nests related entities under their parents; chunking and compression belong to
+//! [`Output`].
 
-use std::collections::HashMap;
-use std::io;
-
-use std::io::Write;
-
-use actix_web::http::header::{self, AcceptEncoding, ContentEncoding, Encoding};
-use actix_web::{HttpMessage, HttpRequest, HttpResponseBuilder};
-use bytes::Bytes;
-use tokio::sync::mpsc::{Receiver, Sender};
-use tokio::sync::oneshot;
-
+use super::body::{CHUNK, Output};
 use super::negotiate::{JsonFormat, MetadataLevel};
-use crate::edm::{EdmType, EntitySet};
-use crate::store::{Cell, ColumnKind, RowSink, SortValue, StoreError};
-
-pub const CHUNK: usize = 64 * 1024;
-
-pub type ChunkSender = Sender<Result<Bytes, io::Error>>;
-
-/// Chunks in flight between the producer thread and the connection.
-const CHANNEL_CHUNKS: usize = 8;
-
-/// Compression done by the thread that writes the JSON, as negotiated from
-/// `Accept-Encoding` by [`negotiated_encoding`]. Responses carrying a
-/// `Content-Encoding` are passed through untouched by actix's `Compress` middleware,
-/// which would otherwise compress each chunk on a `spawn_blocking` task of its own.
-pub enum BodyEncoder {
-    Gzip(flate2::write::GzEncoder<Vec<u8>>),
-    Deflate(flate2::write::ZlibEncoder<Vec<u8>>),
-}
-
-/// The encodings the `Compress` middleware offers (feature `compress-gzip`), in its
-/// order, so the negotiation here gives the same answer as the middleware would.
-const SUPPORTED_ENCODINGS: [Encoding; 3] =
-    [Encoding::identity(), Encoding::gzip(), Encoding::deflate()];
-
-/// The content coding for a response to `req`: actix's own negotiation (q-values,
-/// `identity`, `*`) over the encodings `Compress` supports. A request that accepts
-/// none of them never gets here: `Compress` answers it with 406.
-pub fn negotiated_encoding(req: &HttpRequest) -> ContentEncoding {
-    match req.get_header::<AcceptEncoding>() {
-        None => ContentEncoding::Identity,
-        Some(accept) => match accept.negotiate(SUPPORTED_ENCODINGS.iter()) {
-            Some(Encoding::Known(ContentEncoding::Gzip)) => ContentEncoding::Gzip,
-            Some(Encoding::Known(ContentEncoding::Deflate)) => ContentEncoding::Deflate,
-            _ => ContentEncoding::Identity,
-        },
-    }
-}
-
-/// Marks a response whose body the producer encoded itself.
-pub fn encoded_headers(response: &mut HttpResponseBuilder, encoding: ContentEncoding) {
-    if encoding != ContentEncoding::Identity {
-        response.insert_header((header::CONTENT_ENCODING, encoding.to_header_value()));
-        response.append_header((header::VARY, "accept-encoding"));
-    }
-}
-
-impl BodyEncoder {
-    /// The same compression level as `Compress` uses.
-    pub fn new(encoding: ContentEncoding) -> Option<BodyEncoder> {
-        let level = flate2::Compression::fast();
-        match encoding {
-            ContentEncoding::Gzip => Some(BodyEncoder::Gzip(flate2::write::GzEncoder::new(
-                Vec::with_capacity(CHUNK / 4),
-                level,
-            ))),
-            ContentEncoding::Deflate => Some(BodyEncoder::Deflate(
-                flate2::write::ZlibEncoder::new(Vec::with_capacity(CHUNK / 4), level),
-            )),
-            _ => None,
-        }
-    }
-
-    /// Compresses `data` and returns what the encoder has produced so far.
-    fn write(&mut self, data: &[u8]) -> io::Result<Vec<u8>> {
-        match self {
-            BodyEncoder::Gzip(e) => {
-                e.write_all(data)?;
-                Ok(std::mem::take(e.get_mut()))
-            }
-            BodyEncoder::Deflate(e) => {
-                e.write_all(data)?;
-                Ok(std::mem::take(e.get_mut()))
-            }
-        }
-    }
-
-    fn finish(self) -> io::Result<Vec<u8>> {
-        match self {
-            BodyEncoder::Gzip(e) => e.finish(),
-            BodyEncoder::Deflate(e) => e.finish(),
-        }
-    }
-}
-
-/// Encodes a whole body at once (single entities).
-pub fn encode_body(encoding: ContentEncoding, body: Vec<u8>) -> io::Result<Vec<u8>> {
-    match BodyEncoder::new(encoding) {
-        None => Ok(body),
-        Some(mut e) => {
-            let mut out = e.write(&body)?;
-            out.extend_from_slice(&e.finish()?);
-            Ok(out)
-        }
-    }
-}
-
-/// How a page starts: the whole body, when it fitted in the first chunk, or the
-/// receiving end of the chunk channel.
-pub enum PageStart {
-    Body(Bytes),
-    Stream(Receiver<Result<Bytes, io::Error>>),
-}
-
-/// Where a page goes. The first chunk is held back: a page that is complete before
-/// it fills is answered as one sized body (no channel, no streaming); a larger one
-/// opens the bounded channel at its first full chunk and streams, so memory stays
-/// flat and a slow client slows the query down. Until then a failure can still be
-/// answered with a proper error status.
-pub struct PageOut {
-    start: Option<oneshot::Sender<Result<PageStart, StoreError>>>,
-    tx: Option<ChunkSender>,
-}
-
-impl PageOut {
-    pub fn new() -> (PageOut, oneshot::Receiver<Result<PageStart, StoreError>>) {
-        let (start, started) = oneshot::channel();
-        (
-            PageOut {
-                start: Some(start),
-                tx: None,
-            },
-            started,
-        )
-    }
-
-    /// Whether the response has started (later errors can only abort the stream).
-    pub fn started(&self) -> bool {
-        self.start.is_none()
-    }
-
-    fn send(&mut self, chunk: Vec<u8>) -> Result<(), StoreError> {
-        if chunk.is_empty() {
-            return Ok(());
-        }
-        if let Some(start) = self.start.take() {
-            let (tx, rx) = tokio::sync::mpsc::channel(CHANNEL_CHUNKS);
-            start
-                .send(Ok(PageStart::Stream(rx)))
-                .map_err(|_| StoreError::SinkClosed)?;
-            self.tx = Some(tx);
-        }
-        match &self.tx {
-            Some(tx) => tx
-                .blocking_send(Ok(Bytes::from(chunk)))
-                .map_err(|_| StoreError::SinkClosed),
-            None => Err(StoreError::SinkClosed),
-        }
-    }
-
-    /// The last bytes: the whole body if nothing was sent yet.
-    fn finish(&mut self, last: Vec<u8>) -> Result<(), StoreError> {
-        match self.start.take() {
-            Some(start) => start
-                .send(Ok(PageStart::Body(Bytes::from(last))))
-                .map_err(|_| StoreError::SinkClosed),
-            None => self.send(last),
-        }
-    }
-
-    /// Reports a failure: as the answer when nothing was sent yet, else by aborting
-    /// the stream, so the client sees a broken response, never a truncated but
-    /// valid-looking page.
-    pub fn fail(&mut self, error: StoreError) {
-        match self.start.take() {
-            Some(start) => {
-                let _ = start.send(Err(error));
-            }
-            None => {
-                if let Some(tx) = &self.tx {
-                    let _ = tx.blocking_send(Err(io::Error::other(error.to_string())));
-                }
-            }
-        }
-    }
-}
+use crate::edm::{EdmType, Model};
+use crate::plan::QueryPlan;
+use crate::store::{Cell, ColumnKind, EntitySink, StoreError, Value};
 
 /// Appends `s` as a JSON string literal.
 pub fn write_str(out: &mut Vec<u8>, s: &str) {
@@ -226,12 +47,12 @@ pub fn write_str_bytes(out: &mut Vec<u8>, bytes: &[u8]) {
 /// Appends microseconds since the Unix epoch as `"YYYY-MM-DDTHH:MM:SS.sssZ"`.
 fn write_instant(out: &mut Vec<u8>, micros: i64) {
     match chrono::DateTime::from_timestamp_micros(micros) {
-        Some(t) => write_str(out, &crate::store::format_instant(&t)),
+        Some(t) => write_str(out, &crate::value::format_instant(&t)),
         None => out.extend_from_slice(b"null"),
     }
 }
 
-fn write_cell(out: &mut Vec<u8>, cell: Cell<'_>, quote_int: bool) {
+pub fn write_cell(out: &mut Vec<u8>, cell: Cell<'_>, quote_int: bool) {
     match cell {
         Cell::Null => out.extend_from_slice(b"null"),
         Cell::Bool(true) => out.extend_from_slice(b"true"),
@@ -263,36 +84,38 @@ struct OutColumn {
     quote_int: bool,
 }
 
-/// Everything the writer needs to know about the entity set and the request.
+/// How the entities of one set are written for one request, with the shapes of its
+/// expanded navigation properties.
 pub struct EntityShape {
     columns: Vec<OutColumn>,
-    /// For each selected column, the sort-key slot it fills, if any.
-    sort_slot: Vec<Option<usize>>,
-    sort_keys: usize,
     metadata: MetadataLevel,
-    /// `"@odata.type":"#ns.Type"` plus the `Set(` id prefix, for full metadata.
+    /// `#ns.Type` and the `root/Set(` id prefix, for full metadata.
     type_name: String,
     id_prefix: String,
     navigation_links: Vec<(String, String)>,
+    expand: Vec<ExpandShape>,
+}
+
+struct ExpandShape {
+    /// `"Nav":` prepared once.
+    member: Vec<u8>,
+    /// `"Nav@odata.count":` when nested `$count=true`.
+    count_member: Option<Vec<u8>>,
+    collection: bool,
+    shape: EntityShape,
 }
 
 impl EntityShape {
-    /// `columns` are the selected property indices (output ones first, `output` of them);
-    /// `sort_positions[k]` is the column holding sort key `k`.
-    pub fn new(
-        set: &EntitySet,
-        qualified_type: String,
-        service_root: &str,
-        columns: &[usize],
-        output: usize,
-        sort_positions: &[usize],
-        format: JsonFormat,
-    ) -> EntityShape {
+    /// The shape of the entities `plan` reads (its `select`, in order), and of
+    /// every level of its `$expand`.
+    pub fn new(model: &Model, plan: &QueryPlan, service_root: &str, format: JsonFormat) -> Self {
+        let set = &model.entity_sets()[plan.set];
         let full = format.metadata == MetadataLevel::Full;
-        let out = columns[..output]
+        let columns = plan
+            .select
             .iter()
-            .map(|&c| {
-                let p = &set.properties[c];
+            .filter_map(|&c| set.properties.get(c))
+            .map(|p| {
                 let mut key = Vec::with_capacity(p.name.len() + 3);
                 write_str(&mut key, &p.name);
                 key.push(b':');
@@ -307,385 +130,378 @@ impl EntityShape {
                 OutColumn {
                     key,
                     type_annotation,
-                    quote_int: format.ieee754 && ColumnKind::of(p) == ColumnKind::Int64,
+                    quote_int: format.ieee754 && p.kind() == ColumnKind::Int64,
                 }
             })
             .collect();
-        // Sort keys may live in extra columns after the selected ones.
-        let width = sort_positions
+        let expand = plan
+            .expand
             .iter()
-            .map(|&p| p + 1)
-            .max()
-            .unwrap_or(0)
-            .max(columns.len());
-        let mut sort_slot = vec![None; width];
-        for (k, &pos) in sort_positions.iter().enumerate() {
-            sort_slot[pos] = Some(k);
-        }
+            .map(|e| {
+                let mut member = Vec::new();
+                write_str(&mut member, &e.nav);
+                member.push(b':');
+                let count_member = e.count.then(|| {
+                    let mut m = Vec::new();
+                    write_str(&mut m, &format!("{}@odata.count", e.nav));
+                    m.push(b':');
+                    m
+                });
+                ExpandShape {
+                    member,
+                    count_member,
+                    collection: e.collection,
+                    shape: EntityShape::new(model, &e.plan, service_root, format),
+                }
+            })
+            .collect();
         EntityShape {
-            columns: out,
-            sort_slot,
-            sort_keys: sort_positions.len(),
+            columns,
             metadata: format.metadata,
-            type_name: format!("#{qualified_type}"),
+            type_name: format!("#{}", model.qualified_type(set)),
             id_prefix: format!("{service_root}/{}(", set.name),
             navigation_links: set
                 .navigations
                 .iter()
                 .map(|n| (format!("{}@odata.navigationLink", n.name), n.name.clone()))
                 .collect(),
+            expand,
+        }
+    }
+
+    /// The shape at `path` (indices into nested `expand` lists).
+    fn at(&self, path: &[usize]) -> Option<&EntityShape> {
+        match path.split_first() {
+            None => Some(self),
+            Some((&i, rest)) => self.expand.get(i)?.shape.at(rest),
         }
     }
 }
 
-/// A row kept back until its expanded navigation properties are known: its JSON
-/// without the closing brace, and the values it joins on.
-pub struct HeldRow {
-    pub json: Vec<u8>,
-    pub keys: Vec<Option<String>>,
+/// What is open on the writer's stack.
+enum Frame {
+    /// An entity being written: where its members start (for full metadata's control
+    /// information), whether members precede that point, and whether any property
+    /// has been written.
+    Entity {
+        start: usize,
+        had_members: bool,
+        properties: bool,
+        /// Where the first expanded navigation property starts (full metadata puts
+        /// the navigation links before it).
+        expansions_at: Option<usize>,
+    },
+    /// An expanded navigation property: which one, and how many entities it holds.
+    Expanded { index: usize, entities: u64 },
 }
 
-/// The related rows of one expanded navigation property for a whole page, grouped by
-/// the value they join on.
-pub struct Expansion {
-    /// `,"Nav":` prepared once.
-    member: Vec<u8>,
-    /// `,"Nav@odata.count":` when nested `$count=true`.
-    count_member: Option<Vec<u8>>,
-    collection: bool,
-    /// Which of the parent's held keys this navigation joins on.
-    slot: usize,
-    groups: HashMap<String, Group>,
+/// Whether the response is a collection (`{"value":[...]}`) or one entity.
+#[derive(Clone, Copy, PartialEq)]
+enum Document {
+    Collection,
+    Entity,
 }
 
-#[derive(Default)]
-struct Group {
-    json: Vec<u8>,
-    rows: u64,
-    total: Option<i64>,
-}
-
-impl Expansion {
-    pub fn new(nav: &str, collection: bool, count: bool, slot: usize) -> Expansion {
-        let mut member = vec![b','];
-        write_str(&mut member, nav);
-        member.push(b':');
-        let count_member = count.then(|| {
-            let mut m = vec![b','];
-            write_str(&mut m, &format!("{nav}@odata.count"));
-            m.push(b':');
-            m
-        });
-        Expansion {
-            member,
-            count_member,
-            collection,
-            slot,
-            groups: HashMap::new(),
-        }
-    }
-
-    /// Adds related rows read by a [`RowWriter`] in hold mode whose key 0 is the join
-    /// value and key 1 (if any) the per-parent total.
-    pub fn add(&mut self, rows: Vec<HeldRow>) {
-        for row in rows {
-            let Some(Some(key)) = row.keys.first().cloned() else {
-                continue;
-            };
-            let group = self.groups.entry(key).or_default();
-            if group.rows > 0 {
-                group.json.push(b',');
-            }
-            group.json.extend_from_slice(&row.json);
-            group.json.push(b'}');
-            group.rows += 1;
-            group.total = row
-                .keys
-                .get(1)
-                .cloned()
-                .flatten()
-                .and_then(|t| t.parse().ok());
-        }
-    }
-
-    /// Which of the held keys this navigation joins on.
-    pub fn slot(&self) -> usize {
-        self.slot
-    }
-
-    /// Appends `,"Nav":...` (and the count) for the row whose join value is `key`.
-    pub fn write(&self, out: &mut Vec<u8>, key: Option<&String>) {
-        let group = key.and_then(|k| self.groups.get(k));
-        if let Some(count_member) = &self.count_member {
-            out.extend_from_slice(count_member);
-            let total = group.map_or(0, |g| g.total.unwrap_or(g.rows as i64));
-            out.extend_from_slice(itoa::Buffer::new().format(total).as_bytes());
-        }
-        out.extend_from_slice(&self.member);
-        match (self.collection, group) {
-            (true, Some(g)) => {
-                out.push(b'[');
-                out.extend_from_slice(&g.json);
-                out.push(b']');
-            }
-            (true, None) => out.extend_from_slice(b"[]"),
-            (false, Some(g)) => out.extend_from_slice(&g.json),
-            (false, None) => out.extend_from_slice(b"null"),
-        }
-    }
-}
-
-/// Writes the rows of one page as the members of a JSON array: streamed straight to
-/// the client, or held back (`hold`) until expanded navigation properties are read.
-pub struct RowWriter {
+/// Encodes the entities a [`store::execute`](crate::store::execute) delivers as
+/// OData JSON.
+pub struct JsonWriter {
     shape: EntityShape,
+    document: Document,
     out: Vec<u8>,
-    row: Vec<u8>,
-    page: Option<PageOut>,
-    encoder: Option<BodyEncoder>,
-    page_rows: u64,
-    pub written: u64,
-    pub has_more: bool,
-    pub last_sort: Vec<SortValue>,
-    first_property: bool,
-    hold: bool,
-    pub held: Vec<HeldRow>,
-    /// For each selected column, the held key it fills, if any.
-    key_slot: Vec<Option<usize>>,
-    keys: Vec<Option<String>>,
+    output: Output,
+    stack: Vec<Frame>,
+    /// Indices of the open expansions, for the current entity's shape.
+    path: Vec<usize>,
+    top_level_entities: u64,
+    /// Whether the collection's `"value":[` has been written.
+    value_open: bool,
+    /// `Prefer: omit-values=nulls`: null properties are left out.
+    omit_nulls: bool,
 }
 
-impl RowWriter {
-    /// A writer that collects everything in memory (single entities, expansions);
-    /// [`RowWriter::streaming`] sends it to a client instead.
-    pub fn new(shape: EntityShape, page_rows: u64) -> RowWriter {
-        let keys = shape.sort_keys;
-        RowWriter {
+impl JsonWriter {
+    /// A collection response: `head` is `{` plus any members before `value`
+    /// (`"@odata.context":"...",`); `@odata.count` and `value` follow.
+    pub fn collection(shape: EntityShape, head: &[u8], output: Output) -> JsonWriter {
+        JsonWriter::new(shape, Document::Collection, head, output)
+    }
+
+    /// A single-entity response: `head` is `{` plus any members before the
+    /// entity's own, without a trailing comma.
+    pub fn entity(shape: EntityShape, head: &[u8], output: Output) -> JsonWriter {
+        JsonWriter::new(shape, Document::Entity, head, output)
+    }
+
+    fn new(shape: EntityShape, document: Document, head: &[u8], output: Output) -> JsonWriter {
+        let mut out = Vec::with_capacity(CHUNK + 4096);
+        out.extend_from_slice(head);
+        JsonWriter {
             shape,
-            out: Vec::with_capacity(CHUNK + 4096),
-            row: Vec::new(),
-            page: None,
-            encoder: None,
-            page_rows,
-            written: 0,
-            has_more: false,
-            last_sort: vec![SortValue::Null; keys],
-            first_property: true,
-            hold: false,
-            held: Vec::new(),
-            key_slot: Vec::new(),
-            keys: Vec::new(),
+            document,
+            out,
+            output,
+            stack: Vec::new(),
+            path: Vec::new(),
+            top_level_entities: 0,
+            value_open: false,
+            omit_nulls: false,
         }
     }
 
-    /// Holds rows back instead of writing them, keeping the values of the columns at
-    /// `key_positions` as text (the join values of expanded navigation properties).
-    pub fn holding(mut self, key_positions: &[usize]) -> RowWriter {
-        self.hold = true;
-        let width = key_positions.iter().map(|&p| p + 1).max().unwrap_or(0);
-        self.key_slot = vec![None; width];
-        for (slot, &pos) in key_positions.iter().enumerate() {
-            self.key_slot[pos] = Some(slot);
-        }
-        self.keys = vec![None; key_positions.len()];
+    /// Leaves null properties out (`Prefer: omit-values=nulls`).
+    pub fn omitting_nulls(mut self, omit: bool) -> JsonWriter {
+        self.omit_nulls = omit;
         self
     }
 
-    pub fn push_raw(&mut self, bytes: &[u8]) {
-        self.out.extend_from_slice(bytes);
-    }
-
-    /// Sends the output to `page`, compressed by `encoder` (if any) on this thread.
-    pub fn streaming(mut self, page: PageOut, encoder: Option<BodyEncoder>) -> RowWriter {
-        self.page = Some(page);
-        self.encoder = encoder;
-        self
-    }
-
-    /// Sends what is buffered (if streaming); when collecting, keeps it.
-    pub fn flush(&mut self) -> Result<(), StoreError> {
-        let Some(page) = &mut self.page else {
-            return Ok(());
-        };
-        if self.out.is_empty() {
-            return Ok(());
+    fn open_value(&mut self) {
+        if self.document == Document::Collection && !self.value_open {
+            self.out.extend_from_slice(b"\"value\":[");
+            self.value_open = true;
         }
-        let chunk = match &mut self.encoder {
-            Some(encoder) => {
-                let compressed = encoder.write(&self.out).map_err(io_error)?;
-                self.out.clear();
-                compressed
+    }
+
+    /// Ends a collection with its `@odata.nextLink`, if any, and sends the rest.
+    pub fn finish_collection(&mut self, next_link: Option<&str>) -> Result<(), StoreError> {
+        self.open_value();
+        self.out.push(b']');
+        if let Some(link) = next_link {
+            self.out.extend_from_slice(b",\"@odata.nextLink\":");
+            write_str(&mut self.out, link);
+        }
+        self.out.push(b'}');
+        let last = std::mem::take(&mut self.out);
+        self.output.finish(last)
+    }
+
+    /// Ends a single-entity response; `None` when there was no entity.
+    pub fn finish_entity(&mut self) -> Result<Option<Vec<u8>>, StoreError> {
+        if self.top_level_entities == 0 {
+            return Ok(None);
+        }
+        let body = std::mem::take(&mut self.out);
+        match self.output {
+            Output::Collect => Ok(Some(body)),
+            _ => {
+                self.output.finish(body)?;
+                Ok(Some(Vec::new()))
             }
-            None => std::mem::replace(&mut self.out, Vec::with_capacity(CHUNK + 4096)),
-        };
-        page.send(chunk)
-    }
-
-    /// Ends the response: sends the rest (as the whole body if it is small).
-    pub fn finish(&mut self) -> Result<(), StoreError> {
-        let Some(page) = &mut self.page else {
-            return Ok(());
-        };
-        let mut last = std::mem::take(&mut self.out);
-        if let Some(mut encoder) = self.encoder.take() {
-            let mut compressed = encoder.write(&last).map_err(io_error)?;
-            compressed.extend_from_slice(&encoder.finish().map_err(io_error)?);
-            last = compressed;
         }
-        page.finish(last)
     }
 
-    /// Reports a failure to the client (see [`PageOut::fail`]).
+    /// Reports a failure to the client (see [`Output::fail`]).
     pub fn fail(&mut self, error: StoreError) {
-        if let Some(page) = &mut self.page {
-            page.fail(error);
-        }
+        self.output.fail(error);
     }
 
-    /// Whether the first chunk went out already (so the answer is streaming).
+    /// Whether the response has started streaming (later errors can only abort it).
     pub fn started(&self) -> bool {
-        self.page.as_ref().is_some_and(PageOut::started)
+        self.output.started()
     }
 
-    pub fn into_buffer(self) -> Vec<u8> {
-        self.out
+    fn current_shape(&self) -> Result<&EntityShape, StoreError> {
+        self.shape
+            .at(&self.path)
+            .ok_or_else(|| StoreError::Invalid("an expansion the plan does not have".into()))
     }
 
-    /// Writes the held rows with their expanded navigation properties.
-    pub fn write_held(&mut self, expansions: &[Expansion]) -> Result<(), StoreError> {
-        let held = std::mem::take(&mut self.held);
-        for (i, row) in held.iter().enumerate() {
-            if i > 0 {
-                self.out.push(b',');
-            }
-            self.out.extend_from_slice(&row.json);
-            for e in expansions {
-                e.write(&mut self.out, row.keys.get(e.slot).and_then(Option::as_ref));
-            }
-            self.out.push(b'}');
-            if self.out.len() >= CHUNK {
-                self.flush()?;
-            }
+    /// The bytes of control information full metadata puts before the properties.
+    fn control(shape: &EntityShape, key: &Value) -> (Vec<u8>, String) {
+        let key = match key {
+            Value::Text(k) => k.replace('\'', "''"),
+            other => other.plain_text().unwrap_or_default(),
+        };
+        let id = format!("{}'{}')", shape.id_prefix, key);
+        let mut control = Vec::with_capacity(id.len() * 2 + 64);
+        control.extend_from_slice(b"\"@odata.type\":");
+        write_str(&mut control, &shape.type_name);
+        control.extend_from_slice(b",\"@odata.id\":");
+        write_str(&mut control, &id);
+        control.extend_from_slice(b",\"@odata.editLink\":");
+        write_str(&mut control, &id);
+        (control, id)
+    }
+}
+
+impl EntitySink for JsonWriter {
+    fn count(&mut self, total: i64) -> Result<(), StoreError> {
+        if self.document == Document::Collection && !self.value_open {
+            self.out.extend_from_slice(b"\"@odata.count\":");
+            self.out
+                .extend_from_slice(itoa::Buffer::new().format(total).as_bytes());
+            self.out.push(b',');
         }
         Ok(())
     }
 
-    /// Rows are written straight into the output, without assembling them first.
-    fn direct(&self) -> bool {
-        !self.hold && self.shape.metadata != MetadataLevel::Full
-    }
-}
-
-fn io_error(e: io::Error) -> StoreError {
-    StoreError::Invalid(format!("compressing the response failed: {e}"))
-}
-
-fn cell_text(cell: Cell<'_>) -> Option<String> {
-    match cell {
-        Cell::Null => None,
-        Cell::Text(s) => Some(s.to_string()),
-        Cell::Int(i) => Some(i.to_string()),
-        Cell::Bool(b) => Some(b.to_string()),
-        Cell::Double(d) => Some(d.to_string()),
-        Cell::InstantMicros(m) => Some(m.to_string()),
-    }
-}
-
-impl RowSink for RowWriter {
-    fn begin_row(&mut self) -> Result<bool, StoreError> {
-        if self.written == self.page_rows {
-            self.has_more = true;
-            return Ok(false);
-        }
-        if self.direct() {
-            if self.written > 0 {
-                self.out.push(b',');
-            }
-            self.out.push(b'{');
-        }
-        self.row.clear();
-        self.first_property = true;
-        for k in &mut self.keys {
-            *k = None;
-        }
-        Ok(true)
-    }
-
-    fn cell(&mut self, column: usize, cell: Cell<'_>) -> Result<(), StoreError> {
-        if let Some(Some(slot)) = self.shape.sort_slot.get(column) {
-            self.last_sort[*slot].assign(cell);
-        }
-        if let Some(Some(slot)) = self.key_slot.get(column) {
-            self.keys[*slot] = cell_text(cell);
-        }
-        if column >= self.shape.columns.len() {
-            return Ok(());
-        }
-        let first = std::mem::replace(&mut self.first_property, false);
-        let direct = self.direct();
-        let col = &self.shape.columns[column];
-        let out = if direct { &mut self.out } else { &mut self.row };
-        if !first {
-            out.push(b',');
-        }
-        if let Some(a) = &col.type_annotation {
-            out.extend_from_slice(a);
-            out.push(b',');
-        }
-        out.extend_from_slice(&col.key);
-        write_cell(out, cell, col.quote_int);
-        Ok(())
-    }
-
-    fn end_row(&mut self) -> Result<(), StoreError> {
-        if self.direct() {
-            self.out.push(b'}');
-        } else {
-            let mut json = Vec::with_capacity(self.row.len() + 256);
-            json.push(b'{');
-            if self.shape.metadata == MetadataLevel::Full {
-                // Control information comes before the properties, and needs the key,
-                // which is the last sort key of every row.
-                let key = match self.last_sort.last() {
-                    Some(SortValue::Text(k)) => k.replace('\'', "''"),
-                    _ => String::new(),
-                };
-                let id = format!("{}'{}')", self.shape.id_prefix, key);
-                json.extend_from_slice(b"\"@odata.type\":");
-                write_str(&mut json, &self.shape.type_name);
-                json.extend_from_slice(b",\"@odata.id\":");
-                write_str(&mut json, &id);
-                json.extend_from_slice(b",\"@odata.editLink\":");
-                write_str(&mut json, &id);
-                if !self.row.is_empty() {
-                    json.push(b',');
+    fn begin_entity(&mut self) -> Result<(), StoreError> {
+        let had_members = match self.stack.last_mut() {
+            None => {
+                match self.document {
+                    Document::Collection => {
+                        self.open_value();
+                        if self.top_level_entities > 0 {
+                            self.out.push(b',');
+                        }
+                        self.out.push(b'{');
+                        false
+                    }
+                    // The head already opened the object.
+                    Document::Entity => self.out.len() > 1,
                 }
-                json.extend_from_slice(&self.row);
-                for (annotation, nav) in &self.shape.navigation_links {
-                    json.push(b',');
-                    write_str(&mut json, annotation);
-                    json.push(b':');
-                    write_str(&mut json, &format!("{id}/{nav}"));
-                }
-            } else {
-                json.extend_from_slice(&self.row);
             }
-            if self.hold {
-                self.held.push(HeldRow {
-                    json,
-                    keys: self.keys.clone(),
-                });
-            } else {
-                if self.written > 0 {
+            Some(Frame::Expanded { entities, .. }) => {
+                if *entities > 0 {
                     self.out.push(b',');
                 }
-                self.out.extend_from_slice(&json);
-                self.out.push(b'}');
+                *entities += 1;
+                self.out.push(b'{');
+                false
             }
+            Some(Frame::Entity { .. }) => {
+                return Err(StoreError::Invalid("an entity inside an entity".into()));
+            }
+        };
+        self.stack.push(Frame::Entity {
+            start: self.out.len(),
+            had_members,
+            properties: false,
+            expansions_at: None,
+        });
+        Ok(())
+    }
+
+    fn property(&mut self, position: usize, cell: Cell<'_>) -> Result<(), StoreError> {
+        if self.omit_nulls && cell == Cell::Null {
+            return Ok(());
         }
-        self.written += 1;
-        if self.out.len() >= CHUNK {
-            self.flush()?;
+        let Some(Frame::Entity {
+            had_members,
+            properties,
+            ..
+        }) = self.stack.last_mut()
+        else {
+            return Err(StoreError::Invalid("a property outside an entity".into()));
+        };
+        let comma = *had_members || *properties;
+        *properties = true;
+        let shape = self
+            .shape
+            .at(&self.path)
+            .ok_or_else(|| StoreError::Invalid("an expansion the plan does not have".into()))?;
+        let Some(col) = shape.columns.get(position) else {
+            return Ok(());
+        };
+        if comma {
+            self.out.push(b',');
+        }
+        if let Some(a) = &col.type_annotation {
+            self.out.extend_from_slice(a);
+            self.out.push(b',');
+        }
+        self.out.extend_from_slice(&col.key);
+        write_cell(&mut self.out, cell, col.quote_int);
+        Ok(())
+    }
+
+    fn begin_expanded(&mut self, index: usize, total: Option<i64>) -> Result<(), StoreError> {
+        let position = self.out.len();
+        let Some(Frame::Entity {
+            had_members,
+            properties,
+            expansions_at,
+            ..
+        }) = self.stack.last_mut()
+        else {
+            return Err(StoreError::Invalid("an expansion outside an entity".into()));
+        };
+        let comma = *had_members || *properties;
+        *properties = true;
+        expansions_at.get_or_insert(position);
+        let shape = self.current_shape()?;
+        let e = shape
+            .expand
+            .get(index)
+            .ok_or_else(|| StoreError::Invalid("an expansion the plan does not have".into()))?;
+        let mut bytes = Vec::with_capacity(64);
+        if comma {
+            bytes.push(b',');
+        }
+        if let (Some(member), Some(total)) = (&e.count_member, total) {
+            bytes.extend_from_slice(member);
+            bytes.extend_from_slice(itoa::Buffer::new().format(total).as_bytes());
+            bytes.push(b',');
+        }
+        bytes.extend_from_slice(&e.member);
+        if e.collection {
+            bytes.push(b'[');
+        }
+        self.out.extend_from_slice(&bytes);
+        self.path.push(index);
+        self.stack.push(Frame::Expanded { index, entities: 0 });
+        Ok(())
+    }
+
+    fn end_expanded(&mut self) -> Result<(), StoreError> {
+        let Some(Frame::Expanded { index, entities }) = self.stack.pop() else {
+            return Err(StoreError::Invalid("no expansion to end".into()));
+        };
+        self.path.pop();
+        let shape = self.current_shape()?;
+        let collection = shape.expand.get(index).is_some_and(|e| e.collection);
+        if collection {
+            self.out.push(b']');
+        } else if entities == 0 {
+            self.out.extend_from_slice(b"null");
+        }
+        Ok(())
+    }
+
+    fn end_entity(&mut self, key: &Value) -> Result<(), StoreError> {
+        let Some(Frame::Entity {
+            start,
+            had_members,
+            properties,
+            expansions_at,
+        }) = self.stack.pop()
+        else {
+            return Err(StoreError::Invalid("no entity to end".into()));
+        };
+        let shape = self.current_shape()?;
+        if shape.metadata == MetadataLevel::Full {
+            // Control information comes before the properties.
+            let (control, id) = JsonWriter::control(shape, key);
+            let mut insert = Vec::with_capacity(control.len() + 2);
+            if had_members {
+                insert.push(b',');
+            }
+            insert.extend_from_slice(&control);
+            if !had_members && properties {
+                insert.push(b',');
+            }
+            let mut links = Vec::new();
+            for (annotation, nav) in &shape.navigation_links {
+                links.push(b',');
+                write_str(&mut links, annotation);
+                links.push(b':');
+                write_str(&mut links, &format!("{id}/{nav}"));
+            }
+            match expansions_at {
+                Some(at) => {
+                    self.out.splice(at..at, links);
+                }
+                None => self.out.extend_from_slice(&links),
+            }
+            self.out.splice(start..start, insert);
+        }
+        if self.stack.is_empty() {
+            self.out.push(b'}');
+            self.top_level_entities += 1;
+            if self.out.len() >= CHUNK {
+                self.output.flush(&mut self.out)?;
+            }
+        } else {
+            self.out.push(b'}');
         }
         Ok(())
     }

@@ -8,6 +8,7 @@
 
 mod admin;
 mod auth;
+pub mod body;
 mod error;
 mod fair_share;
 mod guard;
@@ -16,6 +17,7 @@ mod ingest;
 pub mod json;
 mod metadata;
 pub mod negotiate;
+mod path;
 
 use std::net::TcpListener;
 use std::sync::Arc;

@@ -205,6 +205,24 @@ pub fn metadata_format(
     }
 }
 
+/// Whether a primitive property's raw value (`/$value`) may be answered with
+/// text/plain. (`/$count` is text/plain whatever the Accept header says.)
+pub fn plain_text(accept: Option<&str>) -> Result<(), ApiError> {
+    match accept.filter(|a| !a.trim().is_empty()) {
+        None => Ok(()),
+        Some(a)
+            if parse_ranges(a)
+                .iter()
+                .any(|r| r.q > 0.0 && r.matches("text", "plain")) =>
+        {
+            Ok(())
+        }
+        Some(_) => Err(ApiError::not_acceptable(
+            "a raw value is available as text/plain only",
+        )),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -9,7 +9,7 @@ use chrono_tz::Tz;
 use serde_json::Value;
 
 use crate::edm::{EdmType, EntitySet, Model, Storage};
-use crate::store::Bind;
+use crate::store;
 use crate::store::tenants::Tenant;
 
 use super::IngestError;
@@ -59,7 +59,7 @@ fn shown(v: &Value) -> String {
 }
 
 /// A record's row and, for a conversation medium, its Conversations row.
-pub(crate) type Converted = (Vec<Bind>, Option<Vec<Bind>>);
+pub(crate) type Converted = (Vec<store::Value>, Option<Vec<store::Value>>);
 
 pub(crate) struct Converter<'m> {
     set: &'m EntitySet,
@@ -137,7 +137,7 @@ impl<'m> Converter<'m> {
                 ));
             }
         }
-        let mut row: Vec<Bind> = vec![Bind::Null; self.set.properties.len()];
+        let mut row: Vec<store::Value> = vec![store::Value::Null; self.set.properties.len()];
         let mut instants: Vec<Option<DateTime<Utc>>> = vec![None; self.set.properties.len()];
         for (i, p) in self.set.properties.iter().enumerate() {
             if p.storage == Storage::LocalText {
@@ -146,7 +146,7 @@ impl<'m> Converter<'m> {
             let v = fields.get(&p.name).unwrap_or(&Value::Null);
             if p.column == "tenant_id" {
                 // The caller's tenant, whatever the record says (checked below).
-                row[i] = Bind::Text(self.tenant_id.clone());
+                row[i] = store::Value::Text(self.tenant_id.clone());
                 continue;
             }
             if v.is_null() {
@@ -162,24 +162,30 @@ impl<'m> Converter<'m> {
             let converted = match p.ty {
                 EdmType::String => v
                     .as_str()
-                    .map(|s| Bind::Text(s.to_string()))
+                    .map(|s| store::Value::Text(s.to_string()))
                     .ok_or("expected a string"),
                 EdmType::Int32 => v
                     .as_i64()
                     .filter(|n| i32::try_from(*n).is_ok())
-                    .map(Bind::Int)
+                    .map(store::Value::Int)
                     .ok_or("expected a whole number between -2147483648 and 2147483647"),
                 EdmType::Int64 => v
                     .as_i64()
                     .or_else(|| v.as_str().and_then(|s| s.parse().ok()))
-                    .map(Bind::Int)
+                    .map(store::Value::Int)
                     .ok_or("expected a whole number"),
-                EdmType::Double => v.as_f64().map(Bind::Double).ok_or("expected a number"),
-                EdmType::Boolean => v.as_bool().map(Bind::Bool).ok_or("expected true or false"),
+                EdmType::Double => v
+                    .as_f64()
+                    .map(store::Value::Double)
+                    .ok_or("expected a number"),
+                EdmType::Boolean => v
+                    .as_bool()
+                    .map(store::Value::Bool)
+                    .ok_or("expected true or false"),
                 EdmType::DateTimeOffset => match v.as_str().and_then(parse_timestamp) {
                     Some(t) => {
                         instants[i] = Some(t);
-                        Ok(Bind::Instant(t))
+                        Ok(store::Value::Instant(t))
                     }
                     None => Err(
                         "expected a timestamp with an offset between years 1 and 9999, e.g. 2026-03-01T08:30:00Z",
@@ -214,7 +220,7 @@ impl<'m> Converter<'m> {
                             None => errors.push(RecordError::at(line, &p.name, format!("expected a timestamp with an offset, found {}", shown(v)))),
                         }
                     }
-                    row[i] = Bind::Text(
+                    row[i] = store::Value::Text(
                         t.with_timezone(&self.tz)
                             .to_rfc3339_opts(SecondsFormat::Millis, false),
                     );
@@ -247,7 +253,7 @@ impl<'m> Converter<'m> {
         let conversation = self.conversation.as_ref().map(|(_, sources)| {
             sources
                 .iter()
-                .map(|s| s.map_or(Bind::Null, |i| row[i].clone()))
+                .map(|s| s.map_or(store::Value::Null, |i| row[i].clone()))
                 .collect()
         });
         Ok((row, conversation))

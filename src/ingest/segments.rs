@@ -47,7 +47,7 @@ use crate::edm::{EntitySet, Model};
 use crate::store::query;
 use crate::store::sql::Statement;
 use crate::store::tenants::Tenant;
-use crate::store::{Bind, ColumnKind, Conn, RowBatch, SortValue, StoreError};
+use crate::store::{ColumnKind, Conn, RowBatch, StoreError, Value};
 
 /// Conversation ids bound per loading statement.
 const CONVERSATION_CHUNK: usize = 500;
@@ -291,7 +291,7 @@ impl<'m> Columns<'m> {
         conn: &mut Conn,
         tenant: &str,
         conversation_ids: &[&str],
-    ) -> Result<Vec<Vec<SortValue>>, StoreError> {
+    ) -> Result<Vec<Vec<Value>>, StoreError> {
         let dialect = conn.dialect();
         let column_list: Vec<String> = self
             .set
@@ -307,44 +307,44 @@ impl<'m> Columns<'m> {
             dialect.placeholder(1),
             conversation_column
         );
-        let mut binds = vec![(Bind::Text(tenant.to_string()), ColumnKind::Text)];
+        let mut binds = vec![(Value::Text(tenant.to_string()), ColumnKind::Text)];
         for (i, id) in conversation_ids.iter().enumerate() {
             if i > 0 {
                 text.push_str(", ");
             }
-            binds.push((Bind::Text((*id).to_string()), ColumnKind::Text));
+            binds.push((Value::Text((*id).to_string()), ColumnKind::Text));
             text.push_str(&dialect.placeholder(binds.len()));
         }
         text.push(')');
         query(conn, &Statement { text, binds }, &self.kinds())
     }
 
-    fn text(&self, row: &[SortValue], name: &str) -> Option<String> {
+    fn text(&self, row: &[Value], name: &str) -> Option<String> {
         match row.get(self.at(name)) {
-            Some(SortValue::Text(s)) => Some(s.clone()),
+            Some(Value::Text(s)) => Some(s.clone()),
             _ => None,
         }
     }
 
-    fn int(&self, row: &[SortValue], name: &str) -> Option<i64> {
+    fn int(&self, row: &[Value], name: &str) -> Option<i64> {
         match row.get(self.at(name)) {
-            Some(SortValue::Int(i)) => Some(*i),
+            Some(Value::Int(i)) => Some(*i),
             _ => None,
         }
     }
 
-    fn bool(&self, row: &[SortValue], name: &str) -> Option<bool> {
+    fn bool(&self, row: &[Value], name: &str) -> Option<bool> {
         match row.get(self.at(name)) {
-            Some(SortValue::Bool(b)) => Some(*b),
+            Some(Value::Bool(b)) => Some(*b),
             _ => None,
         }
     }
 
     /// An instant column: PostgreSQL gives instants, SQLite the stored text.
-    fn instant(&self, row: &[SortValue], name: &str) -> Result<Option<DateTime<Utc>>, StoreError> {
+    fn instant(&self, row: &[Value], name: &str) -> Result<Option<DateTime<Utc>>, StoreError> {
         match row.get(self.at(name)) {
-            Some(SortValue::Instant(t)) => Ok(Some(*t)),
-            Some(SortValue::Text(s)) => crate::store::parse_instant(s).map(Some).ok_or_else(|| {
+            Some(Value::Instant(t)) => Ok(Some(*t)),
+            Some(Value::Text(s)) => crate::store::parse_instant(s).map(Some).ok_or_else(|| {
                 StoreError::Corrupt(format!(
                     "{}.{name} holds '{s}', not an instant",
                     self.set.name
@@ -354,26 +354,26 @@ impl<'m> Columns<'m> {
         }
     }
 
-    fn required_text(&self, row: &[SortValue], name: &str) -> Result<String, StoreError> {
+    fn required_text(&self, row: &[Value], name: &str) -> Result<String, StoreError> {
         self.text(row, name)
             .ok_or_else(|| StoreError::Corrupt(format!("{}.{name} is missing", self.set.name)))
     }
 
-    fn required_instant(&self, row: &[SortValue], name: &str) -> Result<DateTime<Utc>, StoreError> {
+    fn required_instant(&self, row: &[Value], name: &str) -> Result<DateTime<Utc>, StoreError> {
         self.instant(row, name)?
             .ok_or_else(|| StoreError::Corrupt(format!("{}.{name} is missing", self.set.name)))
     }
 
     /// The row as binds for an upsert, instants as instants on both backends.
-    fn binds(&self, row: &[SortValue]) -> Vec<Bind> {
+    fn binds(&self, row: &[Value]) -> Vec<Value> {
         row.iter()
             .zip(&self.set.properties)
             .map(|(v, p)| match (v, ColumnKind::of(p)) {
-                (SortValue::Text(s), ColumnKind::Instant) => match crate::store::parse_instant(s) {
-                    Some(t) => Bind::Instant(t),
-                    None => Bind::Text(s.clone()),
+                (Value::Text(s), ColumnKind::Instant) => match crate::store::parse_instant(s) {
+                    Some(t) => Value::Instant(t),
+                    None => Value::Text(s.clone()),
                 },
-                (v, _) => v.clone().into_bind(),
+                (v, _) => v.clone(),
             })
             .collect()
     }
@@ -416,7 +416,7 @@ const MESSAGE_COLUMNS: &[&str] = &[
     "responseTimeInMilliseconds",
 ];
 
-fn segment_from(c: &Columns<'_>, row: &[SortValue]) -> Result<Segment, StoreError> {
+fn segment_from(c: &Columns<'_>, row: &[Value]) -> Result<Segment, StoreError> {
     Ok(Segment {
         id: c.required_text(row, "id")?,
         agent_id: c.required_text(row, "agentId")?,
@@ -440,7 +440,7 @@ fn segment_from(c: &Columns<'_>, row: &[SortValue]) -> Result<Segment, StoreErro
     })
 }
 
-fn message_from(c: &Columns<'_>, row: &[SortValue]) -> Result<Message, StoreError> {
+fn message_from(c: &Columns<'_>, row: &[Value]) -> Result<Message, StoreError> {
     Ok(Message {
         id: c.required_text(row, "id")?,
         sent_at: c.required_instant(row, "sentAtUtc")?,
@@ -455,16 +455,16 @@ fn message_from(c: &Columns<'_>, row: &[SortValue]) -> Result<Message, StoreErro
 /// The stored rows of one conversation, every property in model order.
 #[derive(Default)]
 struct ConversationRows {
-    segments: Vec<Vec<SortValue>>,
-    messages: Vec<Vec<SortValue>>,
+    segments: Vec<Vec<Value>>,
+    messages: Vec<Vec<Value>>,
 }
 
-fn opt_int(v: Option<i64>) -> Bind {
-    v.map_or(Bind::Null, Bind::Int)
+fn opt_int(v: Option<i64>) -> Value {
+    v.map_or(Value::Null, Value::Int)
 }
 
-fn opt_bool(v: Option<bool>) -> Bind {
-    v.map_or(Bind::Null, Bind::Bool)
+fn opt_bool(v: Option<bool>) -> Value {
+    v.map_or(Value::Null, Value::Bool)
 }
 
 /// Recomputes the message-derived columns of AgentSegments and Messages for these
@@ -528,19 +528,19 @@ pub fn refresh(
                 }
                 let m = &result.metrics;
                 let mut binds = seg.binds(row);
-                let mut set = |name: &str, value: Bind| {
+                let mut set = |name: &str, value: Value| {
                     if let Some(slot) = binds.get_mut(seg.at(name)) {
                         *slot = value;
                     }
                 };
                 set(
                     "firstAgentMessageAtUtc",
-                    m.first_agent_message_at.map_or(Bind::Null, Bind::Instant),
+                    m.first_agent_message_at.map_or(Value::Null, Value::Instant),
                 );
                 set(
                     "firstAgentMessageAt",
-                    m.first_agent_message_at.map_or(Bind::Null, |t| {
-                        Bind::Text(
+                    m.first_agent_message_at.map_or(Value::Null, |t| {
+                        Value::Text(
                             t.with_timezone(&tz)
                                 .to_rfc3339_opts(SecondsFormat::Millis, false),
                         )
@@ -572,7 +572,7 @@ pub fn refresh(
                 );
                 set(
                     "isLastInConversation",
-                    Bind::Bool(result.is_last_in_conversation),
+                    Value::Bool(result.is_last_in_conversation),
                 );
                 set("durationInMilliseconds", opt_int(result.duration_ms));
                 segment_batch.push(binds)?;
@@ -589,7 +589,7 @@ pub fn refresh(
                     *slot = result
                         .agent_segment_id
                         .clone()
-                        .map_or(Bind::Null, Bind::Text);
+                        .map_or(Value::Null, Value::Text);
                 }
                 if let Some(slot) = binds.get_mut(msg.at("responseTimeInMilliseconds")) {
                     *slot = opt_int(result.response_time_ms);

@@ -15,7 +15,7 @@ pub mod schedule;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-use crate::store::{Bind, ColumnKind, Conn, SortValue, StoreError};
+use crate::store::{ColumnKind, Conn, StoreError, Value};
 use crate::store::{query, stmt, text};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
@@ -65,13 +65,13 @@ pub fn record_run(
         "INSERT INTO job_runs (job, tenant_id, started_at_utc, finished_at_utc, outcome, message, details) \
          VALUES (?, ?, ?, ?, ?, ?, ?)",
         vec![
-            (Bind::Text(job.as_str().into()), ColumnKind::Text),
-            (Bind::Text(tenant.into()), ColumnKind::Text),
-            (Bind::Instant(started), ColumnKind::Instant),
-            (Bind::Instant(finished), ColumnKind::Instant),
-            (Bind::Text(outcome.into()), ColumnKind::Text),
-            (Bind::Text(message), ColumnKind::Text),
-            (Bind::Text(details), ColumnKind::Text),
+            (Value::Text(job.as_str().into()), ColumnKind::Text),
+            (Value::Text(tenant.into()), ColumnKind::Text),
+            (Value::Instant(started), ColumnKind::Instant),
+            (Value::Instant(finished), ColumnKind::Instant),
+            (Value::Text(outcome.into()), ColumnKind::Text),
+            (Value::Text(message), ColumnKind::Text),
+            (Value::Text(details), ColumnKind::Text),
         ],
     );
     conn.execute(&s)?;
@@ -90,9 +90,9 @@ pub fn history(
         "SELECT job, tenant_id, started_at_utc, finished_at_utc, outcome, message, details FROM job_runs \
          WHERE tenant_id = ? AND job = ? ORDER BY started_at_utc DESC, id DESC LIMIT ?",
         vec![
-            (Bind::Text(tenant.into()), ColumnKind::Text),
-            (Bind::Text(job.as_str().into()), ColumnKind::Text),
-            (Bind::Int(limit), ColumnKind::Int64),
+            (Value::Text(tenant.into()), ColumnKind::Text),
+            (Value::Text(job.as_str().into()), ColumnKind::Text),
+            (Value::Int(limit), ColumnKind::Int64),
         ],
     );
     let kinds = [
@@ -114,7 +114,7 @@ pub fn history(
             outcome: text(&r[4]),
             message: text(&r[5]),
             details: match &r[6] {
-                SortValue::Text(t) => {
+                Value::Text(t) => {
                     serde_json::from_str(t.as_str()).unwrap_or(serde_json::Value::Null)
                 }
                 _ => serde_json::Value::Null,

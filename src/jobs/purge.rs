@@ -15,7 +15,7 @@ use super::{Job, record_run};
 use crate::edm::{EntitySet, Model};
 use crate::store::stmt;
 use crate::store::tenants::Tenant;
-use crate::store::{Bind, ColumnKind, Conn, Db, StoreError, scalar_i64};
+use crate::store::{ColumnKind, Conn, Db, StoreError, Value, scalar_i64};
 
 /// How the age of a row is judged.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -68,10 +68,10 @@ fn expired(
     set: &EntitySet,
     tenant: &str,
     cutoff: DateTime<Utc>,
-) -> Result<(String, Vec<(Bind, ColumnKind)>), StoreError> {
+) -> Result<(String, Vec<(Value, ColumnKind)>), StoreError> {
     let binds = vec![
-        (Bind::Text(tenant.into()), ColumnKind::Text),
-        (Bind::Instant(cutoff), ColumnKind::Instant),
+        (Value::Text(tenant.into()), ColumnKind::Text),
+        (Value::Instant(cutoff), ColumnKind::Instant),
     ];
     let from = match rule(set) {
         Some(Rule::Time(p)) => format!(
@@ -138,9 +138,9 @@ pub fn purge_tenant(
         } else {
             let mut total = 0u64;
             loop {
-                let mut all = vec![(Bind::Text(tenant.id.clone()), ColumnKind::Text)];
+                let mut all = vec![(Value::Text(tenant.id.clone()), ColumnKind::Text)];
                 all.extend(binds.iter().cloned());
-                all.push((Bind::Int(chunk as i64), ColumnKind::Int64));
+                all.push((Value::Int(chunk as i64), ColumnKind::Int64));
                 let s = stmt(
                     conn,
                     &format!(

@@ -27,7 +27,7 @@ use super::{Job, record_run};
 use crate::edm::{EntitySet, Model};
 use crate::ingest::Converter;
 use crate::store::tenants::Tenant;
-use crate::store::{Bind, ColumnKind, Conn, Db, RowBatch, SortValue, StoreError, format_instant};
+use crate::store::{self, ColumnKind, Conn, Db, RowBatch, StoreError};
 use crate::store::{query, stmt};
 
 /// Largest directory document read.
@@ -102,29 +102,6 @@ pub fn fetch(source: &str, settings: &RefreshSettings) -> Result<Vec<u8>, Refres
     Ok(body)
 }
 
-/// Comparable text of a value, the same for a bind and for a value read back.
-fn bind_text(b: &Bind) -> Option<String> {
-    match b {
-        Bind::Null => None,
-        Bind::Bool(v) => Some(v.to_string()),
-        Bind::Int(v) => Some(v.to_string()),
-        Bind::Double(v) => Some(v.to_string()),
-        Bind::Text(s) => Some(s.clone()),
-        Bind::Instant(t) => Some(format_instant(t)),
-    }
-}
-
-fn stored_text(v: &SortValue) -> Option<String> {
-    match v {
-        SortValue::Null => None,
-        SortValue::Bool(b) => Some(b.to_string()),
-        SortValue::Int(i) => Some(i.to_string()),
-        SortValue::Double(d) => Some(d.to_string()),
-        SortValue::Text(s) => Some(s.clone()),
-        SortValue::Instant(t) => Some(format_instant(t)),
-    }
-}
-
 /// The stored rows of a lookup set: id → (values as text, deleted?).
 type Stored = HashMap<String, (Vec<Option<String>>, bool)>;
 
@@ -142,12 +119,12 @@ fn load(conn: &mut Conn, set: &EntitySet, tenant: &str) -> Result<Stored, StoreE
             columns.join(", "),
             set.table
         ),
-        vec![(Bind::Text(tenant.into()), ColumnKind::Text)],
+        vec![(store::Value::Text(tenant.into()), ColumnKind::Text)],
     );
     let deleted = set.property_index("deletedAt");
     let mut out = HashMap::new();
     for row in query(conn, &s, &kinds)? {
-        let values: Vec<Option<String>> = row.iter().map(stored_text).collect();
+        let values: Vec<Option<String>> = row.iter().map(store::Value::plain_text).collect();
         let id = values[set.key].clone().unwrap_or_default();
         let is_deleted = deleted.is_some_and(|d| values[d].is_some());
         out.insert(id, (values, is_deleted));
@@ -172,7 +149,7 @@ pub fn apply(
         ));
     };
     // Validate everything before touching the database.
-    let mut plans: Vec<(&EntitySet, Vec<Vec<Bind>>)> = Vec::new();
+    let mut plans: Vec<(&EntitySet, Vec<Vec<store::Value>>)> = Vec::new();
     for (name, rows) in &sets {
         let set = model
             .entity_set(name)
@@ -201,9 +178,9 @@ pub fn apply(
                 ))
             })?;
             if let Some(d) = deleted_at {
-                binds[d] = Bind::Null; // never taken from the source
+                binds[d] = store::Value::Null; // never taken from the source
             }
-            if let Some(Bind::Text(id)) = binds.get(set.key)
+            if let Some(store::Value::Text(id)) = binds.get(set.key)
                 && !seen.insert(id.clone())
             {
                 return Err(RefreshError::Invalid(format!(
@@ -234,7 +211,7 @@ pub fn apply(
             let mut present = HashSet::new();
             let mut batch = RowBatch::new(set, &tenant.id, (0..set.properties.len()).collect());
             for row in rows {
-                let id = bind_text(&row[set.key]).unwrap_or_default();
+                let id = store::Value::plain_text(&row[set.key]).unwrap_or_default();
                 match stored.get(&id) {
                     None => changes.added += 1,
                     Some((values, deleted)) => {
@@ -242,7 +219,7 @@ pub fn apply(
                             .iter()
                             .zip(values)
                             .enumerate()
-                            .all(|(i, (b, v))| Some(i) == deleted_at || bind_text(b) == *v);
+                            .all(|(i, (b, v))| Some(i) == deleted_at || store::Value::plain_text(b) == *v);
                         match (*deleted, same) {
                             (true, _) => changes.restored += 1,
                             (false, true) => changes.unchanged += 1,
@@ -261,10 +238,10 @@ pub fn apply(
                 for chunk in gone.chunks(10_000) {
                     let marks = vec!["?"; chunk.len()].join(", ");
                     let mut binds = vec![
-                        (Bind::Instant(now), ColumnKind::Instant),
-                        (Bind::Text(tenant.id.clone()), ColumnKind::Text),
+                        (store::Value::Instant(now), ColumnKind::Instant),
+                        (store::Value::Text(tenant.id.clone()), ColumnKind::Text),
                     ];
-                    binds.extend(chunk.iter().map(|id| (Bind::Text((*id).clone()), ColumnKind::Text)));
+                    binds.extend(chunk.iter().map(|id| (store::Value::Text((*id).clone()), ColumnKind::Text)));
                     let s = stmt(
                         conn,
                         &format!(

@@ -17,7 +17,7 @@ use super::{Job, purge, refresh};
 use crate::edm::Model;
 use crate::store::stmt;
 use crate::store::tenants::{self, Tenant};
-use crate::store::{Bind, ColumnKind, Conn, Db, Dialect, StoreError, scalar_i64};
+use crate::store::{ColumnKind, Conn, Db, Dialect, StoreError, Value, scalar_i64};
 
 pub trait Clock: Send + Sync {
     fn now(&self) -> DateTime<Utc>;
@@ -104,9 +104,9 @@ fn claim(conn: &mut Conn, job: Job, tenant: &str, slot: DateTime<Utc>) -> Result
          ON CONFLICT (job, tenant_id) DO UPDATE SET slot_utc = excluded.slot_utc \
          WHERE job_slots.slot_utc < excluded.slot_utc",
         vec![
-            (Bind::Text(job.as_str().into()), ColumnKind::Text),
-            (Bind::Text(tenant.into()), ColumnKind::Text),
-            (Bind::Instant(slot), ColumnKind::Instant),
+            (Value::Text(job.as_str().into()), ColumnKind::Text),
+            (Value::Text(tenant.into()), ColumnKind::Text),
+            (Value::Instant(slot), ColumnKind::Instant),
         ],
     );
     Ok(conn.execute(&s)? == 1)
@@ -203,7 +203,7 @@ impl Scheduler {
         let lock = stmt(
             conn,
             "SELECT CASE WHEN pg_try_advisory_lock(?) THEN 1 ELSE 0 END",
-            vec![(Bind::Int(key), ColumnKind::Int64)],
+            vec![(Value::Int(key), ColumnKind::Int64)],
         );
         if scalar_i64(conn, &lock)? != 1 {
             tracing::info!(job = job.as_str(), tenant = %tenant.id, "another server is running this job");
@@ -213,7 +213,7 @@ impl Scheduler {
         let unlock = stmt(
             conn,
             "SELECT CASE WHEN pg_advisory_unlock(?) THEN 1 ELSE 0 END",
-            vec![(Bind::Int(key), ColumnKind::Int64)],
+            vec![(Value::Int(key), ColumnKind::Int64)],
         );
         scalar_i64(conn, &unlock)?;
         outcome

@@ -5,12 +5,13 @@
 
 use chrono::{DateTime, Duration, NaiveDate, NaiveTime, Utc};
 
-use super::expr::{ArithOp, Bound, CmpOp, ColumnRef, Const, Func, Join, Ty};
+use super::expr::{ArithOp, Bound, CmpOp, ColumnRef, Func, Join, Ty};
 use super::{PlanError, PlanErrorKind};
 use crate::edm::{EdmType, EntitySet, Model, Storage};
 use crate::uri::{
     Alias, BinaryOp, Expr, ExprKind, LambdaKind, Literal, Segment, SegmentKind, Span, UnaryOp,
 };
+use crate::value::Value;
 
 /// An entity set in scope: the request's set (`$it`) or a lambda variable.
 struct Scope {
@@ -119,7 +120,7 @@ impl<'a> Binder<'a> {
                             let t = if t == Ty::Int32 { Ty::Int64 } else { t };
                             Ok(Bound::Neg(Box::new(inner), t))
                         }
-                        None => Ok(Bound::Const(Const::Null, None)),
+                        None => Ok(Bound::Const(Value::Null, None)),
                         Some(t) => Err(self
                             .invalid(e.span, format!("'-' needs a number or duration, found {t}"))),
                     },
@@ -155,9 +156,9 @@ impl<'a> Binder<'a> {
                 })?;
                 // Static types are exact here: no inheritance, no open types.
                 Ok(match inner.ty() {
-                    None => Bound::Const(Const::Bool(false), Some(Ty::Boolean)),
+                    None => Bound::Const(Value::Bool(false), Some(Ty::Boolean)),
                     Some(t) => Bound::Const(
-                        Const::Bool(t == target && !type_name.collection),
+                        Value::Bool(t == target && !type_name.collection),
                         Some(Ty::Boolean),
                     ),
                 })
@@ -167,10 +168,10 @@ impl<'a> Binder<'a> {
 
     fn literal(&self, l: &Literal, span: Span) -> Result<Bound, PlanError> {
         let (c, ty) = match l {
-            Literal::Null => (Const::Null, None),
-            Literal::Boolean(b) => (Const::Bool(*b), Some(Ty::Boolean)),
+            Literal::Null => (Value::Null, None),
+            Literal::Boolean(b) => (Value::Bool(*b), Some(Ty::Boolean)),
             Literal::Integer(i) => (
-                Const::Int(*i),
+                Value::Int(*i),
                 Some(if i32::try_from(*i).is_ok() {
                     Ty::Int32
                 } else {
@@ -181,10 +182,10 @@ impl<'a> Binder<'a> {
                 let v: f64 = text
                     .parse()
                     .map_err(|_| self.invalid(span, format!("'{text}' is not a number")))?;
-                (Const::Decimal(v), Some(Ty::Decimal))
+                (Value::Double(v), Some(Ty::Decimal))
             }
-            Literal::Double(d) => (Const::Double(d.0), Some(Ty::Double)),
-            Literal::String(s) => (Const::String(s.clone()), Some(Ty::String)),
+            Literal::Double(d) => (Value::Double(d.0), Some(Ty::Double)),
+            Literal::String(s) => (Value::Text(s.clone()), Some(Ty::String)),
             Literal::DateTimeOffset(v) => {
                 let date = NaiveDate::from_ymd_opt(
                     v.date.year as i32,
@@ -201,13 +202,13 @@ impl<'a> Binder<'a> {
                 )
                 .ok_or_else(|| self.invalid(span, "not a valid time of day"))?;
                 let utc = date.and_time(time) - Duration::minutes(v.offset_minutes.into());
-                (Const::Instant(utc.and_utc()), Some(Ty::DateTimeOffset))
+                (Value::Instant(utc.and_utc()), Some(Ty::DateTimeOffset))
             }
             Literal::Date(d) => {
                 let date = NaiveDate::from_ymd_opt(d.year as i32, d.month.into(), d.day.into())
                     .filter(|_| (1..=9999).contains(&d.year))
                     .ok_or_else(|| self.invalid(span, "the date is outside years 1 to 9999"))?;
-                (Const::Date(date), Some(Ty::Date))
+                (Value::Date(date), Some(Ty::Date))
             }
             Literal::TimeOfDay(t) => {
                 let time = NaiveTime::from_hms_nano_opt(
@@ -217,12 +218,12 @@ impl<'a> Binder<'a> {
                     t.nanos,
                 )
                 .ok_or_else(|| self.invalid(span, "not a valid time of day"))?;
-                (Const::Time(time), Some(Ty::TimeOfDay))
+                (Value::Time(time), Some(Ty::TimeOfDay))
             }
             Literal::Duration(d) => {
                 let secs = d.seconds as f64 + f64::from(d.nanos) / 1e9;
                 (
-                    Const::Duration(if d.negative { -secs } else { secs }),
+                    Value::Duration(if d.negative { -secs } else { secs }),
                     Some(Ty::Duration),
                 )
             }
@@ -552,7 +553,7 @@ impl<'a> Binder<'a> {
                     (a, b) => {
                         let ty = a.or(b).unwrap_or(Ty::Double);
                         return Ok(Bound::Const(
-                            Const::Null,
+                            Value::Null,
                             Some(if ty == Ty::Int32 { Ty::Int64 } else { ty }),
                         ));
                     }
@@ -567,9 +568,22 @@ impl<'a> Binder<'a> {
                         let t = Ty::promote(a, b);
                         if t == Ty::Int32 { Ty::Int64 } else { t }
                     }
+                    (ArithOp::Add | ArithOp::Sub, Ty::DateTimeOffset, Ty::Duration)
+                    | (ArithOp::Add, Ty::Duration, Ty::DateTimeOffset)
+                        if !matches!(
+                            (&l, &r),
+                            (_, Bound::Const(Value::Duration(_), _))
+                                | (Bound::Const(Value::Duration(_), _), _)
+                        ) =>
+                    {
+                        return Err(self.unsupported(
+                            span,
+                            "a timestamp can be shifted only by a duration literal",
+                        ));
+                    }
                     (ArithOp::Add | ArithOp::Sub, Ty::DateTimeOffset, Ty::Duration) => {
                         // Timestamps have millisecond precision, so their arithmetic does too.
-                        if let Bound::Const(Const::Duration(secs), _) = &r
+                        if let Bound::Const(Value::Duration(secs), _) = &r
                             && ((secs * 1000.0).round() - secs * 1000.0).abs() > 1e-6
                         {
                             return Err(self.invalid(
@@ -704,7 +718,7 @@ impl<'a> Binder<'a> {
             "now" => {
                 return self
                     .arity(&lower, args, 0, span)
-                    .map(|_| Bound::Const(Const::Instant(self.now), Some(Ty::DateTimeOffset)));
+                    .map(|_| Bound::Const(Value::Instant(self.now), Some(Ty::DateTimeOffset)));
             }
             "mindatetime" => {
                 self.arity(&lower, args, 0, span)?;
@@ -712,7 +726,7 @@ impl<'a> Binder<'a> {
                     .and_then(|d| d.and_hms_opt(0, 0, 0))
                     .map(|d| d.and_utc());
                 return Ok(Bound::Const(
-                    t.map_or(Const::Null, Const::Instant),
+                    t.map_or(Value::Null, Value::Instant),
                     Some(Ty::DateTimeOffset),
                 ));
             }
@@ -722,7 +736,7 @@ impl<'a> Binder<'a> {
                     .and_then(|d| d.and_hms_milli_opt(23, 59, 59, 999))
                     .map(|d| d.and_utc());
                 return Ok(Bound::Const(
-                    t.map_or(Const::Null, Const::Instant),
+                    t.map_or(Value::Null, Value::Instant),
                     Some(Ty::DateTimeOffset),
                 ));
             }
@@ -897,7 +911,7 @@ impl<'a> Binder<'a> {
 
     fn cast(&self, inner: Bound, target: Ty, span: Span) -> Result<Bound, PlanError> {
         match (inner.ty(), target) {
-            (None, t) => Ok(Bound::Const(Const::Null, Some(t))),
+            (None, t) => Ok(Bound::Const(Value::Null, Some(t))),
             (Some(a), b) if a == b => Ok(inner),
             (Some(a), b) if a.is_numeric() && b.is_numeric() && b != Ty::Int32 => {
                 Ok(Bound::Cast(Box::new(inner), b))
@@ -917,7 +931,7 @@ fn fold_literal_part(func: Func, args: &[Expr]) -> Option<Bound> {
     let ExprKind::Literal(Literal::DateTimeOffset(v)) = &arg.kind else {
         return None;
     };
-    let int = |n: i64| Some(Bound::Const(Const::Int(n), Some(Ty::Int32)));
+    let int = |n: i64| Some(Bound::Const(Value::Int(n), Some(Ty::Int32)));
     match func {
         Func::Year => int(v.date.year),
         Func::Month => int(v.date.month.into()),
@@ -928,14 +942,14 @@ fn fold_literal_part(func: Func, args: &[Expr]) -> Option<Bound> {
         Func::TotalOffsetMinutes => int(v.offset_minutes.into()),
         Func::Date => {
             NaiveDate::from_ymd_opt(v.date.year as i32, v.date.month.into(), v.date.day.into())
-                .map(|d| Bound::Const(Const::Date(d), Some(Ty::Date)))
+                .map(|d| Bound::Const(Value::Date(d), Some(Ty::Date)))
         }
         _ => None,
     }
 }
 
 /// How navigation `nav_name` of entity set `set_index` joins to its target.
-pub(super) fn navigation_join(model: &Model, set_index: usize, nav_name: &str) -> Option<Join> {
+pub(crate) fn navigation_join(model: &Model, set_index: usize, nav_name: &str) -> Option<Join> {
     let binder = Binder::new(model, set_index, "$expand", &[], Utc::now());
     binder.join(set_index, nav_name, Span::NONE).ok()
 }
@@ -960,7 +974,7 @@ fn same_column_equalities(operands: &[Bound]) -> Option<Bound> {
         let (col, value) = match (left.as_ref(), right.as_ref()) {
             (c @ Bound::Column(..), v @ Bound::Const(k, _))
             | (v @ Bound::Const(k, _), c @ Bound::Column(..))
-                if *k != Const::Null =>
+                if *k != Value::Null =>
             {
                 (c, v)
             }
@@ -999,53 +1013,7 @@ fn balanced(mut operands: Vec<Bound>, and: bool) -> Bound {
     }
     operands
         .pop()
-        .unwrap_or(Bound::Const(Const::Bool(and), Some(Ty::Boolean)))
-}
-
-/// How deep binding an expression recurses: and/or chains count once (they are bound
-/// without recursion), every other nesting level counts. Computed without recursion.
-pub(super) fn expression_depth(root: &Expr) -> usize {
-    let mut deepest = 0;
-    let mut stack: Vec<(&Expr, usize)> = vec![(root, 1)];
-    while let Some((e, depth)) = stack.pop() {
-        deepest = deepest.max(depth);
-        let child = |c: &Expr| -> usize {
-            let same_chain = matches!((&e.kind, &c.kind),
-                (ExprKind::Binary { op: a, .. }, ExprKind::Binary { op: b, .. })
-                    if a == b && matches!(a, BinaryOp::And | BinaryOp::Or));
-            if same_chain { depth } else { depth + 1 }
-        };
-        match &e.kind {
-            ExprKind::Literal(_) | ExprKind::Alias(_) => {}
-            ExprKind::Path(segments) => {
-                for s in segments {
-                    if let SegmentKind::Function { params, .. } = &s.kind {
-                        stack.extend(params.iter().map(|(_, p)| (p, depth + 1)));
-                    }
-                }
-            }
-            ExprKind::Call { args, .. } | ExprKind::List(args) | ExprKind::Array(args) => {
-                stack.extend(args.iter().map(|a| (a, depth + 1)));
-            }
-            ExprKind::Object(members) => stack.extend(members.iter().map(|(_, m)| (m, depth + 1))),
-            ExprKind::Lambda { predicate, .. } => {
-                if let Some(p) = predicate {
-                    stack.push((p, depth + 1));
-                }
-            }
-            ExprKind::Unary { operand, .. } => stack.push((operand, depth + 1)),
-            ExprKind::Binary { left, right, .. } => {
-                stack.push((left, child(left)));
-                stack.push((right, child(right)));
-            }
-            ExprKind::Cast { expr, .. } | ExprKind::IsOf { expr, .. } => {
-                if let Some(x) = expr {
-                    stack.push((x, depth + 1));
-                }
-            }
-        }
-    }
-    deepest
+        .unwrap_or(Bound::Const(Value::Bool(and), Some(Ty::Boolean)))
 }
 
 /// A comparison with local timestamps replaced by their UTC twins: the instant is

@@ -22,31 +22,10 @@
 
 use std::cmp::Ordering;
 
-use chrono::{
-    DateTime, Datelike, FixedOffset, NaiveDate, NaiveDateTime, NaiveTime, TimeDelta, Timelike, Utc,
-};
+use chrono::{DateTime, Datelike, NaiveDate, NaiveDateTime, NaiveTime, TimeDelta, Timelike, Utc};
 
-use super::expr::{ArithOp, Bound, CmpOp, Const, Func, Ty};
-
-/// A value of one property of one row, or of an expression, as the evaluator sees it.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Value {
-    Null,
-    Bool(bool),
-    Int(i64),
-    Double(f64),
-    Text(String),
-    /// A UTC instant (a `...Utc` column, a literal, or timestamp arithmetic).
-    Instant(DateTime<Utc>),
-    /// A tenant-local timestamp: an instant with the offset it was rendered in.
-    Local(DateTime<FixedOffset>),
-    /// Results of `date()` and `Edm.Date` literals.
-    Date(NaiveDate),
-    /// Results of `time()` and `Edm.TimeOfDay` literals.
-    Time(NaiveTime),
-    /// Seconds, possibly fractional and negative.
-    Duration(f64),
-}
+use super::expr::{ArithOp, Bound, CmpOp, Func, Ty};
+pub use crate::value::Value;
 
 /// One row of an entity set: `values[i]` is the value of property `i`.
 #[derive(Debug, Clone, Copy)]
@@ -101,7 +80,7 @@ pub fn matches(filter: &Bound, row: &[Value]) -> Result<bool, EvalError> {
 /// The value of `e` for `row`.
 pub fn eval(e: &Bound, row: &[Value]) -> Result<Value, EvalError> {
     match e {
-        Bound::Const(c, _) => Ok(constant(c)),
+        Bound::Const(c, _) => Ok(c.clone()),
         Bound::Column(c, _) => {
             if c.scope != 0 {
                 return Err(EvalError::Unsupported("lambda variables"));
@@ -175,20 +154,6 @@ pub fn eval(e: &Bound, row: &[Value]) -> Result<Value, EvalError> {
             call(*func, &values)
         }
         Bound::Cast(a, ty) => cast(eval(a, row)?, *ty),
-    }
-}
-
-fn constant(c: &Const) -> Value {
-    match c {
-        Const::Null => Value::Null,
-        Const::Bool(b) => Value::Bool(*b),
-        Const::Int(i) => Value::Int(*i),
-        Const::Decimal(d) | Const::Double(d) => Value::Double(*d),
-        Const::String(s) => Value::Text(s.clone()),
-        Const::Instant(t) => Value::Instant(*t),
-        Const::Date(d) => Value::Date(*d),
-        Const::Time(t) => Value::Time(*t),
-        Const::Duration(s) => Value::Duration(*s),
     }
 }
 
@@ -495,7 +460,7 @@ fn cast(v: Value, ty: Ty) -> Result<Value, EvalError> {
 mod tests {
     use super::*;
     use crate::edm::Model;
-    use crate::plan::{Limits, bind_collection};
+    use crate::plan::{Limits, Planner};
     use crate::uri::QueryOptions;
 
     /// A Calls row: the named properties set, every other one null.
@@ -515,7 +480,8 @@ mod tests {
             .position(|s| s.name == "Calls")
             .unwrap();
         let options = QueryOptions::parse([("$filter", filter)]).unwrap();
-        bind_collection(model, set, "t1", &options, &Limits::default(), Utc::now())
+        Planner::new(model, &Limits::default())
+            .collection(set, "t1", &options, u64::MAX)
             .unwrap_or_else(|e| panic!("{filter}: {e}"))
             .filter
             .unwrap()
@@ -766,8 +732,9 @@ mod tests {
         let options =
             QueryOptions::parse([("$filter", "QueueSegments/any(s:s/durationInSeconds gt 30)")])
                 .unwrap();
-        let plan =
-            bind_collection(&model, set, "t1", &options, &Limits::default(), Utc::now()).unwrap();
+        let plan = Planner::new(&model, &Limits::default())
+            .collection(set, "t1", &options, u64::MAX)
+            .unwrap();
         assert!(matches!(
             matches(&plan.filter.unwrap(), &[]),
             Err(EvalError::Unsupported(_))

@@ -6,7 +6,7 @@
 use chrono::{DateTime, Utc};
 
 use super::bind::{Binder, navigation_join};
-use super::{Limits, PlanError, QueryPlan, bind_orderby, bind_select};
+use super::{PlanError, QueryPlan, bind_orderby, bind_select};
 use crate::edm::Model;
 use crate::uri::{Alias, ExpandItem, ExpandKind, NestedOptions, QueryOptions, SegmentKind};
 
@@ -53,51 +53,24 @@ pub(super) fn bind_expand(
     set_index: usize,
     tenant: &str,
     options: &QueryOptions,
-    limits: &Limits,
     now: DateTime<Utc>,
 ) -> Result<Vec<ExpandPlan>, PlanError> {
     match &options.expand {
         None => Ok(Vec::new()),
-        Some(items) => bind_items(
-            model,
-            set_index,
-            tenant,
-            items,
-            &options.aliases,
-            limits,
-            now,
-            0,
-        ),
+        Some(items) => bind_items(model, set_index, tenant, items, &options.aliases, now),
     }
 }
 
-/// `depth` is the number of `$expand` levels above these items.
-#[allow(clippy::too_many_arguments)]
+/// Binds expand items; their limits (levels, nested expressions) were validated
+/// with the whole request.
 fn bind_items(
     model: &Model,
     set_index: usize,
     tenant: &str,
     items: &[ExpandItem],
     aliases: &[Alias],
-    limits: &Limits,
     now: DateTime<Utc>,
-    depth: usize,
 ) -> Result<Vec<ExpandPlan>, PlanError> {
-    if depth >= limits.max_expand_depth {
-        return Err(PlanError::invalid(
-            "$expand",
-            items.first().map(|i| i.span),
-            format!(
-                "$expand is limited to {} level{} (setting max_expand_depth)",
-                limits.max_expand_depth,
-                if limits.max_expand_depth == 1 {
-                    ""
-                } else {
-                    "s"
-                }
-            ),
-        ));
-    }
     let set = &model.entity_sets()[set_index];
     let mut out: Vec<ExpandPlan> = Vec::new();
     for item in items {
@@ -181,9 +154,7 @@ fn bind_items(
                 (*target_property, *parent_property),
                 &item.options,
                 aliases,
-                limits,
                 now,
-                depth,
             )?);
         }
     }
@@ -200,9 +171,7 @@ fn bind_one(
     (target_property, parent_property): (usize, usize),
     nested: &NestedOptions,
     outer_aliases: &[Alias],
-    limits: &Limits,
     now: DateTime<Utc>,
-    depth: usize,
 ) -> Result<ExpandPlan, PlanError> {
     let option = "$expand";
     if nested.levels.is_some() || nested.search.is_some() || nested.compute.is_some() {
@@ -229,35 +198,16 @@ fn bind_one(
     aliases.extend(outer_aliases.iter().cloned());
     let target_set = &model.entity_sets()[target];
     let expand = match &nested.expand {
-        Some(items) => bind_items(
-            model,
-            target,
-            tenant,
-            items,
-            &aliases,
-            limits,
-            now,
-            depth + 1,
-        )?,
+        Some(items) => bind_items(model, target, tenant, items, &aliases, now)?,
         None => Vec::new(),
     };
     let expanded: Vec<String> = expand.iter().map(|e| e.nav.clone()).collect();
     let (select, select_explicit) = bind_select(target_set, nested.select.as_ref(), &expanded)?;
     let filter = match &nested.filter {
-        Some(expr) => {
-            super::check_depth(option, expr, limits)?;
-            Some(Binder::new(model, target, option, &aliases, now).bind_predicate(expr)?)
-        }
+        Some(expr) => Some(Binder::new(model, target, option, &aliases, now).bind_predicate(expr)?),
         None => None,
     };
-    let order = bind_orderby(
-        model,
-        target,
-        nested.orderby.as_ref(),
-        &aliases,
-        limits,
-        now,
-    )?;
+    let order = bind_orderby(model, target, nested.orderby.as_ref(), &aliases, now)?;
     Ok(ExpandPlan {
         nav: nav.to_string(),
         collection,
@@ -269,9 +219,11 @@ fn bind_one(
             filter,
             order,
             key: None,
+            within: None,
             after: None,
             skip: 0,
-            limit: None,
+            page_rows: None,
+            count: false,
             expand,
         },
         target_property,

@@ -17,7 +17,8 @@
 
 use std::fmt;
 
-use chrono::{DateTime, NaiveDate, NaiveTime, Utc};
+use crate::edm::ColumnKind;
+use crate::value::Value;
 
 /// The EDM type of a bound expression.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -74,23 +75,6 @@ impl fmt::Display for Ty {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.name())
     }
-}
-
-/// A constant from a literal, an alias or `now()`.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Const {
-    Null,
-    Bool(bool),
-    Int(i64),
-    /// Decimal literals are carried as doubles: the feed has no decimal columns.
-    Decimal(f64),
-    Double(f64),
-    String(String),
-    Instant(DateTime<Utc>),
-    Date(NaiveDate),
-    Time(NaiveTime),
-    /// Seconds, possibly fractional and negative.
-    Duration(f64),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -225,7 +209,7 @@ pub struct Join {
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum Bound {
-    Const(Const, Option<Ty>),
+    Const(Value, Option<Ty>),
     Column(ColumnRef, Ty),
     /// A property of the entity a single-valued navigation points at, or null.
     Related {
@@ -297,10 +281,22 @@ impl Bound {
         }
     }
 
+    /// How the expression's values are read back from a row and carried in a
+    /// skiptoken.
+    pub fn read_kind(&self) -> ColumnKind {
+        match self.ty() {
+            Some(Ty::Boolean) => ColumnKind::Boolean,
+            Some(Ty::Int32 | Ty::Int64) => ColumnKind::Int64,
+            Some(Ty::Double | Ty::Decimal | Ty::Duration) => ColumnKind::Double,
+            Some(Ty::DateTimeOffset) => ColumnKind::Instant,
+            _ => ColumnKind::Text,
+        }
+    }
+
     /// Whether the value can be null. Conservative: `true` when unsure.
     pub fn nullable(&self) -> bool {
         match self {
-            Bound::Const(c, _) => *c == Const::Null,
+            Bound::Const(c, _) => *c == Value::Null,
             Bound::Column(c, _) => c.nullable,
             Bound::Related { .. } => true,
             Bound::RelatedCount { .. } => false,
@@ -317,22 +313,6 @@ impl Bound {
                     || matches!(op, ArithOp::Div | ArithOp::DivBy | ArithOp::Mod)
             }
             Bound::Call { args, .. } => args.iter().any(Bound::nullable),
-        }
-    }
-}
-
-impl fmt::Display for Const {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Const::Null => f.write_str("null"),
-            Const::Bool(b) => write!(f, "{b}"),
-            Const::Int(i) => write!(f, "{i}"),
-            Const::Decimal(d) | Const::Double(d) => write!(f, "{d:?}"),
-            Const::String(s) => write!(f, "'{}'", s.replace('\'', "''")),
-            Const::Instant(t) => f.write_str(&crate::store::format_instant(t)),
-            Const::Date(d) => write!(f, "{d}"),
-            Const::Time(t) => write!(f, "{t}"),
-            Const::Duration(s) => write!(f, "duration'PT{s}S'"),
         }
     }
 }

@@ -5,11 +5,11 @@
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use serde_json::Value;
+use serde_json::Value as Json;
 
 use super::{OrderKey, PlanError};
-use crate::store::ColumnKind;
-use crate::store::{SortValue, format_instant, parse_instant, sort_kind};
+use crate::edm::ColumnKind;
+use crate::value::{Value, parse_instant};
 
 /// The tenant and the sort order the token belongs to.
 fn fingerprint(tenant: &str, order: &[OrderKey]) -> String {
@@ -21,21 +21,23 @@ fn fingerprint(tenant: &str, order: &[OrderKey]) -> String {
     format!("{tenant}|{keys}")
 }
 
-pub fn encode_skiptoken(tenant: &str, order: &[OrderKey], values: &[SortValue]) -> String {
-    let mut items = vec![Value::String(fingerprint(tenant, order))];
+pub fn encode_skiptoken(tenant: &str, order: &[OrderKey], values: &[Value]) -> String {
+    let mut items = vec![Json::String(fingerprint(tenant, order))];
     items.extend(values.iter().map(|v| {
         match v {
-            SortValue::Null => Value::Null,
-            SortValue::Bool(b) => Value::Bool(*b),
-            SortValue::Int(i) => Value::from(*i),
-            SortValue::Double(d) => serde_json::Number::from_f64(*d)
-                .map(Value::Number)
-                .unwrap_or(Value::Null),
-            SortValue::Text(s) => Value::String(s.clone()),
-            SortValue::Instant(t) => Value::String(format_instant(t)),
+            Value::Null => Json::Null,
+            Value::Bool(b) => Json::Bool(*b),
+            Value::Int(i) => Json::from(*i),
+            Value::Double(d) | Value::Duration(d) => serde_json::Number::from_f64(*d)
+                .map(Json::Number)
+                .unwrap_or(Json::Null),
+            other => match other.plain_text() {
+                Some(text) => Json::String(text),
+                None => Json::Null,
+            },
         }
     }));
-    URL_SAFE_NO_PAD.encode(Value::Array(items).to_string())
+    URL_SAFE_NO_PAD.encode(Json::Array(items).to_string())
 }
 
 fn bad(reason: &str) -> PlanError {
@@ -52,20 +54,20 @@ pub fn decode_skiptoken(
     token: &str,
     tenant: &str,
     order: &[OrderKey],
-) -> Result<Vec<SortValue>, PlanError> {
+) -> Result<Vec<Value>, PlanError> {
     let bytes = URL_SAFE_NO_PAD
         .decode(token.trim_end_matches('='))
         .map_err(|_| bad("not base64url"))?;
-    let Ok(Value::Array(items)) = serde_json::from_slice::<Value>(&bytes) else {
+    let Ok(Json::Array(items)) = serde_json::from_slice::<Json>(&bytes) else {
         return Err(bad("not a token of this server"));
     };
     let mut items = items.into_iter();
-    if items.next() != Some(Value::String(fingerprint(tenant, order))) {
+    if items.next() != Some(Json::String(fingerprint(tenant, order))) {
         return Err(bad(
             "it was issued for another feed, entity set or $orderby",
         ));
     }
-    let items: Vec<Value> = items.collect();
+    let items: Vec<Json> = items.collect();
     if items.len() != order.len() {
         return Err(bad("wrong number of values"));
     }
@@ -75,22 +77,19 @@ pub fn decode_skiptoken(
         .map(|(key, value)| {
             if value.is_null() {
                 return if key.expr.nullable() {
-                    Ok(SortValue::Null)
+                    Ok(Value::Null)
                 } else {
                     Err(bad("null for a non-null key"))
                 };
             }
-            let parsed = match sort_kind(&key.expr) {
+            let parsed = match key.expr.read_kind() {
                 ColumnKind::Text | ColumnKind::LocalText => {
-                    value.as_str().map(|s| SortValue::Text(s.to_string()))
+                    value.as_str().map(|s| Value::Text(s.to_string()))
                 }
-                ColumnKind::Int32 | ColumnKind::Int64 => value.as_i64().map(SortValue::Int),
-                ColumnKind::Double => value.as_f64().map(SortValue::Double),
-                ColumnKind::Boolean => value.as_bool().map(SortValue::Bool),
-                ColumnKind::Instant => value
-                    .as_str()
-                    .and_then(parse_instant)
-                    .map(SortValue::Instant),
+                ColumnKind::Int32 | ColumnKind::Int64 => value.as_i64().map(Value::Int),
+                ColumnKind::Double => value.as_f64().map(Value::Double),
+                ColumnKind::Boolean => value.as_bool().map(Value::Bool),
+                ColumnKind::Instant => value.as_str().and_then(parse_instant).map(Value::Instant),
             };
             parsed.ok_or_else(|| bad("a value has the wrong type"))
         })
@@ -136,7 +135,7 @@ mod tests {
             },
         ];
         let t = parse_instant("2026-01-01T10:00:00.250Z").unwrap();
-        let values = vec![SortValue::Instant(t), SortValue::Text("c-1'\"é".into())];
+        let values = vec![Value::Instant(t), Value::Text("c-1'\"é".into())];
         let token = encode_skiptoken("t1", &order, &values);
         assert_eq!(decode_skiptoken(&token, "t1", &order).unwrap(), values);
         assert!(decode_skiptoken(&token, "t2", &order).is_err());

@@ -15,11 +15,12 @@
 
 use chrono::{DurationRound, TimeDelta, Timelike};
 
+use super::compile::CompileError;
 use super::sql::{Builder, quoted};
-use super::value::{Bind, ColumnKind};
+use super::{ColumnKind, Value};
 use crate::edm::Model;
-use crate::plan::expr::{ArithOp, Bound, CmpOp, Const, Func, Join, Ty};
-use crate::plan::{ColumnRef, PlanError};
+use crate::plan::ColumnRef;
+use crate::plan::expr::{ArithOp, Bound, CmpOp, Func, Join, Ty};
 use crate::store::Dialect;
 
 /// The SQL type used for a typed `NULL` and for casts.
@@ -53,17 +54,6 @@ fn millisecond_precise(e: &Bound) -> bool {
     }
 }
 
-/// How a sort expression's values are read back and carried in a skiptoken.
-pub fn sort_kind(e: &Bound) -> ColumnKind {
-    match e.ty() {
-        Some(Ty::Boolean) => ColumnKind::Boolean,
-        Some(Ty::Int32 | Ty::Int64) => ColumnKind::Int64,
-        Some(Ty::Double | Ty::Decimal | Ty::Duration) => ColumnKind::Double,
-        Some(Ty::DateTimeOffset) => ColumnKind::Instant,
-        _ => ColumnKind::Text,
-    }
-}
-
 pub(super) struct ExprWriter<'a> {
     pub model: &'a Model,
     pub tenant: &'a str,
@@ -87,7 +77,7 @@ impl ExprWriter<'_> {
         }
     }
 
-    pub fn write(&mut self, b: &mut Builder, e: &Bound) -> Result<(), PlanError> {
+    pub fn write(&mut self, b: &mut Builder, e: &Bound) -> Result<(), CompileError> {
         let d = b.dialect;
         match e {
             Bound::Const(c, ty) => self.constant(b, c, *ty),
@@ -206,7 +196,7 @@ impl ExprWriter<'_> {
         b.push(" FROM ").push(&quoted(&target.table)).push(&format!(
             " AS \"{alias}\" WHERE \"{alias}\".\"tenant_id\" = "
         ));
-        b.bind(Bind::Text(self.tenant.to_string()), ColumnKind::Text);
+        b.bind(Value::Text(self.tenant.to_string()), ColumnKind::Text);
         for (theirs, ours) in &join.on {
             b.push(&format!(" AND \"{alias}\"."))
                 .push(&quoted(&target.properties[*theirs].column));
@@ -217,10 +207,10 @@ impl ExprWriter<'_> {
         }
     }
 
-    fn constant(&self, b: &mut Builder, c: &Const, ty: Option<Ty>) {
+    fn constant(&self, b: &mut Builder, c: &Value, ty: Option<Ty>) {
         let d = b.dialect;
         match c {
-            Const::Null => match ty {
+            Value::Null => match ty {
                 Some(t) => {
                     b.push("CAST(NULL AS ").push(sql_type(d, t)).push(")");
                 }
@@ -228,30 +218,34 @@ impl ExprWriter<'_> {
                     b.push("NULL");
                 }
             },
-            Const::Bool(v) => {
-                b.bind(Bind::Bool(*v), ColumnKind::Boolean);
+            Value::Bool(_) => {
+                b.bind(c.clone(), ColumnKind::Boolean);
             }
-            Const::Int(v) => {
-                b.bind(Bind::Int(*v), ColumnKind::Int64);
+            Value::Int(_) => {
+                b.bind(c.clone(), ColumnKind::Int64);
             }
-            Const::Decimal(v) | Const::Double(v) | Const::Duration(v) => {
-                b.bind(Bind::Double(*v), ColumnKind::Double);
+            Value::Double(v) | Value::Duration(v) => {
+                b.bind(Value::Double(*v), ColumnKind::Double);
             }
-            Const::String(s) => {
-                b.bind(Bind::Text(s.clone()), ColumnKind::Text);
+            Value::Instant(_) => {
+                b.bind(c.clone(), ColumnKind::Instant);
             }
-            Const::Instant(t) => {
-                b.bind(Bind::Instant(*t), ColumnKind::Instant);
-            }
-            Const::Date(v) => {
+            Value::Date(v) => {
                 b.bind(
-                    Bind::Text(v.format("%Y-%m-%d").to_string()),
+                    Value::Text(v.format("%Y-%m-%d").to_string()),
                     ColumnKind::Text,
                 );
             }
-            Const::Time(v) => {
+            Value::Time(v) => {
                 b.bind(
-                    Bind::Text(v.format("%H:%M:%S%.3f").to_string()),
+                    Value::Text(v.format("%H:%M:%S%.3f").to_string()),
+                    ColumnKind::Text,
+                );
+            }
+            // The binder makes no local-time constants; text keeps any such one exact.
+            Value::Text(_) | Value::Local(_) => {
+                b.bind(
+                    Value::Text(c.plain_text().unwrap_or_default()),
                     ColumnKind::Text,
                 );
             }
@@ -259,7 +253,7 @@ impl ExprWriter<'_> {
     }
 
     /// An operand of integer arithmetic, widened so PostgreSQL cannot overflow `INTEGER`.
-    fn numeric(&mut self, b: &mut Builder, e: &Bound, result: Ty) -> Result<(), PlanError> {
+    fn numeric(&mut self, b: &mut Builder, e: &Bound, result: Ty) -> Result<(), CompileError> {
         if b.dialect == Dialect::Postgres && result.is_integer() {
             b.push("CAST(");
             self.write(b, e)?;
@@ -282,7 +276,7 @@ impl ExprWriter<'_> {
         op: CmpOp,
         left: &Bound,
         right: &Bound,
-    ) -> Result<(), PlanError> {
+    ) -> Result<(), CompileError> {
         // Keep a constant on the right.
         let (op, left, right) =
             if matches!(left, Bound::Const(..)) && !matches!(right, Bound::Const(..)) {
@@ -297,8 +291,8 @@ impl ExprWriter<'_> {
             } else {
                 (op, left, right)
             };
-        let right_null = matches!(right, Bound::Const(Const::Null, _));
-        let left_null = matches!(left, Bound::Const(Const::Null, _));
+        let right_null = matches!(right, Bound::Const(Value::Null, _));
+        let left_null = matches!(left, Bound::Const(Value::Null, _));
         if left_null || right_null {
             let other = if right_null { left } else { right };
             let both = left_null && right_null;
@@ -325,17 +319,17 @@ impl ExprWriter<'_> {
         let mut op = op;
         let mut adjusted: Option<Bound> = None;
         let floored = match right {
-            Bound::Const(Const::Instant(t), ty) => t
+            Bound::Const(Value::Instant(t), ty) => t
                 .duration_trunc(TimeDelta::milliseconds(1))
                 .ok()
                 .filter(|f| f != t)
-                .map(|f| Bound::Const(Const::Instant(f), *ty)),
-            Bound::Const(Const::Time(t), ty) => {
+                .map(|f| Bound::Const(Value::Instant(f), *ty)),
+            Bound::Const(Value::Time(t), ty) => {
                 let nanos = chrono::Timelike::nanosecond(t);
                 let floor = t.with_nanosecond(nanos - nanos % 1_000_000);
                 floor
                     .filter(|f| f != t)
-                    .map(|f| Bound::Const(Const::Time(f), *ty))
+                    .map(|f| Bound::Const(Value::Time(f), *ty))
             }
             _ => None,
         };
@@ -411,16 +405,21 @@ impl ExprWriter<'_> {
         Ok(())
     }
 
-    fn in_list(&mut self, b: &mut Builder, expr: &Bound, list: &[Bound]) -> Result<(), PlanError> {
+    fn in_list(
+        &mut self,
+        b: &mut Builder,
+        expr: &Bound,
+        list: &[Bound],
+    ) -> Result<(), CompileError> {
         let has_null = list
             .iter()
-            .any(|i| matches!(i, Bound::Const(Const::Null, _)));
+            .any(|i| matches!(i, Bound::Const(Value::Null, _)));
         let values: Vec<&Bound> = list
             .iter()
-            .filter(|i| !matches!(i, Bound::Const(Const::Null, _)))
+            .filter(|i| !matches!(i, Bound::Const(Value::Null, _)))
             // A sub-millisecond instant can never equal a stored timestamp.
             .filter(|i| match i {
-                Bound::Const(Const::Instant(t), _) => t
+                Bound::Const(Value::Instant(t), _) => t
                     .duration_trunc(TimeDelta::milliseconds(1))
                     .is_ok_and(|f| f == *t),
                 _ => true,
@@ -467,15 +466,13 @@ impl ExprWriter<'_> {
         left: &Bound,
         right: &Bound,
         ty: Ty,
-    ) -> Result<(), PlanError> {
+    ) -> Result<(), CompileError> {
         let d = b.dialect;
         if ty == Ty::DateTimeOffset {
             // timestamp ± duration
-            let Bound::Const(Const::Duration(secs), _) = right else {
-                return Err(PlanError::not_implemented(
-                    "$filter",
-                    None,
-                    "adding a duration to a timestamp needs a duration literal",
+            let Bound::Const(Value::Duration(secs), _) = right else {
+                return Err(CompileError(
+                    "a duration added to a timestamp is not a literal".into(),
                 ));
             };
             let secs = if op == ArithOp::Sub { -secs } else { *secs };
@@ -484,14 +481,14 @@ impl ExprWriter<'_> {
                     b.push("strftime('%Y-%m-%dT%H:%M:%fZ', ");
                     self.write(b, left)?;
                     b.push(", ");
-                    b.bind(Bind::Text(format!("{secs:+.3} seconds")), ColumnKind::Text);
+                    b.bind(Value::Text(format!("{secs:+.3} seconds")), ColumnKind::Text);
                     b.push(")");
                 }
                 Dialect::Postgres => {
                     b.push("(");
                     self.write(b, left)?;
                     b.push(" + ");
-                    b.bind(Bind::Double(secs), ColumnKind::Double);
+                    b.bind(Value::Double(secs), ColumnKind::Double);
                     b.push(" * INTERVAL '1 second')");
                 }
             }
@@ -549,7 +546,7 @@ impl ExprWriter<'_> {
     }
 
     /// A date part of a timestamp, date or time of day.
-    fn part(&mut self, b: &mut Builder, func: Func, arg: &Bound) -> Result<(), PlanError> {
+    fn part(&mut self, b: &mut Builder, func: Func, arg: &Bound) -> Result<(), CompileError> {
         let d = b.dialect;
         let arg_ty = arg.ty();
         let text = arg_ty != Some(Ty::DateTimeOffset) || self.is_text_timestamp(d, arg);
@@ -611,11 +608,11 @@ impl ExprWriter<'_> {
         func: Func,
         args: &[Bound],
         ty: Ty,
-    ) -> Result<(), PlanError> {
+    ) -> Result<(), CompileError> {
         let d = b.dialect;
         if args
             .iter()
-            .any(|a| matches!(a, Bound::Const(Const::Null, _)))
+            .any(|a| matches!(a, Bound::Const(Value::Null, _)))
         {
             b.push("CAST(NULL AS ").push(sql_type(d, ty)).push(")");
             return Ok(());
@@ -675,14 +672,15 @@ impl ExprWriter<'_> {
                 b.push(")");
             }
             Func::Substring => {
-                let clamp = |w: &mut Self, b: &mut Builder, e: &Bound| -> Result<(), PlanError> {
-                    b.push("CAST((CASE WHEN ");
-                    w.write(b, e)?;
-                    b.push(" < 0 THEN 0 ELSE ");
-                    w.write(b, e)?;
-                    b.push(" END) AS INTEGER)");
-                    Ok(())
-                };
+                let clamp =
+                    |w: &mut Self, b: &mut Builder, e: &Bound| -> Result<(), CompileError> {
+                        b.push("CAST((CASE WHEN ");
+                        w.write(b, e)?;
+                        b.push(" < 0 THEN 0 ELSE ");
+                        w.write(b, e)?;
+                        b.push(" END) AS INTEGER)");
+                        Ok(())
+                    };
                 b.push("substr(");
                 self.write(b, a0)?;
                 b.push(", ");

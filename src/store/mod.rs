@@ -1,6 +1,7 @@
 //! Storage: connection pools for SQLite (embedded default) and PostgreSQL, the
-//! embedded migrations, and the translation of a [`QueryPlan`](crate::plan::QueryPlan)
-//! into SQL that is executed through Diesel with every value as a bind parameter.
+//! embedded migrations, and the two steps of a read: [`compile`] turns a
+//! [`QueryPlan`](crate::plan::QueryPlan) into a dialect's SQL (every value a bind
+//! parameter), and [`execute`] runs it, `$expand` levels included, into a sink.
 //!
 //! The feed's shape is only known at run time (entity set, `$select`, `$orderby`), so
 //! queries are SQL text generated from the model plus binds (`diesel::sql_query`),
@@ -11,6 +12,8 @@
 //! Tenant scoping lives here and only here: every statement that reads or writes feed
 //! rows is built by [`sql`] with the tenant predicate as its first condition.
 
+mod compile;
+mod execute;
 mod expr;
 mod raw;
 mod read;
@@ -30,11 +33,14 @@ use diesel::sqlite::SqliteConnection;
 use diesel::{Connection, RunQueryDsl};
 use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
 
-pub use expr::sort_kind;
+pub use crate::edm::ColumnKind;
+pub use crate::value::{Value, format_instant, parse_instant};
+pub use compile::{CompileError, CompiledExpand, CompiledQuery, ReadLayout, compile};
+pub use execute::{EntitySink, PageEnd, execute};
 pub use raw::{query, stmt, text};
 pub use read::RowSink;
 pub use sql::Dialect;
-pub use value::{Bind, Cell, ColumnKind, SortValue, format_instant, parse_instant};
+pub use value::{Cell, assign};
 pub use write::RowBatch;
 
 const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
@@ -52,6 +58,8 @@ pub enum StoreError {
     Migration(String),
     #[error("the database returned a value that does not fit the model: {0}")]
     Corrupt(String),
+    #[error("{0}")]
+    Compile(#[from] CompileError),
     #[error("the client went away")]
     SinkClosed,
     #[error("{0}")]
@@ -321,14 +329,24 @@ pub fn ensure_tenant(
             dialect.placeholder(4)
         ),
         binds: vec![
-            (Bind::Text(id.into()), ColumnKind::Text),
-            (Bind::Text(name.into()), ColumnKind::Text),
-            (Bind::Text(time_zone.into()), ColumnKind::Text),
-            (Bind::Instant(chrono::Utc::now()), ColumnKind::Instant),
+            (Value::Text(id.into()), ColumnKind::Text),
+            (Value::Text(name.into()), ColumnKind::Text),
+            (Value::Text(time_zone.into()), ColumnKind::Text),
+            (Value::Instant(chrono::Utc::now()), ColumnKind::Instant),
         ],
     };
     conn.execute(&stmt)?;
     Ok(())
+}
+
+/// The number of rows a compiled plan matches (`/$count`): its count statement.
+pub fn count(conn: &mut Conn, query: &CompiledQuery) -> Result<i64, StoreError> {
+    match &query.count {
+        Some(stmt) => read::scalar_i64(conn, stmt),
+        None => Err(StoreError::Compile(CompileError(
+            "the plan does not ask for a count".into(),
+        ))),
+    }
 }
 
 /// Counts one table's rows for a tenant (used by the demo loader to decide whether

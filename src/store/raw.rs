@@ -3,22 +3,22 @@
 //! and its rows as owned values.
 
 use super::sql::Statement;
-use super::value::{Bind, Cell, ColumnKind, SortValue};
+use super::{Cell, ColumnKind, Value};
 use super::{Conn, RowSink, StoreError, stream_rows};
 
 /// Collects rows as owned values.
-struct Rows(Vec<Vec<SortValue>>, usize);
+struct Rows(Vec<Vec<Value>>, usize);
 
 impl RowSink for Rows {
     fn begin_row(&mut self) -> Result<bool, StoreError> {
-        self.0.push(vec![SortValue::Null; self.1]);
+        self.0.push(vec![Value::Null; self.1]);
         Ok(true)
     }
     fn cell(&mut self, column: usize, cell: Cell<'_>) -> Result<(), StoreError> {
         if let Some(row) = self.0.last_mut()
             && let Some(slot) = row.get_mut(column)
         {
-            slot.assign(cell);
+            super::assign(slot, cell);
         }
         Ok(())
     }
@@ -31,26 +31,19 @@ pub fn query(
     conn: &mut Conn,
     stmt: &Statement,
     kinds: &[ColumnKind],
-) -> Result<Vec<Vec<SortValue>>, StoreError> {
+) -> Result<Vec<Vec<Value>>, StoreError> {
     let mut rows = Rows(Vec::new(), kinds.len());
     stream_rows(conn, stmt, kinds, &mut rows)?;
     Ok(rows.0)
 }
 
-/// An owned value as text (timestamps in the feed's UTC form).
-pub fn text(v: &SortValue) -> String {
-    match v {
-        SortValue::Text(s) => s.clone(),
-        SortValue::Instant(t) => super::format_instant(t),
-        SortValue::Int(i) => i.to_string(),
-        SortValue::Null => String::new(),
-        SortValue::Bool(b) => b.to_string(),
-        SortValue::Double(d) => d.to_string(),
-    }
+/// An owned value as text (timestamps in the feed's UTC form), empty for null.
+pub fn text(v: &Value) -> String {
+    v.plain_text().unwrap_or_default()
 }
 
 /// A statement from SQL with `?` placeholders (numbered for PostgreSQL).
-pub fn stmt(conn: &Conn, sql: &str, binds: Vec<(Bind, ColumnKind)>) -> Statement {
+pub fn stmt(conn: &Conn, sql: &str, binds: Vec<(Value, ColumnKind)>) -> Statement {
     // `?` placeholders, numbered for PostgreSQL.
     let dialect = conn.dialect();
     let mut text = String::with_capacity(sql.len() + 8);

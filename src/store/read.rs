@@ -13,7 +13,8 @@ use diesel::sql_types::{BigInt, Bool, Double, Integer, Nullable, Text, Timestamp
 use diesel::sqlite::{Sqlite, SqliteConnection, SqliteValue};
 
 use super::sql::Statement;
-use super::value::{Bind, Cell, ColumnKind, PG_EPOCH_OFFSET_MICROS, format_instant, parse_instant};
+use super::value::PG_EPOCH_OFFSET_MICROS;
+use super::{Cell, ColumnKind, Value, parse_instant};
 use super::{Conn, StoreError};
 
 /// Receives rows. `begin_row` may return `false` to stop reading early.
@@ -28,12 +29,12 @@ pub(crate) fn bind_sqlite(stmt: &Statement) -> BoxedSqlQuery<'_, Sqlite, SqlQuer
     for (bind, _) in &stmt.binds {
         // SQLite columns are dynamically typed, so the column kind does not matter.
         q = match bind {
-            Bind::Null => q.bind::<Nullable<Text>, Option<&str>>(None),
-            Bind::Bool(v) => q.bind::<Bool, _>(*v),
-            Bind::Int(v) => q.bind::<BigInt, _>(*v),
-            Bind::Double(v) => q.bind::<Double, _>(*v),
-            Bind::Text(s) => q.bind::<Text, _>(s.as_str()),
-            Bind::Instant(t) => q.bind::<Text, _>(format_instant(t)),
+            Value::Null => q.bind::<Nullable<Text>, Option<&str>>(None),
+            Value::Bool(v) => q.bind::<Bool, _>(*v),
+            Value::Int(v) => q.bind::<BigInt, _>(*v),
+            Value::Double(v) | Value::Duration(v) => q.bind::<Double, _>(*v),
+            Value::Text(s) => q.bind::<Text, _>(s.as_str()),
+            other => q.bind::<Text, _>(other.plain_text().unwrap_or_default()),
         };
     }
     q
@@ -43,29 +44,32 @@ pub(crate) fn bind_pg(stmt: &Statement) -> BoxedSqlQuery<'_, Pg, SqlQuery> {
     let mut q = diesel::sql_query(stmt.text.as_str()).into_boxed::<Pg>();
     for (bind, kind) in &stmt.binds {
         q = match (bind, kind) {
-            (Bind::Null, ColumnKind::Int32) => q.bind::<Nullable<Integer>, Option<i32>>(None),
-            (Bind::Null, ColumnKind::Int64) => q.bind::<Nullable<BigInt>, Option<i64>>(None),
-            (Bind::Null, ColumnKind::Double) => q.bind::<Nullable<Double>, Option<f64>>(None),
-            (Bind::Null, ColumnKind::Boolean) => q.bind::<Nullable<Bool>, Option<bool>>(None),
-            (Bind::Null, ColumnKind::Instant) => {
+            (Value::Null, ColumnKind::Int32) => q.bind::<Nullable<Integer>, Option<i32>>(None),
+            (Value::Null, ColumnKind::Int64) => q.bind::<Nullable<BigInt>, Option<i64>>(None),
+            (Value::Null, ColumnKind::Double) => q.bind::<Nullable<Double>, Option<f64>>(None),
+            (Value::Null, ColumnKind::Boolean) => q.bind::<Nullable<Bool>, Option<bool>>(None),
+            (Value::Null, ColumnKind::Instant) => {
                 q.bind::<Nullable<Timestamptz>, Option<chrono::DateTime<chrono::Utc>>>(None)
             }
-            (Bind::Null, ColumnKind::Text | ColumnKind::LocalText) => {
+            (Value::Null, ColumnKind::Text | ColumnKind::LocalText) => {
                 q.bind::<Nullable<Text>, Option<&str>>(None)
             }
-            (Bind::Bool(v), _) => q.bind::<Bool, _>(*v),
-            (Bind::Int(v), ColumnKind::Int32) => match i32::try_from(*v) {
+            (Value::Bool(v), _) => q.bind::<Bool, _>(*v),
+            (Value::Int(v), ColumnKind::Int32) => match i32::try_from(*v) {
                 Ok(small) => q.bind::<Integer, _>(small),
                 Err(_) => q.bind::<BigInt, _>(*v),
             },
-            (Bind::Int(v), _) => q.bind::<BigInt, _>(*v),
-            (Bind::Double(v), _) => q.bind::<Double, _>(*v),
-            (Bind::Text(s), ColumnKind::Instant) => match parse_instant(s) {
+            (Value::Int(v), _) => q.bind::<BigInt, _>(*v),
+            (Value::Double(v) | Value::Duration(v), _) => q.bind::<Double, _>(*v),
+            (Value::Text(s), ColumnKind::Instant) => match parse_instant(s) {
                 Some(t) => q.bind::<Timestamptz, _>(t),
                 None => q.bind::<Text, _>(s.as_str()),
             },
-            (Bind::Text(s), _) => q.bind::<Text, _>(s.as_str()),
-            (Bind::Instant(t), _) => q.bind::<Timestamptz, _>(*t),
+            (Value::Text(s), _) => q.bind::<Text, _>(s.as_str()),
+            (Value::Instant(t), _) => q.bind::<Timestamptz, _>(*t),
+            (other @ (Value::Local(_) | Value::Date(_) | Value::Time(_)), _) => {
+                q.bind::<Text, _>(other.plain_text().unwrap_or_default())
+            }
         };
     }
     q
@@ -104,8 +108,10 @@ fn admit_to_cache(text: &str) -> bool {
 /// any other `?` is not split and not cached.
 pub(crate) struct SqliteStatement<'a> {
     parts: Vec<&'a str>,
-    binds: &'a [(Bind, ColumnKind)],
-    instants: Vec<String>,
+    binds: &'a [(Value, ColumnKind)],
+    /// The text of every bind that SQLite receives as text but the value holds
+    /// otherwise (instants, dates, times), in bind order.
+    texts: Vec<String>,
     cache: bool,
 }
 
@@ -119,18 +125,16 @@ impl<'a> SqliteStatement<'a> {
         if parts.len() != stmt.binds.len() + 1 {
             return None;
         }
-        let instants = stmt
+        let texts = stmt
             .binds
             .iter()
-            .filter_map(|(b, _)| match b {
-                Bind::Instant(t) => Some(format_instant(t)),
-                _ => None,
-            })
+            .filter(|(b, _)| is_text_form(b))
+            .filter_map(|(b, _)| b.plain_text())
             .collect();
         Some(SqliteStatement {
             parts,
             binds: &stmt.binds,
-            instants,
+            texts,
             cache: admit_to_cache(&stmt.text),
         })
     }
@@ -150,30 +154,40 @@ impl QueryFragment<Sqlite> for SqliteStatement<'_> {
         if !self.cache {
             out.unsafe_to_cache_prepared();
         }
-        let mut instants = self.instants.iter();
+        let mut texts = self.texts.iter();
         for (i, part) in self.parts.iter().enumerate() {
             out.push_sql(part);
             let Some((bind, _)) = self.binds.get(i) else {
                 break;
             };
             match bind {
-                Bind::Null => out.push_bind_param::<Nullable<Text>, _>(&NULL_TEXT)?,
-                Bind::Bool(v) => out.push_bind_param::<Bool, _>(v)?,
-                Bind::Int(v) => out.push_bind_param::<BigInt, _>(v)?,
-                Bind::Double(v) => out.push_bind_param::<Double, _>(v)?,
-                Bind::Text(s) => out.push_bind_param::<Text, String>(s)?,
-                Bind::Instant(_) => match instants.next() {
-                    Some(t) => out.push_bind_param::<Text, String>(t)?,
-                    None => {
-                        return Err(diesel::result::Error::QueryBuilderError(
-                            "an instant bind has no text".into(),
-                        ));
+                Value::Null => out.push_bind_param::<Nullable<Text>, _>(&NULL_TEXT)?,
+                Value::Bool(v) => out.push_bind_param::<Bool, _>(v)?,
+                Value::Int(v) => out.push_bind_param::<BigInt, _>(v)?,
+                Value::Double(v) | Value::Duration(v) => out.push_bind_param::<Double, _>(v)?,
+                Value::Text(s) => out.push_bind_param::<Text, String>(s)?,
+                Value::Instant(_) | Value::Local(_) | Value::Date(_) | Value::Time(_) => {
+                    match texts.next() {
+                        Some(t) => out.push_bind_param::<Text, String>(t)?,
+                        None => {
+                            return Err(diesel::result::Error::QueryBuilderError(
+                                "a bind has no text".into(),
+                            ));
+                        }
                     }
-                },
+                }
             }
         }
         Ok(())
     }
+}
+
+/// Binds SQLite receives as text though the value is not a string.
+fn is_text_form(v: &Value) -> bool {
+    matches!(
+        v,
+        Value::Instant(_) | Value::Local(_) | Value::Date(_) | Value::Time(_)
+    )
 }
 
 fn sqlite_cell<'v>(value: &'v mut SqliteValue<'_, '_, '_>, kind: ColumnKind) -> Cell<'v> {

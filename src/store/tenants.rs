@@ -17,7 +17,7 @@ use chrono::{DateTime, Utc};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
-use super::value::{Bind, ColumnKind, SortValue};
+use super::{ColumnKind, Value};
 use super::{Conn, StoreError, query, stmt, text};
 use crate::edm::Model;
 
@@ -85,8 +85,8 @@ pub struct KeyInfo {
     pub expires_at_utc: Option<String>,
 }
 
-fn t(s: &str) -> (Bind, ColumnKind) {
-    (Bind::Text(s.to_string()), ColumnKind::Text)
+fn t(s: &str) -> (Value, ColumnKind) {
+    (Value::Text(s.to_string()), ColumnKind::Text)
 }
 
 const TENANT_COLUMNS: &str =
@@ -100,18 +100,18 @@ const TENANT_KINDS: [ColumnKind; 6] = [
     ColumnKind::Text,
 ];
 
-fn tenant_from(row: &[SortValue]) -> Tenant {
+fn tenant_from(row: &[Value]) -> Tenant {
     Tenant {
         id: text(&row[0]),
         name: text(&row[1]),
         time_zone: text(&row[2]),
         retention_days: match row[3] {
-            SortValue::Int(i) => i,
+            Value::Int(i) => i,
             _ => 0,
         },
         created_at_utc: text(&row[4]),
         directory_source: match row.get(5) {
-            Some(SortValue::Text(s)) => Some(s.clone()),
+            Some(Value::Text(s)) => Some(s.clone()),
             _ => None,
         },
     }
@@ -168,8 +168,8 @@ pub fn create_tenant(
             t(&id),
             t(name),
             t(time_zone),
-            (Bind::Int(retention_days), ColumnKind::Int64),
-            (Bind::Instant(Utc::now()), ColumnKind::Instant),
+            (Value::Int(retention_days), ColumnKind::Int64),
+            (Value::Instant(Utc::now()), ColumnKind::Instant),
         ],
     );
     conn.execute(&s)?;
@@ -224,9 +224,9 @@ pub fn update_tenant(
         if let Some(source) = directory_source {
             // An empty value removes the source.
             let value = if source.is_empty() {
-                Bind::Null
+                Value::Null
             } else {
-                Bind::Text(source.to_string())
+                Value::Text(source.to_string())
             };
             let s = stmt(
                 conn,
@@ -247,7 +247,7 @@ pub fn update_tenant(
             let s = stmt(
                 conn,
                 "UPDATE tenants SET retention_days = ? WHERE id = ?",
-                vec![(Bind::Int(days), ColumnKind::Int64), t(id)],
+                vec![(Value::Int(days), ColumnKind::Int64), t(id)],
             );
             conn.execute(&s)?;
         }
@@ -313,7 +313,7 @@ pub fn create_key(
             t(name),
             t(role.as_str()),
             t(&sha256_hex(&secret)),
-            (Bind::Instant(Utc::now()), ColumnKind::Instant),
+            (Value::Instant(Utc::now()), ColumnKind::Instant),
         ],
     );
     conn.execute(&s)?;
@@ -348,8 +348,8 @@ pub fn list_keys(conn: &mut Conn, tenant_id: &str) -> Result<Vec<KeyInfo>, Store
             name: text(&r[2]),
             role: Role::parse(&text(&r[3])).unwrap_or(Role::Read),
             created_at_utc: text(&r[4]),
-            revoked_at_utc: (r[5] != SortValue::Null).then(|| text(&r[5])),
-            expires_at_utc: (r[6] != SortValue::Null).then(|| text(&r[6])),
+            revoked_at_utc: (r[5] != Value::Null).then(|| text(&r[5])),
+            expires_at_utc: (r[6] != Value::Null).then(|| text(&r[6])),
         })
         .collect())
 }
@@ -360,7 +360,7 @@ pub fn revoke_key(conn: &mut Conn, key: &str) -> Result<bool, StoreError> {
     let s = stmt(
         conn,
         "UPDATE api_keys SET revoked_at_utc = ? WHERE id = ? AND revoked_at_utc IS NULL",
-        vec![(Bind::Instant(Utc::now()), ColumnKind::Instant), t(id)],
+        vec![(Value::Instant(Utc::now()), ColumnKind::Instant), t(id)],
     );
     Ok(conn.execute(&s)? > 0)
 }
@@ -410,7 +410,7 @@ pub fn verify_key_until(conn: &mut Conn, key: &str) -> Result<Option<VerifiedKey
     let stored = text(&row[0]);
     let presented = sha256_hex(secret);
     let equal: bool = stored.as_bytes().ct_eq(presented.as_bytes()).into();
-    if !equal || row[2] != SortValue::Null || instant_of(&row[9]).is_some_and(|t| t <= Utc::now()) {
+    if !equal || row[2] != Value::Null || instant_of(&row[9]).is_some_and(|t| t <= Utc::now()) {
         return Ok(None);
     }
     let Some(role) = Role::parse(&text(&row[1])) else {
@@ -419,10 +419,10 @@ pub fn verify_key_until(conn: &mut Conn, key: &str) -> Result<Option<VerifiedKey
     Ok(Some((tenant_from(&row[3..]), role, instant_of(&row[9]))))
 }
 
-fn instant_of(v: &SortValue) -> Option<DateTime<Utc>> {
+fn instant_of(v: &Value) -> Option<DateTime<Utc>> {
     match v {
-        SortValue::Instant(t) => Some(*t),
-        SortValue::Text(s) => super::parse_instant(s),
+        Value::Instant(t) => Some(*t),
+        Value::Text(s) => super::parse_instant(s),
         _ => None,
     }
 }
@@ -436,7 +436,7 @@ pub fn set_key_expiry(
     let s = stmt(
         conn,
         "UPDATE api_keys SET expires_at_utc = ? WHERE id = ?",
-        vec![(Bind::Instant(expires), ColumnKind::Instant), t(key_id)],
+        vec![(Value::Instant(expires), ColumnKind::Instant), t(key_id)],
     );
     Ok(conn.execute(&s)? > 0)
 }

@@ -12,7 +12,7 @@ use diesel::{QueryableByName, RunQueryDsl};
 use crate::edm::EntitySet;
 
 use super::sql::{self, Statement};
-use super::value::{Bind, ColumnKind, parse_instant};
+use super::{ColumnKind, Value, parse_instant};
 use super::{Conn, StoreError};
 
 /// Binds per statement: under SQLite's 32,766 and PostgreSQL's 65,535.
@@ -28,7 +28,7 @@ pub struct RowBatch<'m> {
     tenant_position: Option<usize>,
     /// Position of the key in `columns`, if the key is among them.
     key_position: Option<usize>,
-    rows: Vec<Vec<Bind>>,
+    rows: Vec<Vec<Value>>,
     /// Pending rows by key, so a key given twice keeps only its last row.
     pending: HashMap<String, usize>,
 }
@@ -56,7 +56,7 @@ impl<'m> RowBatch<'m> {
         }
     }
 
-    pub fn push(&mut self, mut row: Vec<Bind>) -> Result<(), StoreError> {
+    pub fn push(&mut self, mut row: Vec<Value>) -> Result<(), StoreError> {
         if row.len() != self.columns.len() {
             return Err(StoreError::Invalid(format!(
                 "{}: a row has {} values for {} columns",
@@ -66,7 +66,7 @@ impl<'m> RowBatch<'m> {
             )));
         }
         if let Some(p) = self.tenant_position {
-            row[p] = Bind::Text(self.tenant.clone());
+            row[p] = Value::Text(self.tenant.clone());
         }
         self.rows.push(row);
         Ok(())
@@ -74,12 +74,12 @@ impl<'m> RowBatch<'m> {
 
     /// Like [`RowBatch::push`], but a row whose key is already pending replaces that
     /// row (the later record wins, as an upsert would). Returns whether it replaced one.
-    pub fn push_replacing(&mut self, row: Vec<Bind>) -> Result<bool, StoreError> {
+    pub fn push_replacing(&mut self, row: Vec<Value>) -> Result<bool, StoreError> {
         let key = match (
             self.key_position,
             self.key_position.and_then(|p| row.get(p)),
         ) {
-            (Some(_), Some(Bind::Text(k))) => Some(k.clone()),
+            (Some(_), Some(Value::Text(k))) => Some(k.clone()),
             _ => None,
         };
         if let Some(k) = &key
@@ -87,7 +87,7 @@ impl<'m> RowBatch<'m> {
         {
             let mut row = row;
             if let Some(p) = self.tenant_position {
-                row[p] = Bind::Text(self.tenant.clone());
+                row[p] = Value::Text(self.tenant.clone());
             }
             self.rows[index] = row;
             return Ok(true);
@@ -109,7 +109,7 @@ impl<'m> RowBatch<'m> {
                 .rows
                 .iter()
                 .map(|r| match r.get(key_position) {
-                    Some(Bind::Text(k)) => Some(k.as_str()),
+                    Some(Value::Text(k)) => Some(k.as_str()),
                     _ => None,
                 })
                 .collect::<Option<Vec<&str>>>()
@@ -118,7 +118,7 @@ impl<'m> RowBatch<'m> {
         }
         let dialect = conn.dialect();
         let mut existing = 0;
-        let keys: Vec<&Bind> = self
+        let keys: Vec<&Value> = self
             .rows
             .iter()
             .filter_map(|r| r.get(key_position))
@@ -130,7 +130,7 @@ impl<'m> RowBatch<'m> {
                 dialect.placeholder(1),
                 self.set.key_property().column
             );
-            let mut binds = vec![(Bind::Text(self.tenant.clone()), ColumnKind::Text)];
+            let mut binds = vec![(Value::Text(self.tenant.clone()), ColumnKind::Text)];
             for (i, k) in chunk.iter().enumerate() {
                 if i > 0 {
                     text.push_str(", ");
@@ -197,7 +197,7 @@ impl<'m> RowBatch<'m> {
             let mut binds = Vec::with_capacity(chunk.len() * per_row);
             for row in chunk {
                 if self.tenant_position.is_none() {
-                    binds.push((Bind::Text(self.tenant.clone()), ColumnKind::Text));
+                    binds.push((Value::Text(self.tenant.clone()), ColumnKind::Text));
                 }
                 binds.extend(row.iter().cloned().zip(self.kinds.iter().copied()));
             }
@@ -233,15 +233,15 @@ impl PgArray<'_> {
 /// The rows as one array per column, or `None` when some value does not have its
 /// column's type (then the caller binds row by row, as before, and lets PostgreSQL
 /// convert or reject it).
-fn pg_arrays<'a>(rows: &'a [Vec<Bind>], kinds: &[ColumnKind]) -> Option<Vec<PgArray<'a>>> {
+fn pg_arrays<'a>(rows: &'a [Vec<Value>], kinds: &[ColumnKind]) -> Option<Vec<PgArray<'a>>> {
     fn column<'a, T>(
-        rows: &'a [Vec<Bind>],
+        rows: &'a [Vec<Value>],
         c: usize,
-        value: impl Fn(&'a Bind) -> Option<T>,
+        value: impl Fn(&'a Value) -> Option<T>,
     ) -> Option<Vec<Option<T>>> {
         rows.iter()
             .map(|row| match row.get(c)? {
-                Bind::Null => Some(None),
+                Value::Null => Some(None),
                 b => value(b).map(Some),
             })
             .collect()
@@ -253,29 +253,29 @@ fn pg_arrays<'a>(rows: &'a [Vec<Bind>], kinds: &[ColumnKind]) -> Option<Vec<PgAr
             Some(match kind {
                 ColumnKind::Text | ColumnKind::LocalText => {
                     PgArray::Text(column(rows, c, |b| match b {
-                        Bind::Text(s) => Some(s.as_str()),
+                        Value::Text(s) => Some(s.as_str()),
                         _ => None,
                     })?)
                 }
                 ColumnKind::Int32 => PgArray::Int32(column(rows, c, |b| match b {
-                    Bind::Int(v) => i32::try_from(*v).ok(),
+                    Value::Int(v) => i32::try_from(*v).ok(),
                     _ => None,
                 })?),
                 ColumnKind::Int64 => PgArray::Int64(column(rows, c, |b| match b {
-                    Bind::Int(v) => Some(*v),
+                    Value::Int(v) => Some(*v),
                     _ => None,
                 })?),
                 ColumnKind::Double => PgArray::Double(column(rows, c, |b| match b {
-                    Bind::Double(v) => Some(*v),
+                    Value::Double(v) => Some(*v),
                     _ => None,
                 })?),
                 ColumnKind::Boolean => PgArray::Boolean(column(rows, c, |b| match b {
-                    Bind::Bool(v) => Some(*v),
+                    Value::Bool(v) => Some(*v),
                     _ => None,
                 })?),
                 ColumnKind::Instant => PgArray::Instant(column(rows, c, |b| match b {
-                    Bind::Instant(t) => Some(*t),
-                    Bind::Text(s) => parse_instant(s),
+                    Value::Instant(t) => Some(*t),
+                    Value::Text(s) => parse_instant(s),
                     _ => None,
                 })?),
             })

@@ -25,7 +25,7 @@ use std::time::Duration;
 use ccfeed::config::Settings;
 use ccfeed::edm::{EdmType, Model, Storage};
 use ccfeed::http::{self, AppState};
-use ccfeed::store::{self, Bind, Db, RowBatch};
+use ccfeed::store::{self, Db, RowBatch};
 use chrono::{DateTime, Duration as ChronoDuration, SecondsFormat, Utc};
 use diesel::{Connection, RunQueryDsl};
 use serde_json::Value;
@@ -211,37 +211,47 @@ pub fn base_time() -> DateTime<Utc> {
 
 /// A deterministic value for property `name` of fixture row `i`: nulls every fifth
 /// row where allowed, awkward text (quotes, `%`, `_`, unicode) every seventh.
-pub fn fixture_value(model: &Model, set: &str, name: &str, i: usize) -> Bind {
+pub fn fixture_value(model: &Model, set: &str, name: &str, i: usize) -> store::Value {
     let set = model.entity_set(set).expect("set");
     let p = set.property(name).expect("property");
     if name == "id" {
-        return Bind::Text(format!("{}-{i:04}", set.table));
+        return store::Value::Text(format!("{}-{i:04}", set.table));
     }
     if p.nullable && i % 5 == 0 {
-        return Bind::Null;
+        return store::Value::Null;
     }
     let t = base_time()
         + ChronoDuration::minutes(37 * i as i64)
         + ChronoDuration::milliseconds(i as i64);
     match (p.ty, p.storage) {
-        (EdmType::DateTimeOffset, Storage::LocalText) => Bind::Text(
+        (EdmType::DateTimeOffset, Storage::LocalText) => store::Value::Text(
             t.with_timezone(&chrono_tz::Europe::Budapest)
                 .to_rfc3339_opts(SecondsFormat::Millis, false),
         ),
-        (EdmType::DateTimeOffset, _) => Bind::Instant(t),
-        (EdmType::Boolean, _) => Bind::Bool(i % 2 == 0),
-        (EdmType::Int32 | EdmType::Int64, _) => Bind::Int(((i * 7919) % 1000) as i64),
-        (EdmType::Double, _) => Bind::Double(i as f64 * 1.25),
+        (EdmType::DateTimeOffset, _) => store::Value::Instant(t),
+        (EdmType::Boolean, _) => store::Value::Bool(i % 2 == 0),
+        (EdmType::Int32 | EdmType::Int64, _) => store::Value::Int(((i * 7919) % 1000) as i64),
+        (EdmType::Double, _) => store::Value::Double(i as f64 * 1.25),
         (EdmType::String, _) => {
             if let Some(v) = p.allowed_values.get(i % p.allowed_values.len().max(1)) {
-                Bind::Text(v.clone())
+                store::Value::Text(v.clone())
             } else if i % 7 == 3 {
-                Bind::Text(format!("O'Brien \"%_\" ünïcode {i}"))
+                store::Value::Text(format!("O'Brien \"%_\" ünïcode {i}"))
             } else {
-                Bind::Text(format!("{name} {:03}", (i * 31) % 97))
+                store::Value::Text(format!("{name} {:03}", (i * 31) % 97))
             }
         }
     }
+}
+
+/// The ids of a page's rows, in order.
+pub fn ids(page: &Value) -> Vec<String> {
+    page["value"]
+        .as_array()
+        .expect("value array")
+        .iter()
+        .map(|r| r["id"].as_str().expect("id").to_string())
+        .collect()
 }
 
 /// Writes `rows` fixture rows of `set` for `tenant`.
@@ -276,7 +286,7 @@ pub fn write(
     tenant: &str,
     set_name: &str,
     rows: usize,
-    overrides: impl Fn(usize, &str) -> Option<Bind>,
+    overrides: impl Fn(usize, &str) -> Option<store::Value>,
 ) {
     let set = model.entity_set(set_name).expect("set");
     let mut conn = db.get().expect("conn");

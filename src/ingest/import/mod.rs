@@ -19,9 +19,8 @@ use serde_json::{Map, Value};
 
 use super::{Converter, IngestError, body_error, segments};
 use crate::edm::{EntitySet, Model};
-use crate::store;
 use crate::store::tenants::Tenant;
-use crate::store::{Bind, ColumnKind, Conn, RowBatch, StoreError};
+use crate::store::{self, ColumnKind, Conn, RowBatch, StoreError};
 
 /// The export formats ccfeed reads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -373,7 +372,7 @@ fn remove_stale(
 ) -> Result<u64, StoreError> {
     let key = &rows.set.key_property().column;
     let table = &rows.set.table;
-    let tenant_bind = || (Bind::Text(tenant.to_string()), ColumnKind::Text);
+    let tenant_bind = || (store::Value::Text(tenant.to_string()), ColumnKind::Text);
     let mut stale: Vec<String> = Vec::new();
     for chunk in conversation_ids.chunks(REMOVE_CHUNK) {
         let mut binds = vec![tenant_bind()];
@@ -381,7 +380,7 @@ fn remove_stale(
             format!("SELECT \"{key}\" FROM \"{table}\" WHERE tenant_id = ? AND \"{scope}\" IN (");
         for (i, id) in chunk.iter().enumerate() {
             sql.push_str(if i == 0 { "?" } else { ", ?" });
-            binds.push((Bind::Text(id.clone()), ColumnKind::Text));
+            binds.push((store::Value::Text(id.clone()), ColumnKind::Text));
         }
         sql.push(')');
         let found = store::query(conn, &store::stmt(conn, &sql, binds), &[ColumnKind::Text])?;
@@ -403,7 +402,7 @@ fn remove_stale(
         let mut sql = format!("DELETE FROM \"{table}\" WHERE tenant_id = ? AND \"{key}\" IN (");
         for (i, id) in ids.iter().enumerate() {
             sql.push_str(if i == 0 { "?" } else { ", ?" });
-            binds.push((Bind::Text(id.clone()), ColumnKind::Text));
+            binds.push((store::Value::Text(id.clone()), ColumnKind::Text));
         }
         sql.push(')');
         removed += conn.execute(&store::stmt(conn, &sql, binds))? as u64;

@@ -1,0 +1,750 @@
+//! Compiling a bound [`QueryPlan`] into a dialect's SQL: the page query, the
+//! `$count` query and one query per expanded navigation property, each with the
+//! column layout [`execute`](super::execute) needs to read it back.
+//!
+//! The binder rejects every request this step cannot compile, so a
+//! [`CompileError`] is a server bug (answered 500), never a user's mistake. The SQL
+//! text holds only identifiers from the model and placeholders; every value is a
+//! bind. The tenant predicate is added here, as the first condition of every
+//! `WHERE`, and nowhere else on the read path.
+
+use crate::edm::{EntitySet, Model};
+use crate::plan::{ExpandPlan, QueryPlan, Within};
+
+use super::expr::ExprWriter;
+use super::sql::{Builder, Dialect, Statement, quoted};
+use super::{ColumnKind, Value};
+
+/// A plan this module cannot turn into SQL: the binder let through something it
+/// should have refused.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("the query could not be compiled: {0}")]
+pub struct CompileError(pub String);
+
+/// Where each column of a result goes: the first `output` columns are the selected
+/// properties in response order; after them come sort expressions and join columns
+/// that are not among the selected properties.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ReadLayout {
+    /// Read kind of every column, output and extra.
+    pub kinds: Vec<ColumnKind>,
+    pub output: usize,
+    /// `sort_positions[i]` is the column holding sort key `i` (the last one is the
+    /// entity key).
+    pub sort_positions: Vec<usize>,
+    /// `expand_positions[i]` is the column holding the value expanded navigation
+    /// property `i` joins on.
+    pub expand_positions: Vec<usize>,
+}
+
+/// A plan compiled for one dialect.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CompiledQuery {
+    /// The page query (at most `page_rows + 1` rows, to see whether more follow).
+    pub page: Statement,
+    /// `SELECT COUNT(*)` over the same rows, when the plan asks for the total.
+    pub count: Option<Statement>,
+    pub layout: ReadLayout,
+    /// Rows to deliver; `None` delivers all.
+    pub page_rows: Option<u64>,
+    pub expand: Vec<CompiledExpand>,
+}
+
+/// The query of one expanded navigation property: all related rows of a page's
+/// parents in one statement, the parents' join values in one bind.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CompiledExpand {
+    pub statement: Statement,
+    /// Index in `statement.binds` of the join values (set per page by execute).
+    pub keys_bind: usize,
+    /// The related rows' layout; after its columns come the join value and, for
+    /// nested `$count`, the total per parent.
+    pub layout: ReadLayout,
+    pub join_position: usize,
+    pub total_position: Option<usize>,
+    pub collection: bool,
+    pub expand: Vec<CompiledExpand>,
+}
+
+/// Compiles `plan` for `dialect`.
+pub fn compile(
+    model: &Model,
+    plan: &QueryPlan,
+    dialect: Dialect,
+) -> Result<CompiledQuery, CompileError> {
+    let set = set_of(model, plan)?;
+    let (page, layout) = select(model, set, plan, dialect)?;
+    let count = if plan.count {
+        Some(count(model, set, plan, dialect)?)
+    } else {
+        None
+    };
+    let expand = plan
+        .expand
+        .iter()
+        .map(|e| compile_expand(model, e, dialect))
+        .collect::<Result<_, _>>()?;
+    Ok(CompiledQuery {
+        page,
+        count,
+        layout,
+        page_rows: plan.page_rows,
+        expand,
+    })
+}
+
+fn compile_expand(
+    model: &Model,
+    expand: &ExpandPlan,
+    dialect: Dialect,
+) -> Result<CompiledExpand, CompileError> {
+    let (statement, keys_bind, mut layout) = expand_select(model, expand, dialect)?;
+    let width = layout.kinds.len();
+    layout.kinds.push(ColumnKind::Text);
+    let total_position = expand.count.then(|| {
+        layout.kinds.push(ColumnKind::Int64);
+        width + 1
+    });
+    let nested = expand
+        .plan
+        .expand
+        .iter()
+        .map(|e| compile_expand(model, e, dialect))
+        .collect::<Result<_, _>>()?;
+    Ok(CompiledExpand {
+        statement,
+        keys_bind,
+        layout,
+        join_position: width,
+        total_position,
+        collection: expand.collection,
+        expand: nested,
+    })
+}
+
+fn set_of<'m>(model: &'m Model, plan: &QueryPlan) -> Result<&'m EntitySet, CompileError> {
+    model
+        .entity_sets()
+        .get(plan.set)
+        .ok_or_else(|| CompileError(format!("no entity set #{}", plan.set)))
+}
+
+fn property(set: &EntitySet, index: usize) -> Result<&crate::edm::Property, CompileError> {
+    set.properties
+        .get(index)
+        .ok_or_else(|| CompileError(format!("{} has no property #{index}", set.name)))
+}
+
+/// A column read after the selected properties.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Extra {
+    /// Sort key `i` of the plan.
+    Sort(usize),
+    /// A property of the row (a join column of an expansion).
+    Property(usize),
+}
+
+fn extras(plan: &QueryPlan) -> Vec<Extra> {
+    let mut out: Vec<Extra> = plan
+        .order
+        .iter()
+        .enumerate()
+        .filter(|(_, k)| k.column().is_none_or(|c| !plan.select.contains(&c)))
+        .map(|(i, _)| Extra::Sort(i))
+        .collect();
+    for e in &plan.expand {
+        let p = e.parent_property;
+        let present = plan.select.contains(&p)
+            || out.iter().any(|x| match x {
+                Extra::Sort(i) => plan.order[*i].column() == Some(p),
+                Extra::Property(q) => *q == p,
+            });
+        if !present {
+            out.push(Extra::Property(p));
+        }
+    }
+    out
+}
+
+fn layout(set: &EntitySet, plan: &QueryPlan) -> Result<ReadLayout, CompileError> {
+    let columns = &plan.select;
+    let output = columns.len();
+    let extras = extras(plan);
+    let mut kinds: Vec<ColumnKind> = columns
+        .iter()
+        .map(|&c| property(set, c).map(|p| p.kind()))
+        .collect::<Result<_, _>>()?;
+    for x in &extras {
+        kinds.push(match x {
+            Extra::Sort(i) => plan.order[*i].expr.read_kind(),
+            Extra::Property(p) => property(set, *p)?.kind(),
+        });
+    }
+    // The column holding property `p`, wherever it is.
+    let position_of = |p: usize| -> Option<usize> {
+        columns.iter().position(|&c| c == p).or_else(|| {
+            extras
+                .iter()
+                .position(|x| match x {
+                    Extra::Sort(i) => plan.order[*i].column() == Some(p),
+                    Extra::Property(q) => *q == p,
+                })
+                .map(|i| output + i)
+        })
+    };
+    let sort_positions = plan
+        .order
+        .iter()
+        .enumerate()
+        .map(|(i, k)| {
+            k.column()
+                .and_then(|c| columns.iter().position(|&s| s == c))
+                .or_else(|| {
+                    extras
+                        .iter()
+                        .position(|x| *x == Extra::Sort(i))
+                        .map(|e| output + e)
+                })
+                .ok_or_else(|| CompileError(format!("sort key {i} has no column")))
+        })
+        .collect::<Result<_, _>>()?;
+    let expand_positions = plan
+        .expand
+        .iter()
+        .map(|e| {
+            position_of(e.parent_property)
+                .ok_or_else(|| CompileError(format!("the join column of {} is not read", e.nav)))
+        })
+        .collect::<Result<_, _>>()?;
+    Ok(ReadLayout {
+        kinds,
+        output,
+        sort_positions,
+        expand_positions,
+    })
+}
+
+/// `SELECT` list: the selected properties, then the extras.
+fn select_list(
+    b: &mut Builder,
+    w: &mut ExprWriter<'_>,
+    set: &EntitySet,
+    plan: &QueryPlan,
+) -> Result<(), CompileError> {
+    let mut first = true;
+    for &c in &plan.select {
+        if !first {
+            b.push(", ");
+        }
+        first = false;
+        b.push("\"t0\".").push(&quoted(&property(set, c)?.column));
+    }
+    for x in extras(plan) {
+        if !first {
+            b.push(", ");
+        }
+        first = false;
+        match x {
+            Extra::Sort(i) => w.write(b, &plan.order[i].expr)?,
+            Extra::Property(p) => {
+                b.push("\"t0\".").push(&quoted(&property(set, p)?.column));
+            }
+        }
+    }
+    if first {
+        // Nothing selected: keep the SQL valid.
+        b.push("1");
+    }
+    Ok(())
+}
+
+fn writer<'a>(model: &'a Model, plan: &'a QueryPlan) -> ExprWriter<'a> {
+    ExprWriter {
+        model,
+        tenant: &plan.tenant,
+        next_alias: 0,
+    }
+}
+
+/// `WHERE t0.tenant_id = ? [AND id = ?] [AND filter] [AND keyset]`: the one place
+/// the read path's tenant scope is added.
+fn where_clause(
+    b: &mut Builder,
+    w: &mut ExprWriter<'_>,
+    set: &EntitySet,
+    plan: &QueryPlan,
+    keyset: bool,
+) -> Result<(), CompileError> {
+    b.push(" WHERE \"t0\".\"tenant_id\" = ");
+    b.bind(Value::Text(plan.tenant.clone()), ColumnKind::Text);
+    if let Some(key) = &plan.key {
+        b.push(" AND \"t0\".")
+            .push(&quoted(&set.key_property().column))
+            .push(" = ");
+        b.bind(Value::Text(key.clone()), ColumnKind::Text);
+    }
+    if let Some(within) = &plan.within {
+        b.push(" AND ");
+        related_to(
+            b,
+            w.model,
+            &plan.tenant,
+            within,
+            within.steps.len(),
+            "\"t0\"",
+        )?;
+    }
+    if let Some(filter) = &plan.filter {
+        b.push(" AND ");
+        w.write(b, filter)?;
+    }
+    if keyset && let Some(after) = &plan.after {
+        keyset_predicate(b, w, plan, after)?;
+    }
+    Ok(())
+}
+
+/// `alias` is a row reached by the first `step` navigations of `within`:
+/// `alias.col IN (SELECT w.col FROM <previous set> AS w WHERE w.tenant_id = ? ...)`,
+/// nested back to the addressed entity. Every level is scoped to the tenant.
+fn related_to(
+    b: &mut Builder,
+    model: &Model,
+    tenant: &str,
+    within: &Within,
+    step: usize,
+    alias: &str,
+) -> Result<(), CompileError> {
+    let sets = model.entity_sets();
+    let Some(index) = step.checked_sub(1) else {
+        return Err(CompileError("a navigation path without steps".into()));
+    };
+    let navigation = &within.steps[index];
+    let [(target_property, from_property)] = navigation.join.on.as_slice() else {
+        return Err(CompileError(
+            "a navigation join without one column pair".into(),
+        ));
+    };
+    let target = sets
+        .get(navigation.join.set)
+        .ok_or_else(|| CompileError("a navigation to an unknown set".into()))?;
+    let from = sets
+        .get(navigation.join.from_set)
+        .ok_or_else(|| CompileError("a navigation from an unknown set".into()))?;
+    let inner = format!("\"w{index}\"");
+    b.push(alias)
+        .push(".")
+        .push(&quoted(&property(target, *target_property)?.column))
+        .push(" IN (SELECT ")
+        .push(&inner)
+        .push(".")
+        .push(&quoted(&property(from, *from_property)?.column))
+        .push(" FROM ")
+        .push(&quoted(&from.table))
+        .push(" AS ")
+        .push(&inner)
+        .push(" WHERE ")
+        .push(&inner)
+        .push(".\"tenant_id\" = ");
+    b.bind(Value::Text(tenant.to_string()), ColumnKind::Text);
+    let key = if index == 0 {
+        Some(&within.key)
+    } else {
+        within.steps[index - 1].key.as_ref()
+    };
+    if let Some(key) = key {
+        b.push(" AND ")
+            .push(&inner)
+            .push(".")
+            .push(&quoted(&from.key_property().column))
+            .push(" = ");
+        b.bind(Value::Text(key.clone()), ColumnKind::Text);
+    }
+    if index > 0 {
+        b.push(" AND ");
+        related_to(b, model, tenant, within, index, &inner)?;
+    }
+    b.push(")");
+    Ok(())
+}
+
+/// Rows strictly after `after` in the plan's order, with nulls first in ascending
+/// and last in descending order (OData's rule). For keys k1..kn it is
+/// `(k1 after v1) OR (k1 = v1 AND k2 after v2) OR ...`.
+fn keyset_predicate(
+    b: &mut Builder,
+    w: &mut ExprWriter<'_>,
+    plan: &QueryPlan,
+    after: &[Value],
+) -> Result<(), CompileError> {
+    // With a non-null first key, `k1 >= v1` (or `<=`) repeats what the OR below
+    // implies in a form the databases seek an index with: without it, each page
+    // would scan the index from its start, making a full pull quadratic.
+    if let (Some(first), Some(value)) = (plan.order.first(), after.first())
+        && plan.order.len() > 1
+        && !first.expr.nullable()
+        && !value.is_null()
+    {
+        b.push(" AND ");
+        w.write(b, &first.expr)?;
+        b.push(if first.descending { " <= " } else { " >= " });
+        b.bind(value.clone(), first.expr.read_kind());
+    }
+    b.push(" AND (");
+    let mut terms = 0;
+    for (i, (key, value)) in plan.order.iter().zip(after).enumerate() {
+        let is_null = value.is_null();
+        if is_null && key.descending {
+            continue; // nulls sort last when descending: nothing comes after one
+        }
+        if terms > 0 {
+            b.push(" OR ");
+        }
+        terms += 1;
+        b.push("(");
+        for (prev, prev_value) in plan.order[..i].iter().zip(after) {
+            w.write(b, &prev.expr)?;
+            match prev_value {
+                Value::Null => b.push(" IS NULL AND "),
+                v => b
+                    .push(" = ")
+                    .bind(v.clone(), prev.expr.read_kind())
+                    .push(" AND "),
+            };
+        }
+        let kind = key.expr.read_kind();
+        let nullable = key.expr.nullable();
+        w.write(b, &key.expr)?;
+        match (is_null, key.descending) {
+            (true, _) => {
+                b.push(" IS NOT NULL");
+            }
+            (false, false) => {
+                b.push(" > ").bind(value.clone(), kind);
+            }
+            (false, true) => {
+                b.push(" < ").bind(value.clone(), kind);
+                if nullable {
+                    b.push(" OR ");
+                    w.write(b, &key.expr)?;
+                    b.push(" IS NULL");
+                }
+            }
+        }
+        b.push(")");
+    }
+    if terms == 0 {
+        b.push("1 = 0");
+    }
+    b.push(")");
+    Ok(())
+}
+
+fn order_clause(
+    b: &mut Builder,
+    w: &mut ExprWriter<'_>,
+    plan: &QueryPlan,
+) -> Result<(), CompileError> {
+    b.push(" ORDER BY ");
+    for (i, key) in plan.order.iter().enumerate() {
+        if i > 0 {
+            b.push(", ");
+        }
+        w.write(b, &key.expr)?;
+        match (key.descending, key.expr.nullable()) {
+            (false, false) => b.push(" ASC"),
+            (true, false) => b.push(" DESC"),
+            (false, true) => b.push(" ASC NULLS FIRST"),
+            (true, true) => b.push(" DESC NULLS LAST"),
+        };
+    }
+    Ok(())
+}
+
+/// Binds an integer that the databases read as a row count.
+fn bind_count(b: &mut Builder, n: u64) {
+    b.bind(Value::Int(n.min(i64::MAX as u64) as i64), ColumnKind::Int64);
+}
+
+/// The page query: selected columns plus any sort columns not selected.
+fn select(
+    model: &Model,
+    set: &EntitySet,
+    plan: &QueryPlan,
+    dialect: Dialect,
+) -> Result<(Statement, ReadLayout), CompileError> {
+    let layout = layout(set, plan)?;
+    let mut w = writer(model, plan);
+    let mut b = Builder::new(dialect);
+    b.push("SELECT ");
+    select_list(&mut b, &mut w, set, plan)?;
+    b.push(" FROM ")
+        .push(&quoted(&set.table))
+        .push(" AS \"t0\"");
+    where_clause(&mut b, &mut w, set, plan, true)?;
+    order_clause(&mut b, &mut w, plan)?;
+    if plan.page_rows.is_some() || plan.skip > 0 {
+        b.push(" LIMIT ");
+        // One row more than the page shows whether another page follows. An absent
+        // limit is spelled as the largest value: the two backends read negative and
+        // NULL limits differently.
+        let limit = plan
+            .page_rows
+            .map_or(u64::MAX, |rows| rows.saturating_add(1));
+        if dialect == Dialect::Sqlite {
+            // SQLite reads a bare `LIMIT ?` at prepare time and then marks the
+            // statement to be prepared again whenever the value is rebound, which
+            // defeats the statement cache; an expression is only evaluated at run time.
+            b.push("(");
+            bind_count(&mut b, limit);
+            b.push(" + 0)");
+        } else {
+            bind_count(&mut b, limit);
+        }
+        b.push(" OFFSET ");
+        bind_count(&mut b, plan.skip);
+    }
+    Ok((b.finish(), layout))
+}
+
+/// `SELECT COUNT(*)` over the rows the plan reads, ignoring paging.
+fn count(
+    model: &Model,
+    set: &EntitySet,
+    plan: &QueryPlan,
+    dialect: Dialect,
+) -> Result<Statement, CompileError> {
+    let mut w = writer(model, plan);
+    let mut b = Builder::new(dialect);
+    b.push("SELECT COUNT(*) FROM ")
+        .push(&quoted(&set.table))
+        .push(" AS \"t0\"");
+    where_clause(&mut b, &mut w, set, plan, false)?;
+    Ok(b.finish())
+}
+
+/// The related rows of an expanded navigation property for a page: one query for
+/// all parents, whose join values travel in one bind (a JSON array for SQLite's
+/// `json_each`, a text array for PostgreSQL), so the text never changes with the
+/// number of parents. Columns: the layout of the related plan, then the join value,
+/// then (for nested `$count`) the total per parent. Nested `$top`/`$skip` apply per
+/// parent through `ROW_NUMBER() OVER (PARTITION BY join value ...)`.
+fn expand_select(
+    model: &Model,
+    expand: &ExpandPlan,
+    dialect: Dialect,
+) -> Result<(Statement, usize, ReadLayout), CompileError> {
+    let plan = &expand.plan;
+    let set = set_of(model, plan)?;
+    let layout = layout(set, plan)?;
+    let width = layout.kinds.len();
+    let join_col = format!(
+        "\"t0\".{}",
+        quoted(&property(set, expand.target_property)?.column)
+    );
+    let mut w = writer(model, plan);
+    let mut b = Builder::new(dialect);
+    b.push("SELECT ");
+    for i in 0..width {
+        b.push(&format!("\"x\".\"c{i}\", "));
+    }
+    b.push("\"x\".\"join_value\"");
+    if expand.count {
+        b.push(", \"x\".\"total\"");
+    }
+    b.push(" FROM (SELECT ");
+    let list_start = b.text.len();
+    select_list(&mut b, &mut w, set, plan)?;
+    let numbered = number_columns(&b.text[list_start..], width);
+    b.text.truncate(list_start);
+    b.text.push_str(&numbered);
+    b.push(", ").push(&join_col).push(" AS \"join_value\"");
+    b.push(", ROW_NUMBER() OVER (PARTITION BY ").push(&join_col);
+    order_clause(&mut b, &mut w, plan)?;
+    b.push(") AS \"row_number\"");
+    if expand.count {
+        b.push(", COUNT(*) OVER (PARTITION BY ")
+            .push(&join_col)
+            .push(") AS \"total\"");
+    }
+    b.push(" FROM ")
+        .push(&quoted(&set.table))
+        .push(" AS \"t0\"");
+    where_clause(&mut b, &mut w, set, plan, true)?;
+    b.push(" AND ").push(&join_col);
+    let keys_bind = b.next_bind_index();
+    match dialect {
+        Dialect::Sqlite => {
+            b.push(" IN (SELECT \"value\" FROM json_each(");
+            b.bind(Value::Text("[]".into()), ColumnKind::Text);
+            b.push("))");
+        }
+        Dialect::Postgres => {
+            b.push(" = ANY(CAST(");
+            b.bind(Value::Text("{}".into()), ColumnKind::Text);
+            b.push(" AS TEXT[]))");
+        }
+    }
+    b.push(") AS \"x\" WHERE \"x\".\"row_number\" > ");
+    bind_count(&mut b, expand.skip);
+    if let Some(top) = expand.top {
+        b.push(" AND \"x\".\"row_number\" <= ");
+        bind_count(&mut b, expand.skip.saturating_add(top));
+    }
+    b.push(" ORDER BY \"x\".\"join_value\", \"x\".\"row_number\"");
+    Ok((b.finish(), keys_bind, layout))
+}
+
+/// The bind value carrying `keys` for [`CompiledExpand::keys_bind`].
+pub(super) fn key_list(dialect: Dialect, keys: &[&str]) -> Value {
+    match dialect {
+        Dialect::Sqlite => Value::Text(serde_json::Value::from(keys.to_vec()).to_string()),
+        Dialect::Postgres => {
+            // An array literal: every element quoted, `"` and `\` escaped.
+            let mut text = String::from("{");
+            for (i, key) in keys.iter().enumerate() {
+                if i > 0 {
+                    text.push(',');
+                }
+                text.push('"');
+                for ch in key.chars() {
+                    if ch == '"' || ch == '\\' {
+                        text.push('\\');
+                    }
+                    text.push(ch);
+                }
+                text.push('"');
+            }
+            text.push('}');
+            Value::Text(text)
+        }
+    }
+}
+
+/// Adds `AS "c0"`, `AS "c1"`, ... to the items of a SELECT list written by
+/// [`select_list`], splitting at top-level commas only (binds are placeholders, so
+/// no quoted text can contain a comma or parenthesis).
+fn number_columns(list: &str, width: usize) -> String {
+    let mut out = String::with_capacity(list.len() + width * 8);
+    let mut depth = 0i32;
+    let mut column = 0;
+    let mut start = 0;
+    for (i, ch) in list.char_indices() {
+        match ch {
+            '(' => depth += 1,
+            ')' => depth -= 1,
+            ',' if depth == 0 => {
+                out.push_str(&list[start..i]);
+                out.push_str(&format!(" AS \"c{column}\","));
+                column += 1;
+                start = i + 1;
+            }
+            _ => {}
+        }
+    }
+    out.push_str(&list[start..]);
+    out.push_str(&format!(" AS \"c{column}\""));
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plan::{Bound, ColumnRef, OrderKey, Ty};
+
+    fn calls_plan(model: &Model) -> QueryPlan {
+        let set = model
+            .entity_sets()
+            .iter()
+            .position(|s| s.name == "Calls")
+            .unwrap();
+        let calls = &model.entity_sets()[set];
+        let ended = calls.property_index("endedAtUtc").unwrap();
+        QueryPlan {
+            set,
+            tenant: "t".into(),
+            select: vec![calls.key],
+            select_explicit: true,
+            filter: None,
+            order: vec![
+                OrderKey {
+                    expr: Bound::Column(
+                        ColumnRef {
+                            scope: 0,
+                            set,
+                            property: ended,
+                            nullable: true,
+                            utc_twin: None,
+                        },
+                        Ty::DateTimeOffset,
+                    ),
+                    descending: true,
+                },
+                OrderKey {
+                    expr: Bound::Column(
+                        ColumnRef {
+                            scope: 0,
+                            set,
+                            property: calls.key,
+                            nullable: false,
+                            utc_twin: None,
+                        },
+                        Ty::String,
+                    ),
+                    descending: false,
+                },
+            ],
+            key: None,
+            within: None,
+            after: None,
+            skip: 0,
+            page_rows: Some(10),
+            count: false,
+            expand: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn page_query_selects_sort_columns_and_binds_everything() {
+        let model = Model::load().unwrap();
+        let plan = calls_plan(&model);
+        let query = compile(&model, &plan, Dialect::Postgres).unwrap();
+        let (stmt, layout) = (query.page, query.layout);
+        assert_eq!(
+            stmt.text,
+            "SELECT \"t0\".\"id\", \"t0\".\"ended_at_utc\" FROM \"calls\" AS \"t0\" WHERE \"t0\".\"tenant_id\" = $1 \
+             ORDER BY \"t0\".\"ended_at_utc\" DESC NULLS LAST, \"t0\".\"id\" ASC LIMIT $2 OFFSET $3"
+        );
+        assert_eq!(layout.output, 1);
+        assert_eq!(layout.sort_positions, vec![1, 0]);
+        assert_eq!(stmt.binds.len(), 3);
+    }
+
+    #[test]
+    fn keyset_predicate_handles_values_and_nulls() {
+        let model = Model::load().unwrap();
+        let mut plan = calls_plan(&model);
+        plan.after = Some(vec![
+            Value::Text("2026-01-01T00:00:00.000Z".into()),
+            Value::Text("c9".into()),
+        ]);
+        let stmt = compile(&model, &plan, Dialect::Postgres).unwrap().page;
+        assert!(
+            stmt.text.contains(
+                "AND ((\"t0\".\"ended_at_utc\" < $2 OR \"t0\".\"ended_at_utc\" IS NULL) OR (\"t0\".\"ended_at_utc\" = $3 AND \"t0\".\"id\" > $4))"
+            ),
+            "{}",
+            stmt.text
+        );
+        assert_eq!(stmt.binds.len(), 6);
+        plan.after = Some(vec![Value::Null, Value::Text("c9".into())]);
+        let stmt = compile(&model, &plan, Dialect::Sqlite).unwrap().page;
+        assert!(
+            stmt.text
+                .contains("AND ((\"t0\".\"ended_at_utc\" IS NULL AND \"t0\".\"id\" > ?))"),
+            "{}",
+            stmt.text
+        );
+        assert_eq!(stmt.binds.len(), 4);
+    }
+}
