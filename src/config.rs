@@ -23,6 +23,9 @@ pub struct FileSettings {
     pub max_depth: Option<usize>,
     pub max_url_length: Option<usize>,
     pub max_expand_depth: Option<usize>,
+    pub statement_timeout_ms: Option<u64>,
+    pub max_batch_parts: Option<usize>,
+    pub max_batch_bytes: Option<usize>,
     pub max_ingest_bytes: Option<u64>,
     /// UTC time of the daily lookup refresh, `HH:MM`.
     pub refresh_at: Option<String>,

@@ -242,7 +242,7 @@ fn capabilities_say_what_the_server_does() {
         r#"<PropertyValue Property="Countable" Bool="true"/>"#,
         r#"<PropertyValue Property="Sortable" Bool="true"/>"#,
         r#"<PropertyValue Property="MaxLevels" Int="2"/>"#,
-        r#"<Annotation Term="Capabilities.BatchSupported" Bool="false"/>"#,
+        r#"<Annotation Term="Capabilities.BatchSupported" Bool="true"/>"#,
         "<String>startswith</String>",
     ] {
         assert!(xml.contains(expected), "missing {expected}");

@@ -110,9 +110,8 @@ impl Capabilities {
             r#"<Annotation Term="Capabilities.ExpandRestrictions"><Record Type="Capabilities.ExpandRestrictionsType"><PropertyValue Property="Expandable" Bool="true"/><PropertyValue Property="MaxLevels" Int="{}"/></Record></Annotation>"#,
             self.max_expand_depth.min(i32::MAX as usize)
         ));
-        // There is no $batch endpoint yet. The term's default is true, so it is
-        // declared false rather than left out; make it true when $batch lands.
-        line(r#"<Annotation Term="Capabilities.BatchSupported" Bool="false"/>"#);
+        // `POST /odata/$batch` answers read requests (multipart/mixed and JSON).
+        line(r#"<Annotation Term="Capabilities.BatchSupported" Bool="true"/>"#);
         // When $apply lands: reference Org.OData.Aggregation.V1 (alias Aggregation)
         // in `metadata_xml` and add its `Aggregation.ApplySupported` record here.
         out

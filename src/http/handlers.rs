@@ -2,7 +2,7 @@
 //! entities and `/$count`.
 
 use actix_web::http::StatusCode;
-use actix_web::http::header::{self, HeaderMap};
+use actix_web::http::header::{self, ContentEncoding, HeaderMap};
 use actix_web::{HttpRequest, HttpResponse, web};
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use tokio_stream::wrappers::ReceiverStream;
@@ -44,7 +44,7 @@ fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
 }
 
 /// The absolute service root, e.g. `http://127.0.0.1:8080/odata`.
-fn service_root(req: &HttpRequest, state: &AppState) -> String {
+pub(super) fn service_root(req: &HttpRequest, state: &AppState) -> String {
     match &state.settings.public_url {
         Some(url) => url.trim_end_matches('/').to_string(),
         None => {
@@ -119,7 +119,15 @@ pub async fn service_document(req: HttpRequest, state: State) -> Result<HttpResp
 }
 
 fn parse_options(req: &HttpRequest, limits: &plan::Limits) -> Result<QueryOptions, ApiError> {
-    let length = req.uri().to_string().len();
+    parse_query(req.query_string(), req.uri().to_string().len(), limits)
+}
+
+/// The query options of a request whose URL is `length` bytes long.
+fn parse_query(
+    query: &str,
+    length: usize,
+    limits: &plan::Limits,
+) -> Result<QueryOptions, ApiError> {
     if length > limits.max_url_length {
         return Err(ApiError::new(
             StatusCode::URI_TOO_LONG,
@@ -130,7 +138,7 @@ fn parse_options(req: &HttpRequest, limits: &plan::Limits) -> Result<QueryOption
             ),
         ));
     }
-    let pairs = uri::decode_query_string(req.query_string())?;
+    let pairs = uri::decode_query_string(query)?;
     let parse = uri::ParseOptions::default().with_max_depth(limits.max_depth);
     Ok(QueryOptions::parse_with(pairs, &parse)?)
 }
@@ -142,15 +150,58 @@ fn format_option(options: &QueryOptions) -> Option<&str> {
 pub async fn resource(req: HttpRequest, state: State) -> Result<HttpResponse, ApiError> {
     check_version(&req)?;
     let tenant = auth::authenticate(&req, &state, Role::Read).await?.id;
-    let raw_path = req.uri().path().strip_prefix("/odata/").unwrap_or_default();
-    let path = path::parse(&state.model, raw_path)?;
-    let options = parse_options(&req, &state.settings.limits)?;
-    let resolved = plan_with(&state, |p| {
+    let read_request = ReadRequest::from_http(&req, &state);
+    read(&state, tenant, &read_request).await
+}
+
+/// A read request as the pipeline takes it: from an HTTP request, or from a part of
+/// a `$batch` (which is authenticated as a whole).
+pub struct ReadRequest {
+    /// The path after `/odata/`, still percent-encoded.
+    pub path: String,
+    pub query: String,
+    pub headers: HeaderMap,
+    /// The absolute service root for links.
+    pub root: String,
+    pub encoding: ContentEncoding,
+}
+
+impl ReadRequest {
+    fn from_http(req: &HttpRequest, state: &AppState) -> ReadRequest {
+        ReadRequest {
+            path: req
+                .uri()
+                .path()
+                .strip_prefix("/odata/")
+                .unwrap_or_default()
+                .to_string(),
+            query: req.query_string().to_string(),
+            headers: req.headers().clone(),
+            root: service_root(req, state),
+            encoding: negotiated_encoding(req),
+        }
+    }
+
+    /// The length of the URL as the client sent it, for `max_url_length`.
+    fn url_length(&self) -> usize {
+        "/odata/".len() + self.path.len() + 1 + self.query.len()
+    }
+}
+
+/// Answers a read of the resource `req` addresses for `tenant`.
+pub(super) async fn read(
+    state: &State,
+    tenant: String,
+    req: &ReadRequest,
+) -> Result<HttpResponse, ApiError> {
+    let path = path::parse(&state.model, &req.path)?;
+    let options = parse_query(&req.query, req.url_length(), &state.settings.limits)?;
+    let resolved = plan_with(state, |p| {
         p.resolve(path.set, path.key.clone(), &path.navigations)
     })?;
     let read = Read {
-        req: &req,
-        state: &state,
+        req,
+        state,
         tenant,
         options,
         resolved,
@@ -166,7 +217,7 @@ pub async fn resource(req: HttpRequest, state: State) -> Result<HttpResponse, Ap
 
 /// One read request, parsed and resolved, as the handlers below take it.
 struct Read<'r> {
-    req: &'r HttpRequest,
+    req: &'r ReadRequest,
     state: &'r State,
     tenant: String,
     options: QueryOptions,
@@ -209,10 +260,9 @@ struct Preferences {
 }
 
 impl Preferences {
-    fn of(req: &HttpRequest) -> Preferences {
+    fn of(headers: &HeaderMap) -> Preferences {
         let mut out = Preferences::default();
-        let items = req
-            .headers()
+        let items = headers
             .get_all(header::HeaderName::from_static("prefer"))
             .filter_map(|v| v.to_str().ok())
             .flat_map(|v| v.split(','));
@@ -250,9 +300,9 @@ impl Preferences {
 
 /// The part of the next page's URL that every page shares: every option of this
 /// request except the paging ones, which [`next_link`] adds.
-fn next_link_base(req: &HttpRequest, root: &str) -> String {
+fn next_link_base(req: &ReadRequest) -> String {
     let mut query: Vec<String> = Vec::new();
-    if let Ok(pairs) = uri::decode_query_string(req.query_string()) {
+    if let Ok(pairs) = uri::decode_query_string(&req.query) {
         for (name, value) in pairs {
             let lower = name.to_ascii_lowercase();
             // Paging options are set per page; a key never travels in a link.
@@ -268,8 +318,7 @@ fn next_link_base(req: &HttpRequest, root: &str) -> String {
             ));
         }
     }
-    let path = req.uri().path().strip_prefix("/odata/").unwrap_or_default();
-    format!("{root}/{path}?{}", query.concat())
+    format!("{}/{}?{}", req.root, req.path, query.concat())
 }
 
 /// The next page's URL: the shared base, the remaining `$top` and the keyset position.
@@ -317,24 +366,24 @@ async fn collection(read: Read<'_>) -> Result<HttpResponse, ApiError> {
         options,
         resolved,
     } = read;
-    let format = negotiate::json(header(req.headers(), "Accept"), format_option(&options))?;
+    let format = negotiate::json(header(&req.headers, "Accept"), format_option(&options))?;
     let set = &state.model.entity_sets()[resolved.set];
-    let preferences = Preferences::of(req);
+    let preferences = Preferences::of(&req.headers);
     let page_size = state.settings.limits.page_size(preferences.max_page_size);
     let plan = plan_with(state, |p| {
         p.collection_within(resolved.set, resolved.within, &tenant, &options, page_size)
     })?;
     let query =
         store::compile(&state.model, &plan, state.db.dialect()).map_err(StoreError::from)?;
-    let root = service_root(req, state);
+    let root = req.root.clone();
     let mut head = object_head(format, &context_url(&root, &state.model, set, &plan, false));
     if head.len() > 1 {
         head.push(b',');
     }
     let shape = EntityShape::new(&state.model, &plan, &root, format);
-    let link_base = next_link_base(req, &root);
+    let link_base = next_link_base(req);
     let top = options.top;
-    let encoding = negotiated_encoding(req);
+    let encoding = req.encoding;
     let (page, started) = PageOut::new();
     let task_state = state.clone();
     // One blocking task reads, writes and compresses the page. A page that fits in
@@ -428,7 +477,6 @@ async fn entity(read: Read<'_>, property: Option<(usize, bool)>) -> Result<HttpR
         options,
         resolved,
     } = read;
-    let format = negotiate::json(header(req.headers(), "Accept"), format_option(&options))?;
     let set = &state.model.entity_sets()[resolved.set];
     let within = resolved.within.clone();
     let mut plan = plan_with(state, |p| {
@@ -449,14 +497,15 @@ async fn entity(read: Read<'_>, property: Option<(usize, bool)>) -> Result<HttpR
         plan.select = vec![index];
         return property_value(req, state, &tenant, &resolved, plan, index, raw).await;
     }
+    let format = negotiate::json(header(&req.headers, "Accept"), format_option(&options))?;
     let query =
         store::compile(&state.model, &plan, state.db.dialect()).map_err(StoreError::from)?;
-    let root = service_root(req, state);
+    let root = req.root.clone();
     let head = object_head(format, &context_url(&root, &state.model, set, &plan, true));
     let shape = EntityShape::new(&state.model, &plan, &root, format);
     let task_state = state.clone();
-    let encoding = negotiated_encoding(req);
-    let preferences = Preferences::of(req);
+    let encoding = req.encoding;
+    let preferences = Preferences::of(&req.headers);
     let omit_nulls = preferences.omit_nulls;
     let body = web::block(move || -> Result<Option<Vec<u8>>, StoreError> {
         let mut conn = task_state.db.get()?;
@@ -534,7 +583,7 @@ async fn absent(
 /// `Set('key')/property` as `{"@odata.context":...,"value":...}`, or its raw text
 /// with `/$value`; a null value is 204.
 async fn property_value(
-    req: &HttpRequest,
+    req: &ReadRequest,
     state: &State,
     tenant: &str,
     resolved: &Resolved,
@@ -562,16 +611,15 @@ async fn property_value(
         return Ok(HttpResponse::NoContent().finish());
     }
     if raw {
-        negotiate::plain_text(header(req.headers(), "Accept"))?;
+        // Like `/$count`, a raw value is text whatever the Accept header says.
         return Ok(HttpResponse::Ok()
             .content_type("text/plain;charset=utf-8")
             .body(value.plain_text().unwrap_or_default()));
     }
-    let format = negotiate::json(header(req.headers(), "Accept"), None)?;
-    let root = service_root(req, state);
+    let format = negotiate::json(header(&req.headers, "Accept"), None)?;
+    let root = req.root.clone();
     let property = &set.properties[index];
-    let path = req.uri().path().strip_prefix("/odata/").unwrap_or_default();
-    let context = format!("{root}/$metadata#{}", path.trim_end_matches('/'));
+    let context = format!("{root}/$metadata#{}", req.path.trim_end_matches('/'));
     let mut out = object_head(format, &context);
     if out.len() > 1 {
         out.push(b',');

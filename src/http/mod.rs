@@ -8,7 +8,9 @@
 
 mod admin;
 mod auth;
+mod batch;
 pub mod body;
+mod docs;
 mod error;
 mod fair_share;
 mod guard;
@@ -77,10 +79,13 @@ pub fn start(state: Arc<AppState>, listener: TcpListener) -> std::io::Result<Ser
                     })
                     .log_target("ccfeed::http"),
             )
+            // People's pages first: their browser routes answer only browsers.
+            .configure(docs::routes)
             .route("/", web::get().to(handlers::home))
             .route(ROOT, web::get().to(handlers::service_document))
             .route("/odata/", web::get().to(handlers::service_document))
             .route("/odata/$metadata", web::get().to(metadata::metadata))
+            .route("/odata/$batch", web::post().to(batch::batch))
             .route("/odata/{resource:.*}", web::get().to(handlers::resource))
             .route("/ingest/import/{format}", web::post().to(ingest::import))
             .route("/ingest/{entity_set}", web::post().to(ingest::ingest))

@@ -38,10 +38,17 @@ fn not_implemented(message: String) -> ApiError {
 }
 
 fn decode(segment: &str) -> Result<String, ApiError> {
-    Ok(percent_decode_str(segment)
+    let decoded = percent_decode_str(segment)
         .decode_utf8()
         .map_err(|_| ApiError::bad_request("the path is not valid percent-encoded UTF-8"))?
-        .into_owned())
+        .into_owned();
+    if decoded.contains('\0') {
+        // No key holds it (PostgreSQL text cannot): the same answer on both backends.
+        return Err(ApiError::bad_request(
+            "the path cannot contain the character U+0000",
+        ));
+    }
+    Ok(decoded)
 }
 
 /// `Name` or `Name(key)`.

@@ -185,6 +185,11 @@ impl<'a> Binder<'a> {
                 (Value::Double(v), Some(Ty::Decimal))
             }
             Literal::Double(d) => (Value::Double(d.0), Some(Ty::Double)),
+            // PostgreSQL text cannot hold U+0000, so no stored value has it: refused
+            // the same way on both backends.
+            Literal::String(s) if s.contains('\0') => {
+                return Err(self.invalid(span, "text cannot contain the character U+0000"));
+            }
             Literal::String(s) => (Value::Text(s.clone()), Some(Ty::String)),
             Literal::DateTimeOffset(v) => {
                 let date = NaiveDate::from_ymd_opt(

@@ -45,6 +45,21 @@ pub struct Limits {
     pub max_url_length: usize,
     /// Levels of `$expand` (`max_expand_depth`).
     pub max_expand_depth: usize,
+    /// Requests in one `$batch` (`max_batch_parts`).
+    pub max_batch_parts: usize,
+    /// Bytes of one `$batch` body (`max_batch_bytes`).
+    pub max_batch_bytes: usize,
+    /// Longest a read statement may run, in milliseconds (`statement_timeout_ms`);
+    /// 0 for no limit.
+    pub statement_timeout_ms: u64,
+}
+
+impl Limits {
+    /// The statement time limit, if there is one.
+    pub fn statement_timeout(&self) -> Option<std::time::Duration> {
+        (self.statement_timeout_ms > 0)
+            .then(|| std::time::Duration::from_millis(self.statement_timeout_ms))
+    }
 }
 
 impl Default for Limits {
@@ -57,6 +72,9 @@ impl Default for Limits {
             max_depth: 100,
             max_url_length: 16 * 1024,
             max_expand_depth: 1,
+            max_batch_parts: 100,
+            max_batch_bytes: 1024 * 1024,
+            statement_timeout_ms: 30_000,
         }
     }
 }
@@ -107,6 +125,8 @@ pub struct QueryPlan {
     pub count: bool,
     /// `$expand`ed navigation properties, read with one query per page and property.
     pub expand: Vec<ExpandPlan>,
+    /// How long the statements of this read may run (`statement_timeout_ms`).
+    pub time_limit: Option<std::time::Duration>,
 }
 
 /// A resource path's navigation: the entity it starts from, then each navigation
@@ -503,6 +523,7 @@ impl<'a> Planner<'a> {
             page_rows: Some(options.top.map_or(page_size, |top| top.min(page_size))),
             count: options.count == Some(true),
             expand,
+            time_limit: self.limits.statement_timeout(),
         })
     }
 
@@ -580,6 +601,7 @@ impl<'a> Planner<'a> {
             page_rows: Some(1),
             count: false,
             expand,
+            time_limit: self.limits.statement_timeout(),
         })
     }
 }
