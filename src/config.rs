@@ -41,6 +41,10 @@ pub struct FileSettings {
     pub workers: Option<usize>,
     /// Seconds a verified key is remembered (0: check every request in the database).
     pub key_cache_seconds: Option<u64>,
+    /// Requests one key may have in progress at once (0: no limit).
+    pub key_max_concurrent: Option<usize>,
+    /// Requests one key may start per minute, in bursts of up to as many (0: no limit).
+    pub key_requests_per_minute: Option<u32>,
     /// Rows the retention purge deletes per statement.
     pub purge_chunk: Option<usize>,
     /// Minutes a claimed daily job slot stays claimed without its run finishing.
@@ -95,6 +99,27 @@ pub struct Settings {
     /// (`key_cache_seconds`); a revoked or expired key is refused at most this long
     /// after the change. 0 checks the database on every request.
     pub key_cache_seconds: u64,
+    /// The share of the server one key (one credential; all anonymous demo callers
+    /// together count as one) may take: 429 with `Retry-After` beyond it.
+    pub fair_share: FairShare,
+}
+
+/// Per-key limits (`key_max_concurrent`, `key_requests_per_minute`); 0 turns one off.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FairShare {
+    /// Requests in progress at once, counted until the response body is sent.
+    pub max_concurrent: usize,
+    /// Requests started per minute: a bucket of this many that refills evenly.
+    pub requests_per_minute: u32,
+}
+
+impl Default for FairShare {
+    fn default() -> FairShare {
+        FairShare {
+            max_concurrent: 4,
+            requests_per_minute: 1200,
+        }
+    }
 }
 
 impl Default for Settings {
@@ -114,11 +139,32 @@ impl Default for Settings {
             pool_size: 8,
             workers: 2,
             key_cache_seconds: 5,
+            fair_share: FairShare::default(),
         }
     }
 }
 
 impl Settings {
+    /// A warning for a server that builds its links from the request's `Host` header
+    /// while it is reachable from other machines: behind a proxy (or facing a client
+    /// that sends any `Host` or `X-Forwarded-Host` it likes) the links in responses
+    /// would point wherever the request said. `public_url` fixes the links.
+    pub fn public_url_warning(&self) -> Option<String> {
+        let loopback = self
+            .listen
+            .parse::<std::net::SocketAddr>()
+            .map(|a| a.ip().is_loopback())
+            .unwrap_or(false);
+        (!loopback && self.public_url.is_none()).then(|| {
+            format!(
+                "listening on {} without --public-url: links in responses (@odata.context, @odata.nextLink) \
+                 are built from each request's Host and X-Forwarded-Host headers; set --public-url \
+                 to the address clients use (e.g. https://feed.example.com/odata)",
+                self.listen
+            )
+        })
+    }
+
     /// The defaults with the file's values applied (flags and variables go on top,
     /// in `main.rs`). Every command reads its settings this way: `serve` and the
     /// command-line jobs alike.
@@ -209,6 +255,12 @@ impl Settings {
         if let Some(v) = file.refresh_timeout_seconds {
             s.schedule.refresh.http_timeout = std::time::Duration::from_secs(v);
         }
+        if let Some(v) = file.key_max_concurrent {
+            s.fair_share.max_concurrent = v;
+        }
+        if let Some(v) = file.key_requests_per_minute {
+            s.fair_share.requests_per_minute = v;
+        }
         Ok(s)
     }
 
@@ -224,6 +276,10 @@ impl Settings {
         }
         if self.limits.page_size == 0 || self.limits.max_page_size < self.limits.page_size {
             anyhow::bail!("page_size must be at least 1 and at most max_page_size");
+        }
+        // The HTTP layer takes no URL longer than this (`http::Uri`'s limit).
+        if self.limits.max_url_length > 65_534 {
+            anyhow::bail!("max_url_length can be at most 65534 bytes");
         }
         if self.pool_size == 0 {
             anyhow::bail!("pool_size must be at least 1");
@@ -243,5 +299,28 @@ impl Settings {
             }
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn warns_without_public_url_only_off_loopback() {
+        let mut s = Settings {
+            listen: "0.0.0.0:8080".into(),
+            ..Settings::default()
+        };
+        assert!(s.public_url_warning().unwrap().contains("--public-url"));
+        s.public_url = Some("https://feed.example.com/odata".into());
+        assert_eq!(s.public_url_warning(), None);
+        for listen in ["127.0.0.1:8080", "[::1]:8080"] {
+            let s = Settings {
+                listen: listen.into(),
+                ..Settings::default()
+            };
+            assert_eq!(s.public_url_warning(), None, "{listen}");
+        }
     }
 }

@@ -106,6 +106,12 @@ struct ServeArgs {
     /// Seconds a verified key is remembered (default 5; 0 checks every request).
     #[arg(long, env = "CCFEED_KEY_CACHE_SECONDS")]
     key_cache_seconds: Option<u64>,
+    /// Requests one key may have in progress at once (default 4; 0: no limit).
+    #[arg(long, env = "CCFEED_KEY_MAX_CONCURRENT")]
+    key_max_concurrent: Option<usize>,
+    /// Requests one key may start per minute (default 1200; 0: no limit).
+    #[arg(long, env = "CCFEED_KEY_REQUESTS_PER_MINUTE")]
+    key_requests_per_minute: Option<u32>,
 }
 
 #[derive(Args)]
@@ -392,6 +398,12 @@ fn settings(args: ServeArgs) -> anyhow::Result<Settings> {
     if let Some(v) = args.key_cache_seconds {
         s.key_cache_seconds = v;
     }
+    if let Some(v) = args.key_max_concurrent {
+        s.fair_share.max_concurrent = v;
+    }
+    if let Some(v) = args.key_requests_per_minute {
+        s.fair_share.requests_per_minute = v;
+    }
     if s.demo {
         s.anonymous_tenant = Some(demo::TENANT.to_string());
     }
@@ -401,6 +413,9 @@ fn settings(args: ServeArgs) -> anyhow::Result<Settings> {
 
 fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let settings = settings(args)?;
+    if let Some(warning) = settings.public_url_warning() {
+        tracing::warn!("{warning}");
+    }
     let model = Arc::new(Model::load()?);
     let db = Db::open_with(
         &settings.database,

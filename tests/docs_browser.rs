@@ -272,7 +272,16 @@ fn the_pages_work_in_a_real_browser() {
         );
         return;
     };
-    let Some(app) = TestApp::start(Backend::Sqlite, demo_settings(), |db, model| {
+    // The link check fetches every link of a page at once, more than one caller's
+    // fair share; the limits are not what this test is about.
+    let settings = ccfeed::config::Settings {
+        fair_share: ccfeed::config::FairShare {
+            max_concurrent: 0,
+            requests_per_minute: 0,
+        },
+        ..demo_settings()
+    };
+    let Some(app) = TestApp::start(Backend::Sqlite, settings, |db, model| {
         fill_set(db, model, TENANT, "Calls", 7);
         fill_set(db, model, TENANT, "Agents", 4);
     }) else {

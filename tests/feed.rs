@@ -103,9 +103,9 @@ both_backends!(metadata_document, |backend| {
         assert_eq!(resp.header_count("OData-Version"), 1);
         assert!(resp.text().contains("<EntitySet Name=\"Calls\""));
     }
-    app.get_with("/odata/$metadata", &[("Accept", "application/json")])
+    app.get_with("/odata/$metadata", &[("Accept", "image/png")])
         .odata_error(406);
-    app.get("/odata/$metadata?$format=json").odata_error(406);
+    app.get("/odata/$metadata?$format=atom").odata_error(406);
 });
 
 both_backends!(collection_minimal_json, |backend| {

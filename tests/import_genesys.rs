@@ -42,8 +42,8 @@ fn sample(name: &str) -> Option<Value> {
     }
 }
 
-/// Both blueprint files are single conversation objects; the importer reads the
-/// details-query shape, so they are wrapped.
+/// Both blueprint files are single conversation objects; wrapped together they are
+/// the details-query shape.
 fn blueprint_export() -> Option<Value> {
     let one = sample("blueprint-conversation1.json")?;
     let two = sample("blueprint-conversation2.json")?;
@@ -80,10 +80,11 @@ fn blueprint_samples_map_field_by_field() {
     let Some(doc) = blueprint_export() else {
         return;
     };
-    // A single conversation is refused with a hint, not misread.
+    // A single conversation, as the per-conversation endpoint returns it, is read as
+    // one conversation, the same as inside the wrapper.
     let single = sample("blueprint-conversation1.json").expect("present");
-    let err = import::conversations(Format::Genesys, &single).unwrap_err();
-    assert!(err.message.contains("wrap it"), "{err}");
+    let list = import::conversations(Format::Genesys, &single).expect("single conversation");
+    assert_eq!(list, std::slice::from_ref(&single));
 
     let mapped = map_all(&doc);
     assert_eq!(mapped.len(), 2);
@@ -549,4 +550,29 @@ fn unmappable_export_writes_nothing_and_names_the_field() {
     );
     assert!(env.rows("Conversations").is_empty());
     assert!(env.rows("Messages").is_empty());
+}
+
+/// The per-conversation details endpoint answers one conversation object, and people
+/// also save a plain array of them: both import as they are.
+fn check_single_conversation_and_bare_array(backend: Backend) {
+    let Some(env) = setup(backend) else { return };
+    let single = serde_json::to_vec(&voice_call()).expect("json");
+    let report = env.import(&single);
+    assert_eq!(report["conversations"], 1, "{report}");
+    assert_eq!(env.row("Calls", "g-voice-1")["holdCount"], 2);
+    let bare = serde_json::to_vec(&json!([email(true), voice_call()])).expect("json");
+    let report = env.import(&bare);
+    assert_eq!(report["conversations"], 2, "{report}");
+    assert_eq!(report["sets"]["Calls"]["inserted"], 0, "{report}");
+    assert_eq!(env.row("Emails", "g-mail-1")["subject"], "Broken parcel");
+}
+
+#[test]
+fn single_conversation_and_bare_array_sqlite() {
+    check_single_conversation_and_bare_array(Backend::Sqlite);
+}
+
+#[test]
+fn single_conversation_and_bare_array_postgres() {
+    check_single_conversation_and_bare_array(Backend::Postgres);
 }

@@ -7,6 +7,8 @@
 //! derives table and column names from it (snake_case of the OData names), and the JSON
 //! writer takes property names and types from it. Nothing else lists the tables.
 
+pub mod capabilities;
+pub mod csdl_json;
 mod parse;
 
 use std::collections::HashMap;

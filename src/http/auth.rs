@@ -8,6 +8,7 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use actix_web::http::StatusCode;
+use actix_web::http::header::HeaderMap;
 use actix_web::{HttpRequest, web};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
@@ -21,9 +22,31 @@ use crate::store::tenants::{self, Role, Tenant};
 /// The query parameter that may carry a key.
 pub const API_KEY_PARAM: &str = "api_key";
 
+/// Whether a decoded query parameter name is the key parameter. Authentication takes
+/// the exact name; this also matches other spellings of it (`API_KEY`, `Api_Key`), so
+/// whatever a client meant as a key is kept out of logs and links as well.
+pub fn is_key_param(decoded_name: &str) -> bool {
+    decoded_name.trim().eq_ignore_ascii_case(API_KEY_PARAM)
+}
+
+/// What an unauthenticated caller is told about a key that did not work: nothing that
+/// tells a guessed or stolen key apart from a revoked or expired one.
+const INVALID_KEY: &str = "invalid or revoked key";
+
 /// The key the request presents, if any.
 fn presented_key(req: &HttpRequest) -> Result<Option<String>, ApiError> {
-    if let Some(value) = req.headers().get("Authorization") {
+    key_in(req.headers(), req.query_string())
+}
+
+/// Who a request counts as for the per-key limits: the SHA-256 of the key it presents
+/// (however it is presented), or of nothing for requests without a readable key.
+pub fn caller_identity(headers: &HeaderMap, query: &str) -> [u8; 32] {
+    let key = key_in(headers, query).ok().flatten().unwrap_or_default();
+    KeyCache::digest(key.trim())
+}
+
+fn key_in(headers: &HeaderMap, query: &str) -> Result<Option<String>, ApiError> {
+    if let Some(value) = headers.get("Authorization") {
         let value = value
             .to_str()
             .map_err(|_| ApiError::unauthorized("the Authorization header is not readable text"))?;
@@ -42,11 +65,12 @@ fn presented_key(req: &HttpRequest) -> Result<Option<String>, ApiError> {
         if scheme.eq_ignore_ascii_case("bearer") {
             return Ok(Some(rest.trim().to_string()));
         }
-        return Err(ApiError::unauthorized(format!(
-            "the {scheme} scheme is not supported; use Basic or Bearer"
-        )));
+        // Never echo the header: a key sent without a scheme would be quoted back.
+        return Err(ApiError::unauthorized(
+            "the Authorization header must use the Basic or Bearer scheme",
+        ));
     }
-    let from_query = crate::uri::decode_query_string(req.query_string())
+    let from_query = crate::uri::decode_query_string(query)
         .ok()
         .and_then(|pairs| {
             pairs
@@ -228,10 +252,7 @@ pub async fn authenticate(
                 }
                 check_role(tenant, role, needed)
             }
-            None => Err(match tenants::refusal(&mut conn, &key)? {
-                Some(why) => ApiError::unauthorized(format!("this key was {why}")),
-                None => ApiError::unauthorized("the key is not valid"),
-            }),
+            None => Err(ApiError::unauthorized(INVALID_KEY)),
         })
     })
     .await
@@ -239,19 +260,52 @@ pub async fn authenticate(
     outcome.map_err(ApiError::from)?
 }
 
-/// The request line for the access log, with any `api_key` value hidden.
+/// The request line for the access log, with the value of every parameter that is
+/// (or is spelled like) the key parameter hidden, however its name is encoded.
 pub fn redacted_target(req: &actix_web::dev::ServiceRequest) -> String {
-    let path = req.path();
-    let query = req.query_string();
+    redact_query(req.path(), req.query_string())
+}
+
+fn redact_query(path: &str, query: &str) -> String {
     if query.is_empty() {
         return path.to_string();
     }
     let hidden: Vec<String> = query
         .split('&')
-        .map(|pair| match pair.split_once('=') {
-            Some((name, _)) if name == API_KEY_PARAM => format!("{name}=***"),
-            _ => pair.to_string(),
+        .map(|pair| {
+            let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
+            let decoded = percent_encoding::percent_decode_str(&name.replace('+', " "))
+                .decode_utf8_lossy()
+                .into_owned();
+            if is_key_param(&decoded) && !value.is_empty() {
+                format!("{name}=***")
+            } else {
+                pair.to_string()
+            }
         })
         .collect();
     format!("{path}?{}", hidden.join("&"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_spelling_of_the_key_parameter_is_redacted() {
+        for query in [
+            "api_key=ccf_a_secret",
+            "api%5Fkey=ccf_a_secret",
+            "api%5fkey=ccf_a_secret",
+            "%61pi_key=ccf_a_secret",
+            "API_KEY=ccf_a_secret",
+            "Api_Key=ccf_a_secret",
+        ] {
+            let line = redact_query("/odata/Calls", &format!("$top=1&{query}&x=y"));
+            assert!(!line.contains("secret"), "{query}: {line}");
+            assert!(line.contains("$top=1") && line.ends_with("&x=y"), "{line}");
+        }
+        assert_eq!(redact_query("/odata/", ""), "/odata/");
+        assert_eq!(redact_query("/odata/", "apikey=1"), "/odata/?apikey=1");
+    }
 }

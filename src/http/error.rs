@@ -172,3 +172,142 @@ impl From<StoreError> for ApiError {
         }
     }
 }
+
+/// The error code for a status the handlers do not produce themselves.
+fn code_for(status: StatusCode) -> &'static str {
+    match status.as_u16() {
+        400 => "BadRequest",
+        401 => "Unauthorized",
+        403 => "Forbidden",
+        404 => "NotFound",
+        405 => "MethodNotAllowed",
+        406 => "NotAcceptable",
+        408 => "RequestTimeout",
+        411 => "LengthRequired",
+        413 => "PayloadTooLarge",
+        414 => "UriTooLong",
+        415 => "UnsupportedMediaType",
+        417 => "ExpectationFailed",
+        429 => "TooManyRequests",
+        431 => "RequestHeaderFieldsTooLarge",
+        503 => "Busy",
+        s if s >= 500 => "InternalError",
+        _ => "BadRequest",
+    }
+}
+
+/// An OData error for a status, worded for errors that come from the HTTP layer
+/// rather than from ccfeed's own checks (extractors, payload limits, defaults).
+pub fn for_status(status: StatusCode) -> ApiError {
+    let reason = status.canonical_reason().unwrap_or("error").to_lowercase();
+    ApiError::new(
+        status,
+        code_for(status),
+        format!("the request was refused by the HTTP layer: {reason}"),
+    )
+}
+
+/// The last middleware before the client: any error response that is not already an
+/// OData error body (one produced by a layer other than the handlers, e.g. an
+/// extractor or a payload limit) gets one, without quoting what the client sent; and
+/// every 503 and 429 carries `Retry-After`.
+pub async fn odata_errors(
+    req: actix_web::dev::ServiceRequest,
+    next: actix_web::middleware::Next<impl actix_web::body::MessageBody + 'static>,
+) -> Result<actix_web::dev::ServiceResponse<actix_web::body::BoxBody>, actix_web::Error> {
+    let mut res = next.call(req).await?.map_into_boxed_body();
+    let status = res.status();
+    if status.is_client_error() || status.is_server_error() {
+        let is_odata = res
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.starts_with("application/json"));
+        if !is_odata {
+            if let Some(cause) = res.response().error() {
+                tracing::debug!("{status} from the HTTP layer: {cause}");
+            }
+            let (req, old) = res.into_parts();
+            let mut replacement = for_status(status).error_response();
+            // Keep what the original said beyond its body (a challenge, an Allow list).
+            for (name, value) in old.headers() {
+                if name != header::CONTENT_TYPE && name != header::CONTENT_LENGTH {
+                    replacement
+                        .headers_mut()
+                        .insert(name.clone(), value.clone());
+                }
+            }
+            res = actix_web::dev::ServiceResponse::new(req, replacement);
+        }
+        if (status == StatusCode::SERVICE_UNAVAILABLE || status == StatusCode::TOO_MANY_REQUESTS)
+            && !res.headers().contains_key(header::RETRY_AFTER)
+        {
+            res.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+        }
+    }
+    Ok(res)
+}
+
+#[cfg(test)]
+mod tests {
+    use actix_web::middleware::from_fn;
+    use actix_web::{App, HttpResponse, test, web};
+
+    use super::*;
+
+    #[actix_web::test]
+    async fn errors_from_any_layer_become_odata_bodies() {
+        let app = test::init_service(
+            App::new()
+                .wrap(from_fn(odata_errors))
+                .route(
+                    "/busy",
+                    web::get().to(|| async { HttpResponse::ServiceUnavailable().body("busy") }),
+                )
+                .route(
+                    "/json",
+                    web::post().to(|_: web::Json<serde_json::Value>| async { "ok" }),
+                )
+                .route(
+                    "/own",
+                    web::get().to(|| async { Err::<HttpResponse, _>(ApiError::not_found("gone")) }),
+                ),
+        )
+        .await;
+        let call = |req: test::TestRequest| {
+            let app = &app;
+            async move {
+                let res = test::call_service(app, req.to_request()).await;
+                let status = res.status();
+                let headers = res.headers().clone();
+                let body: serde_json::Value = test::read_body_json(res).await;
+                (status, headers, body)
+            }
+        };
+        // A plain-text 503 from a handler: OData body and Retry-After.
+        let (status, headers, body) = call(test::TestRequest::get().uri("/busy")).await;
+        assert_eq!(status, 503);
+        assert!(headers.contains_key(header::RETRY_AFTER));
+        assert_eq!(body["error"]["code"], "Busy");
+        // The JSON extractor's own error, which would quote the body it could not read.
+        let (status, _, body) = call(
+            test::TestRequest::post()
+                .uri("/json")
+                .insert_header((header::CONTENT_TYPE, "application/json"))
+                .set_payload("{\"secret\": ccf_x_y"),
+        )
+        .await;
+        assert_eq!(status, 400);
+        assert_eq!(body["error"]["code"], "BadRequest");
+        assert!(!body.to_string().contains("ccf_x_y"), "{body}");
+        // actix's default 404 for an unrouted path.
+        let (status, _, body) = call(test::TestRequest::get().uri("/nowhere")).await;
+        assert_eq!(status, 404);
+        assert_eq!(body["error"]["code"], "NotFound");
+        // The handlers' own errors pass unchanged.
+        let (status, _, body) = call(test::TestRequest::get().uri("/own")).await;
+        assert_eq!(status, 404);
+        assert_eq!(body["error"]["message"], "gone");
+    }
+}

@@ -16,7 +16,7 @@ use super::json::{EntityShape, JsonWriter, write_cell, write_str};
 use super::negotiate::{self, MetadataLevel};
 use super::path::{self, Target};
 use super::{AppState, ROOT};
-use crate::edm::{ColumnKind, EntitySet, METADATA_XML, Model};
+use crate::edm::{ColumnKind, EntitySet, Model};
 use crate::plan::{self, Planner, QueryPlan, Resolved, encode_skiptoken};
 use crate::store::tenants::Role;
 use crate::store::{self, Cell, EntitySink, StoreError, Value};
@@ -116,19 +116,6 @@ pub async fn service_document(req: HttpRequest, state: State) -> Result<HttpResp
     Ok(HttpResponse::Ok()
         .content_type(format.content_type())
         .body(out))
-}
-
-pub async fn metadata(req: HttpRequest) -> Result<HttpResponse, ApiError> {
-    check_version(&req)?;
-    let pairs = uri::decode_query_string(req.query_string())?;
-    let format = pairs
-        .iter()
-        .find(|(k, _)| k.eq_ignore_ascii_case("$format"))
-        .map(|(_, v)| v.as_str());
-    negotiate::metadata_xml(header(req.headers(), "Accept"), format)?;
-    Ok(HttpResponse::Ok()
-        .content_type("application/xml;charset=utf-8")
-        .body(METADATA_XML))
 }
 
 fn parse_options(req: &HttpRequest, limits: &plan::Limits) -> Result<QueryOptions, ApiError> {
@@ -329,7 +316,7 @@ fn next_link_base(req: &ReadRequest) -> String {
             let lower = name.to_ascii_lowercase();
             // Paging options are set per page; a key never travels in a link.
             if matches!(lower.as_str(), "$skip" | "$skiptoken" | "$top")
-                || name == auth::API_KEY_PARAM
+                || auth::is_key_param(&name)
             {
                 continue;
             }
@@ -657,13 +644,12 @@ async fn property_value(
 
 async fn count(read: Read<'_>) -> Result<HttpResponse, ApiError> {
     let Read {
-        req,
+        req: _,
         state,
         tenant,
         options,
         resolved,
     } = read;
-    negotiate::plain_text(header(&req.headers, "Accept"))?;
     let plan = plan_with(state, |p| {
         p.count(resolved.set, resolved.within, &tenant, &options)
     })?;

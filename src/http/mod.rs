@@ -12,18 +12,24 @@ mod batch;
 pub mod body;
 mod docs;
 mod error;
+mod fair_share;
+mod guard;
 mod handlers;
 mod ingest;
 pub mod json;
+mod metadata;
 pub mod negotiate;
 mod path;
 
 use std::net::TcpListener;
 use std::sync::Arc;
+use std::time::Duration;
 
-use actix_web::dev::Server;
-use actix_web::middleware::{Compress, DefaultHeaders, Logger};
-use actix_web::{App, HttpServer, web};
+use actix_service::{IntoServiceFactory, ServiceFactoryExt, map_config};
+use actix_web::dev::{AppConfig, Server, fn_service};
+use actix_web::http::StatusCode;
+use actix_web::middleware::{Compress, DefaultHeaders, Logger, from_fn};
+use actix_web::{App, web};
 
 pub use error::ApiError;
 
@@ -47,11 +53,23 @@ pub fn start(state: Arc<AppState>, listener: TcpListener) -> std::io::Result<Ser
     let keys = web::Data::new(auth::KeyCache::new(std::time::Duration::from_secs(
         state.settings.key_cache_seconds,
     )));
+    let metadata = web::Data::new(
+        metadata::MetadataDocuments::new(crate::edm::capabilities::Capabilities {
+            max_expand_depth: state.settings.limits.max_expand_depth,
+        })
+        .map_err(std::io::Error::other)?,
+    );
+    let fair_share = web::Data::new(fair_share::FairShareLimiter::new(state.settings.fair_share));
     let data = web::Data::from(state);
-    let server = HttpServer::new(move || {
+    let addr = listener.local_addr()?;
+    let app = move || {
         App::new()
             .app_data(data.clone())
             .app_data(keys.clone())
+            .app_data(metadata.clone())
+            .app_data(fair_share.clone())
+            .wrap(from_fn(fair_share::limit))
+            .wrap(from_fn(error::odata_errors))
             .wrap(Compress::default())
             .wrap(DefaultHeaders::new().add(("OData-Version", "4.0")))
             .wrap(
@@ -66,7 +84,7 @@ pub fn start(state: Arc<AppState>, listener: TcpListener) -> std::io::Result<Ser
             .route("/", web::get().to(handlers::home))
             .route(ROOT, web::get().to(handlers::service_document))
             .route("/odata/", web::get().to(handlers::service_document))
-            .route("/odata/$metadata", web::get().to(handlers::metadata))
+            .route("/odata/$metadata", web::get().to(metadata::metadata))
             .route("/odata/$batch", web::post().to(batch::batch))
             .route("/odata/{resource:.*}", web::get().to(handlers::resource))
             .route("/ingest/import/{format}", web::post().to(ingest::import))
@@ -77,17 +95,67 @@ pub fn start(state: Arc<AppState>, listener: TcpListener) -> std::io::Result<Ser
             )
             .route("/admin/purge", web::post().to(admin::purge))
             .route("/admin/jobs/{job}", web::get().to(admin::history))
+            .route(
+                &format!("{}/{{status}}", guard::REFUSED_PATH),
+                web::get().to(refused),
+            )
             .default_service(web::to(handlers::fallback))
-    })
-    // Small responses go out at once instead of waiting for the client's delayed ACK
-    // (Nagle's algorithm), which otherwise adds ~40 ms to every short request.
-    .on_connect(|connection, _| {
-        if let Some(tcp) = connection.downcast_ref::<actix_web::rt::net::TcpStream>() {
-            let _ = tcp.set_nodelay(true);
-        }
-    })
-    .workers(workers)
-    .listen(listener)?
-    .run();
+    };
+    // What actix-web's HttpServer does, with the connection guard between the socket
+    // and the HTTP/1.1 dispatcher (see `guard`).
+    let server = actix_server::Server::build()
+        .workers(workers)
+        .listen("ccfeed", listener, move || {
+            let http = actix_http::HttpService::build()
+                // The guard times request heads (answering 408 with an OData body);
+                // actix-http's own timer would answer an empty one first.
+                .client_request_timeout(Duration::ZERO)
+                .client_disconnect_timeout(Duration::from_secs(1))
+                .local_addr(addr)
+                .finish(map_config(app().into_factory(), |_| AppConfig::default()));
+            fn_service(|io: actix_web::rt::net::TcpStream| async move {
+                // Small responses go out at once instead of waiting for the client's
+                // delayed ACK (Nagle's algorithm), which otherwise adds ~40 ms to
+                // every short request.
+                let _ = io.set_nodelay(true);
+                let peer = io.peer_addr().ok();
+                Ok::<_, actix_http::error::DispatchError>((
+                    guard::GuardedStream::new(io),
+                    actix_http::Protocol::Http1,
+                    peer,
+                ))
+            })
+            .and_then(http)
+        })?
+        .run();
     Ok(server)
+}
+
+/// Answers the stand-in request the connection guard passes on for a request head
+/// that could not be taken.
+async fn refused(status: web::Path<u16>, state: web::Data<AppState>) -> Result<String, ApiError> {
+    let max_url = state.settings.limits.max_url_length;
+    Err(match *status {
+        414 => ApiError::new(
+            StatusCode::URI_TOO_LONG,
+            "UriTooLong",
+            format!(
+                "the URL is longer than this server accepts (at most {max_url} bytes, setting max_url_length)"
+            ),
+        ),
+        408 => ApiError::new(
+            StatusCode::REQUEST_TIMEOUT,
+            "RequestTimeout",
+            format!(
+                "the request head did not arrive within {} seconds",
+                guard::HEAD_TIMEOUT.as_secs()
+            ),
+        ),
+        431 => ApiError::new(
+            StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            "RequestHeaderFieldsTooLarge",
+            "the request headers are larger than this server accepts (at most 96 headers and 120 KiB)",
+        ),
+        _ => ApiError::bad_request("the request is not well-formed HTTP/1.1"),
+    })
 }

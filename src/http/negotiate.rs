@@ -1,7 +1,9 @@
 //! Content negotiation: which representation a request gets, from `$format` (which
 //! wins) or the `Accept` header with its q-values. The feed speaks OData JSON for data,
-//! CSDL XML for `$metadata` and plain text for `/$count`; never Atom. A request that
-//! accepts none of what an endpoint produces gets 406.
+//! CSDL XML (or, asked for, CSDL JSON) for `$metadata` and plain text for `/$count`; never Atom. `/$count` is
+//! always plain text whatever the Accept header says (RFC 9110 lets a server disregard
+//! it, and clients that send a JSON Accept on every request still read the number); a
+//! data or metadata request that accepts none of what the endpoint produces gets 406.
 
 use super::error::ApiError;
 
@@ -160,24 +162,46 @@ pub fn json(accept: Option<&str>, format: Option<&str>) -> Result<JsonFormat, Ap
         })
 }
 
-/// Whether `$metadata` may be answered with CSDL XML.
-pub fn metadata_xml(accept: Option<&str>, format: Option<&str>) -> Result<(), ApiError> {
-    let acceptable =
+/// The representation of `$metadata`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MetadataFormat {
+    Xml,
+    Json,
+}
+
+/// How `$metadata` is answered. `$format` decides when present. Otherwise CSDL XML
+/// whenever the Accept header allows it at all, even at a lower q than JSON: Power
+/// Query sends JSON at q=1 and XML at q=0.7 and breaks on a CSDL JSON answer, and
+/// browsers and `*/*` get XML too. CSDL JSON only when JSON is acceptable and XML
+/// is not (`Accept: application/json`).
+pub fn metadata_format(
+    accept: Option<&str>,
+    format: Option<&str>,
+) -> Result<MetadataFormat, ApiError> {
+    let xml =
         |r: &MediaRange| r.q > 0.0 && (r.matches("application", "xml") || r.matches("text", "xml"));
+    let json = |r: &MediaRange| r.q > 0.0 && r.matches("application", "json");
     if let Some(format) = format {
         return match format_range(format) {
-            Some(r) if acceptable(&r) => Ok(()),
+            Some(r) if r.kind != "*" && xml(&r) => Ok(MetadataFormat::Xml),
+            Some(r) if r.kind != "*" && json(&r) => Ok(MetadataFormat::Json),
             _ => Err(ApiError::not_acceptable(format!(
-                "$format={format} is not available for $metadata; it is served as application/xml"
+                "$format={format} is not available for $metadata; use $format=xml or $format=json"
             ))),
         };
     }
-    match accept.filter(|a| !a.trim().is_empty()) {
-        None => Ok(()),
-        Some(a) if parse_ranges(a).iter().any(acceptable) => Ok(()),
-        Some(_) => Err(ApiError::not_acceptable(
-            "$metadata is available as application/xml only",
-        )),
+    let Some(accept) = accept.filter(|a| !a.trim().is_empty()) else {
+        return Ok(MetadataFormat::Xml);
+    };
+    let ranges = parse_ranges(accept);
+    if ranges.iter().any(xml) {
+        Ok(MetadataFormat::Xml)
+    } else if ranges.iter().any(json) {
+        Ok(MetadataFormat::Json)
+    } else {
+        Err(ApiError::not_acceptable(
+            "$metadata is available as application/xml (CSDL XML) or application/json (CSDL JSON)",
+        ))
     }
 }
 
@@ -197,7 +221,8 @@ pub fn prefers_html(accept: Option<&str>) -> bool {
         })
 }
 
-/// Whether a `/$count` may be answered with text/plain.
+/// Whether a primitive property's raw value (`/$value`) may be answered with
+/// text/plain. (`/$count` is text/plain whatever the Accept header says.)
 pub fn plain_text(accept: Option<&str>) -> Result<(), ApiError> {
     match accept.filter(|a| !a.trim().is_empty()) {
         None => Ok(()),
@@ -209,7 +234,7 @@ pub fn plain_text(accept: Option<&str>) -> Result<(), ApiError> {
             Ok(())
         }
         Some(_) => Err(ApiError::not_acceptable(
-            "/$count is available as text/plain only",
+            "a raw value is available as text/plain only",
         )),
     }
 }
@@ -227,8 +252,10 @@ mod tests {
             json(Some(POWER_QUERY), None).unwrap().metadata,
             MetadataLevel::Minimal
         );
-        assert!(metadata_xml(Some(POWER_QUERY), None).is_ok());
-        assert!(plain_text(Some(POWER_QUERY)).is_ok());
+        assert_eq!(
+            metadata_format(Some(POWER_QUERY), None).unwrap(),
+            MetadataFormat::Xml
+        );
     }
 
     #[test]
@@ -237,7 +264,10 @@ mod tests {
             json(Some(BROWSER), None).unwrap().metadata,
             MetadataLevel::Minimal
         );
-        assert!(metadata_xml(Some(BROWSER), None).is_ok());
+        assert_eq!(
+            metadata_format(Some(BROWSER), None).unwrap(),
+            MetadataFormat::Xml
+        );
     }
 
     #[test]
@@ -297,8 +327,24 @@ mod tests {
             406
         );
         assert_eq!(json(None, Some("atom")).unwrap_err().status.as_u16(), 406);
-        assert!(metadata_xml(Some("application/json"), None).is_err());
-        assert!(metadata_xml(None, Some("xml")).is_ok());
-        assert!(plain_text(Some("application/json")).is_err());
+        let metadata = |accept, format| metadata_format(accept, format).ok();
+        assert_eq!(
+            metadata(Some("application/json"), None),
+            Some(MetadataFormat::Json)
+        );
+        assert_eq!(metadata(Some("*/*"), None), Some(MetadataFormat::Xml));
+        assert_eq!(metadata(None, None), Some(MetadataFormat::Xml));
+        assert_eq!(
+            metadata(Some("application/json, application/xml;q=0.1"), None),
+            Some(MetadataFormat::Xml)
+        );
+        assert_eq!(metadata(None, Some("xml")), Some(MetadataFormat::Xml));
+        assert_eq!(metadata(None, Some("json")), Some(MetadataFormat::Json));
+        assert_eq!(
+            metadata(Some("application/xml"), Some("json")),
+            Some(MetadataFormat::Json)
+        );
+        assert_eq!(metadata(None, Some("atom")), None);
+        assert_eq!(metadata(Some("text/html"), None), None);
     }
 }

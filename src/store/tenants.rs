@@ -492,29 +492,6 @@ pub fn set_key_expiry(
     Ok(conn.execute(&s)? > 0)
 }
 
-/// Why a known key is refused, for clearer errors: "revoked at …" or "expired at …"
-/// (`None` for a key that is unknown or not refused for either reason).
-pub fn refusal(conn: &mut Conn, key: &str) -> Result<Option<String>, StoreError> {
-    let Some((id, _)) = split_key(key.trim()) else {
-        return Ok(None);
-    };
-    let s = stmt(
-        conn,
-        "SELECT revoked_at_utc, expires_at_utc FROM api_keys WHERE id = ?",
-        vec![t(id)],
-    );
-    let rows = query(conn, &s, &[ColumnKind::Instant, ColumnKind::Instant])?;
-    let Some(row) = rows.first() else {
-        return Ok(None);
-    };
-    if let Some(at) = instant_of(&row[0]) {
-        return Ok(Some(format!("revoked at {}", super::format_instant(&at))));
-    }
-    Ok(instant_of(&row[1])
-        .filter(|at| *at <= Utc::now())
-        .map(|at| format!("expired at {}", super::format_instant(&at))))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -278,3 +278,15 @@ pub fn parse_response(raw: &[u8]) -> Response {
         wire_bytes: raw.len(),
     }
 }
+
+/// Sends `request` exactly as given (request line, headers and any body) on a fresh
+/// connection and reads the response to the end. A write error (the server may answer
+/// and close before it has read an over-long request) does not stop the read.
+pub fn raw_exchange(addr: SocketAddr, request: &[u8]) -> Response {
+    let mut stream = TcpStream::connect(addr).expect("connect");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(60)))
+        .expect("timeout");
+    let _ = stream.write_all(request);
+    read_response(&mut stream)
+}

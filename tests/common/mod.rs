@@ -13,7 +13,9 @@ pub mod http_client;
 
 // Not every test binary uses every helper.
 #[allow(unused_imports)]
-pub use http_client::{Framing, Response, parse_response, post, post_framed, raw_get};
+pub use http_client::{
+    Framing, Response, parse_response, post, post_framed, raw_exchange, raw_get,
+};
 
 use std::net::{SocketAddr, TcpListener};
 use std::sync::Arc;

@@ -35,7 +35,10 @@ pub const SETS: &[&str] = &[
     "CapturedData",
 ];
 
-/// The conversations of a details-query response or an async job results page.
+/// The conversations of a document: a details-query response or an async job results
+/// page (`{"conversations": [...]}`), a single conversation as the per-conversation
+/// details endpoint returns it, or a bare array of conversations. Each shape is taken
+/// as it comes, so nobody has to rewrap what Genesys gave them.
 pub fn conversations(doc: &Value) -> Result<&[Value], MapError> {
     let fail = |message: &str| MapError {
         conversation_id: None,
@@ -51,18 +54,14 @@ pub fn conversations(doc: &Value) -> Result<&[Value], MapError> {
             Some(_) => Err(fail(
                 "expected an array of Genesys conversation details under 'conversations'",
             )),
-            None if map.contains_key("conversationId") => Err(fail(
-                "this is a single conversation; wrap it as {\"conversations\": [ ... ]}",
-            )),
+            None if map.contains_key("conversationId") => Ok(std::slice::from_ref(doc)),
             None => Err(fail(
-                "missing: expected the response of the Genesys conversation details query or an async job results page, {\"conversations\": [ ... ]}",
+                "missing: expected Genesys conversation details: a details query response or job results page ({\"conversations\": [ ... ]}), one conversation, or an array of conversations",
             )),
         },
-        Value::Array(_) => Err(fail(
-            "the document is a bare array; wrap it as {\"conversations\": [ ... ]}",
-        )),
+        Value::Array(items) => Ok(items),
         _ => Err(fail(
-            "expected a JSON object {\"conversations\": [ ... ]} (Genesys conversation details)",
+            "expected a JSON object or array of Genesys conversation details",
         )),
     }
 }
@@ -2098,10 +2097,14 @@ mod tests {
         let page = json!({"conversations": [], "cursor": "abc"});
         assert_eq!(conversations(&page).unwrap().len(), 0);
         assert_eq!(conversations(&json!({"totalHits": 0})).unwrap().len(), 0);
-        let err = conversations(&json!([{"conversationId": "a"}])).unwrap_err();
-        assert!(err.message.contains("wrap it"), "{err}");
-        let err = conversations(&json!({"conversationId": "a", "participants": []})).unwrap_err();
-        assert!(err.message.contains("single conversation"), "{err}");
+        // A bare array of conversations and a single conversation are taken as they are.
+        let bare = json!([{"conversationId": "a"}, {"conversationId": "b"}]);
+        assert_eq!(conversations(&bare).unwrap().len(), 2);
+        let single = json!({"conversationId": "a", "participants": []});
+        assert_eq!(
+            conversations(&single).unwrap(),
+            std::slice::from_ref(&single)
+        );
         let err = conversations(&json!({"data": []})).unwrap_err();
         assert_eq!(err.field, "conversations");
         assert!(conversations(&json!({"conversations": {}})).is_err());

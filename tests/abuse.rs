@@ -1,0 +1,200 @@
+//! What one caller can do to the others, over HTTP on both backends: links that follow
+//! the request's Host header, and (with small limits) the per-key share of the server.
+
+mod common;
+
+use std::io::Write;
+use std::net::TcpStream;
+use std::time::Duration;
+
+use base64::Engine;
+use ccfeed::config::{FairShare, Settings};
+use ccfeed::store::tenants::{self, Role};
+use common::http_client::read_response;
+use common::*;
+
+fn fixture(db: &ccfeed::store::Db, model: &ccfeed::edm::Model) {
+    fill_set(db, model, TENANT, "Calls", 12);
+}
+
+/// A GET with a Host header of our choosing (the test client always sends the real one).
+fn get_as_host(app: &TestApp, path: &str, host: &str, extra: &str) -> Response {
+    let request =
+        format!("GET {path} HTTP/1.1\r\nHost: {host}\r\n{extra}Connection: close\r\n\r\n");
+    raw_exchange(app.addr, request.as_bytes())
+}
+
+both_backends!(
+    public_url_decides_links_whatever_the_host_header,
+    |backend| {
+        let path = "/odata/Calls?$select=id";
+        let paged = "Prefer: odata.maxpagesize=5\r\nX-Forwarded-Host: forwarded.example\r\n";
+        // Without --public-url the request's headers pick the host of every link.
+        let Some(app) = TestApp::start(backend, demo_settings(), fixture) else {
+            return;
+        };
+        let page = get_as_host(&app, path, "evil.example", paged).json();
+        let link = page["@odata.nextLink"].as_str().expect("next link");
+        assert!(
+            link.starts_with("http://forwarded.example/odata/"),
+            "{link}"
+        );
+        drop(app);
+        // With it, every link starts with the public URL.
+        let settings = Settings {
+            public_url: Some("https://feed.example.com/odata/".into()),
+            ..demo_settings()
+        };
+        let Some(app) = TestApp::start(backend, settings, fixture) else {
+            return;
+        };
+        let page = get_as_host(&app, path, "evil.example", paged).json();
+        assert_eq!(
+            page["@odata.context"],
+            "https://feed.example.com/odata/$metadata#Calls(id)"
+        );
+        let link = page["@odata.nextLink"].as_str().expect("next link");
+        assert!(
+            link.starts_with("https://feed.example.com/odata/Calls?"),
+            "{link}"
+        );
+        let root = get_as_host(&app, "/odata/", "evil.example", "").json();
+        assert_eq!(
+            root["@odata.context"],
+            "https://feed.example.com/odata/$metadata"
+        );
+    }
+);
+
+/// Two tenants' Calls, and an admin key of t1 (it may read and ingest) and a read
+/// key of t2.
+fn start_with_keys(backend: Backend, fair_share: FairShare) -> Option<(TestApp, String, String)> {
+    let settings = Settings {
+        fair_share,
+        ..Settings::default()
+    };
+    let app = TestApp::start(backend, settings, |db, model| {
+        fill_set(db, model, TENANT, "Calls", 12);
+        fill_set(db, model, OTHER_TENANT, "Calls", 7);
+    })?;
+    let mut conn = app.db.get().expect("conn");
+    let mut key = |tenant: &str, role| {
+        tenants::create_key(&mut conn, tenant, role, "test")
+            .expect("key")
+            .1
+    };
+    let (busy, other) = (key(TENANT, Role::Admin), key(OTHER_TENANT, Role::Read));
+    drop(conn);
+    Some((app, busy, other))
+}
+
+fn get_with_key(app: &TestApp, path: &str, key: &str) -> Response {
+    app.get_with(path, &[("Authorization", &format!("Bearer {key}"))])
+}
+
+fn assert_too_many(resp: &Response, max_seconds: u64) {
+    let e = resp.odata_error(429);
+    assert_eq!(e["code"], "TooManyRequests");
+    let retry: u64 = resp
+        .header("Retry-After")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("no Retry-After in {:?}", resp.headers));
+    assert!((1..=max_seconds).contains(&retry), "Retry-After {retry}");
+}
+
+both_backends!(a_key_over_its_rate_gets_429_and_others_do_not, |backend| {
+    let limits = FairShare {
+        max_concurrent: 0,
+        requests_per_minute: 3,
+    };
+    let Some((app, busy, other)) = start_with_keys(backend, limits) else {
+        return;
+    };
+    for _ in 0..3 {
+        assert_eq!(
+            get_with_key(&app, "/odata/Calls/$count", &busy).text(),
+            "12"
+        );
+    }
+    // The bucket of three is empty; one refills every 20 seconds.
+    assert_too_many(&get_with_key(&app, "/odata/Calls/$count", &busy), 20);
+    // The same key in the query string or as a Basic password is the same caller.
+    assert_too_many(&app.get(&format!("/odata/Calls/$count?api_key={busy}")), 20);
+    let basic = base64::engine::general_purpose::STANDARD.encode(format!("anyone:{busy}"));
+    assert_too_many(
+        &app.get_with(
+            "/odata/Calls/$count",
+            &[("Authorization", &format!("Basic {basic}"))],
+        ),
+        20,
+    );
+    // Another tenant's key is not affected.
+    assert_eq!(
+        get_with_key(&app, "/odata/Calls/$count", &other).text(),
+        "7"
+    );
+});
+
+both_backends!(
+    a_key_over_its_concurrency_gets_429_and_others_do_not,
+    |backend| {
+        let limits = FairShare {
+            max_concurrent: 1,
+            requests_per_minute: 0,
+        };
+        let Some((app, busy, other)) = start_with_keys(backend, limits) else {
+            return;
+        };
+        // An ingest whose body has not all arrived yet stays in progress.
+        let start_slow = || {
+            let mut slow = TcpStream::connect(app.addr).expect("connect");
+            let head = format!(
+                "POST /ingest/Calls HTTP/1.1\r\nHost: {}\r\nAuthorization: Bearer {busy}\r\n\
+             Content-Type: application/x-ndjson\r\nContent-Length: 1000\r\nConnection: close\r\n\r\n{{",
+                app.addr
+            );
+            slow.write_all(head.as_bytes()).expect("write");
+            slow
+        };
+        let answered = |stream: &TcpStream| {
+            stream.set_nonblocking(true).expect("nonblocking");
+            let answered = stream.peek(&mut [0u8; 1]).is_ok_and(|n| n > 0);
+            stream.set_nonblocking(false).expect("blocking");
+            answered
+        };
+        let mut slow = start_slow();
+        // Wait until the server has counted it (it is on another worker thread): from then
+        // on every further request of the key is refused. If a probe got in first and the
+        // slow request was the one refused, it is sent again. No timing is asserted.
+        let mut refused = None;
+        for _ in 0..500 {
+            let resp = get_with_key(&app, "/odata/Calls/$count", &busy);
+            if resp.status == 429 && !answered(&slow) {
+                refused = Some(resp);
+                break;
+            }
+            if answered(&slow) {
+                slow = start_slow();
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        assert_too_many(&refused.expect("the key was never refused"), 1);
+        // Another tenant's key is not affected meanwhile.
+        assert_eq!(
+            get_with_key(&app, "/odata/Calls/$count", &other).text(),
+            "7"
+        );
+        // Finishing the slow request gives the key its share back.
+        slow.write_all(&[b' '; 999]).expect("write");
+        let resp = read_response(&mut slow);
+        assert_eq!(resp.status, 400, "{}", resp.text());
+        let served = (0..500).any(|_| {
+            if get_with_key(&app, "/odata/Calls/$count", &busy).status == 200 {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+            false
+        });
+        assert!(served, "the key stayed refused after its request finished");
+    }
+);
