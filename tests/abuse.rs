@@ -198,3 +198,22 @@ both_backends!(
         assert!(served, "the key stayed refused after its request finished");
     }
 );
+
+both_backends!(the_demo_user_without_a_key_is_not_limited, |backend| {
+    let settings = Settings {
+        fair_share: FairShare {
+            max_concurrent: 1,
+            requests_per_minute: 1,
+        },
+        ..demo_settings()
+    };
+    let Some(app) = TestApp::start(backend, settings, |db, model| {
+        fill_set(db, model, TENANT, "Calls", 2);
+    }) else {
+        return;
+    };
+    // One request a minute would refuse the second; the local demo user is exempt.
+    for _ in 0..5 {
+        assert_eq!(app.get("/odata/Calls/$count").status, 200);
+    }
+});
