@@ -23,6 +23,8 @@ pub struct FileSettings {
     pub max_depth: Option<usize>,
     pub max_url_length: Option<usize>,
     pub max_expand_depth: Option<usize>,
+    pub max_aggregates: Option<usize>,
+    pub max_group_keys: Option<usize>,
     pub max_ingest_bytes: Option<u64>,
     /// UTC time of the daily lookup refresh, `HH:MM`.
     pub refresh_at: Option<String>,

@@ -96,7 +96,7 @@ struct ServeArgs {
     demo: bool,
     /// TOML config file (keys: listen, database, public_url,
     /// page_size, max_page_size, max_orderby_keys, max_filter_nodes, max_depth,
-    /// max_url_length, max_expand_depth, pool_size, workers, key_cache_seconds).
+    /// max_url_length, max_expand_depth, max_aggregates, max_group_keys, pool_size, workers, key_cache_seconds).
     #[arg(long, env = "CCFEED_CONFIG")]
     config: Option<PathBuf>,
     /// The externally visible service root, e.g. https://feed.example.com/odata.
@@ -404,6 +404,12 @@ fn settings(args: ServeArgs) -> anyhow::Result<Settings> {
     }
     if let Some(v) = file.max_expand_depth {
         s.limits.max_expand_depth = v;
+    }
+    if let Some(v) = file.max_aggregates {
+        s.limits.max_aggregates = v;
+    }
+    if let Some(v) = file.max_group_keys {
+        s.limits.max_group_keys = v;
     }
     if let Some(v) = file.max_ingest_bytes {
         s.max_ingest_bytes = v;

@@ -90,6 +90,7 @@ pub fn eval(e: &Bound, row: &[Value]) -> Result<Value, EvalError> {
                 .ok_or(EvalError::MissingColumn(c.property))
         }
         Bound::Related { .. } => Err(EvalError::Unsupported("navigation properties")),
+        Bound::Output { .. } => Err(EvalError::Unsupported("$apply results")),
         Bound::RelatedCount { .. } => Err(EvalError::Unsupported("$count of a navigation")),
         Bound::Lambda { .. } => Err(EvalError::Unsupported("any/all")),
         Bound::Compare { op, left, right } => {

@@ -12,6 +12,7 @@
 //! Tenant scoping lives here and only here: every statement that reads or writes feed
 //! rows is built by [`sql`] with the tenant predicate as its first condition.
 
+mod aggregate;
 mod compile;
 mod execute;
 mod expr;
@@ -35,6 +36,7 @@ use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
 
 pub use crate::edm::ColumnKind;
 pub use crate::value::{Value, format_instant, parse_instant};
+pub use aggregate::compile_apply;
 pub use compile::{CompileError, CompiledExpand, CompiledQuery, ReadLayout, compile};
 pub use execute::{EntitySink, PageEnd, execute};
 pub use raw::{query, stmt, text};
