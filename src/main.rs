@@ -96,7 +96,8 @@ struct ServeArgs {
     demo: bool,
     /// TOML config file (keys: listen, database, public_url,
     /// page_size, max_page_size, max_orderby_keys, max_filter_nodes, max_depth,
-    /// max_url_length, max_expand_depth, max_aggregates, max_group_keys, pool_size, workers, key_cache_seconds).
+    /// max_url_length, max_expand_depth, max_aggregates, max_group_keys,
+    /// statement_timeout_ms, pool_size, workers, key_cache_seconds).
     #[arg(long, env = "CCFEED_CONFIG")]
     config: Option<PathBuf>,
     /// The externally visible service root, e.g. https://feed.example.com/odata.
@@ -410,6 +411,9 @@ fn settings(args: ServeArgs) -> anyhow::Result<Settings> {
     }
     if let Some(v) = file.max_group_keys {
         s.limits.max_group_keys = v;
+    }
+    if let Some(v) = file.statement_timeout_ms {
+        s.limits.statement_timeout_ms = v;
     }
     if let Some(v) = file.max_ingest_bytes {
         s.max_ingest_bytes = v;

@@ -267,3 +267,32 @@ both_backends!(hostile_and_unsupported_input_gets_clear_errors, |backend| {
     let r = app.get("/odata/Calls/$count?$apply=aggregate($count%20as%20n)");
     assert_eq!(r.status, 501);
 });
+
+both_backends!(statement_time_limit, |backend| {
+    let Some(app) = app(backend) else { return };
+    let mut conn = app.db.get().expect("conn");
+    if backend == Backend::Sqlite {
+        // Not enforced on SQLite (see Conn::with_time_limit): the statement runs.
+        let stmt = store::sql::Statement {
+            text: "SELECT 1".into(),
+            binds: Vec::new(),
+        };
+        assert!(conn.with_time_limit(10, |c| c.execute(&stmt)).is_ok());
+        return;
+    }
+    // A statement that sleeps a second, limited to 20 ms, is stopped by PostgreSQL.
+    let stmt = store::sql::Statement {
+        text: "SELECT pg_sleep(1)".into(),
+        binds: Vec::new(),
+    };
+    let e = conn
+        .with_time_limit(20, |c| c.execute(&stmt))
+        .expect_err("stopped");
+    assert!(matches!(e, store::StoreError::TimedOut(20)), "{e}");
+    // The connection is usable afterwards, and the limit was local to its transaction.
+    let quick = store::sql::Statement {
+        text: "SELECT pg_sleep(0.05)".into(),
+        binds: Vec::new(),
+    };
+    assert!(conn.execute(&quick).is_ok());
+});

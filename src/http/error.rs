@@ -146,6 +146,11 @@ impl From<StoreError> for ApiError {
                 "Busy",
                 "all database connections are in use; retry shortly",
             ),
+            StoreError::TimedOut(_) => ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "QueryTimeout",
+                e.to_string(),
+            ),
             other => ApiError::internal(&other),
         }
     }

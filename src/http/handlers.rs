@@ -534,6 +534,7 @@ async fn apply_collection(
     let encoding = negotiated_encoding(req);
     let (page, started) = PageOut::new();
     let task_state = state.clone();
+    let time_limit = state.settings.limits.statement_timeout_ms;
     actix_web::rt::task::spawn_blocking(move || {
         let output = Output::Page {
             page,
@@ -542,7 +543,8 @@ async fn apply_collection(
         let mut writer = JsonWriter::collection(shape, &head, output);
         let result = (|| -> Result<(), StoreError> {
             let mut conn = task_state.db.get()?;
-            let end = store::execute(&mut conn, &query, &mut writer)?;
+            let end =
+                conn.with_time_limit(time_limit, |conn| store::execute(conn, &query, &mut writer))?;
             drop(conn);
             let remaining = plan.top.map(|t| t.saturating_sub(end.rows));
             let next = (end.more && remaining != Some(0)).then(|| {

@@ -52,6 +52,9 @@ pub struct Limits {
     pub max_aggregates: usize,
     /// Most grouping paths in one `groupby` (`max_group_keys`).
     pub max_group_keys: usize,
+    /// Milliseconds one `$apply` statement may run before the database stops it
+    /// (`statement_timeout_ms`, 0: no limit; enforced on PostgreSQL).
+    pub statement_timeout_ms: u64,
 }
 
 impl Default for Limits {
@@ -66,6 +69,7 @@ impl Default for Limits {
             max_expand_depth: 1,
             max_aggregates: 64,
             max_group_keys: 16,
+            statement_timeout_ms: 30_000,
         }
     }
 }

@@ -66,6 +66,11 @@ pub enum StoreError {
     SinkClosed,
     #[error("{0}")]
     Invalid(String),
+    /// The database stopped a statement at the statement time limit.
+    #[error(
+        "the query ran longer than the statement time limit of {0} ms (setting statement_timeout_ms); narrow it, e.g. with a filter on a time range"
+    )]
+    TimedOut(u64),
 }
 
 /// Sets the pragmas every SQLite connection needs: a busy timeout instead of an
@@ -301,6 +306,33 @@ impl Conn {
             Conn::Postgres(c) => c.batch_execute(sql)?,
         }
         Ok(())
+    }
+
+    /// Runs `f` with every statement limited to `limit_ms` milliseconds (0: no
+    /// limit). PostgreSQL enforces it (`SET LOCAL statement_timeout` in a read
+    /// transaction) and a statement it cancels becomes [`StoreError::TimedOut`].
+    /// SQLite runs `f` unlimited: diesel gives no access to the connection handle
+    /// that `sqlite3_interrupt` or a progress handler would need.
+    pub fn with_time_limit<T>(
+        &mut self,
+        limit_ms: u64,
+        f: impl FnOnce(&mut Conn) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        if limit_ms == 0 || self.dialect() == Dialect::Sqlite {
+            return f(self);
+        }
+        self.transaction(|conn| {
+            // A number formatted here, never text from a request.
+            conn.execute_plain(&format!("SET LOCAL statement_timeout = {limit_ms}"))?;
+            f(conn).map_err(|e| match e {
+                StoreError::Query(diesel::result::Error::DatabaseError(_, info))
+                    if info.message().contains("statement timeout") =>
+                {
+                    StoreError::TimedOut(limit_ms)
+                }
+                other => other,
+            })
+        })
     }
 
     /// Executes a statement with binds and returns the number of affected rows.
