@@ -296,3 +296,191 @@ both_backends!(statement_time_limit, |backend| {
     };
     assert!(conn.execute(&quick).is_ok());
 });
+
+/// The example URLs of the README's *Aggregation with `$apply`* section.
+fn readme_examples() -> Vec<String> {
+    let readme = include_str!("../README.md");
+    let section = readme
+        .split_once("### Examples")
+        .and_then(|(_, rest)| rest.split_once("## Configuration"))
+        .map(|(s, _)| s)
+        .expect("the README has $apply examples");
+    section
+        .split('`')
+        .filter(|s| s.starts_with("/odata/"))
+        .map(str::to_string)
+        .collect()
+}
+
+fn group_count<K: Ord + Clone>(keys: impl Iterator<Item = K>) -> Vec<(K, usize)> {
+    let mut out: std::collections::BTreeMap<K, usize> = std::collections::BTreeMap::new();
+    for k in keys {
+        *out.entry(k).or_default() += 1;
+    }
+    out.into_iter().collect()
+}
+
+fn local_day(v: &store::Value) -> String {
+    match v {
+        store::Value::Text(t) => t[..10].to_string(),
+        other => panic!("not local text: {other:?}"),
+    }
+}
+
+fn text(v: store::Value) -> Value {
+    match v {
+        store::Value::Text(t) => Value::String(t),
+        store::Value::Null => Value::Null,
+        other => panic!("not text: {other:?}"),
+    }
+}
+
+fn examples_fixture(db: &Db, model: &Model) {
+    write(db, model, TENANT, "Channels", 3, |i, p| {
+        (p == "name").then(|| store::Value::Text(format!("channel {i}")))
+    });
+    write(db, model, TENANT, "Calls", 60, |i, p| match p {
+        "channelId" => Some(store::Value::Text(format!("channels-{:04}", i % 3))),
+        "conversationEndedReason" => Some(store::Value::Text(
+            if i % 4 == 1 { "Abandoned" } else { "Completed" }.into(),
+        )),
+        _ => None,
+    });
+    fill_set(db, model, TENANT, "Conversations", 60);
+    fill_set(db, model, TENANT, "AgentStates", 60);
+    fill_set(db, model, TENANT, "AgentSegments", 60);
+}
+
+both_backends!(readme_examples_match_the_fixture, |backend| {
+    let Some(app) = TestApp::start(backend, demo_settings(), examples_fixture) else {
+        return;
+    };
+    let model = Model::load().expect("model");
+    let v = |set: &str, name: &str, i: usize| fixture_value(&model, set, name, i);
+    let examples = readme_examples();
+    assert_eq!(examples.len(), 5, "{examples:?}");
+    let get = |url: &str| -> Vec<Value> {
+        let r = app.get(&format!("{url}&$count=true").replace(' ', "%20"));
+        assert_eq!(r.status, 200, "{url}: {}", r.text());
+        let page = r.json();
+        assert!(page.get("@odata.nextLink").is_none());
+        page["value"].as_array().expect("rows").clone()
+    };
+
+    // Calls per channel type and local day: counts and average handle time.
+    let rows = get(&examples[0]);
+    let mut expected = Vec::new();
+    for ((channel_type, day), n) in group_count((0..60).map(|i| {
+        (
+            text(v("Calls", "channelType", i))
+                .as_str()
+                .unwrap_or("")
+                .to_string(),
+            local_day(&v("Calls", "startedAt", i)),
+        )
+    })) {
+        let durations: Vec<i64> = (0..60)
+            .filter(|&i| {
+                text(v("Calls", "channelType", i)) == json!(channel_type)
+                    && local_day(&v("Calls", "startedAt", i)) == day
+            })
+            .filter_map(|i| match v("Calls", "durationInSeconds", i) {
+                store::Value::Int(d) => Some(d),
+                _ => None,
+            })
+            .collect();
+        let avg = (!durations.is_empty())
+            .then(|| durations.iter().sum::<i64>() as f64 / durations.len() as f64);
+        expected.push(
+            json!({"channelType": channel_type, "day": day, "calls": n, "avgHandleSeconds": avg}),
+        );
+    }
+    assert_eq!(Value::Array(rows), Value::Array(expected));
+
+    // Abandoned calls per channel name and day.
+    let rows = get(&examples[1]);
+    let expected: Vec<Value> = group_count((0..60).filter(|i| i % 4 == 1).map(|i| {
+        (
+            format!("channel {}", i % 3),
+            local_day(&v("Calls", "startedAt", i)),
+        )
+    }))
+    .into_iter()
+    .map(|((name, day), n)| json!({"Channel": {"name": name}, "day": day, "abandoned": n}))
+    .collect();
+    assert_eq!(Value::Array(rows), Value::Array(expected));
+
+    // Conversations per channel type and local hour.
+    let rows = get(&examples[2]);
+    let expected: Vec<Value> = group_count((0..60).map(|i| {
+        let hour: i64 = match v("Conversations", "startedAt", i) {
+            store::Value::Text(t) => t[11..13].parse().expect("hour"),
+            other => panic!("{other:?}"),
+        };
+        (
+            text(v("Conversations", "channelType", i))
+                .as_str()
+                .unwrap_or("")
+                .to_string(),
+            hour,
+        )
+    }))
+    .into_iter()
+    .map(|((t, hour), n)| json!({"channelType": t, "hour": hour, "conversations": n}))
+    .collect();
+    assert_eq!(Value::Array(rows), Value::Array(expected));
+
+    // Agent state seconds per agent, state and day: the totals add up.
+    let rows = get(&examples[3]);
+    let total: i64 = rows
+        .iter()
+        .map(|r| r["seconds"].as_i64().unwrap_or(0))
+        .sum();
+    let changes: u64 = rows
+        .iter()
+        .map(|r| r["changes"].as_u64().unwrap_or(0))
+        .sum();
+    let expected_total: i64 = (0..60)
+        .filter_map(|i| match v("AgentStates", "durationInSeconds", i) {
+            store::Value::Int(d) => Some(d),
+            _ => None,
+        })
+        .sum();
+    assert_eq!((total, changes), (expected_total, 60));
+    let groups = group_count((0..60).map(|i| {
+        (
+            text(v("AgentStates", "agentId", i)).to_string(),
+            text(v("AgentStates", "state", i)).to_string(),
+            local_day(&v("AgentStates", "startTime", i)),
+        )
+    }));
+    assert_eq!(rows.len(), groups.len());
+
+    // Agent segments per agent, queue and day: segments add up, averages per group.
+    let rows = get(&examples[4]);
+    let segments: u64 = rows
+        .iter()
+        .map(|r| r["segments"].as_u64().unwrap_or(0))
+        .sum();
+    assert_eq!(segments, 60);
+    for row in &rows {
+        let members: Vec<usize> = (0..60)
+            .filter(|&i| {
+                text(v("AgentSegments", "agentId", i)) == row["agentId"]
+                    && text(v("AgentSegments", "queueId", i)) == row["queueId"]
+                    && json!(local_day(&v("AgentSegments", "assignedAt", i))) == row["day"]
+            })
+            .collect();
+        assert_eq!(row["segments"], json!(members.len()));
+        let counts: Vec<i64> = members
+            .iter()
+            .filter_map(|&i| match v("AgentSegments", "agentMessageCount", i) {
+                store::Value::Int(d) => Some(d),
+                _ => None,
+            })
+            .collect();
+        let avg =
+            (!counts.is_empty()).then(|| counts.iter().sum::<i64>() as f64 / counts.len() as f64);
+        assert_eq!(row["avgAgentMessages"], json!(avg), "{row}");
+    }
+});
