@@ -8,6 +8,7 @@
 
 pub mod config;
 pub mod demo;
+pub mod docs;
 pub mod edm;
 pub mod http;
 pub mod ingest;

@@ -101,6 +101,22 @@ pub struct Property {
     pub utc_twin: Option<usize>,
     pub description: String,
     pub allowed_values: Vec<String>,
+    /// The `Core.Description` of each allowed value, in the same order (empty where the
+    /// document gives none).
+    pub allowed_value_descriptions: Vec<String>,
+}
+
+impl Property {
+    /// Each allowed value with its description.
+    pub fn allowed_values_described(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.allowed_values.iter().enumerate().map(|(i, v)| {
+            let description = self
+                .allowed_value_descriptions
+                .get(i)
+                .map_or("", String::as_str);
+            (v.as_str(), description)
+        })
+    }
 }
 
 impl Property {
@@ -254,6 +270,14 @@ mod tests {
                     set.name,
                     p.name
                 );
+                for (value, description) in p.allowed_values_described() {
+                    assert!(
+                        !description.is_empty(),
+                        "{}.{} = {value} has no description",
+                        set.name,
+                        p.name
+                    );
+                }
             }
             for nav in &set.navigations {
                 assert!(

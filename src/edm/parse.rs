@@ -49,6 +49,8 @@ enum Scope {
     Navigation,
     EntitySet,
     AllowedValues,
+    /// One `Record` of an `AllowedValues` collection.
+    AllowedValue,
 }
 
 fn attrs(e: &BytesStart<'_>) -> Result<HashMap<String, String>, ModelError> {
@@ -148,6 +150,7 @@ pub(super) fn parse(xml: &str) -> Result<Model, ModelError> {
                     utc_twin: None,
                     description: String::new(),
                     allowed_values: Vec::new(),
+                    allowed_value_descriptions: Vec::new(),
                 });
                 Scope::Property
             }
@@ -227,23 +230,29 @@ pub(super) fn parse(xml: &str) -> Result<Model, ModelError> {
                     Scope::Other
                 }
             }
-            "PropertyValue" if stack.contains(&Scope::AllowedValues) => {
+            // Each record is one allowed value: its slot opens here, and the value and
+            // its description fill it in whichever order they come.
+            "Record" if parent == Scope::AllowedValues => {
+                if let Some(p) = types.last_mut().and_then(|t| t.properties.last_mut()) {
+                    p.allowed_values.push(String::new());
+                    p.allowed_value_descriptions.push(String::new());
+                }
+                Scope::AllowedValue
+            }
+            "PropertyValue" if parent == Scope::AllowedValue => {
                 if a.get("Property").map(String::as_str) == Some("Value")
                     && let Some(value) = a.get("String")
-                    && let Some(p) = types.last_mut().and_then(|t| t.properties.last_mut())
+                    && let Some(slot) = types
+                        .last_mut()
+                        .and_then(|t| t.properties.last_mut())
+                        .and_then(|p| p.allowed_values.last_mut())
                 {
-                    p.allowed_values.push(value.clone());
+                    *slot = value.clone();
                 }
                 Scope::Other
             }
             _ if parent == Scope::AllowedValues => Scope::AllowedValues,
-            _ => {
-                if stack.contains(&Scope::AllowedValues) {
-                    Scope::AllowedValues
-                } else {
-                    Scope::Other
-                }
-            }
+            _ => Scope::Other,
         };
         if !is_empty {
             stack.push(scope);
@@ -272,6 +281,15 @@ fn attach_description(parent: Scope, types: &mut [TypeDraft], sets: &mut [SetDra
         Scope::EntitySet => {
             if let Some(s) = sets.last_mut() {
                 s.description = text;
+            }
+        }
+        Scope::AllowedValue => {
+            if let Some(slot) = types
+                .last_mut()
+                .and_then(|t| t.properties.last_mut())
+                .and_then(|p| p.allowed_value_descriptions.last_mut())
+            {
+                *slot = text;
             }
         }
         Scope::Other | Scope::AllowedValues => {}
@@ -318,6 +336,15 @@ fn assemble(
         let key = *by_name
             .get(&key_name)
             .ok_or_else(|| invalid(format!("{}: key {key_name} is not a property", t.name)))?;
+        if let Some(p) = properties
+            .iter()
+            .find(|p| p.allowed_values.iter().any(String::is_empty))
+        {
+            return Err(invalid(format!(
+                "{}.{}: an allowed value has no Value",
+                t.name, p.name
+            )));
+        }
         classify_timestamps(&mut properties, &by_name);
 
         let mut navigations = t.navigations;
@@ -433,6 +460,10 @@ mod tests {
         assert!(!calls.property("id").unwrap().nullable);
         let result = calls.property("result").unwrap();
         assert_eq!(result.allowed_values, vec!["Ok", "Failed"]);
+        assert_eq!(
+            result.allowed_values_described().collect::<Vec<_>>(),
+            vec![("Ok", "not the property's"), ("Failed", "")]
+        );
         assert_eq!(result.description, "Outcome");
         assert_eq!(
             calls.property("startedAt").unwrap().storage,

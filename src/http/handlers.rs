@@ -2,9 +2,9 @@
 //! entities and `/$count`.
 
 use actix_web::http::StatusCode;
-use actix_web::http::header::{self, HeaderMap};
+use actix_web::http::header::{self, ContentEncoding, HeaderMap};
 use actix_web::{HttpRequest, HttpResponse, web};
-use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, percent_decode_str, utf8_percent_encode};
+use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use tokio_stream::wrappers::ReceiverStream;
 
 use super::auth;
@@ -12,13 +12,14 @@ use super::body::{
     BodyEncoder, Output, PageOut, PageStart, encode_body, encoded_headers, negotiated_encoding,
 };
 use super::error::ApiError;
-use super::json::{EntityShape, JsonWriter, write_str};
+use super::json::{EntityShape, JsonWriter, write_cell, write_str};
 use super::negotiate::{self, MetadataLevel};
+use super::path::{self, Target};
 use super::{AppState, ROOT};
-use crate::edm::{EntitySet, METADATA_XML, Model};
-use crate::plan::{self, Planner, QueryPlan, encode_skiptoken};
+use crate::edm::{ColumnKind, EntitySet, METADATA_XML, Model};
+use crate::plan::{self, Planner, QueryPlan, Resolved, encode_skiptoken};
 use crate::store::tenants::Role;
-use crate::store::{self, StoreError};
+use crate::store::{self, Cell, EntitySink, StoreError, Value};
 use crate::uri::{self, QueryOptions};
 
 type State = web::Data<AppState>;
@@ -43,7 +44,7 @@ fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
 }
 
 /// The absolute service root, e.g. `http://127.0.0.1:8080/odata`.
-fn service_root(req: &HttpRequest, state: &AppState) -> String {
+pub(super) fn service_root(req: &HttpRequest, state: &AppState) -> String {
     match &state.settings.public_url {
         Some(url) => url.trim_end_matches('/').to_string(),
         None => {
@@ -54,7 +55,7 @@ fn service_root(req: &HttpRequest, state: &AppState) -> String {
 }
 
 /// OData-MaxVersion below 4.0 asks for a protocol version this server does not speak.
-fn check_version(req: &HttpRequest) -> Result<(), ApiError> {
+pub(super) fn check_version(req: &HttpRequest) -> Result<(), ApiError> {
     if let Some(max) = header(req.headers(), "OData-MaxVersion")
         && let Ok(v) = max.trim().parse::<f32>()
         && v < 4.0
@@ -131,7 +132,15 @@ pub async fn metadata(req: HttpRequest) -> Result<HttpResponse, ApiError> {
 }
 
 fn parse_options(req: &HttpRequest, limits: &plan::Limits) -> Result<QueryOptions, ApiError> {
-    let length = req.uri().to_string().len();
+    parse_query(req.query_string(), req.uri().to_string().len(), limits)
+}
+
+/// The query options of a request whose URL is `length` bytes long.
+fn parse_query(
+    query: &str,
+    length: usize,
+    limits: &plan::Limits,
+) -> Result<QueryOptions, ApiError> {
     if length > limits.max_url_length {
         return Err(ApiError::new(
             StatusCode::URI_TOO_LONG,
@@ -142,7 +151,7 @@ fn parse_options(req: &HttpRequest, limits: &plan::Limits) -> Result<QueryOption
             ),
         ));
     }
-    let pairs = uri::decode_query_string(req.query_string())?;
+    let pairs = uri::decode_query_string(query)?;
     let parse = uri::ParseOptions::default().with_max_depth(limits.max_depth);
     Ok(QueryOptions::parse_with(pairs, &parse)?)
 }
@@ -151,84 +160,81 @@ fn format_option(options: &QueryOptions) -> Option<&str> {
     plan::raw_option(options, "$format")
 }
 
-/// What the path after `/odata/` addresses.
-enum Resource<'a> {
-    Collection(&'a str),
-    Count(&'a str),
-    Entity(&'a str, String),
-}
-
-fn parse_resource(path: &str) -> Result<Resource<'_>, ApiError> {
-    let path = path.trim_end_matches('/');
-    let (head, rest) = path.split_once('/').unwrap_or((path, ""));
-    if rest == "$count" {
-        return Ok(Resource::Count(head));
-    }
-    if !rest.is_empty() {
-        return Err(ApiError::new(
-            StatusCode::NOT_IMPLEMENTED,
-            "NotImplemented",
-            format!(
-                "addressing '{rest}' below an entity set or entity is not supported; use $select"
-            ),
-        ));
-    }
-    match head.split_once('(') {
-        None => Ok(Resource::Collection(head)),
-        Some((set, key)) => {
-            let key = key.strip_suffix(')').ok_or_else(|| {
-                ApiError::bad_request(format!("the key of '{head}' is missing its closing ')'"))
-            })?;
-            let literal = key.strip_prefix("id=").unwrap_or(key).trim();
-            let inner = literal
-                .strip_prefix('\'')
-                .and_then(|s| s.strip_suffix('\''))
-                .filter(|s| !s.replace("''", "").contains('\''))
-                .ok_or_else(|| {
-                    ApiError::bad_request(format!(
-                        "keys are strings: write {set}('value'), doubling any quote inside, not {set}({key})"
-                    ))
-                })?;
-            Ok(Resource::Entity(set, inner.replace("''", "'")))
-        }
-    }
-}
-
-fn entity_set<'m>(state: &'m AppState, name: &str) -> Result<(usize, &'m EntitySet), ApiError> {
-    state
-        .model
-        .entity_sets()
-        .iter()
-        .enumerate()
-        .find(|(_, s)| s.name == name)
-        .ok_or_else(|| {
-            let hint = state
-                .model
-                .entity_sets()
-                .iter()
-                .find(|s| s.name.eq_ignore_ascii_case(name))
-                .map(|s| format!("; names are case-sensitive: did you mean {}?", s.name))
-                .unwrap_or_default();
-            ApiError::not_found(format!("there is no entity set '{name}'{hint}"))
-        })
-}
-
 pub async fn resource(req: HttpRequest, state: State) -> Result<HttpResponse, ApiError> {
     check_version(&req)?;
     let tenant = auth::authenticate(&req, &state, Role::Read).await?.id;
-    let raw_path = req.uri().path().strip_prefix("/odata/").unwrap_or_default();
-    let path = percent_decode_str(raw_path)
-        .decode_utf8()
-        .map_err(|_| ApiError::bad_request("the path is not valid percent-encoded UTF-8"))?
-        .into_owned();
-    let options = parse_options(&req, &state.settings.limits)?;
-    match parse_resource(&path)? {
-        Resource::Collection(name) => collection(&req, state.clone(), name, tenant, options).await,
-        Resource::Count(name) => count(&req, state.clone(), name, tenant, options).await,
-        Resource::Entity(name, key) => {
-            entity(&req, state.clone(), name, tenant, key, options).await
+    let read_request = ReadRequest::from_http(&req, &state);
+    read(&state, tenant, &read_request).await
+}
+
+/// A read request as the pipeline takes it: from an HTTP request, or from a part of
+/// a `$batch` (which is authenticated as a whole).
+pub struct ReadRequest {
+    /// The path after `/odata/`, still percent-encoded.
+    pub path: String,
+    pub query: String,
+    pub headers: HeaderMap,
+    /// The absolute service root for links.
+    pub root: String,
+    pub encoding: ContentEncoding,
+}
+
+impl ReadRequest {
+    fn from_http(req: &HttpRequest, state: &AppState) -> ReadRequest {
+        ReadRequest {
+            path: req
+                .uri()
+                .path()
+                .strip_prefix("/odata/")
+                .unwrap_or_default()
+                .to_string(),
+            query: req.query_string().to_string(),
+            headers: req.headers().clone(),
+            root: service_root(req, state),
+            encoding: negotiated_encoding(req),
         }
     }
+
+    /// The length of the URL as the client sent it, for `max_url_length`.
+    fn url_length(&self) -> usize {
+        "/odata/".len() + self.path.len() + 1 + self.query.len()
+    }
+}
+
+/// Answers a read of the resource `req` addresses for `tenant`.
+pub(super) async fn read(
+    state: &State,
+    tenant: String,
+    req: &ReadRequest,
+) -> Result<HttpResponse, ApiError> {
+    let path = path::parse(&state.model, &req.path)?;
+    let options = parse_query(&req.query, req.url_length(), &state.settings.limits)?;
+    let resolved = plan_with(state, |p| {
+        p.resolve(path.set, path.key.clone(), &path.navigations)
+    })?;
+    let read = Read {
+        req,
+        state,
+        tenant,
+        options,
+        resolved,
+    };
+    match path.target {
+        Target::Count if !read.resolved.single => count(read).await,
+        Target::Count => Err(ApiError::bad_request("$count ends a path to a collection")),
+        Target::Entities if read.resolved.single => entity(read, None).await,
+        Target::Entities => collection(read).await,
+        Target::Property { index, raw } => entity(read, Some((index, raw))).await,
+    }
+}
+
+/// One read request, parsed and resolved, as the handlers below take it.
+struct Read<'r> {
+    req: &'r ReadRequest,
+    state: &'r State,
+    tenant: String,
+    options: QueryOptions,
+    resolved: Resolved,
 }
 
 fn context_url(
@@ -257,26 +263,59 @@ fn context_url(
     url
 }
 
-/// `Prefer: odata.maxpagesize=n`, if the client sent it.
-fn preferred_page_size(req: &HttpRequest) -> Option<u64> {
-    req.headers()
-        .get_all(header::HeaderName::from_static("prefer"))
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .filter_map(|p| {
-            let (name, value) = p.trim().split_once('=')?;
+/// What the client asked for in `Prefer` that this server honours.
+#[derive(Debug, Clone, Copy, Default)]
+struct Preferences {
+    /// `odata.maxpagesize=n` (or the 4.01 `maxpagesize=n`).
+    max_page_size: Option<u64>,
+    /// `omit-values=nulls`: leave null properties out.
+    omit_nulls: bool,
+}
+
+impl Preferences {
+    fn of(headers: &HeaderMap) -> Preferences {
+        let mut out = Preferences::default();
+        let items = headers
+            .get_all(header::HeaderName::from_static("prefer"))
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','));
+        for item in items {
+            // Parameters after `;` do not change these preferences.
+            let item = item.split(';').next().unwrap_or_default();
+            let (name, value) = item.split_once('=').unwrap_or((item, ""));
             let name = name.trim().to_ascii_lowercase();
-            (name == "odata.maxpagesize" || name == "maxpagesize")
-                .then(|| value.trim().parse::<u64>().ok())?
-        })
-        .find(|&n| n > 0)
+            let value = value.trim().trim_matches('"');
+            match name.as_str() {
+                "odata.maxpagesize" | "maxpagesize" if out.max_page_size.is_none() => {
+                    out.max_page_size = value.parse::<u64>().ok().filter(|&n| n > 0);
+                }
+                "omit-values" if value.eq_ignore_ascii_case("nulls") => out.omit_nulls = true,
+                _ => {}
+            }
+        }
+        out
+    }
+
+    /// `Preference-Applied` for a response, given the page size used (if paged).
+    fn applied(&self, response: &mut actix_web::HttpResponseBuilder, page_size: Option<u64>) {
+        let mut applied: Vec<String> = Vec::new();
+        if let (Some(_), Some(size)) = (self.max_page_size, page_size) {
+            applied.push(format!("odata.maxpagesize={size}"));
+        }
+        if self.omit_nulls {
+            applied.push("omit-values=nulls".to_string());
+        }
+        if !applied.is_empty() {
+            response.insert_header(("Preference-Applied", applied.join(",")));
+        }
+    }
 }
 
 /// The part of the next page's URL that every page shares: every option of this
 /// request except the paging ones, which [`next_link`] adds.
-fn next_link_base(req: &HttpRequest, root: &str, set: &str) -> String {
+fn next_link_base(req: &ReadRequest) -> String {
     let mut query: Vec<String> = Vec::new();
-    if let Ok(pairs) = uri::decode_query_string(req.query_string()) {
+    if let Ok(pairs) = uri::decode_query_string(&req.query) {
         for (name, value) in pairs {
             let lower = name.to_ascii_lowercase();
             // Paging options are set per page; a key never travels in a link.
@@ -292,7 +331,7 @@ fn next_link_base(req: &HttpRequest, root: &str, set: &str) -> String {
             ));
         }
     }
-    format!("{root}/{set}?{}", query.concat())
+    format!("{}/{}?{}", req.root, req.path, query.concat())
 }
 
 /// The next page's URL: the shared base, the remaining `$top` and the keyset position.
@@ -332,34 +371,35 @@ fn object_head(format: negotiate::JsonFormat, context: &str) -> Vec<u8> {
     head
 }
 
-async fn collection(
-    req: &HttpRequest,
-    state: State,
-    name: &str,
-    tenant: String,
-    options: QueryOptions,
-) -> Result<HttpResponse, ApiError> {
+async fn collection(read: Read<'_>) -> Result<HttpResponse, ApiError> {
+    let Read {
+        req,
+        state,
+        tenant,
+        options,
+        resolved,
+    } = read;
     if options.apply.is_some() {
-        return apply_collection(req, state, name, tenant, options).await;
+        return apply_collection(req, state, tenant, options, resolved).await;
     }
-    let format = negotiate::json(header(req.headers(), "Accept"), format_option(&options))?;
-    let (set_index, set) = entity_set(&state, name)?;
-    let preferred = preferred_page_size(req);
-    let page_size = state.settings.limits.page_size(preferred);
-    let plan = plan_with(&state, |p| {
-        p.collection(set_index, &tenant, &options, page_size)
+    let format = negotiate::json(header(&req.headers, "Accept"), format_option(&options))?;
+    let set = &state.model.entity_sets()[resolved.set];
+    let preferences = Preferences::of(&req.headers);
+    let page_size = state.settings.limits.page_size(preferences.max_page_size);
+    let plan = plan_with(state, |p| {
+        p.collection_within(resolved.set, resolved.within, &tenant, &options, page_size)
     })?;
     let query =
         store::compile(&state.model, &plan, state.db.dialect()).map_err(StoreError::from)?;
-    let root = service_root(req, &state);
+    let root = req.root.clone();
     let mut head = object_head(format, &context_url(&root, &state.model, set, &plan, false));
     if head.len() > 1 {
         head.push(b',');
     }
     let shape = EntityShape::new(&state.model, &plan, &root, format);
-    let link_base = next_link_base(req, &root, &set.name);
+    let link_base = next_link_base(req);
     let top = options.top;
-    let encoding = negotiated_encoding(req);
+    let encoding = req.encoding;
     let (page, started) = PageOut::new();
     let task_state = state.clone();
     // One blocking task reads, writes and compresses the page. A page that fits in
@@ -369,7 +409,8 @@ async fn collection(
             page,
             encoder: BodyEncoder::new(encoding).map(Box::new),
         };
-        let mut writer = JsonWriter::collection(shape, &head, output);
+        let mut writer =
+            JsonWriter::collection(shape, &head, output).omitting_nulls(preferences.omit_nulls);
         let result = (|| -> Result<(), StoreError> {
             let mut conn = task_state.db.get()?;
             let end = store::execute(&mut conn, &query, &mut writer)?;
@@ -404,39 +445,88 @@ async fn collection(
     let mut response = HttpResponse::Ok();
     response.content_type(format.content_type());
     encoded_headers(&mut response, encoding);
-    if preferred.is_some() {
-        response.insert_header((
-            "Preference-Applied",
-            format!("odata.maxpagesize={page_size}"),
-        ));
-    }
+    preferences.applied(&mut response, Some(page_size));
     Ok(match body {
         PageStart::Body(bytes) => response.body(bytes),
         PageStart::Stream(rx) => response.streaming(ReceiverStream::new(rx)),
     })
 }
 
-async fn entity(
-    req: &HttpRequest,
-    state: State,
-    name: &str,
-    tenant: String,
-    key: String,
-    options: QueryOptions,
-) -> Result<HttpResponse, ApiError> {
-    let format = negotiate::json(header(req.headers(), "Accept"), format_option(&options))?;
-    let (set_index, set) = entity_set(&state, name)?;
-    let plan = plan_with(&state, |p| p.entity(set_index, &tenant, &key, &options))?;
+/// Captures the first value of the first entity (a property request).
+#[derive(Default)]
+struct FirstValue {
+    entities: u64,
+    value: Option<Value>,
+}
+
+impl EntitySink for FirstValue {
+    fn count(&mut self, _: i64) -> Result<(), StoreError> {
+        Ok(())
+    }
+    fn begin_entity(&mut self) -> Result<(), StoreError> {
+        self.entities += 1;
+        Ok(())
+    }
+    fn property(&mut self, position: usize, cell: Cell<'_>) -> Result<(), StoreError> {
+        if position == 0 && self.value.is_none() {
+            self.value = Some(cell.to_value());
+        }
+        Ok(())
+    }
+    fn begin_expanded(&mut self, _: usize, _: Option<i64>) -> Result<(), StoreError> {
+        Ok(())
+    }
+    fn end_expanded(&mut self) -> Result<(), StoreError> {
+        Ok(())
+    }
+    fn end_entity(&mut self, _: &Value) -> Result<(), StoreError> {
+        Ok(())
+    }
+}
+
+/// One entity (by key or by a single-valued navigation), or one of its properties.
+async fn entity(read: Read<'_>, property: Option<(usize, bool)>) -> Result<HttpResponse, ApiError> {
+    let Read {
+        req,
+        state,
+        tenant,
+        options,
+        resolved,
+    } = read;
+    let set = &state.model.entity_sets()[resolved.set];
+    let within = resolved.within.clone();
+    let mut plan = plan_with(state, |p| {
+        p.entity(
+            resolved.set,
+            within,
+            &tenant,
+            resolved.key.as_deref(),
+            &options,
+        )
+    })?;
+    if let Some((index, raw)) = property {
+        if options.select.is_some() || options.expand.is_some() {
+            return Err(ApiError::bad_request(
+                "$select and $expand do not apply to a property",
+            ));
+        }
+        plan.select = vec![index];
+        return property_value(req, state, &tenant, &resolved, plan, index, raw).await;
+    }
+    let format = negotiate::json(header(&req.headers, "Accept"), format_option(&options))?;
     let query =
         store::compile(&state.model, &plan, state.db.dialect()).map_err(StoreError::from)?;
-    let root = service_root(req, &state);
+    let root = req.root.clone();
     let head = object_head(format, &context_url(&root, &state.model, set, &plan, true));
     let shape = EntityShape::new(&state.model, &plan, &root, format);
     let task_state = state.clone();
-    let encoding = negotiated_encoding(req);
+    let encoding = req.encoding;
+    let preferences = Preferences::of(&req.headers);
+    let omit_nulls = preferences.omit_nulls;
     let body = web::block(move || -> Result<Option<Vec<u8>>, StoreError> {
         let mut conn = task_state.db.get()?;
-        let mut writer = JsonWriter::entity(shape, &head, Output::Collect);
+        let mut writer =
+            JsonWriter::entity(shape, &head, Output::Collect).omitting_nulls(omit_nulls);
         store::execute(&mut conn, &query, &mut writer)?;
         let Some(body) = writer.finish_entity()? else {
             return Ok(None);
@@ -453,25 +543,124 @@ async fn entity(
             let mut response = HttpResponse::Ok();
             response.content_type(format.content_type());
             encoded_headers(&mut response, encoding);
+            preferences.applied(&mut response, None);
             Ok(response.body(body))
         }
-        None => Err(ApiError::not_found(format!(
-            "{} has no entity with key '{key}'",
-            set.name
-        ))),
+        None => absent(state, &tenant, &resolved, set).await,
     }
 }
 
-async fn count(
-    req: &HttpRequest,
-    state: State,
-    name: &str,
-    tenant: String,
-    options: QueryOptions,
+/// The answer when a path finds no entity: 404 when the addressed entity (the key
+/// at the start of the path, or the last key) does not exist, else 204 (a
+/// single-valued navigation property that is null).
+async fn absent(
+    state: &State,
+    tenant: &str,
+    resolved: &Resolved,
+    set: &EntitySet,
 ) -> Result<HttpResponse, ApiError> {
-    negotiate::plain_text(header(req.headers(), "Accept"))?;
-    let (set_index, _) = entity_set(&state, name)?;
-    let plan = plan_with(&state, |p| p.count(set_index, &tenant, &options))?;
+    let Some(within) = resolved.within.clone().filter(|_| resolved.key.is_none()) else {
+        return Err(ApiError::not_found(format!(
+            "{} has no entity with key '{}'",
+            set.name,
+            resolved.key.as_deref().unwrap_or_default()
+        )));
+    };
+    let root_set = &state.model.entity_sets()[within.set];
+    let plan = plan_with(state, |p| {
+        p.entity(
+            within.set,
+            None,
+            tenant,
+            Some(&within.key),
+            &QueryOptions::default(),
+        )
+    })?;
+    let query =
+        store::compile(&state.model, &plan, state.db.dialect()).map_err(StoreError::from)?;
+    let task_state = state.clone();
+    let found = web::block(move || -> Result<u64, StoreError> {
+        let mut conn = task_state.db.get()?;
+        let mut sink = FirstValue::default();
+        store::execute(&mut conn, &query, &mut sink)?;
+        Ok(sink.entities)
+    })
+    .await
+    .map_err(|e| ApiError::internal(&e))??;
+    if found == 0 {
+        return Err(ApiError::not_found(format!(
+            "{} has no entity with key '{}'",
+            root_set.name, within.key
+        )));
+    }
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// `Set('key')/property` as `{"@odata.context":...,"value":...}`, or its raw text
+/// with `/$value`; a null value is 204.
+async fn property_value(
+    req: &ReadRequest,
+    state: &State,
+    tenant: &str,
+    resolved: &Resolved,
+    plan: QueryPlan,
+    index: usize,
+    raw: bool,
+) -> Result<HttpResponse, ApiError> {
+    let set = &state.model.entity_sets()[resolved.set];
+    let query =
+        store::compile(&state.model, &plan, state.db.dialect()).map_err(StoreError::from)?;
+    let task_state = state.clone();
+    let sink = web::block(move || -> Result<FirstValue, StoreError> {
+        let mut conn = task_state.db.get()?;
+        let mut sink = FirstValue::default();
+        store::execute(&mut conn, &query, &mut sink)?;
+        Ok(sink)
+    })
+    .await
+    .map_err(|e| ApiError::internal(&e))??;
+    if sink.entities == 0 {
+        return absent(state, tenant, resolved, set).await;
+    }
+    let value = sink.value.unwrap_or(Value::Null);
+    if value.is_null() {
+        return Ok(HttpResponse::NoContent().finish());
+    }
+    if raw {
+        // Like `/$count`, a raw value is text whatever the Accept header says.
+        return Ok(HttpResponse::Ok()
+            .content_type("text/plain;charset=utf-8")
+            .body(value.plain_text().unwrap_or_default()));
+    }
+    let format = negotiate::json(header(&req.headers, "Accept"), None)?;
+    let root = req.root.clone();
+    let property = &set.properties[index];
+    let context = format!("{root}/$metadata#{}", req.path.trim_end_matches('/'));
+    let mut out = object_head(format, &context);
+    if out.len() > 1 {
+        out.push(b',');
+    }
+    out.extend_from_slice(b"\"value\":");
+    let quote_int = format.ieee754 && property.kind() == ColumnKind::Int64;
+    write_cell(&mut out, Cell::of(&value), quote_int);
+    out.push(b'}');
+    Ok(HttpResponse::Ok()
+        .content_type(format.content_type())
+        .body(out))
+}
+
+async fn count(read: Read<'_>) -> Result<HttpResponse, ApiError> {
+    let Read {
+        req,
+        state,
+        tenant,
+        options,
+        resolved,
+    } = read;
+    negotiate::plain_text(header(&req.headers, "Accept"))?;
+    let plan = plan_with(state, |p| {
+        p.count(resolved.set, resolved.within, &tenant, &options)
+    })?;
     let query =
         store::compile(&state.model, &plan, state.db.dialect()).map_err(StoreError::from)?;
     let task_state = state.clone();
@@ -491,20 +680,28 @@ async fn count(
 /// context URL lists the result's properties (Data Aggregation 3.1.2), and the
 /// next link keeps `$apply`.
 async fn apply_collection(
-    req: &HttpRequest,
-    state: State,
-    name: &str,
+    req: &ReadRequest,
+    state: &State,
     tenant: String,
     options: QueryOptions,
+    resolved: Resolved,
 ) -> Result<HttpResponse, ApiError> {
-    let format = negotiate::json(header(req.headers(), "Accept"), format_option(&options))?;
-    let (set_index, set) = entity_set(&state, name)?;
-    let preferred = preferred_page_size(req);
-    let page_size = state.settings.limits.page_size(preferred);
-    let plan = plan_with(&state, |p| p.apply(set_index, &tenant, &options, page_size))?;
+    let format = negotiate::json(header(&req.headers, "Accept"), format_option(&options))?;
+    let set = &state.model.entity_sets()[resolved.set];
+    let preferences = Preferences::of(&req.headers);
+    let page_size = state.settings.limits.page_size(preferences.max_page_size);
+    let plan = plan_with(state, |p| {
+        p.apply_within(
+            resolved.set,
+            resolved.within.is_some(),
+            &tenant,
+            &options,
+            page_size,
+        )
+    })?;
     let query =
         store::compile_apply(&state.model, &plan, state.db.dialect()).map_err(StoreError::from)?;
-    let root = service_root(req, &state);
+    let root = req.root.clone();
     let mut names: Vec<String> = Vec::new();
     for &p in &plan.select {
         let Some(c) = plan.columns.get(p) else {
@@ -530,8 +727,8 @@ async fn apply_collection(
         head.push(b',');
     }
     let shape = EntityShape::for_apply(&plan, format);
-    let link_base = next_link_base(req, &root, &set.name);
-    let encoding = negotiated_encoding(req);
+    let link_base = next_link_base(req);
+    let encoding = req.encoding;
     let (page, started) = PageOut::new();
     let task_state = state.clone();
     let time_limit = state.settings.limits.statement_timeout_ms;
@@ -540,7 +737,8 @@ async fn apply_collection(
             page,
             encoder: BodyEncoder::new(encoding).map(Box::new),
         };
-        let mut writer = JsonWriter::collection(shape, &head, output);
+        let mut writer =
+            JsonWriter::collection(shape, &head, output).omitting_nulls(preferences.omit_nulls);
         let result = (|| -> Result<(), StoreError> {
             let mut conn = task_state.db.get()?;
             let end =
@@ -575,63 +773,9 @@ async fn apply_collection(
     let mut response = HttpResponse::Ok();
     response.content_type(format.content_type());
     encoded_headers(&mut response, encoding);
-    if preferred.is_some() {
-        response.insert_header((
-            "Preference-Applied",
-            format!("odata.maxpagesize={page_size}"),
-        ));
-    }
+    preferences.applied(&mut response, Some(page_size));
     Ok(match body {
         PageStart::Body(bytes) => response.body(bytes),
         PageStart::Stream(rx) => response.streaming(ReceiverStream::new(rx)),
     })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn resource_paths_are_parsed() {
-        assert!(matches!(
-            parse_resource("Calls").unwrap(),
-            Resource::Collection("Calls")
-        ));
-        assert!(matches!(
-            parse_resource("Calls/").unwrap(),
-            Resource::Collection("Calls")
-        ));
-        assert!(matches!(
-            parse_resource("Calls/$count").unwrap(),
-            Resource::Count("Calls")
-        ));
-        match parse_resource("Calls('a''b')").unwrap() {
-            Resource::Entity("Calls", key) => assert_eq!(key, "a'b"),
-            _ => panic!("expected an entity"),
-        }
-        match parse_resource("Calls(id='x')").unwrap() {
-            Resource::Entity("Calls", key) => assert_eq!(key, "x"),
-            _ => panic!("expected an entity"),
-        }
-        assert_eq!(
-            parse_resource("Calls(12)").err().unwrap().status.as_u16(),
-            400
-        );
-        assert_eq!(
-            parse_resource("Calls('a'b')")
-                .err()
-                .unwrap()
-                .status
-                .as_u16(),
-            400
-        );
-        assert_eq!(
-            parse_resource("Calls('x')/id")
-                .err()
-                .unwrap()
-                .status
-                .as_u16(),
-            501
-        );
-    }
 }

@@ -53,7 +53,7 @@ fn write_instant(out: &mut Vec<u8>, micros: i64) {
     }
 }
 
-fn write_cell(out: &mut Vec<u8>, cell: Cell<'_>, quote_int: bool) {
+pub fn write_cell(out: &mut Vec<u8>, cell: Cell<'_>, quote_int: bool) {
     match cell {
         Cell::Null => out.extend_from_slice(b"null"),
         Cell::Bool(true) => out.extend_from_slice(b"true"),
@@ -277,6 +277,8 @@ pub struct JsonWriter {
     top_level_entities: u64,
     /// Whether the collection's `"value":[` has been written.
     value_open: bool,
+    /// `Prefer: omit-values=nulls`: null properties are left out.
+    omit_nulls: bool,
 }
 
 impl JsonWriter {
@@ -304,7 +306,14 @@ impl JsonWriter {
             path: Vec::new(),
             top_level_entities: 0,
             value_open: false,
+            omit_nulls: false,
         }
+    }
+
+    /// Leaves null properties out (`Prefer: omit-values=nulls`).
+    pub fn omitting_nulls(mut self, omit: bool) -> JsonWriter {
+        self.omit_nulls = omit;
+        self
     }
 
     fn open_value(&mut self) {
@@ -425,6 +434,9 @@ impl EntitySink for JsonWriter {
     }
 
     fn property(&mut self, position: usize, cell: Cell<'_>) -> Result<(), StoreError> {
+        if self.omit_nulls && cell == Cell::Null {
+            return Ok(());
+        }
         let Some(Frame::Entity {
             had_members,
             properties,

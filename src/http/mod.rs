@@ -8,12 +8,15 @@
 
 mod admin;
 mod auth;
+mod batch;
 pub mod body;
+mod docs;
 mod error;
 mod handlers;
 mod ingest;
 pub mod json;
 pub mod negotiate;
+mod path;
 
 use std::net::TcpListener;
 use std::sync::Arc;
@@ -58,10 +61,13 @@ pub fn start(state: Arc<AppState>, listener: TcpListener) -> std::io::Result<Ser
                     })
                     .log_target("ccfeed::http"),
             )
+            // People's pages first: their browser routes answer only browsers.
+            .configure(docs::routes)
             .route("/", web::get().to(handlers::home))
             .route(ROOT, web::get().to(handlers::service_document))
             .route("/odata/", web::get().to(handlers::service_document))
             .route("/odata/$metadata", web::get().to(handlers::metadata))
+            .route("/odata/$batch", web::post().to(batch::batch))
             .route("/odata/{resource:.*}", web::get().to(handlers::resource))
             .route("/ingest/import/{format}", web::post().to(ingest::import))
             .route("/ingest/{entity_set}", web::post().to(ingest::ingest))

@@ -181,6 +181,22 @@ pub fn metadata_xml(accept: Option<&str>, format: Option<&str>) -> Result<(), Ap
     }
 }
 
+/// Whether the client's first choice is an HTML page: true for a browser's navigation
+/// (`text/html,application/xhtml+xml,...`), false for every OData client, which asks
+/// for JSON, XML or `*/*` first. A wildcard never counts as asking for HTML.
+pub fn prefers_html(accept: Option<&str>) -> bool {
+    let Some(accept) = accept else {
+        return false;
+    };
+    parse_ranges(accept)
+        .iter()
+        .find(|r| r.q > 0.0)
+        .is_some_and(|r| {
+            (r.kind == "text" && r.subtype == "html")
+                || (r.kind == "application" && r.subtype == "xhtml+xml")
+        })
+}
+
 /// Whether a `/$count` may be answered with text/plain.
 pub fn plain_text(accept: Option<&str>) -> Result<(), ApiError> {
     match accept.filter(|a| !a.trim().is_empty()) {
@@ -222,6 +238,27 @@ mod tests {
             MetadataLevel::Minimal
         );
         assert!(metadata_xml(Some(BROWSER), None).is_ok());
+    }
+
+    #[test]
+    fn only_a_browser_navigation_prefers_html() {
+        assert!(prefers_html(Some(BROWSER)));
+        assert!(prefers_html(Some(
+            "text/html,application/xhtml+xml,application/xml;q=0.9,image/avif,image/webp,*/*;q=0.8"
+        )));
+        assert!(prefers_html(Some("application/json;q=0.5, text/html")));
+        for client in [
+            POWER_QUERY,
+            "*/*",
+            "application/json",
+            "application/xml",
+            "text/*",
+            "application/json, text/html",
+            "text/html;q=0",
+        ] {
+            assert!(!prefers_html(Some(client)), "{client}");
+        }
+        assert!(!prefers_html(None));
     }
 
     #[test]

@@ -144,6 +144,26 @@ fn result_kind(b: &Bound) -> ColumnKind {
 }
 
 impl Planner<'_> {
+    /// [`Planner::apply`] for a resource path: `$apply` on a collection reached
+    /// through a navigation (`Agents('a')/Workitems`) is not supported.
+    pub fn apply_within(
+        &self,
+        set_index: usize,
+        through_navigation: bool,
+        tenant: &str,
+        options: &QueryOptions,
+        page_size: u64,
+    ) -> Result<ApplyPlan, PlanError> {
+        if through_navigation {
+            return Err(PlanError::not_implemented(
+                "$apply",
+                None,
+                "$apply on a collection reached through a navigation property is not supported; apply it to the entity set and filter",
+            ));
+        }
+        self.apply(set_index, tenant, options, page_size)
+    }
+
     /// A page of the result of `$apply` on a set.
     pub fn apply(
         &self,

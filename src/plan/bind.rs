@@ -200,6 +200,11 @@ impl<'a> Binder<'a> {
                 (Value::Double(v), Some(Ty::Decimal))
             }
             Literal::Double(d) => (Value::Double(d.0), Some(Ty::Double)),
+            // PostgreSQL text cannot hold U+0000, so no stored value has it: refused
+            // the same way on both backends.
+            Literal::String(s) if s.contains('\0') => {
+                return Err(self.invalid(span, "text cannot contain the character U+0000"));
+            }
             Literal::String(s) => (Value::Text(s.clone()), Some(Ty::String)),
             Literal::DateTimeOffset(v) => {
                 let date = NaiveDate::from_ymd_opt(
@@ -984,7 +989,7 @@ fn fold_literal_part(func: Func, args: &[Expr]) -> Option<Bound> {
 }
 
 /// How navigation `nav_name` of entity set `set_index` joins to its target.
-pub(super) fn navigation_join(model: &Model, set_index: usize, nav_name: &str) -> Option<Join> {
+pub(crate) fn navigation_join(model: &Model, set_index: usize, nav_name: &str) -> Option<Join> {
     let binder = Binder::new(model, set_index, "$expand", &[], Utc::now());
     binder.join(set_index, nav_name, Span::NONE).ok()
 }

@@ -219,6 +219,7 @@ fn bind_one(
             filter,
             order,
             key: None,
+            within: None,
             after: None,
             skip: 0,
             page_rows: None,

@@ -25,7 +25,7 @@ use crate::value::Value;
 pub use apply::ApplyPlan;
 pub use bind::Binder;
 pub use expand::ExpandPlan;
-pub use expr::{Bound, ColumnRef, Ty};
+pub use expr::{Bound, ColumnRef, Join, Ty};
 pub use skiptoken::{decode_skiptoken, encode_skiptoken};
 
 /// Query limits that protect the server; every limit error names its setting.
@@ -55,6 +55,10 @@ pub struct Limits {
     /// Milliseconds one `$apply` statement may run before the database stops it
     /// (`statement_timeout_ms`, 0: no limit; enforced on PostgreSQL).
     pub statement_timeout_ms: u64,
+    /// Requests in one `$batch` (`max_batch_parts`).
+    pub max_batch_parts: usize,
+    /// Bytes of one `$batch` body (`max_batch_bytes`).
+    pub max_batch_bytes: usize,
 }
 
 impl Default for Limits {
@@ -70,6 +74,8 @@ impl Default for Limits {
             max_aggregates: 64,
             max_group_keys: 16,
             statement_timeout_ms: 30_000,
+            max_batch_parts: 100,
+            max_batch_bytes: 1024 * 1024,
         }
     }
 }
@@ -108,6 +114,8 @@ pub struct QueryPlan {
     pub order: Vec<OrderKey>,
     /// Read only the entity with this key.
     pub key: Option<String>,
+    /// Read only rows related to an addressed entity (`Calls('x')/Channel`).
+    pub within: Option<Within>,
     /// Keyset position: read rows strictly after these sort-key values.
     pub after: Option<Vec<Value>>,
     pub skip: u64,
@@ -118,6 +126,43 @@ pub struct QueryPlan {
     pub count: bool,
     /// `$expand`ed navigation properties, read with one query per page and property.
     pub expand: Vec<ExpandPlan>,
+}
+
+/// A resource path's navigation: the entity it starts from, then each navigation
+/// property followed, optionally narrowed to one key (`Conversations('c')/QueueSegments('q')/Queue`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Within {
+    pub set: usize,
+    pub key: String,
+    /// Every navigation but the last leads to the `from_set` of the next one; the
+    /// last leads to the plan's set.
+    pub steps: Vec<Step>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Step {
+    pub join: Join,
+    /// Only the related entity with this key (not for the last step: the plan's
+    /// own `key` narrows that one).
+    pub key: Option<String>,
+}
+
+/// One segment of a resource path after the entity set, as the HTTP layer parsed it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PathNavigation {
+    pub name: String,
+    pub key: Option<String>,
+}
+
+/// Where a resource path leads: the set, and the path to it when it is navigated.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Resolved {
+    pub set: usize,
+    pub within: Option<Within>,
+    /// The key the last segment gives (`Set('k')` or `Nav('k')`).
+    pub key: Option<String>,
+    /// Whether the path addresses one entity (a key, or a single-valued navigation).
+    pub single: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -284,6 +329,107 @@ impl<'a> Planner<'a> {
         })
     }
 
+    /// Resolves `Set('key')/Nav/Nav('key')...`: each name must be a navigation
+    /// property of the set reached so far, and a key may follow only a collection.
+    pub fn resolve(
+        &self,
+        set_index: usize,
+        key: Option<String>,
+        navigations: &[PathNavigation],
+    ) -> Result<Resolved, PlanError> {
+        let Some((first, rest)) = navigations.split_first() else {
+            let single = key.is_some();
+            return Ok(Resolved {
+                set: set_index,
+                within: None,
+                key,
+                single,
+            });
+        };
+        let Some(root_key) = key else {
+            return Err(PlanError::invalid(
+                "",
+                None,
+                format!(
+                    "'{}' follows a collection: address one entity first, e.g. {}('key')/{}",
+                    first.name,
+                    self.set(set_index)?.name,
+                    first.name
+                ),
+            ));
+        };
+        let mut within = Within {
+            set: set_index,
+            key: root_key,
+            steps: Vec::new(),
+        };
+        let mut current = set_index;
+        let mut single = true;
+        let mut last_key = None;
+        for (i, segment) in std::iter::once(first).chain(rest).enumerate() {
+            let set = self.set(current)?;
+            let Some(nav) = set.navigation(&segment.name) else {
+                let names: Vec<&str> = set.navigations.iter().map(|n| n.name.as_str()).collect();
+                return Err(PlanError::invalid(
+                    "",
+                    None,
+                    format!(
+                        "'{}' is not a navigation property of {}; it has {}",
+                        segment.name,
+                        set.name,
+                        names.join(", ")
+                    ),
+                ));
+            };
+            if i > 0 && !single {
+                return Err(PlanError::invalid(
+                    "",
+                    None,
+                    format!(
+                        "'{}' follows a collection: address one entity first with a key",
+                        segment.name
+                    ),
+                ));
+            }
+            if segment.key.is_some() && !nav.collection {
+                return Err(PlanError::invalid(
+                    "",
+                    None,
+                    format!("'{}' is a single entity and takes no key", segment.name),
+                ));
+            }
+            let join =
+                bind::navigation_join(self.model, current, &segment.name).ok_or_else(|| {
+                    PlanError::not_implemented(
+                        "",
+                        None,
+                        format!("'{}' has no referential constraint to follow", segment.name),
+                    )
+                })?;
+            if join.on.len() != 1 {
+                return Err(PlanError::not_implemented(
+                    "",
+                    None,
+                    "navigation with a composite join is not supported",
+                ));
+            }
+            // The previous step's key moves onto that step now that another follows.
+            if let (Some(step), Some(k)) = (within.steps.last_mut(), last_key.take()) {
+                step.key = Some(k);
+            }
+            current = join.set;
+            within.steps.push(Step { join, key: None });
+            single = !nav.collection || segment.key.is_some();
+            last_key = segment.key.clone();
+        }
+        Ok(Resolved {
+            set: current,
+            within: Some(within),
+            key: last_key,
+            single,
+        })
+    }
+
     /// Checks every limit on the request, before anything is bound.
     fn validate(&self, options: &QueryOptions) -> Result<(), PlanError> {
         check_unsupported(options)?;
@@ -318,6 +464,18 @@ impl<'a> Planner<'a> {
     pub fn collection(
         &self,
         set_index: usize,
+        tenant: &str,
+        options: &QueryOptions,
+        page_size: u64,
+    ) -> Result<QueryPlan, PlanError> {
+        self.collection_within(set_index, None, tenant, options, page_size)
+    }
+
+    /// [`Planner::collection`] of the entities a navigation path leads to.
+    pub fn collection_within(
+        &self,
+        set_index: usize,
+        within: Option<Within>,
         tenant: &str,
         options: &QueryOptions,
         page_size: u64,
@@ -365,6 +523,7 @@ impl<'a> Planner<'a> {
             filter,
             order,
             key: None,
+            within,
             after,
             // A continuation page has already skipped: the keyset position includes it.
             skip: if skiptoken.is_some() {
@@ -383,6 +542,7 @@ impl<'a> Planner<'a> {
     pub fn count(
         &self,
         set_index: usize,
+        within: Option<Within>,
         tenant: &str,
         options: &QueryOptions,
     ) -> Result<QueryPlan, PlanError> {
@@ -402,17 +562,19 @@ impl<'a> Planner<'a> {
                 "does not apply to /$count",
             ));
         }
-        let mut plan = self.collection(set_index, tenant, options, 0)?;
+        let mut plan = self.collection_within(set_index, within, tenant, options, 0)?;
         plan.count = true;
         Ok(plan)
     }
 
-    /// A single entity by key (`Calls('id')`): `$select` and `$expand` apply.
+    /// A single entity by key (`Calls('id')`), or the one a navigation path leads to
+    /// (`Calls('id')/Channel`): `$select` and `$expand` apply.
     pub fn entity(
         &self,
         set_index: usize,
+        within: Option<Within>,
         tenant: &str,
-        key: &str,
+        key: Option<&str>,
         options: &QueryOptions,
     ) -> Result<QueryPlan, PlanError> {
         self.validate(options)?;
@@ -442,7 +604,8 @@ impl<'a> Planner<'a> {
             select_explicit,
             filter: None,
             order: vec![key_order(set_index, set)],
-            key: Some(key.to_string()),
+            key: key.map(str::to_string),
+            within,
             after: None,
             skip: 0,
             page_rows: Some(1),
@@ -570,17 +733,11 @@ fn bind_select(
                             out.push(i);
                         }
                     }
-                    // Power Query selects the navigation it expands; it adds no column.
-                    None if expanded.iter().any(|e| e == name) => {}
-                    None if set.navigation(name).is_some() => {
-                        return Err(PlanError::invalid(
-                            "$select",
-                            Some(item.span),
-                            format!(
-                                "'{name}' is a navigation property: expand it with $expand={name}"
-                            ),
-                        ));
-                    }
+                    // Power Query selects the navigation it expands, and generated
+                    // clients select navigation properties without expanding them: it
+                    // adds no column (full metadata writes the navigation link anyway).
+                    None if expanded.iter().any(|e| e == name)
+                        || set.navigation(name).is_some() => {}
                     None => {
                         return Err(PlanError::invalid(
                             "$select",

@@ -83,9 +83,10 @@ pub fn decode_skiptoken(
                 };
             }
             let parsed = match key.expr.read_kind() {
-                ColumnKind::Text | ColumnKind::LocalText => {
-                    value.as_str().map(|s| Value::Text(s.to_string()))
-                }
+                ColumnKind::Text | ColumnKind::LocalText => value
+                    .as_str()
+                    .filter(|s| !s.contains('\0'))
+                    .map(|s| Value::Text(s.to_string())),
                 ColumnKind::Int32 | ColumnKind::Int64 => value.as_i64().map(Value::Int),
                 ColumnKind::Double => value.as_f64().map(Value::Double),
                 ColumnKind::Boolean => value.as_bool().map(Value::Bool),

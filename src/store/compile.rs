@@ -9,7 +9,7 @@
 //! `WHERE`, and nowhere else on the read path.
 
 use crate::edm::{EntitySet, Model};
-use crate::plan::{ExpandPlan, OrderKey, QueryPlan};
+use crate::plan::{ExpandPlan, OrderKey, QueryPlan, Within};
 
 use super::expr::ExprWriter;
 use super::sql::{Builder, Dialect, Statement, quoted};
@@ -283,6 +283,17 @@ fn where_clause(
             .push(" = ");
         b.bind(Value::Text(key.clone()), ColumnKind::Text);
     }
+    if let Some(within) = &plan.within {
+        b.push(" AND ");
+        related_to(
+            b,
+            w.model,
+            &plan.tenant,
+            within,
+            within.steps.len(),
+            "\"t0\"",
+        )?;
+    }
     if let Some(filter) = &plan.filter {
         b.push(" AND ");
         w.write(b, filter)?;
@@ -290,6 +301,70 @@ fn where_clause(
     if keyset && let Some(after) = &plan.after {
         keyset_predicate(b, w, &plan.order, after)?;
     }
+    Ok(())
+}
+
+/// `alias` is a row reached by the first `step` navigations of `within`:
+/// `alias.col IN (SELECT w.col FROM <previous set> AS w WHERE w.tenant_id = ? ...)`,
+/// nested back to the addressed entity. Every level is scoped to the tenant.
+fn related_to(
+    b: &mut Builder,
+    model: &Model,
+    tenant: &str,
+    within: &Within,
+    step: usize,
+    alias: &str,
+) -> Result<(), CompileError> {
+    let sets = model.entity_sets();
+    let Some(index) = step.checked_sub(1) else {
+        return Err(CompileError("a navigation path without steps".into()));
+    };
+    let navigation = &within.steps[index];
+    let [(target_property, from_property)] = navigation.join.on.as_slice() else {
+        return Err(CompileError(
+            "a navigation join without one column pair".into(),
+        ));
+    };
+    let target = sets
+        .get(navigation.join.set)
+        .ok_or_else(|| CompileError("a navigation to an unknown set".into()))?;
+    let from = sets
+        .get(navigation.join.from_set)
+        .ok_or_else(|| CompileError("a navigation from an unknown set".into()))?;
+    let inner = format!("\"w{index}\"");
+    b.push(alias)
+        .push(".")
+        .push(&quoted(&property(target, *target_property)?.column))
+        .push(" IN (SELECT ")
+        .push(&inner)
+        .push(".")
+        .push(&quoted(&property(from, *from_property)?.column))
+        .push(" FROM ")
+        .push(&quoted(&from.table))
+        .push(" AS ")
+        .push(&inner)
+        .push(" WHERE ")
+        .push(&inner)
+        .push(".\"tenant_id\" = ");
+    b.bind(Value::Text(tenant.to_string()), ColumnKind::Text);
+    let key = if index == 0 {
+        Some(&within.key)
+    } else {
+        within.steps[index - 1].key.as_ref()
+    };
+    if let Some(key) = key {
+        b.push(" AND ")
+            .push(&inner)
+            .push(".")
+            .push(&quoted(&from.key_property().column))
+            .push(" = ");
+        b.bind(Value::Text(key.clone()), ColumnKind::Text);
+    }
+    if index > 0 {
+        b.push(" AND ");
+        related_to(b, model, tenant, within, index, &inner)?;
+    }
+    b.push(")");
     Ok(())
 }
 
@@ -620,6 +695,7 @@ mod tests {
                 },
             ],
             key: None,
+            within: None,
             after: None,
             skip: 0,
             page_rows: Some(10),

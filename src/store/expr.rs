@@ -54,6 +54,40 @@ fn millisecond_precise(e: &Bound) -> bool {
     }
 }
 
+/// Bits an integer expression's magnitude can need: below 64 its arithmetic cannot
+/// leave BIGINT's range, so it needs no overflow guard (the common case: `Int32`
+/// columns and small constants). 64 means "could be any 64-bit value".
+fn magnitude_bits(e: &Bound) -> u32 {
+    match e {
+        Bound::Const(Value::Int(v), _) => 64 - v.unsigned_abs().leading_zeros(),
+        Bound::Column(_, Ty::Int32) | Bound::Related { ty: Ty::Int32, .. } => 31,
+        Bound::Call {
+            func:
+                Func::Length
+                | Func::IndexOf
+                | Func::Year
+                | Func::Month
+                | Func::Day
+                | Func::Hour
+                | Func::Minute
+                | Func::Second,
+            ..
+        } => 31,
+        Bound::Arith {
+            op, left, right, ..
+        } => match op {
+            ArithOp::Add | ArithOp::Sub => {
+                (magnitude_bits(left).max(magnitude_bits(right)) + 1).min(64)
+            }
+            ArithOp::Mul => (magnitude_bits(left) + magnitude_bits(right)).min(64),
+            ArithOp::Div => magnitude_bits(left),
+            ArithOp::Mod => magnitude_bits(right),
+            ArithOp::DivBy => 64,
+        },
+        _ => 64,
+    }
+}
+
 pub(super) struct ExprWriter<'a> {
     pub model: &'a Model,
     pub tenant: &'a str,
@@ -131,6 +165,14 @@ impl ExprWriter<'_> {
                 right,
                 ty,
             } => self.arith(b, *op, left, right, *ty)?,
+            Bound::Neg(inner, ty) if ty.is_integer() && magnitude_bits(inner) >= 64 => {
+                self.checked(b, |w, b| {
+                    b.push("(-");
+                    w.widened(b, inner)?;
+                    b.push(")");
+                    Ok(())
+                })?;
+            }
             Bound::Neg(inner, ty) => {
                 b.push("(-");
                 self.numeric(b, inner, *ty)?;
@@ -535,16 +577,71 @@ impl ExprWriter<'_> {
                 b.push(", 0)");
             }
             _ => {
-                self.numeric(b, left, ty)?;
-                b.push(match op {
+                let symbol = match op {
                     ArithOp::Add => " + ",
                     ArithOp::Sub => " - ",
                     _ => " * ",
-                });
-                self.numeric(b, right, ty)?;
+                };
+                let bits = match op {
+                    ArithOp::Mul => magnitude_bits(left) + magnitude_bits(right),
+                    _ => magnitude_bits(left).max(magnitude_bits(right)) + 1,
+                };
+                if integer && bits >= 64 {
+                    // The result may not fit BIGINT: null then, on both backends.
+                    self.checked(b, |w, b| {
+                        w.widened(b, left)?;
+                        b.push(symbol);
+                        w.widened(b, right)
+                    })?;
+                } else {
+                    self.numeric(b, left, ty)?;
+                    b.push(symbol);
+                    self.numeric(b, right, ty)?;
+                }
             }
         }
         b.push(")");
+        Ok(())
+    }
+
+    /// An integer operand as the wide type [`ExprWriter::checked`] computes in.
+    fn widened(&mut self, b: &mut Builder, e: &Bound) -> Result<(), CompileError> {
+        match b.dialect {
+            Dialect::Postgres => {
+                b.push("CAST(");
+                self.write(b, e)?;
+                b.push(" AS NUMERIC)");
+                Ok(())
+            }
+            Dialect::Sqlite => self.write(b, e),
+        }
+    }
+
+    /// Integer arithmetic whose result is null where it leaves the 64-bit range
+    /// (PostgreSQL would fail the statement, SQLite would answer a float). `body`
+    /// writes the arithmetic on [`ExprWriter::widened`] operands; its value is
+    /// named once, so operands are evaluated once.
+    fn checked(
+        &mut self,
+        b: &mut Builder,
+        body: impl FnOnce(&mut Self, &mut Builder) -> Result<(), CompileError>,
+    ) -> Result<(), CompileError> {
+        match b.dialect {
+            Dialect::Postgres => {
+                b.push(
+                    "(SELECT CASE WHEN \"v\" BETWEEN -9223372036854775808 AND 9223372036854775807 \
+                     THEN CAST(\"v\" AS BIGINT) END FROM (SELECT ",
+                );
+                body(self, b)?;
+                b.push(" AS \"v\") AS \"o\")");
+            }
+            Dialect::Sqlite => {
+                // SQLite turns an overflowing integer result into a float.
+                b.push("(SELECT CASE WHEN typeof(\"v\") = 'integer' THEN \"v\" END FROM (SELECT ");
+                body(self, b)?;
+                b.push(" AS \"v\"))");
+            }
+        }
         Ok(())
     }
 
@@ -677,9 +774,13 @@ impl ExprWriter<'_> {
             Func::Substring => {
                 let clamp =
                     |w: &mut Self, b: &mut Builder, e: &Bound| -> Result<(), CompileError> {
+                        // Into [0, 2^31 - 2]: PostgreSQL's substr takes 32-bit
+                        // positions, and no text is that long.
                         b.push("CAST((CASE WHEN ");
                         w.write(b, e)?;
-                        b.push(" < 0 THEN 0 ELSE ");
+                        b.push(" < 0 THEN 0 WHEN ");
+                        w.write(b, e)?;
+                        b.push(" > 2147483646 THEN 2147483646 ELSE ");
                         w.write(b, e)?;
                         b.push(" END) AS INTEGER)");
                         Ok(())

@@ -242,6 +242,16 @@ pub fn fixture_value(model: &Model, set: &str, name: &str, i: usize) -> store::V
     }
 }
 
+/// The ids of a page's rows, in order.
+pub fn ids(page: &Value) -> Vec<String> {
+    page["value"]
+        .as_array()
+        .expect("value array")
+        .iter()
+        .map(|r| r["id"].as_str().expect("id").to_string())
+        .collect()
+}
+
 /// Writes `rows` fixture rows of `set` for `tenant`.
 pub fn fill_set(db: &Db, model: &Model, tenant: &str, set_name: &str, rows: usize) {
     let set = model.entity_set(set_name).expect("set");
