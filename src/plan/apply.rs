@@ -356,11 +356,18 @@ impl Planner<'_> {
                     Some(nav) => format!("{nav}/{}", c.name),
                     None => c.name.clone(),
                 };
+                // A tenant-local timestamp key is its text: it sorts, pages and
+                // compares as the text it is stored as, never as an instant.
+                let ty = if c.kind == ColumnKind::LocalText {
+                    Ty::String
+                } else {
+                    c.ty
+                };
                 (
                     name,
                     Bound::Output {
                         position,
-                        ty: c.ty,
+                        ty,
                         nullable: c.nullable,
                     },
                 )
