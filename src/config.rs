@@ -26,6 +26,8 @@ pub struct FileSettings {
     pub max_aggregates: Option<usize>,
     pub max_group_keys: Option<usize>,
     pub statement_timeout_ms: Option<u64>,
+    pub max_batch_parts: Option<usize>,
+    pub max_batch_bytes: Option<usize>,
     pub max_ingest_bytes: Option<u64>,
     /// UTC time of the daily lookup refresh, `HH:MM`.
     pub refresh_at: Option<String>,

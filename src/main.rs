@@ -415,6 +415,12 @@ fn settings(args: ServeArgs) -> anyhow::Result<Settings> {
     if let Some(v) = file.statement_timeout_ms {
         s.limits.statement_timeout_ms = v;
     }
+    if let Some(v) = file.max_batch_parts {
+        s.limits.max_batch_parts = v;
+    }
+    if let Some(v) = file.max_batch_bytes {
+        s.limits.max_batch_bytes = v;
+    }
     if let Some(v) = file.max_ingest_bytes {
         s.max_ingest_bytes = v;
     }
@@ -448,7 +454,12 @@ fn settings(args: ServeArgs) -> anyhow::Result<Settings> {
 fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let settings = settings(args)?;
     let model = Arc::new(Model::load()?);
-    let db = Db::open(&settings.database, settings.pool_size).with_context(|| {
+    let db = Db::open_with(
+        &settings.database,
+        settings.pool_size,
+        settings.limits.statement_timeout(),
+    )
+    .with_context(|| {
         format!(
             "opening the database {}",
             ccfeed::store::redact_url(&settings.database)

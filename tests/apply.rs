@@ -293,34 +293,53 @@ both_backends!(hostile_and_unsupported_input_gets_clear_errors, |backend| {
     assert_eq!(r.status, 501);
 });
 
-both_backends!(statement_time_limit, |backend| {
-    let Some(app) = app(backend) else { return };
-    let mut conn = app.db.get().expect("conn");
-    if backend == Backend::Sqlite {
-        // Not enforced on SQLite (see Conn::with_time_limit): the statement runs.
-        let stmt = store::sql::Statement {
-            text: "SELECT 1".into(),
-            binds: Vec::new(),
+both_backends!(
+    an_aggregation_over_the_time_limit_is_an_odata_error,
+    |backend| {
+        let mut settings = demo_settings();
+        settings.limits.statement_timeout_ms = 5;
+        let Some(app) = TestApp::start(backend, settings, |db, model| {
+            let set = model.entity_set("Calls").expect("Calls");
+            let mut conn = db.get().expect("conn");
+            conn.transaction(|c| {
+                store::ensure_tenant(c, TENANT, TENANT, "Europe/Budapest")?;
+                let mut batch =
+                    store::RowBatch::new(set, TENANT, (0..set.properties.len()).collect());
+                for i in 0..20_000 {
+                    let row = set
+                        .properties
+                        .iter()
+                        .map(|p| fixture_value(model, "Calls", &p.name, i))
+                        .collect();
+                    batch.push(row)?;
+                }
+                batch.flush(c).map(|_| ())
+            })
+            .expect("fixture");
+        }) else {
+            return;
         };
-        assert!(conn.with_time_limit(10, |c| c.execute(&stmt)).is_ok());
-        return;
+        // Every row computes a long chain of string functions: far more than 5 ms in all.
+        let mut text = "id".to_string();
+        for _ in 0..6 {
+            text = format!("concat({text},{text})");
+        }
+        let r = app.get(
+        &format!("/odata/Calls?$apply=compute(length({text}) as k)/groupby((k),aggregate($count as n))")
+            .replace(' ', "%20"),
+    );
+        assert_eq!(r.status, 503, "{}", r.text());
+        let e = r.json();
+        assert_eq!(e["error"]["code"], "QueryTimeout", "{e}");
+        assert!(
+            e["error"]["message"]
+                .as_str()
+                .unwrap_or("")
+                .contains("statement_timeout_ms"),
+            "{e}"
+        );
     }
-    // A statement that sleeps a second, limited to 20 ms, is stopped by PostgreSQL.
-    let stmt = store::sql::Statement {
-        text: "SELECT pg_sleep(1)".into(),
-        binds: Vec::new(),
-    };
-    let e = conn
-        .with_time_limit(20, |c| c.execute(&stmt))
-        .expect_err("stopped");
-    assert!(matches!(e, store::StoreError::TimedOut(20)), "{e}");
-    // The connection is usable afterwards, and the limit was local to its transaction.
-    let quick = store::sql::Statement {
-        text: "SELECT pg_sleep(0.05)".into(),
-        binds: Vec::new(),
-    };
-    assert!(conn.execute(&quick).is_ok());
-});
+);
 
 /// The example URLs of the README's *Aggregation with `$apply`* section.
 fn readme_examples() -> Vec<String> {

@@ -1564,6 +1564,56 @@ both_backends!(
     }
 );
 
+both_backends!(
+    a_statement_over_the_time_limit_is_an_odata_error,
+    |backend| {
+        let mut settings = demo_settings();
+        settings.limits.statement_timeout_ms = 5;
+        let Some(app) = TestApp::start(backend, settings, |db, model| {
+            // Written in one transaction: writes are not bound by the read time limit.
+            let set = model.entity_set("Calls").expect("Calls");
+            let mut conn = db.get().expect("conn");
+            conn.transaction(|c| {
+                store::ensure_tenant(c, TENANT, TENANT, "Europe/Budapest")?;
+                let mut batch = RowBatch::new(set, TENANT, (0..set.properties.len()).collect());
+                for i in 0..20_000 {
+                    let row = set
+                        .properties
+                        .iter()
+                        .map(|p| fixture_value(model, "Calls", &p.name, i))
+                        .collect();
+                    batch.push(row)?;
+                }
+                batch.flush(c).map(|_| ())
+            })
+            .expect("fixture");
+        }) else {
+            return;
+        };
+        // Every row runs a long chain of string functions: far more than 5 ms in all.
+        let mut text = "id".to_string();
+        for _ in 0..6 {
+            text = format!("concat({text},{text})");
+        }
+        let filter = format!("indexof({text},'no such text') gt 0 or length({text}) eq 0");
+        let e = app
+            .get(&format!("/odata/Calls?$filter={}", enc(&filter)))
+            .odata_error(503);
+        assert_eq!(e["code"], "QueryTimeout", "{e}");
+        assert!(
+            e["message"]
+                .as_str()
+                .unwrap()
+                .contains("statement_timeout_ms"),
+            "{e}"
+        );
+        let e = app
+            .get(&format!("/odata/Calls/$count?$filter={}", enc(&filter)))
+            .odata_error(503);
+        assert_eq!(e["code"], "QueryTimeout", "{e}");
+    }
+);
+
 both_backends!(limits_apply_to_nested_filters_and_alias_values, |backend| {
     let mut settings = demo_settings();
     settings.limits.max_filter_nodes = 10;

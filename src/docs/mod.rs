@@ -26,6 +26,9 @@ pub struct Site<'a> {
     pub model: &'a Model,
     /// The service root as clients must use it, e.g. `https://host/odata` (no slash).
     pub service_root: String,
+    /// The path the feed is served under on this server (`/odata`), which a reverse
+    /// proxy may prefix.
+    pub service_path: &'static str,
     /// The caller's tenant, by name.
     pub tenant: String,
     /// Demo mode: the demo tenant is served without credentials.
@@ -47,7 +50,7 @@ impl Site<'_> {
     pub fn docs_root(&self) -> String {
         let base = self
             .service_root
-            .strip_suffix(crate::http::ROOT)
+            .strip_suffix(self.service_path)
             .unwrap_or("");
         format!("{base}/docs")
     }
@@ -125,6 +128,7 @@ mod tests {
         let site = Site {
             model: &model,
             service_root: "https://example.com/feed/odata".into(),
+            service_path: "/odata",
             tenant: "Acme".into(),
             demo: false,
             refresh_at: NaiveTime::MIN,

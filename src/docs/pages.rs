@@ -403,6 +403,7 @@ mod tests {
         Site {
             model,
             service_root: "http://h/odata".into(),
+            service_path: "/odata",
             tenant: "T <1>".into(),
             demo: true,
             refresh_at: NaiveTime::MIN,

@@ -69,6 +69,7 @@ async fn site_for<'a>(req: &HttpRequest, state: &'a State) -> Result<(Tenant, Si
     let site = Site {
         model: &state.model,
         service_root: service_root(req, state),
+        service_path: super::ROOT,
         tenant: tenant.name.clone(),
         demo: state.settings.anonymous_tenant.is_some(),
         refresh_at: state.settings.schedule.refresh_at,

@@ -146,11 +146,20 @@ impl From<StoreError> for ApiError {
                 "Busy",
                 "all database connections are in use; retry shortly",
             ),
-            StoreError::TimedOut(_) => ApiError::new(
+            StoreError::Timeout(_) => ApiError::new(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "QueryTimeout",
-                e.to_string(),
+                format!("{e}; narrow the filter or the time range"),
             ),
+            StoreError::Query(diesel::result::Error::DatabaseError(_, ref info))
+                if info.message().contains("statement timeout") =>
+            {
+                ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "QueryTimeout",
+                    "the statement ran longer than the time limit (setting statement_timeout_ms); narrow the filter or the time range",
+                )
+            }
             other => ApiError::internal(&other),
         }
     }

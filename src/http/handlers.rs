@@ -731,7 +731,6 @@ async fn apply_collection(
     let encoding = req.encoding;
     let (page, started) = PageOut::new();
     let task_state = state.clone();
-    let time_limit = state.settings.limits.statement_timeout_ms;
     actix_web::rt::task::spawn_blocking(move || {
         let output = Output::Page {
             page,
@@ -741,8 +740,7 @@ async fn apply_collection(
             JsonWriter::collection(shape, &head, output).omitting_nulls(preferences.omit_nulls);
         let result = (|| -> Result<(), StoreError> {
             let mut conn = task_state.db.get()?;
-            let end =
-                conn.with_time_limit(time_limit, |conn| store::execute(conn, &query, &mut writer))?;
+            let end = store::execute(&mut conn, &query, &mut writer)?;
             drop(conn);
             let remaining = plan.top.map(|t| t.saturating_sub(end.rows));
             let next = (end.more && remaining != Some(0)).then(|| {

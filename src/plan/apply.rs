@@ -111,6 +111,8 @@ pub struct ApplyPlan {
     /// remaining `$top` of the next link.
     pub top: Option<u64>,
     pub count: bool,
+    /// The statement time limit (`statement_timeout_ms`), as for every read.
+    pub time_limit: Option<std::time::Duration>,
 }
 
 fn unsupported(t: &Transformation, why: &str) -> PlanError {
@@ -543,6 +545,7 @@ impl Planner<'_> {
             page_rows: Some(top.map_or(page_size, |t| t.min(page_size))),
             top,
             count: options.count == Some(true),
+            time_limit: self.limits.statement_timeout(),
         })
     }
 }

@@ -225,6 +225,7 @@ fn bind_one(
             page_rows: None,
             count: false,
             expand,
+            time_limit: None,
         },
         target_property,
         parent_property,

@@ -52,13 +52,21 @@ pub struct Limits {
     pub max_aggregates: usize,
     /// Most grouping paths in one `groupby` (`max_group_keys`).
     pub max_group_keys: usize,
-    /// Milliseconds one `$apply` statement may run before the database stops it
-    /// (`statement_timeout_ms`, 0: no limit; enforced on PostgreSQL).
-    pub statement_timeout_ms: u64,
     /// Requests in one `$batch` (`max_batch_parts`).
     pub max_batch_parts: usize,
     /// Bytes of one `$batch` body (`max_batch_bytes`).
     pub max_batch_bytes: usize,
+    /// Longest a read statement may run, in milliseconds (`statement_timeout_ms`);
+    /// 0 for no limit.
+    pub statement_timeout_ms: u64,
+}
+
+impl Limits {
+    /// The statement time limit, if there is one.
+    pub fn statement_timeout(&self) -> Option<std::time::Duration> {
+        (self.statement_timeout_ms > 0)
+            .then(|| std::time::Duration::from_millis(self.statement_timeout_ms))
+    }
 }
 
 impl Default for Limits {
@@ -73,9 +81,9 @@ impl Default for Limits {
             max_expand_depth: 1,
             max_aggregates: 64,
             max_group_keys: 16,
-            statement_timeout_ms: 30_000,
             max_batch_parts: 100,
             max_batch_bytes: 1024 * 1024,
+            statement_timeout_ms: 30_000,
         }
     }
 }
@@ -126,6 +134,8 @@ pub struct QueryPlan {
     pub count: bool,
     /// `$expand`ed navigation properties, read with one query per page and property.
     pub expand: Vec<ExpandPlan>,
+    /// How long the statements of this read may run (`statement_timeout_ms`).
+    pub time_limit: Option<std::time::Duration>,
 }
 
 /// A resource path's navigation: the entity it starts from, then each navigation
@@ -534,6 +544,7 @@ impl<'a> Planner<'a> {
             page_rows: Some(options.top.map_or(page_size, |top| top.min(page_size))),
             count: options.count == Some(true),
             expand,
+            time_limit: self.limits.statement_timeout(),
         })
     }
 
@@ -611,6 +622,7 @@ impl<'a> Planner<'a> {
             page_rows: Some(1),
             count: false,
             expand,
+            time_limit: self.limits.statement_timeout(),
         })
     }
 }

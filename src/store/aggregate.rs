@@ -137,6 +137,7 @@ pub fn compile_apply(
         },
         page_rows: plan.page_rows,
         expand: Vec::new(),
+        time_limit: plan.time_limit,
     })
 }
 
@@ -204,6 +205,10 @@ fn write_grouped(
         .push(&quoted(&set.table))
         .push(" AS \"t0\" WHERE \"t0\".\"tenant_id\" = ");
     grouped.bind(Value::Text(plan.tenant.clone()), ColumnKind::Text);
+    if plan.time_limit.is_some() && dialect == Dialect::Sqlite {
+        // The time limit on SQLite (see `store::deadline`), checked first.
+        grouped.push(" AND ccfeed_in_time()");
+    }
     if let Some(filter) = &plan.filter {
         grouped.push(" AND ");
         w.write(grouped, filter)?;

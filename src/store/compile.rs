@@ -48,6 +48,8 @@ pub struct CompiledQuery {
     /// Rows to deliver; `None` delivers all.
     pub page_rows: Option<u64>,
     pub expand: Vec<CompiledExpand>,
+    /// How long its statements may run.
+    pub time_limit: Option<std::time::Duration>,
 }
 
 /// The query of one expanded navigation property: all related rows of a page's
@@ -73,16 +75,17 @@ pub fn compile(
     dialect: Dialect,
 ) -> Result<CompiledQuery, CompileError> {
     let set = set_of(model, plan)?;
-    let (page, layout) = select(model, set, plan, dialect)?;
+    let timed = plan.time_limit.is_some();
+    let (page, layout) = select(model, set, plan, dialect, timed)?;
     let count = if plan.count {
-        Some(count(model, set, plan, dialect)?)
+        Some(count(model, set, plan, dialect, timed)?)
     } else {
         None
     };
     let expand = plan
         .expand
         .iter()
-        .map(|e| compile_expand(model, e, dialect))
+        .map(|e| compile_expand(model, e, dialect, timed))
         .collect::<Result<_, _>>()?;
     Ok(CompiledQuery {
         page,
@@ -90,6 +93,7 @@ pub fn compile(
         layout,
         page_rows: plan.page_rows,
         expand,
+        time_limit: plan.time_limit,
     })
 }
 
@@ -97,8 +101,9 @@ fn compile_expand(
     model: &Model,
     expand: &ExpandPlan,
     dialect: Dialect,
+    timed: bool,
 ) -> Result<CompiledExpand, CompileError> {
-    let (statement, keys_bind, mut layout) = expand_select(model, expand, dialect)?;
+    let (statement, keys_bind, mut layout) = expand_select(model, expand, dialect, timed)?;
     let width = layout.kinds.len();
     layout.kinds.push(ColumnKind::Text);
     let total_position = expand.count.then(|| {
@@ -109,7 +114,7 @@ fn compile_expand(
         .plan
         .expand
         .iter()
-        .map(|e| compile_expand(model, e, dialect))
+        .map(|e| compile_expand(model, e, dialect, timed))
         .collect::<Result<_, _>>()?;
     Ok(CompiledExpand {
         statement,
@@ -274,9 +279,14 @@ fn where_clause(
     set: &EntitySet,
     plan: &QueryPlan,
     keyset: bool,
+    timed: bool,
 ) -> Result<(), CompileError> {
     b.push(" WHERE \"t0\".\"tenant_id\" = ");
     b.bind(Value::Text(plan.tenant.clone()), ColumnKind::Text);
+    if timed && b.dialect == Dialect::Sqlite {
+        // Checked before the other conditions: past the deadline, they are skipped.
+        b.push(" AND ccfeed_in_time()");
+    }
     if let Some(key) = &plan.key {
         b.push(" AND \"t0\".")
             .push(&quoted(&set.key_property().column))
@@ -472,6 +482,7 @@ fn select(
     set: &EntitySet,
     plan: &QueryPlan,
     dialect: Dialect,
+    timed: bool,
 ) -> Result<(Statement, ReadLayout), CompileError> {
     let layout = layout(set, plan)?;
     let mut w = writer(model, plan);
@@ -481,7 +492,7 @@ fn select(
     b.push(" FROM ")
         .push(&quoted(&set.table))
         .push(" AS \"t0\"");
-    where_clause(&mut b, &mut w, set, plan, true)?;
+    where_clause(&mut b, &mut w, set, plan, true, timed)?;
     order_clause(&mut b, &mut w, &plan.order)?;
     if plan.page_rows.is_some() || plan.skip > 0 {
         b.push(" LIMIT ");
@@ -513,13 +524,14 @@ fn count(
     set: &EntitySet,
     plan: &QueryPlan,
     dialect: Dialect,
+    timed: bool,
 ) -> Result<Statement, CompileError> {
     let mut w = writer(model, plan);
     let mut b = Builder::new(dialect);
     b.push("SELECT COUNT(*) FROM ")
         .push(&quoted(&set.table))
         .push(" AS \"t0\"");
-    where_clause(&mut b, &mut w, set, plan, false)?;
+    where_clause(&mut b, &mut w, set, plan, false, timed)?;
     Ok(b.finish())
 }
 
@@ -533,6 +545,7 @@ fn expand_select(
     model: &Model,
     expand: &ExpandPlan,
     dialect: Dialect,
+    timed: bool,
 ) -> Result<(Statement, usize, ReadLayout), CompileError> {
     let plan = &expand.plan;
     let set = set_of(model, plan)?;
@@ -570,7 +583,7 @@ fn expand_select(
     b.push(" FROM ")
         .push(&quoted(&set.table))
         .push(" AS \"t0\"");
-    where_clause(&mut b, &mut w, set, plan, true)?;
+    where_clause(&mut b, &mut w, set, plan, true, timed)?;
     b.push(" AND ").push(&join_col);
     let keys_bind = b.next_bind_index();
     match dialect {
@@ -701,6 +714,7 @@ mod tests {
             page_rows: Some(10),
             count: false,
             expand: Vec::new(),
+            time_limit: None,
         }
     }
 

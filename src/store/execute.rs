@@ -14,6 +14,7 @@
 use std::collections::HashMap;
 
 use super::compile::{CompiledExpand, CompiledQuery, ReadLayout, key_list};
+use super::deadline;
 use super::read::{RowSink, scalar_i64, stream_rows};
 use super::sql::Statement;
 use super::value::assign;
@@ -51,6 +52,21 @@ const KEYS_PER_QUERY: usize = 20_000;
 
 /// Runs `query` and delivers its page to `sink`.
 pub fn execute(
+    conn: &mut Conn,
+    query: &CompiledQuery,
+    sink: &mut dyn EntitySink,
+) -> Result<PageEnd, StoreError> {
+    let _deadline = deadline::start(query.time_limit);
+    let end = read_page(conn, query, sink)?;
+    if deadline::expired() {
+        return Err(StoreError::Timeout(
+            query.time_limit.unwrap_or_default().as_millis(),
+        ));
+    }
+    Ok(end)
+}
+
+fn read_page(
     conn: &mut Conn,
     query: &CompiledQuery,
     sink: &mut dyn EntitySink,

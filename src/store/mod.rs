@@ -14,6 +14,7 @@
 
 mod aggregate;
 mod compile;
+mod deadline;
 mod execute;
 mod expr;
 mod raw;
@@ -62,15 +63,14 @@ pub enum StoreError {
     Corrupt(String),
     #[error("{0}")]
     Compile(#[from] CompileError),
+    #[error(
+        "the statement ran longer than the time limit of {0} ms (setting statement_timeout_ms)"
+    )]
+    Timeout(u128),
     #[error("the client went away")]
     SinkClosed,
     #[error("{0}")]
     Invalid(String),
-    /// The database stopped a statement at the statement time limit.
-    #[error(
-        "the query ran longer than the statement time limit of {0} ms (setting statement_timeout_ms); narrow it, e.g. with a filter on a time range"
-    )]
-    TimedOut(u64),
 }
 
 /// Sets the pragmas every SQLite connection needs: a busy timeout instead of an
@@ -86,6 +86,22 @@ impl CustomizeConnection<SqliteConnection, diesel::r2d2::Error> for SqlitePragma
             "PRAGMA busy_timeout = 10000; PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; \
              PRAGMA foreign_keys = ON; PRAGMA cache_size = -2000;",
         )
+        .map_err(diesel::r2d2::Error::QueryError)?;
+        deadline::register(conn).map_err(diesel::r2d2::Error::QueryError)
+    }
+}
+
+/// Gives every PostgreSQL connection the statement time limit, so no statement
+/// holds a connection longer (write transactions lift it, see [`Conn::transaction`]).
+#[derive(Debug)]
+struct PgTimeLimit(Duration);
+
+impl CustomizeConnection<PgConnection, diesel::r2d2::Error> for PgTimeLimit {
+    fn on_acquire(&self, conn: &mut PgConnection) -> Result<(), diesel::r2d2::Error> {
+        conn.batch_execute(&format!(
+            "SET statement_timeout = {}",
+            self.0.as_millis().max(1)
+        ))
         .map_err(diesel::r2d2::Error::QueryError)
     }
 }
@@ -115,13 +131,28 @@ impl Db {
     /// Opens `target` (a SQLite file path, or a `postgres://` / `postgresql://` URL)
     /// and applies pending migrations.
     pub fn open(target: &str, pool_size: u32) -> Result<Db, StoreError> {
+        Db::open_with(target, pool_size, None)
+    }
+
+    /// [`Db::open`] with a time limit for every read statement (`statement_timeout_ms`):
+    /// PostgreSQL's `statement_timeout` on each connection; on SQLite the reads
+    /// compiled with a time limit check it (see [`deadline`]).
+    pub fn open_with(
+        target: &str,
+        pool_size: u32,
+        statement_timeout: Option<Duration>,
+    ) -> Result<Db, StoreError> {
         let db = if is_postgres_url(target) {
             let manager = ConnectionManager::<PgConnection>::new(target);
             // Fail fast with the driver's own message rather than r2d2's timeout.
             PgConnection::establish(target).map_err(|e| StoreError::Connect(e.to_string()))?;
-            let pool = Pool::builder()
+            let mut builder = Pool::builder()
                 .max_size(pool_size)
-                .connection_timeout(Duration::from_secs(15))
+                .connection_timeout(Duration::from_secs(15));
+            if let Some(limit) = statement_timeout {
+                builder = builder.connection_customizer(Box::new(PgTimeLimit(limit)));
+            }
+            let pool = builder
                 .build(manager)
                 .map_err(|e| StoreError::Connect(e.to_string()))?;
             DbPool::Postgres(pool)
@@ -151,8 +182,19 @@ impl Db {
             pool: db,
             time_indexes: Arc::new(HashSet::new()),
         };
-        db.migrate()?;
-        db.time_indexes = Arc::new(read_time_indexes(&mut db.get()?)?);
+        // Migrations and the catalog read may take longer than a read may.
+        let mut conn = db.get()?;
+        if let Conn::Postgres(_) = conn {
+            conn.execute_plain("SET statement_timeout = 0")?;
+        }
+        Db::migrate(&mut conn)?;
+        db.time_indexes = Arc::new(read_time_indexes(&mut conn)?);
+        if let (Conn::Postgres(_), Some(limit)) = (&conn, statement_timeout) {
+            conn.execute_plain(&format!(
+                "SET statement_timeout = {}",
+                limit.as_millis().max(1)
+            ))?;
+        }
         Ok(db)
     }
 
@@ -162,10 +204,10 @@ impl Db {
             .contains(&(table.to_string(), column.to_string()))
     }
 
-    fn migrate(&self) -> Result<(), StoreError> {
-        let result = match self.get()? {
-            Conn::Sqlite(mut c) => c.run_pending_migrations(SQLITE_MIGRATIONS).map(|_| ()),
-            Conn::Postgres(mut c) => c.run_pending_migrations(POSTGRES_MIGRATIONS).map(|_| ()),
+    fn migrate(conn: &mut Conn) -> Result<(), StoreError> {
+        let result = match conn {
+            Conn::Sqlite(c) => c.run_pending_migrations(SQLITE_MIGRATIONS).map(|_| ()),
+            Conn::Postgres(c) => c.run_pending_migrations(POSTGRES_MIGRATIONS).map(|_| ()),
         };
         result.map_err(|e| StoreError::Migration(e.to_string()))
     }
@@ -287,6 +329,11 @@ impl Conn {
         f: impl FnOnce(&mut Conn) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
         self.execute_plain(self.dialect().begin())?;
+        if self.dialect() == Dialect::Postgres {
+            // Writes are bounded by their own limits (batch sizes, lock timeouts),
+            // not by the time limit meant for reads.
+            self.execute_plain("SET LOCAL statement_timeout = 0")?;
+        }
         match f(self) {
             Ok(v) => {
                 self.execute_plain("COMMIT")?;
@@ -306,33 +353,6 @@ impl Conn {
             Conn::Postgres(c) => c.batch_execute(sql)?,
         }
         Ok(())
-    }
-
-    /// Runs `f` with every statement limited to `limit_ms` milliseconds (0: no
-    /// limit). PostgreSQL enforces it (`SET LOCAL statement_timeout` in a read
-    /// transaction) and a statement it cancels becomes [`StoreError::TimedOut`].
-    /// SQLite runs `f` unlimited: diesel gives no access to the connection handle
-    /// that `sqlite3_interrupt` or a progress handler would need.
-    pub fn with_time_limit<T>(
-        &mut self,
-        limit_ms: u64,
-        f: impl FnOnce(&mut Conn) -> Result<T, StoreError>,
-    ) -> Result<T, StoreError> {
-        if limit_ms == 0 || self.dialect() == Dialect::Sqlite {
-            return f(self);
-        }
-        self.transaction(|conn| {
-            // A number formatted here, never text from a request.
-            conn.execute_plain(&format!("SET LOCAL statement_timeout = {limit_ms}"))?;
-            f(conn).map_err(|e| match e {
-                StoreError::Query(diesel::result::Error::DatabaseError(_, info))
-                    if info.message().contains("statement timeout") =>
-                {
-                    StoreError::TimedOut(limit_ms)
-                }
-                other => other,
-            })
-        })
     }
 
     /// Executes a statement with binds and returns the number of affected rows.
@@ -375,8 +395,17 @@ pub fn ensure_tenant(
 
 /// The number of rows a compiled plan matches (`/$count`): its count statement.
 pub fn count(conn: &mut Conn, query: &CompiledQuery) -> Result<i64, StoreError> {
+    let _deadline = deadline::start(query.time_limit);
     match &query.count {
-        Some(stmt) => read::scalar_i64(conn, stmt),
+        Some(stmt) => {
+            let n = read::scalar_i64(conn, stmt)?;
+            if deadline::expired() {
+                return Err(StoreError::Timeout(
+                    query.time_limit.unwrap_or_default().as_millis(),
+                ));
+            }
+            Ok(n)
+        }
         None => Err(StoreError::Compile(CompileError(
             "the plan does not ask for a count".into(),
         ))),

@@ -92,7 +92,12 @@ impl TestApp {
             Backend::Sqlite => {
                 let dir = tempfile::tempdir().expect("tempdir");
                 let path = dir.path().join("feed.db");
-                let db = Db::open(path.to_str().expect("utf-8 path"), 4).expect("open sqlite");
+                let db = Db::open_with(
+                    path.to_str().expect("utf-8 path"),
+                    4,
+                    settings.limits.statement_timeout(),
+                )
+                .expect("open sqlite");
                 (db, Some(dir), None)
             }
             Backend::Postgres => {
@@ -117,7 +122,12 @@ impl TestApp {
                     admin_url: admin_url.clone(),
                     name: name.clone(),
                 };
-                let db = Db::open(&pg_database_url(&admin_url, &name), 4).expect("open postgres");
+                let db = Db::open_with(
+                    &pg_database_url(&admin_url, &name),
+                    4,
+                    settings.limits.statement_timeout(),
+                )
+                .expect("open postgres");
                 (db, None, Some(guard))
             }
         };
