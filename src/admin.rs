@@ -6,23 +6,40 @@ use anyhow::{Context, bail};
 use clap::{Args, Subcommand};
 use serde_json::json;
 
+use ccfeed::config::{FileSettings, Settings};
 use ccfeed::edm::Model;
 use ccfeed::store::Db;
 use ccfeed::store::tenants::{self, Role};
 
 #[derive(Args)]
 pub struct Common {
-    /// SQLite file path, or a postgres:// URL.
-    #[arg(
-        long,
-        env = "CCFEED_DATABASE",
-        default_value = "./ccfeed.db",
-        global = true
-    )]
-    pub database: String,
+    /// SQLite file path, or a postgres:// URL (default: the config file's, else
+    /// ./ccfeed.db).
+    #[arg(long, env = "CCFEED_DATABASE", global = true)]
+    pub database: Option<String>,
+    /// TOML config file, the same as `serve` reads: the jobs take their settings
+    /// (purge_chunk, refresh_guard_*, ...) from it.
+    #[arg(long, env = "CCFEED_CONFIG", global = true)]
+    pub config: Option<std::path::PathBuf>,
     /// Print machine-readable JSON.
     #[arg(long, global = true)]
     pub json: bool,
+}
+
+impl Common {
+    /// The settings from the config file and defaults, with `--database` on top.
+    pub fn settings(&self) -> anyhow::Result<Settings> {
+        let file = match &self.config {
+            Some(path) => FileSettings::read(path)?,
+            None => FileSettings::default(),
+        };
+        let mut s = Settings::from_file(&file)?;
+        if let Some(database) = &self.database {
+            s.database = database.clone();
+        }
+        s.validate()?;
+        Ok(s)
+    }
 }
 
 #[derive(Subcommand)]
@@ -87,12 +104,13 @@ pub enum KeyCommand {
     Revoke { key_id: String },
 }
 
-fn open(common: &Common) -> anyhow::Result<(Db, ccfeed::store::Conn)> {
+fn open(common: &Common) -> anyhow::Result<(Db, ccfeed::store::Conn, Settings)> {
+    let settings = common.settings()?;
     // Two connections: jobs run on their own while the command holds one.
-    let db = Db::open(&common.database, 2)
-        .with_context(|| format!("opening {}", ccfeed::store::redact_url(&common.database)))?;
+    let db = Db::open(&settings.database, 2)
+        .with_context(|| format!("opening {}", ccfeed::store::redact_url(&settings.database)))?;
     let conn = db.get()?;
-    Ok((db, conn))
+    Ok((db, conn, settings))
 }
 
 fn tenant_or_fail(conn: &mut ccfeed::store::Conn, name: &str) -> anyhow::Result<tenants::Tenant> {
@@ -101,7 +119,7 @@ fn tenant_or_fail(conn: &mut ccfeed::store::Conn, name: &str) -> anyhow::Result<
 }
 
 pub fn tenant(command: TenantCommand, common: &Common) -> anyhow::Result<()> {
-    let (_db, mut conn) = open(common)?;
+    let (_db, mut conn, _) = open(common)?;
     match command {
         TenantCommand::Create {
             name,
@@ -227,7 +245,7 @@ pub fn tenant(command: TenantCommand, common: &Common) -> anyhow::Result<()> {
 }
 
 pub fn key(command: KeyCommand, common: &Common) -> anyhow::Result<()> {
-    let (_db, mut conn) = open(common)?;
+    let (_db, mut conn, _) = open(common)?;
     match command {
         KeyCommand::Create {
             tenant,
@@ -333,13 +351,13 @@ pub fn refresh_lookups(
     common: &Common,
 ) -> anyhow::Result<()> {
     use ccfeed::jobs::{self, Job, refresh};
-    let (db, mut conn) = open(common)?;
+    let (db, mut conn, settings) = open(common)?;
     let model = Model::load()?;
     let list = job_tenants(&mut conn, tenant.as_deref())?;
     if history {
         let mut all = Vec::new();
         for t in &list {
-            all.extend(jobs::history(&mut conn, Job::Refresh, &t.id, 20)?);
+            all.extend(jobs::history(&mut conn, Job::Refresh, t, 20)?);
         }
         if common.json {
             println!("{}", json!({ "runs": all }));
@@ -365,7 +383,7 @@ pub fn refresh_lookups(
             &model,
             t,
             chrono::Utc::now(),
-            &refresh::RefreshSettings::default(),
+            &settings.schedule.refresh,
         ) {
             Ok(report) => {
                 if !common.json {
@@ -399,16 +417,17 @@ pub fn refresh_lookups(
 
 pub fn purge(tenant: Option<String>, dry_run: bool, common: &Common) -> anyhow::Result<()> {
     use ccfeed::jobs::purge;
-    let (db, mut conn) = open(common)?;
+    let (db, mut conn, settings) = open(common)?;
+    let chunk = settings.schedule.purge_chunk;
     let model = Model::load()?;
     let list = job_tenants(&mut conn, tenant.as_deref())?;
     let mut out = Vec::new();
     for t in &list {
         let now = chrono::Utc::now();
         let counts = if dry_run {
-            purge::purge_tenant(&mut conn, &model, t, now, true, 5_000)?
+            purge::purge_tenant(&mut conn, &model, t, now, true, chunk)?
         } else {
-            purge::run(&db, &model, t, now, 5_000)?
+            purge::run(&db, &model, t, now, chunk)?
         };
         if !common.json {
             let verb = if dry_run { "would delete" } else { "deleted" };

@@ -94,10 +94,7 @@ struct ServeArgs {
     /// (loopback only).
     #[arg(long, env = "CCFEED_DEMO")]
     demo: bool,
-    /// TOML config file (keys: listen, database, public_url,
-    /// page_size, max_page_size, max_orderby_keys, max_filter_nodes, max_depth,
-    /// max_url_length, max_expand_depth, max_aggregates, max_group_keys,
-    /// statement_timeout_ms, pool_size, workers, key_cache_seconds).
+    /// TOML config file (the keys are listed in the README's configuration table).
     #[arg(long, env = "CCFEED_CONFIG")]
     config: Option<PathBuf>,
     /// The externally visible service root, e.g. https://feed.example.com/odata.
@@ -217,7 +214,7 @@ fn main() -> anyhow::Result<()> {
 fn open_tenant(
     database: DatabaseArg,
     tenant: &str,
-) -> anyhow::Result<(Model, ccfeed::store::Conn, ccfeed::store::tenants::Tenant)> {
+) -> anyhow::Result<(Model, Db, ccfeed::store::tenants::Tenant)> {
     let database = database
         .database
         .unwrap_or_else(|| Settings::default().database);
@@ -227,7 +224,8 @@ fn open_tenant(
     let mut conn = db.get()?;
     let tenant = ccfeed::store::tenants::find_tenant(&mut conn, tenant)?
         .with_context(|| format!("no tenant '{tenant}'; `ccfeed tenant list` shows them"))?;
-    Ok((model, conn, tenant))
+    drop(conn);
+    Ok((model, db, tenant))
 }
 
 /// A file as a reader that moves a progress bar of its bytes, gunzipped when `.gz`.
@@ -253,7 +251,7 @@ fn open_with_progress(
 
 fn import_files(args: ImportArgs) -> anyhow::Result<()> {
     use ccfeed::ingest::import::{self, Format, ImportError, ImportOptions};
-    let (model, mut conn, tenant) = open_tenant(args.database, &args.tenant)?;
+    let (model, db, tenant) = open_tenant(args.database, &args.tenant)?;
     let format = match args.format {
         ImportFormat::Genesys => Format::Genesys,
         ImportFormat::Koreai => Format::Koreai,
@@ -265,7 +263,7 @@ fn import_files(args: ImportArgs) -> anyhow::Result<()> {
     for path in &args.files {
         let (body, bar) = open_with_progress(path)?;
         let result = import::import(
-            &mut conn,
+            &db,
             &model,
             &tenant,
             format,
@@ -332,14 +330,15 @@ fn import_files(args: ImportArgs) -> anyhow::Result<()> {
 }
 
 fn ingest_file(args: IngestArgs) -> anyhow::Result<()> {
-    let (model, mut conn, tenant) = open_tenant(args.database, &args.tenant)?;
+    let (model, db, tenant) = open_tenant(args.database, &args.tenant)?;
     let (body, bar) = open_with_progress(&args.file)?;
     let report = ccfeed::ingest::ingest(
-        &mut conn,
+        &db,
         &model,
         &tenant,
         &args.entity_set,
         body,
+        Settings::default().max_line_bytes,
         &mut |_| {},
     );
     bar.finish_and_clear();
@@ -376,72 +375,21 @@ fn settings(args: ServeArgs) -> anyhow::Result<Settings> {
         Some(path) => FileSettings::read(path)?,
         None => FileSettings::default(),
     };
-    let mut s = Settings::default();
-    if let Some(v) = args.listen.or(file.listen) {
+    let mut s = Settings::from_file(&file)?;
+    if let Some(v) = args.listen {
         s.listen = v;
     }
-    if let Some(v) = args.database.database.or(file.database) {
+    if let Some(v) = args.database.database {
         s.database = v;
     }
     s.demo = args.demo;
-    s.public_url = args.public_url.or(file.public_url);
-    if let Some(v) = args.page_size.or(file.page_size) {
+    if let Some(v) = args.public_url {
+        s.public_url = Some(v);
+    }
+    if let Some(v) = args.page_size {
         s.limits.page_size = v;
     }
-    if let Some(v) = file.max_page_size {
-        s.limits.max_page_size = v;
-    }
-    if let Some(v) = file.max_orderby_keys {
-        s.limits.max_orderby_keys = v;
-    }
-    if let Some(v) = file.max_filter_nodes {
-        s.limits.max_filter_nodes = v;
-    }
-    if let Some(v) = file.max_depth {
-        s.limits.max_depth = v;
-    }
-    if let Some(v) = file.max_url_length {
-        s.limits.max_url_length = v;
-    }
-    if let Some(v) = file.max_expand_depth {
-        s.limits.max_expand_depth = v;
-    }
-    if let Some(v) = file.max_aggregates {
-        s.limits.max_aggregates = v;
-    }
-    if let Some(v) = file.max_group_keys {
-        s.limits.max_group_keys = v;
-    }
-    if let Some(v) = file.statement_timeout_ms {
-        s.limits.statement_timeout_ms = v;
-    }
-    if let Some(v) = file.max_batch_parts {
-        s.limits.max_batch_parts = v;
-    }
-    if let Some(v) = file.max_batch_bytes {
-        s.limits.max_batch_bytes = v;
-    }
-    if let Some(v) = file.max_ingest_bytes {
-        s.max_ingest_bytes = v;
-    }
-    if let Some(v) = &file.refresh_at {
-        s.schedule.refresh_at = chrono::NaiveTime::parse_from_str(v, "%H:%M")
-            .with_context(|| format!("refresh_at '{v}' is not a time of day like 00:00"))?;
-    }
-    if let Some(v) = &file.purge_at {
-        s.schedule.purge_at = chrono::NaiveTime::parse_from_str(v, "%H:%M")
-            .with_context(|| format!("purge_at '{v}' is not a time of day like 01:00"))?;
-    }
-    if let Some(v) = file.jobs {
-        s.run_jobs = v;
-    }
-    if let Some(v) = file.pool_size {
-        s.pool_size = v;
-    }
-    if let Some(v) = file.workers {
-        s.workers = v;
-    }
-    if let Some(v) = args.key_cache_seconds.or(file.key_cache_seconds) {
+    if let Some(v) = args.key_cache_seconds {
         s.key_cache_seconds = v;
     }
     if s.demo {
@@ -565,7 +513,7 @@ fn ensure_demo_directory(db: &Db, model: &Model, database: &str) -> anyhow::Resu
         return Ok(());
     }
     let path = format!("{database}.directory.json");
-    let document = ccfeed::jobs::refresh::export(&mut conn, model, &tenant.id)?;
+    let document = ccfeed::jobs::refresh::export(&mut conn, model, &tenant)?;
     std::fs::write(&path, serde_json::to_vec_pretty(&document)?)
         .with_context(|| format!("writing {path}"))?;
     tenants::update_tenant(&mut conn, &tenant.id, None, None, Some(&path))?;

@@ -303,8 +303,9 @@ both_backends!(
             let mut conn = db.get().expect("conn");
             conn.transaction(|c| {
                 store::ensure_tenant(c, TENANT, TENANT, "Europe/Budapest")?;
+                let scoped = common::scope(c, TENANT);
                 let mut batch =
-                    store::RowBatch::new(set, TENANT, (0..set.properties.len()).collect());
+                    store::RowBatch::new(set, scoped.scope(), (0..set.properties.len()).collect());
                 for i in 0..20_000 {
                     let row = set
                         .properties

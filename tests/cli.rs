@@ -99,6 +99,28 @@ impl Target {
             .expect("run ccfeed")
     }
 
+    /// Runs `ccfeed ARGS --database DB` with extra environment variables; returns
+    /// (success, stdout, stderr).
+    fn run_with_env(&self, args: &[&str], env: &[(&str, &str)]) -> (bool, String, String) {
+        let mut all: Vec<&str> = args.to_vec();
+        all.extend(["--database", &self.database]);
+        let out = Command::new(env!("CARGO_BIN_EXE_ccfeed"))
+            .args(&all)
+            .env("RUST_BACKTRACE", "0")
+            .env_remove("CCFEED_DATABASE")
+            .env_remove("CCFEED_LOG")
+            .env_remove("CCFEED_CONFIG")
+            .envs(env.iter().copied())
+            .stdin(Stdio::null())
+            .output()
+            .expect("run ccfeed");
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    }
+
     /// Runs and asserts success; returns stdout.
     fn ok(&self, args: &[&str]) -> String {
         let out = self.run(args);
@@ -886,4 +908,133 @@ fn import_files_sqlite() {
 #[test]
 fn import_files_postgres() {
     import_files(true);
+}
+
+// ---------------------------------------------------------------------------------
+// The command-line jobs take their settings from the same configuration as `serve`.
+
+/// `ccfeed purge` deletes in statements of the configured `purge_chunk` (seen in its
+/// debug log), from the config file named by `--config` or `CCFEED_CONFIG`.
+fn purge_honours_the_configured_chunk(postgres: bool) {
+    let Some(t) = Target::for_backend(postgres) else {
+        return;
+    };
+    t.ok(&["tenant", "create", "Old Data", "--retention-days", "30"]);
+    let calls: Vec<Value> = (0..5)
+        .map(|i| {
+            call(
+                &format!("old-{i}"),
+                &format!("2020-01-0{}T08:00:00Z", i + 1),
+            )
+        })
+        .collect();
+    let file = t.file("calls.ndjson", &ndjson(&calls));
+    let file = file.to_str().expect("utf-8");
+    let chunks_of_calls = |stderr: &str| {
+        stderr
+            .lines()
+            .filter(|l| l.contains("purged a chunk") && l.contains("set=Calls"))
+            .count()
+    };
+    let debug = [("CCFEED_LOG", "ccfeed=debug")];
+
+    // Defaults: one statement takes all five.
+    t.ok(&["ingest", "--tenant", "old-data", "Calls", file]);
+    let (ok, _, stderr) = t.run_with_env(&["purge", "--tenant", "old-data"], &debug);
+    assert!(ok, "{stderr}");
+    assert_eq!(chunks_of_calls(&stderr), 1, "{stderr}");
+
+    // purge_chunk = 2 in the config file: 2 + 2 + 1.
+    let config = t.file("ccfeed.toml", b"purge_chunk = 2\n");
+    let config = config.to_str().expect("utf-8");
+    t.ok(&["ingest", "--tenant", "old-data", "Calls", file]);
+    let (ok, stdout, stderr) = t.run_with_env(
+        &["purge", "--tenant", "old-data", "--config", config],
+        &debug,
+    );
+    assert!(ok, "{stderr}");
+    assert!(stdout.contains("Calls: 5"), "{stdout}");
+    assert_eq!(chunks_of_calls(&stderr), 3, "{stderr}");
+
+    // The same through the environment variable.
+    t.ok(&["ingest", "--tenant", "old-data", "Calls", file]);
+    let (ok, _, stderr) = t.run_with_env(
+        &["purge", "--tenant", "old-data"],
+        &[("CCFEED_LOG", "ccfeed=debug"), ("CCFEED_CONFIG", config)],
+    );
+    assert!(ok, "{stderr}");
+    assert_eq!(chunks_of_calls(&stderr), 3, "{stderr}");
+
+    // A chunk of 0 is refused before anything runs.
+    let zero = t.file("zero.toml", b"purge_chunk = 0\n");
+    let (ok, _, stderr) =
+        t.run_with_env(&["purge", "--config", zero.to_str().expect("utf-8")], &[]);
+    assert!(!ok && stderr.contains("purge_chunk"), "{stderr}");
+}
+
+#[test]
+fn purge_honours_the_configured_chunk_sqlite() {
+    purge_honours_the_configured_chunk(false);
+}
+
+#[test]
+fn purge_honours_the_configured_chunk_postgres() {
+    purge_honours_the_configured_chunk(true);
+}
+
+/// `ccfeed refresh-lookups` applies the configured shrink guard: a snapshot that
+/// drops 11 of 12 agents is refused by default and accepted when the config raises
+/// `refresh_guard_min_rows` above the set's size.
+fn refresh_lookups_honours_the_configured_guard(postgres: bool) {
+    let Some(t) = Target::for_backend(postgres) else {
+        return;
+    };
+    t.ok(&["tenant", "create", "Lookups"]);
+    let agents = |n: usize| {
+        let rows: Vec<Value> = (0..n)
+            .map(|i| json!({ "id": format!("a{i:02}"), "name": format!("Agent {i}") }))
+            .collect();
+        serde_json::to_vec(&json!({ "Agents": rows })).expect("json")
+    };
+    let full = t.file("full.json", &agents(12));
+    t.ok(&[
+        "tenant",
+        "set",
+        "lookups",
+        "--directory-source",
+        full.to_str().expect("utf-8"),
+    ]);
+    t.ok(&["refresh-lookups", "--tenant", "lookups"]);
+    let one = t.file("one.json", &agents(1));
+    t.ok(&[
+        "tenant",
+        "set",
+        "lookups",
+        "--directory-source",
+        one.to_str().expect("utf-8"),
+    ]);
+    let stderr = t.fails(&["refresh-lookups", "--tenant", "lookups"]);
+    assert!(stderr.contains("suspicious"), "{stderr}");
+
+    let config = t.file("ccfeed.toml", b"refresh_guard_min_rows = 100\n");
+    let out = t.json(&[
+        "refresh-lookups",
+        "--tenant",
+        "lookups",
+        "--config",
+        config.to_str().expect("utf-8"),
+    ]);
+    let run = &out["refreshes"][0];
+    assert_eq!(run["ok"], true, "{out}");
+    assert_eq!(run["sets"]["Agents"]["deleted"], 11, "{out}");
+}
+
+#[test]
+fn refresh_lookups_honours_the_configured_guard_sqlite() {
+    refresh_lookups_honours_the_configured_guard(false);
+}
+
+#[test]
+fn refresh_lookups_honours_the_configured_guard_postgres() {
+    refresh_lookups_honours_the_configured_guard(true);
 }

@@ -735,7 +735,8 @@ fn load(app: &TestApp, rows: &[Vec<Value>]) {
         binds: vec![(Value::Text(TENANT.into()), store::ColumnKind::Text)],
     })
     .expect("delete");
-    let mut batch = RowBatch::new(calls, TENANT, (0..calls.properties.len()).collect());
+    let scoped = common::scope(&mut conn, TENANT);
+    let mut batch = RowBatch::new(calls, scoped.scope(), (0..calls.properties.len()).collect());
     for r in rows {
         batch.push(r.clone()).expect("row");
     }

@@ -290,7 +290,8 @@ fn write_rows(
         .iter()
         .map(|(name, _)| set.property_index(name).expect("property"))
         .collect();
-    let mut batch = RowBatch::new(set, tenant, columns);
+    let scoped = common::scope(&mut conn, tenant);
+    let mut batch = RowBatch::new(set, scoped.scope(), columns);
     for row in values {
         batch
             .push(row.into_iter().map(|(_, v)| v).collect())
@@ -1575,7 +1576,9 @@ both_backends!(
             let mut conn = db.get().expect("conn");
             conn.transaction(|c| {
                 store::ensure_tenant(c, TENANT, TENANT, "Europe/Budapest")?;
-                let mut batch = RowBatch::new(set, TENANT, (0..set.properties.len()).collect());
+                let scoped = common::scope(c, TENANT);
+                let mut batch =
+                    RowBatch::new(set, scoped.scope(), (0..set.properties.len()).collect());
                 for i in 0..20_000 {
                     let row = set
                         .properties

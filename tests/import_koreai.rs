@@ -669,8 +669,9 @@ fn import_function_reports_the_conversation_and_path() {
         .expect("query")
         .expect("tenant");
     let body = serde_json::to_vec(&export()).expect("json");
+    drop(conn);
     let result = import::import(
-        &mut conn,
+        &app.db,
         &app.model,
         &tenant,
         Format::Koreai,
@@ -686,7 +687,7 @@ fn import_function_reports_the_conversation_and_path() {
         other => panic!("expected the missing offset to be refused, got {other:?}"),
     }
     let report = import::import(
-        &mut conn,
+        &app.db,
         &app.model,
         &tenant,
         Format::Koreai,

@@ -1008,6 +1008,7 @@ both_backends!(tenant_id_in_records_is_the_callers, |backend| {
         vec![json!({
             "id": "own", "agentId": "agent-1", "assigned": true, "businessUnitId": "bu-1",
             "tenantId": "acme", "timestampUtc": "2026-03-29T01:00:00.000Z",
+            "timestamp": "2026-03-29T03:00:00.000+02:00",
         })]
     );
 });
@@ -1636,8 +1637,8 @@ fn crash_test(backend: Backend) {
     }
     // Mid-upload, the rows written so far are not visible to readers.
     assert_eq!(counts(addr), (0, 0));
-    // ...though the server is writing them: it holds SQLite's write lock, or has its
-    // PostgreSQL transaction open.
+    // ...and the server holds no write lock and no transaction while the body is
+    // still arriving: it reads and checks the whole body before it starts writing.
     match backend {
         Backend::Sqlite => {
             use diesel::connection::SimpleConnection;
@@ -1649,19 +1650,22 @@ fn crash_test(backend: Backend) {
                 conn.batch_execute("ROLLBACK").expect("rollback");
             }
             assert!(
-                locked,
-                "no write transaction was open on the server's database"
+                !locked,
+                "the server holds the write lock while the body is still arriving"
             );
         }
         Backend::Postgres => {
             let mut conn = diesel::PgConnection::establish(&database).expect("connect");
-            let open: i64 = diesel::select(diesel::dsl::sql::<diesel::sql_types::BigInt>(
+            let writing: i64 = diesel::select(diesel::dsl::sql::<diesel::sql_types::BigInt>(
                 "(SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() \
-                 AND xact_start IS NOT NULL AND pid <> pg_backend_pid())",
+                 AND backend_xid IS NOT NULL AND pid <> pg_backend_pid())",
             ))
             .get_result(&mut conn)
             .expect("pg_stat_activity");
-            assert!(open >= 1, "no open transaction on the server's database");
+            assert_eq!(
+                writing, 0,
+                "the server has a writing transaction open while the body is still arriving"
+            );
         }
     }
     server.kill();
@@ -1706,3 +1710,293 @@ both_backends!(
         crash_test(backend);
     }
 );
+
+// ---------------------------------------------------------------------------------
+// Bounded work per request: a slow or oversized body costs its sender, not others.
+
+/// Starts a POST of `set` announcing `announced` body bytes, sends `first` of them and
+/// leaves the connection open (the body trickles, or never comes).
+fn start_slow_post(
+    addr: SocketAddr,
+    key: &str,
+    set: &str,
+    announced: usize,
+    first: &[u8],
+) -> TcpStream {
+    let mut stream = TcpStream::connect(addr).expect("connect");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(120)))
+        .expect("timeout");
+    let head = format!(
+        "POST /ingest/{set} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nAuthorization: Bearer {key}\r\nContent-Length: {announced}\r\n\r\n"
+    );
+    stream.write_all(head.as_bytes()).expect("head");
+    stream.write_all(first).expect("first bytes");
+    stream
+}
+
+both_backends!(
+    slow_bodies_hold_neither_the_write_lock_nor_the_pool,
+    |backend| {
+        let Some(env) = setup(backend, Settings::default()) else {
+            return;
+        };
+        // As many unfinished uploads as the pool has connections (4 in the tests).
+        // Before the body was read first, each held a connection from its first byte,
+        // and on SQLite the first one also held the write lock.
+        let first = ndjson(&[call("slow-0", 0, "s")]);
+        let slow: Vec<TcpStream> = (0..4)
+            .map(|_| start_slow_post(env.app.addr, &env.a_ingest, "Calls", 1 << 20, &first))
+            .collect();
+        std::thread::sleep(Duration::from_millis(500));
+        // Another tenant's ingest and a read go through meanwhile.
+        let resp = env.ingest_with("Calls", &env.b_ingest, &ndjson(&[call("b-1", 1, "b")]), &[]);
+        assert_eq!(resp.status, 200, "{}", resp.text());
+        assert_eq!(resp.json()["inserted"], 1);
+        let rows = env.rows("Calls", &env.b_read);
+        assert_eq!(rows.len(), 1);
+        drop(slow);
+    }
+);
+
+both_backends!(a_body_that_does_not_arrive_in_time_gets_408, |backend| {
+    let settings = Settings {
+        ingest_body_timeout: Duration::from_secs(1),
+        ..Settings::default()
+    };
+    let Some(env) = setup(backend, settings) else {
+        return;
+    };
+    let before = env.state();
+    let first = ndjson(&[call("late-0", 0, "l")]);
+    let mut stream = start_slow_post(env.app.addr, &env.a_ingest, "Calls", 1 << 20, &first);
+    let resp = common::http_client::read_response(&mut stream);
+    let error = resp.odata_error(408);
+    assert!(
+        error["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("ingest_body_timeout_seconds")),
+        "{error}"
+    );
+    assert_eq!(env.state(), before, "a timed-out body wrote something");
+});
+
+// A write that waits longer than the database allows for another writer's lock is
+// a 503 with Retry-After (try again), never a 500.
+both_backends!(
+    a_lock_wait_that_runs_out_is_503_with_retry_after,
+    |backend| {
+        let Some(env) = setup(backend, Settings::default()) else {
+            return;
+        };
+        env.ingest_ok("Calls", &ndjson(&[call("locked", 0, "x")]), 1, 1, 0);
+        // Another writer holds the lock: SQLite's write lock, a PostgreSQL row lock.
+        let mut holder = env.app.db.get().expect("conn");
+        {
+            use diesel::connection::SimpleConnection;
+            match &mut holder {
+                store::Conn::Sqlite(c) => c.batch_execute("BEGIN IMMEDIATE").expect("lock"),
+                store::Conn::Postgres(c) => c
+                    .batch_execute("BEGIN; UPDATE calls SET hold_count = 7 WHERE id = 'locked'")
+                    .expect("lock"),
+            }
+        }
+        let resp = env.ingest("Calls", &ndjson(&[call("locked", 1, "y")]));
+        resp.odata_error(503);
+        assert!(resp.header("Retry-After").is_some(), "{:?}", resp.headers);
+        {
+            use diesel::connection::SimpleConnection;
+            match &mut holder {
+                store::Conn::Sqlite(c) => c.batch_execute("ROLLBACK").expect("unlock"),
+                store::Conn::Postgres(c) => c.batch_execute("ROLLBACK").expect("unlock"),
+            }
+        }
+        drop(holder);
+        env.ingest_ok("Calls", &ndjson(&[call("locked", 1, "y")]), 1, 0, 1);
+    }
+);
+
+both_backends!(
+    one_line_or_array_element_is_bounded_by_max_line_bytes,
+    |backend| {
+        const LINE: u64 = 4096;
+        let settings = Settings {
+            max_line_bytes: LINE,
+            ..Settings::default()
+        };
+        let Some(env) = setup(backend, settings) else {
+            return;
+        };
+        let before = env.state();
+        let line_of = |record: &Map<String, Value>| serde_json::to_vec(record).expect("json");
+        // A record padded to exactly the limit passes; one byte more is a 413 naming the
+        // line and the setting.
+        let padded = |id: &str, size: usize| {
+            let mut record = call(id, 1, "p");
+            let base = line_of(&record).len();
+            let name = record["customerFirstName"]
+                .as_str()
+                .expect("name")
+                .to_string();
+            record.insert(
+                "customerFirstName".into(),
+                json!(format!("{name}{}", "x".repeat(size - base))),
+            );
+            assert_eq!(line_of(&record).len(), size);
+            record
+        };
+        let exact = padded("exact", LINE as usize);
+        let over = padded("over", LINE as usize + 1);
+        let small = call("small", 2, "s");
+        let body = ndjson(&[small.clone(), over.clone()]);
+        let e = env.ingest("Calls", &body).odata_error(413);
+        let message = e["message"].as_str().expect("message");
+        assert!(
+            message.contains("line 2") && message.contains("max_line_bytes"),
+            "{message}"
+        );
+        assert_eq!(env.state(), before);
+        // The same for an element of a JSON array (element 2).
+        let e = env
+            .ingest("Calls", &array(&[small.clone(), over.clone()]))
+            .odata_error(413);
+        let message = e["message"].as_str().expect("message");
+        assert!(
+            message.contains("line 2") && message.contains("max_line_bytes"),
+            "{message}"
+        );
+        assert_eq!(env.state(), before);
+        // A gzip bomb of one endless line (64 MiB of zeros, far under max_ingest_bytes):
+        // refused by the line limit, as soon as the line is too long.
+        let bomb = gzip(&vec![b'0'; 64 << 20]);
+        assert!(bomb.len() < 1 << 20, "bomb is {} bytes", bomb.len());
+        let e = env
+            .ingest_with(
+                "Calls",
+                &env.a_ingest,
+                &bomb,
+                &[("Content-Encoding", "gzip")],
+            )
+            .odata_error(413);
+        assert!(
+            e["message"]
+                .as_str()
+                .is_some_and(|m| m.contains("max_line_bytes")),
+            "{e}"
+        );
+        assert_eq!(env.state(), before);
+        // At the limit is fine, and a body of many lines (or array elements) may be far
+        // longer than one line.
+        let many: Vec<_> = (0..60)
+            .map(|i| call(&format!("many-{i:02}"), i, "m"))
+            .collect();
+        assert!(ndjson(&many).len() as u64 > 4 * LINE);
+        env.ingest_ok("Calls", &ndjson(std::slice::from_ref(&exact)), 1, 1, 0);
+        env.ingest_ok("Calls", &array(&many), 60, 60, 0);
+        env.ingest_ok("Calls", &ndjson(&many), 60, 0, 60);
+        env.ingest_ok("Calls", &array(&[exact]), 1, 0, 1);
+    }
+);
+
+// PostgreSQL text cannot hold U+0000: a record with it is a 400 naming its line and
+// property on both backends (it was a 500 without the line on PostgreSQL).
+both_backends!(
+    a_nul_character_is_a_400_naming_line_and_property,
+    |backend| {
+        let Some(env) = setup(backend, Settings::default()) else {
+            return;
+        };
+        let before = env.state();
+        let mut bad = call("nul-1", 1, "n");
+        bad.insert("customerFirstName".into(), json!("Ada\u{0}Lovelace"));
+        let body = ndjson(&[call("nul-0", 0, "n"), bad.clone()]);
+        let resp = env.ingest("Calls", &body);
+        assert_record_error(&resp, 400, 2, Some("customerFirstName"), "NUL");
+        assert_eq!(env.state(), before);
+        // In a JSON array too, and in the key.
+        let mut bad_key = call("nul\u{0}key", 2, "n");
+        bad_key.remove("customerFirstName");
+        let resp = env.ingest("Calls", &array(&[bad_key]));
+        assert_record_error(&resp, 400, 1, Some("id"), "NUL");
+        assert_eq!(env.state(), before);
+        // The escaped text "\\u0000" (a backslash, not NUL) is an ordinary string.
+        let mut fine = call("nul-2", 2, "n");
+        fine.insert("customerFirstName".into(), json!("Ada\\u0000"));
+        env.ingest_ok("Calls", &ndjson(&[fine]), 1, 1, 0);
+    }
+);
+
+// Every UTC timestamp has its tenant-local twin (BotSegments.startedAt and endedAt were
+// missing, and four more): writers derive it, and rows stored before the twin existed
+// get it when the server opens the database.
+both_backends!(every_utc_timestamp_has_its_local_twin, |backend| {
+    let Some(env) = setup(backend, Settings::default()) else {
+        return;
+    };
+    let model = env.app.model.clone();
+    for set in model.entity_sets() {
+        for p in &set.properties {
+            if p.name.ends_with("Utc") && p.ty == EdmType::DateTimeOffset {
+                let local = set
+                    .property(&p.name[..p.name.len() - 3])
+                    .unwrap_or_else(|| panic!("{}.{} has no local twin", set.name, p.name));
+                assert_eq!(
+                    local.storage,
+                    Storage::LocalText,
+                    "{}.{}",
+                    set.name,
+                    local.name
+                );
+                assert_eq!(local.nullable, p.nullable, "{}.{}", set.name, local.name);
+            }
+        }
+    }
+    let segment = json!({
+        "id": "bs-1", "conversationId": "c-1", "botStepId": "step-1", "channelId": "ch-1",
+        "startedAtUtc": "2026-03-29T00:59:59.500Z", "endedAtUtc": "2026-03-29T01:00:10.000Z",
+    });
+    let open = json!({
+        "id": "bs-2", "conversationId": "c-1", "botStepId": "step-1", "channelId": "ch-1",
+        "startedAtUtc": "2026-03-29T01:00:20.000Z",
+    });
+    env.ingest_ok("BotSegments", &ndjson(&[obj(segment), obj(open)]), 2, 2, 0);
+    let expected = vec![
+        (
+            "bs-1",
+            json!("2026-03-29T01:59:59.500+01:00"),
+            json!("2026-03-29T03:00:10.000+02:00"),
+        ),
+        ("bs-2", json!("2026-03-29T03:00:20.000+02:00"), Value::Null),
+    ];
+    let check = || {
+        let rows = env.rows("BotSegments", &env.a_read);
+        assert_eq!(rows.len(), 2);
+        for (row, (id, started, ended)) in rows.iter().zip(&expected) {
+            assert_eq!(row["id"], *id);
+            assert_eq!(row["startedAt"], *started, "{row}");
+            assert_eq!(row["endedAt"], *ended, "{row}");
+        }
+    };
+    check();
+    // Rows from before the migration: the local columns empty, listed for the backfill.
+    let mut conn = env.app.db.get().expect("conn");
+    for text in [
+        "UPDATE bot_segments SET started_at = NULL, ended_at = NULL",
+        "INSERT INTO local_time_backfill (table_name, column_name, utc_column_name) VALUES \
+         ('bot_segments', 'started_at', 'started_at_utc'), ('bot_segments', 'ended_at', 'ended_at_utc')",
+    ] {
+        conn.execute(&Statement {
+            text: text.into(),
+            binds: Vec::new(),
+        })
+        .expect(text);
+    }
+    drop(conn);
+    env.app.db.backfill_local_twins().expect("backfill");
+    check();
+    assert_eq!(
+        table_counts(&env.app.db, &model).iter().sum::<i64>(),
+        2,
+        "the backfill added or removed rows"
+    );
+});

@@ -193,7 +193,8 @@ fn job_runs(db: &Db, job: &str, tenant: &str, outcome: &str) -> i64 {
 
 fn history(db: &Db, job: Job, tenant: &str) -> Vec<jobs::JobRun> {
     let mut conn = db.get().expect("conn");
-    jobs::history(&mut conn, job, tenant, 100).expect("history")
+    let tenant = find(db, tenant);
+    jobs::history(&mut conn, job, &tenant, 100).expect("history")
 }
 
 /// Every row of a set (of one tenant, or all), every column, in key order.
@@ -387,12 +388,19 @@ fn stub_server(routes: Vec<(&'static str, u16, String)>) -> SocketAddr {
                 .unwrap_or((404, "no such document".into()));
             let reason = match status {
                 200 => "OK",
+                302 => "Found",
                 404 => "Not Found",
                 _ => "Internal Server Error",
             };
+            // A redirect's body is where it points.
+            let location = if (300..400).contains(&status) {
+                format!("Location: {body}\r\n")
+            } else {
+                String::new()
+            };
             let _ = write!(
                 stream,
-                "HTTP/1.1 {status} {reason}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                "HTTP/1.1 {status} {reason}\r\n{location}Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
                 body.len()
             );
         }
@@ -691,6 +699,7 @@ fn kind(e: &RefreshError) -> &'static str {
         RefreshError::Invalid(_) => "invalid",
         RefreshError::Suspicious(_) => "suspicious",
         RefreshError::Store(_) => "store",
+        RefreshError::Busy => "busy",
     }
 }
 
@@ -783,7 +792,8 @@ both_backends!(
                     with_agent(json!({ "id": "a99", "name": "N", "nickname": "n" })),
                 ),
                 "invalid",
-                "nickname",
+                // The unknown name is not quoted (it comes from the fetched document).
+                "no such property",
             ),
             (
                 "missing id",
@@ -798,7 +808,8 @@ both_backends!(
                     with_agent(json!({ "id": "a05", "name": "Again" })),
                 ),
                 "invalid",
-                "a05",
+                // Rows, not the id: nothing from the fetched document is quoted.
+                "same id",
             ),
             (
                 "a set that is not a lookup",
@@ -1004,7 +1015,7 @@ both_backends!(refresh_from_an_export_changes_nothing, |backend| {
     }
     let before = lookups(db, &model);
     let mut conn = db.get().expect("conn");
-    let doc = refresh::export(&mut conn, &model, TENANT).expect("export");
+    let doc = refresh::export(&mut conn, &model, &find(db, TENANT)).expect("export");
     let bytes = serde_json::to_vec(&doc).expect("json");
     let tenant = find(db, TENANT);
     let r = refresh::apply(
@@ -2084,3 +2095,298 @@ fn sqlite_cli_json_output_is_pure_at_the_default_log_level() {
         stdout_json(&out);
     }
 }
+
+// The directory source is the URL the operator set: no redirects, no other schemes,
+// and nothing the source sent is quoted back (errors, job history).
+both_backends!(refresh_sources_are_checked_and_never_quoted, |backend| {
+    let Some(tmp) = temp_db(backend) else {
+        return;
+    };
+    let db = &tmp.db;
+    let model = Model::load().expect("model");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let d = dir.path();
+    let settings = RefreshSettings {
+        http_timeout: StdDuration::from_secs(10),
+        ..RefreshSettings::default()
+    };
+    let now = t("2026-03-01T00:00:00Z");
+    let good = json!({ "Agents": agent_docs("Agent ", 0..3) });
+    let target = stub_server(vec![("/directory.json", 200, good.to_string())]);
+    let redirect = stub_server(vec![(
+        "/moved",
+        302,
+        format!("http://{target}/directory.json"),
+    )]);
+
+    // A redirect (to another port) is not followed.
+    let tenant = add_tenant(
+        db,
+        TENANT,
+        "UTC",
+        395,
+        Some(&format!("http://{redirect}/moved")),
+    );
+    let before = lookups(db, &model);
+    let e = refresh::run(db, &model, &tenant, now, &settings).expect_err("redirect");
+    assert_eq!(kind(&e), "source", "{e}");
+    assert!(e.to_string().contains("redirect"), "{e}");
+    assert_eq!(lookups(db, &model), before);
+    // The final URL itself works.
+    let tenant = set_source(db, TENANT, &format!("http://{target}/directory.json"));
+    let report = refresh::run(db, &model, &tenant, now, &settings).expect("direct URL");
+    assert_eq!(report["Agents"].added, 3);
+
+    // Only http, https and file paths: other schemes are refused when set, and when
+    // met at fetch time (a source stored before this rule).
+    for source in [
+        "gopher://127.0.0.1:70/1",
+        "ftp://example.com/d.json",
+        "FTP://x/y.json",
+    ] {
+        let mut conn = db.get().expect("conn");
+        let e =
+            tenants::update_tenant(&mut conn, TENANT, None, None, Some(source)).expect_err(source);
+        assert!(
+            e.to_string().contains("http:// or https://"),
+            "{source}: {e}"
+        );
+        let e = refresh::fetch(source, &settings).expect_err(source);
+        assert_eq!(kind(&e), "source", "{source}: {e}");
+        assert!(e.to_string().contains("file path"), "{source}: {e}");
+    }
+    let plain = write_doc(d, "plain.json", &good);
+    set_source(db, TENANT, &plain);
+    set_source(db, TENANT, &format!("file://{plain}"));
+
+    // A secret anywhere in a bad document never shows in the error or the history.
+    let secret = "SECRET-7f3a";
+    let agents = agent_docs("Agent ", 0..3);
+    let with = |extra: Value| {
+        let mut a = agents.clone();
+        a.push(extra);
+        json!({ "Agents": a })
+    };
+    let error_body = stub_server(vec![("/fail", 500, format!("{{\"token\": \"{secret}\"}}"))]);
+    let sources = vec![
+        write_doc(
+            d,
+            "type.json",
+            &with(json!({ "id": "a9", "name": [secret] })),
+        ),
+        write_doc(
+            d,
+            "unknown.json",
+            &with(json!({ "id": "a9", "name": "n", secret: "x" })),
+        ),
+        write_doc(
+            d,
+            "time.json",
+            &with(json!({ "id": "a9", "name": "n", "deletedAt": secret })),
+        ),
+        write_doc(
+            d,
+            "key.json",
+            &json!({ "Agents": agents.clone(), secret: [] }),
+        ),
+        write_doc(d, "object.json", &with(json!(secret))),
+        write_doc(
+            d,
+            "dup.json",
+            &json!({ "Agents": [{ "id": secret, "name": "a" }, { "id": secret, "name": "b" }] }),
+        ),
+        write_file(
+            d,
+            "broken.json",
+            format!("{{\"Agents\": [{{\"id\": \"{secret}\"").as_bytes(),
+        ),
+        format!("http://{error_body}/fail"),
+    ];
+    for source in sources {
+        let tenant = set_source(db, TENANT, &source);
+        let e = refresh::run(db, &model, &tenant, now, &settings).expect_err(&source);
+        assert!(!e.to_string().contains(secret), "{source}: {e}");
+        let last = &history(db, Job::Refresh, TENANT)[0];
+        assert_eq!(last.outcome, "failed");
+        assert!(!last.message.contains(secret), "{source}: {}", last.message);
+        assert!(!last.details.to_string().contains(secret), "{source}");
+    }
+});
+
+// A server killed during the night leaves its slots claimed but unfinished. Once the
+// claim's lease has run out, the next tick records the lost run as failed and runs the
+// slot again, so the day's refresh and purge are not lost.
+both_backends!(
+    a_run_that_never_finished_is_recorded_and_run_again,
+    |backend| {
+        let Some(tmp) = temp_db(backend) else {
+            return;
+        };
+        let db = &tmp.db;
+        let dir = tempfile::tempdir().expect("tempdir");
+        let src = write_doc(
+            dir.path(),
+            "d.json",
+            &json!({ "Agents": agent_docs("Agent ", 0..3) }),
+        );
+        add_tenant(db, "alpha", "UTC", 395, Some(&src));
+        // What the killed server left: today's slots claimed 30 s after they began, with
+        // the default two-hour lease, and never finished.
+        {
+            let mut conn = db.get().expect("conn");
+            for (job, slot, claimed, lease) in [
+                (
+                    "refresh",
+                    "2026-03-28T00:00:00Z",
+                    "2026-03-28T00:00:30Z",
+                    "2026-03-28T02:00:30Z",
+                ),
+                (
+                    "purge",
+                    "2026-03-28T01:00:00Z",
+                    "2026-03-28T01:00:30Z",
+                    "2026-03-28T03:00:30Z",
+                ),
+            ] {
+                let s = stmt(
+                    &conn,
+                    "INSERT INTO job_slots (job, tenant_id, slot_utc, claimed_at_utc, lease_until_utc) \
+                 VALUES (?, ?, ?, ?, ?)",
+                    vec![
+                        (store::Value::Text(job.into()), ColumnKind::Text),
+                        (store::Value::Text("alpha".into()), ColumnKind::Text),
+                        (store::Value::Instant(t(slot)), ColumnKind::Instant),
+                        (store::Value::Instant(t(claimed)), ColumnKind::Instant),
+                        (store::Value::Instant(t(lease)), ColumnKind::Instant),
+                    ],
+                );
+                conn.execute(&s).expect("claimed slot");
+            }
+        }
+        let none = Vec::new();
+        // Within the lease the claiming run may still be alive: nothing runs.
+        let clock = FakeClock::at("2026-03-28T01:30:00Z");
+        let mut s = scheduler(db, &clock, ScheduleSettings::default());
+        assert_eq!(ran(&s.tick().expect("tick")), none);
+        // The refresh lease has run out, the purge lease not yet.
+        clock.set(t("2026-03-28T02:30:00Z"));
+        assert_eq!(ran(&s.tick().expect("tick")), runs(&[("refresh", "alpha")]));
+        clock.set(t("2026-03-28T03:30:00Z"));
+        assert_eq!(ran(&s.tick().expect("tick")), runs(&[("purge", "alpha")]));
+        // Each lost run is in the history, as failed, with the time it started.
+        for (job, started) in [
+            (Job::Refresh, "2026-03-28T00:00:30.000Z"),
+            (Job::Purge, "2026-03-28T01:00:30.000Z"),
+        ] {
+            let history = history(db, job, "alpha");
+            assert_eq!(history.len(), 2, "{job:?}: {history:?}");
+            let lost = history
+                .iter()
+                .find(|r| r.outcome == "failed")
+                .unwrap_or_else(|| panic!("{job:?}: no failed run in {history:?}"));
+            assert_eq!(lost.started_at_utc, started);
+            assert!(lost.message.contains("did not finish"), "{}", lost.message);
+            assert!(history.iter().any(|r| r.outcome == "ok"), "{history:?}");
+        }
+        // The slots are finished now: later ticks and a restarted server leave them be.
+        clock.set(t("2026-03-28T09:00:00Z"));
+        assert_eq!(ran(&s.tick().expect("tick")), none);
+        let mut restarted = scheduler(db, &clock, ScheduleSettings::default());
+        assert_eq!(ran(&restarted.tick().expect("tick")), none);
+        // The next night runs as usual.
+        clock.set(t("2026-03-29T01:30:00Z"));
+        assert_eq!(
+            ran(&restarted.tick().expect("tick")),
+            runs(&[("purge", "alpha"), ("refresh", "alpha")])
+        );
+    }
+);
+
+// A directory document is read within max_directory_bytes, and a tenant's refresh
+// runs once at a time: a second one while the first waits for its source is refused
+// (409 at the admin endpoint) and changes nothing.
+both_backends!(
+    refresh_documents_are_bounded_and_run_once_per_tenant,
+    |backend| {
+        let Some(tmp) = temp_db(backend) else {
+            return;
+        };
+        let db = &tmp.db;
+        let model = Model::load().expect("model");
+        let dir = tempfile::tempdir().expect("tempdir");
+        let now = t("2026-03-01T00:00:00Z");
+        let doc = json!({ "Agents": agent_docs("Agent ", 0..20) });
+        let bytes = serde_json::to_vec(&doc).expect("json").len() as u64;
+        let path = write_doc(dir.path(), "d.json", &doc);
+        let tenant = add_tenant(db, TENANT, "UTC", 395, Some(&path));
+
+        // One byte under the document's size: refused, nothing changed, recorded.
+        let small = RefreshSettings {
+            max_document_bytes: bytes - 1,
+            ..RefreshSettings::default()
+        };
+        let before = lookups(db, &model);
+        let e = refresh::run(db, &model, &tenant, now, &small).expect_err("too large");
+        assert_eq!(kind(&e), "source", "{e}");
+        assert!(e.to_string().contains("max_directory_bytes"), "{e}");
+        assert_eq!(lookups(db, &model), before);
+        assert_eq!(job_runs(db, "refresh", TENANT, "failed"), 1);
+        // Exactly its size: read.
+        let exact = RefreshSettings {
+            max_document_bytes: bytes,
+            ..RefreshSettings::default()
+        };
+        let report = refresh::run(db, &model, &tenant, now, &exact).expect("at the limit");
+        assert_eq!(report["Agents"].added, 20);
+
+        // A source that answers only when told to: the first refresh waits on it.
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let (asked_tx, asked_rx) = std::sync::mpsc::channel::<()>();
+        let (answer_tx, answer_rx) = std::sync::mpsc::channel::<()>();
+        let body = doc.to_string();
+        let server = std::thread::spawn(move || {
+            if let Some(Ok(mut stream)) = listener.incoming().next() {
+                let mut buf = [0u8; 4096];
+                let _ = stream.read(&mut buf);
+                let _ = asked_tx.send(());
+                let _ = answer_rx.recv();
+                let _ = write!(
+                    stream,
+                    "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+            }
+        });
+        let tenant = set_source(db, TENANT, &format!("http://{addr}/d.json"));
+        let first = {
+            let (db, tenant) = (db.clone(), tenant.clone());
+            std::thread::spawn(move || {
+                let model = Model::load().expect("model");
+                refresh::run(&db, &model, &tenant, now, &RefreshSettings::default())
+            })
+        };
+        asked_rx.recv().expect("the first refresh asked its source");
+        let runs_before =
+            job_runs(db, "refresh", TENANT, "ok") + job_runs(db, "refresh", TENANT, "failed");
+        let e = refresh::run(db, &model, &tenant, now, &RefreshSettings::default())
+            .expect_err("a second refresh of the tenant while one runs");
+        assert_eq!(kind(&e), "busy", "{e}");
+        // Another tenant is not held up.
+        let other_path = write_doc(dir.path(), "other.json", &doc);
+        let other = add_tenant(db, OTHER_TENANT, "UTC", 395, Some(&other_path));
+        refresh::run(db, &model, &other, now, &RefreshSettings::default()).expect("other tenant");
+        answer_tx.send(()).expect("release the source");
+        let report = first.join().expect("first").expect("first refresh");
+        assert_eq!(report["Agents"].unchanged, 20);
+        server.join().expect("source thread");
+        assert_eq!(
+            job_runs(db, "refresh", TENANT, "ok") + job_runs(db, "refresh", TENANT, "failed"),
+            runs_before + 1,
+            "the refused refresh is not recorded as a run"
+        );
+        // Afterwards the tenant refreshes again.
+        let tenant = set_source(db, TENANT, &path);
+        refresh::run(db, &model, &tenant, now, &RefreshSettings::default()).expect("again");
+    }
+);

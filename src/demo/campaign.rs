@@ -226,7 +226,7 @@ impl Book {
                 .text("customerFirstName", first)
                 .text("customerLastName", last)
                 .text("customerPhone", rec.cust.phone())
-                .utc("registeredAtUtc", rec.created);
+                .time("registeredAt", rec.created);
             out.registrations.end_row(conn)?;
 
             let key = rec.cust.key;

@@ -78,7 +78,7 @@ pub(super) fn write(
                 .flag("assigned", assigned)
                 .text("businessUnitId", BUSINESS_UNITS[bu].id)
                 .text("tenantId", super::TENANT)
-                .utc("timestampUtc", at);
+                .time("timestamp", at);
             out.agent_bu_changes.end_row(conn)
         };
     for a in &world.agents {

@@ -75,7 +75,8 @@ use std::time::Instant;
 use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::edm::Model;
-use crate::store::{self, ColumnKind, Conn, Db, StoreError, Value, sql::Statement};
+use crate::store::tenants::Tenant;
+use crate::store::{self, Conn, Db, StoreError};
 
 pub use calendar::{HISTORY_END, HISTORY_END_MS};
 
@@ -151,15 +152,16 @@ pub fn generate(db: &Db, model: &Model, options: &DemoOptions) -> Result<DemoSta
     };
     let mut conn = db.get()?;
     store::ensure_tenant(&mut conn, TENANT, "Demo Contact Center", "Europe/Budapest")?;
+    let tenant = demo_tenant(&mut conn)?;
     let rows = conn.transaction(|c| {
-        clear_tenant(c, model)?;
-        let mut out = out::Out::new(model, TENANT)?;
+        clear_tenant(c, model, &tenant)?;
+        let mut out = out::Out::new(model, tenant.scope())?;
         lookups::write(&mut out, c, &world, &cal)?;
         let mut sim = sim::Sim::new(&cal, &world, &mut out, c, SEED, legs.clone(), bar.clone());
         sim.run()?;
         let segmented = std::mem::take(&mut sim.segmented);
         out.flush(c)?;
-        refresh_segments(c, model, &segmented)?;
+        refresh_segments(c, model, &tenant, &segmented)?;
         Ok(out.counts(model))
     });
     bar.finish_and_clear();
@@ -176,15 +178,10 @@ pub fn ensure(db: &Db, model: &Model) -> Result<Option<DemoStats>, StoreError> {
         .ok_or_else(|| StoreError::Invalid("the model has no entity set Calls".into()))?;
     let existing = {
         let mut conn = db.get()?;
-        let stmt = Statement {
-            text: format!(
-                "SELECT COUNT(*) FROM \"{}\" WHERE tenant_id = {}",
-                calls.table,
-                conn.dialect().placeholder(1)
-            ),
-            binds: vec![(Value::Text(TENANT.into()), ColumnKind::Text)],
-        };
-        store::count_rows(&mut conn, &stmt)?
+        match store::tenants::find_tenant(&mut conn, TENANT)? {
+            Some(tenant) => store::scoped::count_rows(&mut conn, tenant.scope(), calls)?,
+            None => 0,
+        }
     };
     if existing > 0 {
         return Ok(None);
@@ -197,33 +194,30 @@ pub fn ensure(db: &Db, model: &Model) -> Result<Option<DemoStats>, StoreError> {
     generate(db, model, &options).map(Some)
 }
 
+/// The demo tenant, as the store knows it.
+fn demo_tenant(conn: &mut Conn) -> Result<Tenant, StoreError> {
+    store::tenants::find_tenant(conn, TENANT)?
+        .ok_or_else(|| StoreError::Invalid(format!("the tenant {TENANT} does not exist")))
+}
+
 /// Fills the message-derived columns of the demo's agent segments and messages with
 /// the same code that fills them for ingested data, a chunk of conversations at a time.
 fn refresh_segments(
     conn: &mut Conn,
     model: &Model,
+    tenant: &Tenant,
     conversations: &[String],
 ) -> Result<(), StoreError> {
-    let tenant = store::tenants::find_tenant(conn, TENANT)?
-        .ok_or_else(|| StoreError::Invalid(format!("the tenant {TENANT} does not exist")))?;
     for chunk in conversations.chunks(500) {
-        crate::ingest::segments::refresh(conn, model, &tenant, chunk)?;
+        crate::ingest::segments::refresh(conn, model, tenant, chunk)?;
     }
     Ok(())
 }
 
 /// Deletes the demo tenant's rows from every feed table.
-fn clear_tenant(conn: &mut Conn, model: &Model) -> Result<(), StoreError> {
-    let placeholder = conn.dialect().placeholder(1);
+fn clear_tenant(conn: &mut Conn, model: &Model, tenant: &Tenant) -> Result<(), StoreError> {
     for set in model.entity_sets() {
-        let stmt = Statement {
-            text: format!(
-                "DELETE FROM \"{}\" WHERE tenant_id = {placeholder}",
-                set.table
-            ),
-            binds: vec![(Value::Text(TENANT.into()), ColumnKind::Text)],
-        };
-        conn.execute(&stmt)?;
+        store::scoped::delete_all_rows(conn, tenant.scope(), set)?;
     }
     Ok(())
 }

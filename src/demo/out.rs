@@ -1,7 +1,7 @@
 //! One [`Table`] per entity set, and the small helpers every writer shares.
 
 use crate::edm::Model;
-use crate::store::{Conn, StoreError};
+use crate::store::{Conn, StoreError, TenantScope};
 
 use super::table::Table;
 
@@ -38,7 +38,7 @@ pub(super) struct Out<'m> {
 }
 
 impl<'m> Out<'m> {
-    pub fn new(model: &'m Model, tenant: &str) -> Result<Out<'m>, StoreError> {
+    pub fn new(model: &'m Model, tenant: &TenantScope) -> Result<Out<'m>, StoreError> {
         let t = |name: &str| Table::new(model, name, tenant);
         let out = Out {
             agents: t("Agents")?,

@@ -638,8 +638,8 @@ impl<'a, 'm> Sim<'a, 'm> {
             .opt_text("botFinishedResult", output)
             .opt_text("botInfo", qna_config)
             .int("durationInSeconds", secs(end - start))
-            .utc("startedAtUtc", start)
-            .utc("endedAtUtc", end)
+            .time("startedAt", start)
+            .time("endedAt", end)
             .text("result", result);
         t.end_row(self.conn)?;
         self.step_messages(c, step, start, end, result)?;
@@ -657,7 +657,7 @@ impl<'a, 'm> Sim<'a, 'm> {
         let t = &mut self.out.captured;
         t.text("id", id("cap", self.n.captured))
             .text("conversationId", c.id.clone())
-            .utc("timestampUtc", at)
+            .time("timestamp", at)
             .text("name", name)
             .opt_text("value", value);
         t.end_row(self.conn)
@@ -788,7 +788,7 @@ impl<'a, 'm> Sim<'a, 'm> {
             let t = &mut self.out.collected;
             t.text("id", id("col", self.n.collected))
                 .text("workitemId", wid.to_string())
-                .utc("createdAtUtc", at)
+                .time("createdAt", at)
                 .text("name", name)
                 .opt_text("value", (!value.is_empty()).then_some(value));
             t.end_row(self.conn)?;

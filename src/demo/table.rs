@@ -9,7 +9,7 @@
 //! instead of producing rows that do not fit the model.
 
 use crate::edm::{EdmType, EntitySet, Model, Storage};
-use crate::store::{Conn, RowBatch, StoreError, Value};
+use crate::store::{Conn, RowBatch, StoreError, TenantScope, Value};
 
 use super::calendar::{local_text, utc};
 
@@ -31,7 +31,11 @@ pub(super) struct Table<'m> {
 }
 
 impl<'m> Table<'m> {
-    pub fn new(model: &'m Model, set_name: &str, tenant: &str) -> Result<Table<'m>, StoreError> {
+    pub fn new(
+        model: &'m Model,
+        set_name: &str,
+        tenant: &TenantScope,
+    ) -> Result<Table<'m>, StoreError> {
         let set = model.entity_set(set_name).ok_or_else(|| {
             StoreError::Invalid(format!("the model has no entity set {set_name}"))
         })?;
@@ -178,11 +182,8 @@ impl<'m> Table<'m> {
         self
     }
 
-    /// A UTC-only timestamp (a `…Utc` property without local twin, or `deletedAt`).
-    pub fn utc(&mut self, name: &'static str, ms: i64) -> &mut Self {
-        self.opt_utc(name, Some(ms))
-    }
-
+    /// A UTC-only timestamp (`deletedAt`; every `…Utc` property has a local twin, set
+    /// with [`Table::time`]).
     pub fn opt_utc(&mut self, name: &'static str, ms: Option<i64>) -> &mut Self {
         let Some(i) = self.slot(name) else {
             return self;

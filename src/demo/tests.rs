@@ -14,6 +14,7 @@ use super::calendar::local_text;
 use super::table::Table;
 use super::*;
 use crate::edm::{Model, Storage};
+use crate::store::TenantScope;
 
 const CALLS: u64 = 300;
 const DAYS: u32 = 10;
@@ -130,7 +131,8 @@ fn every_entity_set_has_rows() {
         let n = count(
             &mut conn,
             &format!(
-                "SELECT COUNT(*) AS n FROM \"{}\" WHERE tenant_id = 'demo'",
+                // The fixture's database holds the demo tenant only.
+                "SELECT COUNT(*) AS n FROM \"{}\"",
                 set.table
             ),
         );
@@ -179,7 +181,7 @@ fn foreign_keys_resolve() {
                 let p = &target.property(principal).unwrap().column;
                 let sql = format!(
                     "SELECT COUNT(*) AS n FROM \"{}\" x WHERE x.\"{d}\" IS NOT NULL AND NOT EXISTS \
-                     (SELECT 1 FROM \"{}\" y WHERE y.tenant_id = x.tenant_id AND y.\"{p}\" = x.\"{d}\")",
+                     (SELECT 1 FROM \"{}\" y WHERE y.\"{p}\" = x.\"{d}\")",
                     set.table, target.table
                 );
                 assert_eq!(
@@ -221,7 +223,7 @@ fn media_rows_are_in_conversations_with_the_same_values() {
             differs.push(format!("m.\"{}\" IS NOT c.\"{other}\"", p.column));
         }
         let sql = format!(
-            "SELECT COUNT(*) AS n FROM \"{}\" m LEFT JOIN \"{}\" c ON c.tenant_id = m.tenant_id AND c.id = m.id \
+            "SELECT COUNT(*) AS n FROM \"{}\" m LEFT JOIN \"{}\" c ON c.id = m.id \
              WHERE c.id IS NULL OR {}",
             set.table,
             conversations.table,
@@ -236,7 +238,7 @@ fn media_rows_are_in_conversations_with_the_same_values() {
         for p in &conversations.properties {
             if set.property(&p.name).is_none() && p.nullable {
                 let sql = format!(
-                    "SELECT COUNT(*) AS n FROM \"{}\" c JOIN \"{}\" m ON m.tenant_id = c.tenant_id AND m.id = c.id \
+                    "SELECT COUNT(*) AS n FROM \"{}\" c JOIN \"{}\" m ON m.id = c.id \
                      WHERE c.\"{}\" IS NOT NULL",
                     conversations.table, set.table, p.column
                 );
@@ -473,7 +475,7 @@ fn related_rows_agree() {
     let checks = [
         // A call's holds are the holds of its agent sessions.
         "SELECT COUNT(*) AS n FROM calls c WHERE c.hold_count != (SELECT COALESCE(SUM(s.hold_count), 0) \
-         FROM workitem_conversation_sessions s WHERE s.tenant_id = c.tenant_id AND s.conversation_id = c.id)",
+         FROM workitem_conversation_sessions s WHERE s.conversation_id = c.id)",
         // Abandoned calls left a queue as CustomerDisconnected when the call ended.
         "SELECT COUNT(*) AS n FROM calls c WHERE c.conversation_ended_reason = 'Abandoned' AND NOT EXISTS \
          (SELECT 1 FROM queue_segments q WHERE q.conversation_id = c.id AND q.dequeued_reason = 'CustomerDisconnected' \
@@ -660,20 +662,20 @@ fn rows_that_do_not_fit_the_model_are_refused() {
         }),
     ];
     for (what, fill) in attempts {
-        let mut t = Table::new(m, "Queues", TENANT).unwrap();
+        let mut t = Table::new(m, "Queues", &TenantScope::for_tests(TENANT)).unwrap();
         fill(&mut t);
         assert!(
             matches!(t.end_row(&mut conn), Err(StoreError::Invalid(_))),
             "{what} was accepted"
         );
     }
-    let mut t = Table::new(m, "Queues", TENANT).unwrap();
+    let mut t = Table::new(m, "Queues", &TenantScope::for_tests(TENANT)).unwrap();
     t.text("id", "q")
         .text("name", "n")
         .text("channelId", "c")
         .text("routingMode", "Manual");
     t.end_row(&mut conn).unwrap();
-    assert!(Table::new(m, "NoSuchSet", TENANT).is_err());
+    assert!(Table::new(m, "NoSuchSet", &TenantScope::for_tests(TENANT)).is_err());
 }
 
 #[test]

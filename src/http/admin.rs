@@ -36,6 +36,11 @@ pub async fn refresh_lookups(
     match result {
         Ok(report) => Ok(HttpResponse::Ok().json(json!({ "sets": report }))),
         Err(refresh::RefreshError::Store(e)) => Err(e.into()),
+        Err(refresh::RefreshError::Busy) => Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "RefreshRunning",
+            refresh::RefreshError::Busy.to_string(),
+        )),
         Err(refresh::RefreshError::NoSource) => Err(ApiError::new(
             StatusCode::CONFLICT,
             "NoDirectorySource",
@@ -98,7 +103,7 @@ pub async fn history(
     let task = state.clone();
     let runs = web::block(move || {
         let mut conn = task.db.get()?;
-        jobs::history(&mut conn, job, &tenant.id, 50)
+        jobs::history(&mut conn, job, &tenant, 50)
     })
     .await
     .map_err(|e| ApiError::internal(&e))??;

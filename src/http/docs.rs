@@ -55,11 +55,11 @@ impl Guard for BrowserPage {
 /// The caller's tenant and what every page shows about the server.
 async fn site_for<'a>(req: &HttpRequest, state: &'a State) -> Result<(Tenant, Site<'a>), ApiError> {
     let tenant = auth::authenticate(req, state, Role::Read).await?;
-    let id = tenant.id.clone();
+    let scoped = tenant.clone();
     let task_state = state.clone();
     let last = web::block(move || -> Result<Option<String>, StoreError> {
         let mut conn = task_state.db.get()?;
-        Ok(jobs::history(&mut conn, Job::Refresh, &id, 1)?
+        Ok(jobs::history(&mut conn, Job::Refresh, &scoped, 1)?
             .into_iter()
             .next()
             .map(|run| format!("{} ({})", run.finished_at_utc, run.outcome)))

@@ -146,6 +146,14 @@ impl From<StoreError> for ApiError {
                 "Busy",
                 "all database connections are in use; retry shortly",
             ),
+            StoreError::Busy(cause) => {
+                tracing::warn!("a request waited too long for a database lock: {cause}");
+                ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "Busy",
+                    "the database is busy with another write; retry shortly",
+                )
+            }
             StoreError::Timeout(_) => ApiError::new(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "QueryTimeout",

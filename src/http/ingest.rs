@@ -65,12 +65,16 @@ impl From<IngestError> for ApiError {
                     .map(|r| (r.to_string(), r.property.as_deref())),
             ),
             IngestError::NotAccepted(message) => ApiError::bad_request(message),
-            IngestError::TooLarge(_) => {
+            IngestError::TooLarge(_) | IngestError::LineTooLong { .. } => {
                 ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "TooLarge", e.to_string())
             }
             IngestError::Body(io) => {
                 ApiError::bad_request(format!("the body could not be read: {io}"))
             }
+            IngestError::BodyTimeout(_) => {
+                ApiError::new(StatusCode::REQUEST_TIMEOUT, "BodyTimeout", e.to_string())
+            }
+            IngestError::Spool(io) => ApiError::internal(&io),
             IngestError::Store(store) => store.into(),
         }
     }
@@ -90,13 +94,14 @@ pub async fn ingest(
         )));
     }
     let report = with_body(&req, &state, payload, move |body, state| {
-        let mut conn = state.db.get().map_err(IngestError::Store)?;
+        // The whole body is read and checked before a connection is taken.
         Ok(ingest::ingest(
-            &mut conn,
+            &state.db,
             &state.model,
             &tenant,
             &set_name,
             body,
+            state.settings.max_line_bytes,
             &mut |_| {},
         )?)
     })
@@ -156,9 +161,8 @@ pub async fn import(
         time_zone_offset_minutes: query.time_zone_offset,
     };
     let report = with_body(&req, &state, payload, move |body, state| {
-        let mut conn = state.db.get().map_err(IngestError::Store)?;
         Ok(import::import(
-            &mut conn,
+            &state.db,
             &state.model,
             &tenant,
             format,
@@ -177,7 +181,8 @@ pub async fn import(
 }
 
 /// Streams the request body into `work`, which runs on a blocking thread and reads it
-/// through the size limit (`max_ingest_bytes`, also after gunzip).
+/// through the size limit (`max_ingest_bytes`, also after gunzip). A body that has not
+/// arrived completely within `ingest_body_timeout_seconds` is refused with a 408.
 async fn with_body<T: Send + 'static>(
     req: &HttpRequest,
     state: &web::Data<AppState>,
@@ -228,8 +233,16 @@ async fn with_body<T: Send + 'static>(
         };
         work(body, &task_state)
     });
-    while let Some(chunk) = payload.next().await {
-        let item = chunk.map_err(|e| std::io::Error::other(e.to_string()));
+    let timeout = state.settings.ingest_body_timeout;
+    let deadline = std::time::Instant::now() + timeout;
+    loop {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        let item = match actix_web::rt::time::timeout(left, payload.next()).await {
+            Ok(Some(chunk)) => chunk.map_err(|e| std::io::Error::other(e.to_string())),
+            Ok(None) => break,
+            // Tell the reader, so a cut-off body is never taken for a complete one.
+            Err(_) => Err(ingest::body_timed_out(timeout)),
+        };
         let failed = item.is_err();
         if tx.send(item).await.is_err() || failed {
             break; // the reader stopped (it failed or is done) or the body broke

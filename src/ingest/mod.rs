@@ -12,6 +12,7 @@
 pub mod import;
 mod record;
 pub mod segments;
+mod spool;
 
 use std::collections::BTreeSet;
 use std::io::{BufRead, BufReader, Read};
@@ -20,7 +21,9 @@ use serde::Serialize;
 
 use crate::edm::{EntitySet, Model};
 use crate::store::tenants::Tenant;
-use crate::store::{Conn, RowBatch, StoreError};
+use crate::store::{Conn, Db, RowBatch, StoreError};
+
+use spool::Spool;
 
 pub(crate) use record::Converter;
 pub use record::RecordError;
@@ -50,8 +53,19 @@ pub enum IngestError {
     NotAccepted(String),
     #[error("the body is larger than the limit of {0} bytes (setting max_ingest_bytes)")]
     TooLarge(u64),
+    #[error(
+        "line {line} is longer than the limit of {limit} bytes (setting max_line_bytes); nothing was written"
+    )]
+    LineTooLong { line: u64, limit: u64 },
     #[error("could not read the body: {0}")]
     Body(std::io::Error),
+    #[error(
+        "the body did not arrive within {} seconds (setting ingest_body_timeout_seconds); nothing was written",
+        .0.as_secs()
+    )]
+    BodyTimeout(std::time::Duration),
+    #[error("could not keep the validated rows until they are written: {0}")]
+    Spool(std::io::Error),
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -117,13 +131,106 @@ impl<R: Read> Read for Limited<R> {
     }
 }
 
+/// Marker inside the io::Error a body reader gets when the body took too long.
+#[derive(Debug)]
+struct TimedOutMarker(std::time::Duration);
+
+impl std::fmt::Display for TimedOutMarker {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "the body did not arrive within {} s", self.0.as_secs())
+    }
+}
+
+impl std::error::Error for TimedOutMarker {}
+
+/// The error a body reader is handed when the body did not arrive within `limit`.
+pub fn body_timed_out(limit: std::time::Duration) -> std::io::Error {
+    std::io::Error::new(std::io::ErrorKind::TimedOut, TimedOutMarker(limit))
+}
+
 pub(crate) fn body_error(e: std::io::Error) -> IngestError {
-    match e
-        .get_ref()
-        .and_then(|inner| inner.downcast_ref::<TooLargeMarker>())
+    let inner = e.get_ref();
+    if let Some(TooLargeMarker(limit)) = inner.and_then(|i| i.downcast_ref::<TooLargeMarker>()) {
+        return IngestError::TooLarge(*limit);
+    }
+    if let Some(TimedOutMarker(limit)) = inner.and_then(|i| i.downcast_ref::<TimedOutMarker>()) {
+        return IngestError::BodyTimeout(*limit);
+    }
+    if let Some(LineTooLongMarker(limit)) =
+        inner.and_then(|i| i.downcast_ref::<LineTooLongMarker>())
     {
-        Some(TooLargeMarker(limit)) => IngestError::TooLarge(*limit),
-        None => IngestError::Body(e),
+        return IngestError::LineTooLong {
+            line: 0,
+            limit: *limit,
+        };
+    }
+    IngestError::Body(e)
+}
+
+/// A reader that fails once more than `limit` bytes were read since `used` was last
+/// reset: bounds one element of a JSON array body. The separators before an element
+/// (`[`, `,`, white space) do not count, so an element is measured as its NDJSON line
+/// would be.
+struct PerRecord<R> {
+    inner: R,
+    used: std::rc::Rc<std::cell::Cell<u64>>,
+    limit: u64,
+}
+
+impl<R: Read> Read for PerRecord<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        let mut counted = &buf[..n];
+        if self.used.get() == 0 {
+            let separators = counted
+                .iter()
+                .take_while(|b| matches!(b, b' ' | b'\t' | b'\r' | b'\n' | b',' | b'['))
+                .count();
+            counted = &counted[separators..];
+        }
+        let used = self.used.get() + counted.len() as u64;
+        self.used.set(used);
+        if used > self.limit {
+            return Err(std::io::Error::other(LineTooLongMarker(self.limit)));
+        }
+        Ok(n)
+    }
+}
+
+/// Marker inside the io::Error that [`PerRecord`] returns.
+#[derive(Debug)]
+struct LineTooLongMarker(u64);
+
+impl std::fmt::Display for LineTooLongMarker {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "a record longer than {} bytes", self.0)
+    }
+}
+
+impl std::error::Error for LineTooLongMarker {}
+
+/// Hands each element of a JSON array to `each` as it is parsed; an error from `each`
+/// stops the parse and waits in `stopped`.
+struct ArrayVisitor<'a> {
+    each: &'a mut dyn FnMut(serde_json::Value) -> Result<(), IngestError>,
+    stopped: &'a mut Option<IngestError>,
+}
+
+impl<'de> serde::de::Visitor<'de> for ArrayVisitor<'_> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a JSON array of records")
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        while let Some(value) = seq.next_element::<serde_json::Value>()? {
+            if let Err(e) = (self.each)(value) {
+                *self.stopped = Some(e);
+                return Err(serde::de::Error::custom("stopped"));
+            }
+        }
+        Ok(())
     }
 }
 
@@ -153,16 +260,30 @@ impl Writer<'_> {
     }
 }
 
-/// Reads records from `body` and upserts them into `set_name` for `tenant`, in one
-/// transaction on `conn`. `progress` is told how many records were read so far.
-pub fn ingest(
-    conn: &mut Conn,
-    model: &Model,
+/// A batch that was read and validated completely, waiting to be written.
+pub struct ValidBatch<'m> {
+    model: &'m Model,
+    set: &'m EntitySet,
+    tenant: Tenant,
+    columns: Vec<usize>,
+    conversation_columns: Option<Vec<usize>>,
+    spool: Spool,
+    records: u64,
+    /// Conversations whose segment metrics the batch changes (Messages, AgentSegments).
+    touched_conversations: Option<Vec<String>>,
+}
+
+/// Reads records from `body` for `set_name`, converts and checks every one, and keeps
+/// the rows in a spool: nothing touches the database. `progress` is told how many
+/// records were read so far.
+pub fn read_batch<'m>(
+    model: &'m Model,
     tenant: &Tenant,
     set_name: &str,
     body: impl Read,
+    max_line_bytes: u64,
     progress: &mut dyn FnMut(u64),
-) -> Result<IngestReport, IngestError> {
+) -> Result<ValidBatch<'m>, IngestError> {
     let set = model
         .entity_set(set_name)
         .ok_or_else(|| IngestError::NotAccepted(format!("there is no entity set '{set_name}'")))?;
@@ -185,130 +306,185 @@ pub fn ingest(
             }
         }
     };
-    let mut writer = Writer {
-        main: RowBatch::new(set, &tenant.id, converter.columns().to_vec()),
-        conversations: converter.conversation_columns().and_then(|cols| {
-            model
-                .entity_set("Conversations")
-                .map(|c| RowBatch::new(c, &tenant.id, cols.to_vec()))
-        }),
-        inserted: 0,
-        updated: 0,
-        conversation_rows: 0,
-    };
+    let mut spool = Spool::default();
     let mut errors: Vec<RecordError> = Vec::new();
     let mut records = 0u64;
-    let mut body_failure: Option<IngestError> = None;
     // Messages and AgentSegments feed the segment metrics of their conversations.
     let refreshes_segments = matches!(set.name.as_str(), "Messages" | "AgentSegments");
     let mut touched_conversations: BTreeSet<String> = BTreeSet::new();
-
-    let result = conn.transaction(|conn| {
-        let mut handle = |number: u64,
-                          value: serde_json::Value,
-                          writer: &mut Writer<'_>,
-                          conn: &mut Conn,
-                          errors: &mut Vec<RecordError>|
-         -> Result<(), StoreError> {
-            match converter.convert(number, &value) {
-                Ok((row, conversation)) => {
-                    if errors.is_empty() {
-                        if refreshes_segments
-                            && let Some(id) = value.get("conversationId").and_then(|v| v.as_str())
-                        {
-                            touched_conversations.insert(id.to_string());
-                        }
-                        writer.main.push_replacing(row)?;
-                        if let (Some(batch), Some(c)) = (&mut writer.conversations, conversation) {
-                            batch.push_replacing(c)?;
-                        }
-                        if writer.main.len() >= FLUSH_ROWS {
-                            writer.flush(conn)?;
-                        }
+    let mut handle = |number: u64,
+                      value: serde_json::Value,
+                      spool: &mut Spool,
+                      errors: &mut Vec<RecordError>|
+     -> Result<(), IngestError> {
+        match converter.convert(number, &value) {
+            Ok((row, conversation)) => {
+                if errors.is_empty() {
+                    if refreshes_segments
+                        && let Some(id) = value.get("conversationId").and_then(|v| v.as_str())
+                    {
+                        touched_conversations.insert(id.to_string());
                     }
-                }
-                Err(mut e) => {
-                    let room = MAX_ERRORS.saturating_sub(errors.len());
-                    e.truncate(room);
-                    errors.extend(e);
+                    spool
+                        .push(&row, conversation.as_deref())
+                        .map_err(IngestError::Spool)?;
                 }
             }
-            Ok(())
-        };
-        match first {
-            None => {}
-            Some(b'[') => {
-                // A JSON array is read whole (within the size limit).
-                let mut text = Vec::new();
-                if let Err(e) = reader.read_to_end(&mut text) {
-                    body_failure = Some(body_error(e));
-                    return Err(StoreError::Invalid("the body could not be read".into()));
-                }
-                match serde_json::from_slice::<Vec<serde_json::Value>>(&text) {
-                    Ok(values) => {
-                        for value in values {
-                            records += 1;
-                            handle(records, value, &mut writer, conn, &mut errors)?;
-                            progress(records);
-                        }
-                    }
-                    Err(e) => errors.push(RecordError::syntax(e.line() as u64, &e.to_string())),
-                }
+            Err(mut e) => {
+                let room = MAX_ERRORS.saturating_sub(errors.len());
+                e.truncate(room);
+                errors.extend(e);
             }
-            Some(_) => {
-                let mut line: Vec<u8> = Vec::new();
-                let mut number = 0u64;
-                loop {
-                    line.clear();
-                    let n = match reader.read_until(b'\n', &mut line) {
-                        Ok(n) => n,
-                        Err(e) => {
-                            body_failure = Some(body_error(e));
-                            return Err(StoreError::Invalid("the body could not be read".into()));
-                        }
-                    };
-                    if n == 0 {
-                        break;
-                    }
-                    number += 1;
-                    if line.iter().all(u8::is_ascii_whitespace) {
-                        continue;
-                    }
-                    records += 1;
-                    let parsed = std::str::from_utf8(&line)
-                        .map_err(|_| RecordError::syntax(number, "the line is not valid UTF-8"))
-                        .and_then(|text| {
-                            serde_json::from_str::<serde_json::Value>(text)
-                                .map_err(|e| RecordError::syntax(number, &e.to_string()))
-                        });
-                    match parsed {
-                        Ok(value) => handle(number, value, &mut writer, conn, &mut errors)?,
-                        Err(e) => {
-                            if errors.len() < MAX_ERRORS {
-                                errors.push(e);
-                            }
-                        }
-                    }
-                    if records % 1024 == 0 {
-                        progress(records);
-                    }
-                }
-                progress(records);
-            }
-        }
-        if !errors.is_empty() {
-            // Roll back: the batch is all or nothing.
-            return Err(StoreError::Invalid(String::new()));
-        }
-        writer.flush(conn)?;
-        if refreshes_segments {
-            let ids: Vec<String> = touched_conversations.into_iter().collect();
-            segments::refresh(conn, model, tenant, &ids)?;
         }
         Ok(())
-    });
-    match result {
-        Ok(()) => Ok(IngestReport {
+    };
+    match first {
+        None => {}
+        Some(b'[') => {
+            // Element by element, each within max_line_bytes, never the whole array.
+            let used = std::rc::Rc::new(std::cell::Cell::new(0u64));
+            let counted = PerRecord {
+                inner: &mut reader,
+                used: used.clone(),
+                limit: max_line_bytes,
+            };
+            let mut de = serde_json::Deserializer::from_reader(counted);
+            let mut stopped: Option<IngestError> = None;
+            let visitor = ArrayVisitor {
+                each: &mut |value: serde_json::Value| {
+                    used.set(0);
+                    records += 1;
+                    let r = handle(records, value, &mut spool, &mut errors);
+                    progress(records);
+                    r
+                },
+                stopped: &mut stopped,
+            };
+            let parsed =
+                serde::Deserializer::deserialize_seq(&mut de, visitor).and_then(|()| de.end());
+            if let Some(e) = stopped {
+                return Err(e);
+            }
+            if let Err(e) = parsed {
+                if e.is_io() {
+                    let mut failure = body_error(std::io::Error::from(e));
+                    if let IngestError::LineTooLong { line, .. } = &mut failure {
+                        *line = records + 1;
+                    }
+                    return Err(failure);
+                }
+                errors.push(RecordError::syntax(e.line() as u64, &e.to_string()));
+            }
+        }
+        Some(_) => {
+            let mut line: Vec<u8> = Vec::new();
+            let mut number = 0u64;
+            loop {
+                line.clear();
+                // At most one byte past the limit, so a line without an end is
+                // refused as soon as it is too long, never buffered whole.
+                let n = (&mut reader)
+                    .take(max_line_bytes.saturating_add(1))
+                    .read_until(b'\n', &mut line)
+                    .map_err(body_error)?;
+                if n == 0 {
+                    break;
+                }
+                number += 1;
+                let content = line.strip_suffix(b"\n").unwrap_or(&line);
+                if content.len() as u64 > max_line_bytes {
+                    return Err(IngestError::LineTooLong {
+                        line: number,
+                        limit: max_line_bytes,
+                    });
+                }
+                if line.iter().all(u8::is_ascii_whitespace) {
+                    continue;
+                }
+                records += 1;
+                let parsed = std::str::from_utf8(&line)
+                    .map_err(|_| RecordError::syntax(number, "the line is not valid UTF-8"))
+                    .and_then(|text| {
+                        serde_json::from_str::<serde_json::Value>(text)
+                            .map_err(|e| RecordError::syntax(number, &e.to_string()))
+                    });
+                match parsed {
+                    Ok(value) => handle(number, value, &mut spool, &mut errors)?,
+                    Err(e) => {
+                        if errors.len() < MAX_ERRORS {
+                            errors.push(e);
+                        }
+                    }
+                }
+                if records % 1024 == 0 {
+                    progress(records);
+                }
+            }
+            progress(records);
+        }
+    }
+    if !errors.is_empty() {
+        return Err(IngestError::Invalid(errors));
+    }
+    Ok(ValidBatch {
+        model,
+        set,
+        tenant: tenant.clone(),
+        columns: converter.columns().to_vec(),
+        conversation_columns: converter.conversation_columns().map(<[usize]>::to_vec),
+        spool,
+        records,
+        touched_conversations: refreshes_segments
+            .then(|| touched_conversations.into_iter().collect()),
+    })
+}
+
+impl ValidBatch<'_> {
+    /// Upserts the batch in one transaction on `conn`: all of it or nothing.
+    pub fn write(self, conn: &mut Conn) -> Result<IngestReport, IngestError> {
+        let ValidBatch {
+            model,
+            set,
+            tenant,
+            columns,
+            conversation_columns,
+            spool,
+            records,
+            touched_conversations,
+        } = self;
+        debug_assert_eq!(spool.rows(), records);
+        let mut writer = Writer {
+            main: RowBatch::new(set, tenant.scope(), columns),
+            conversations: conversation_columns.and_then(|cols| {
+                model
+                    .entity_set("Conversations")
+                    .map(|c| RowBatch::new(c, tenant.scope(), cols))
+            }),
+            inserted: 0,
+            updated: 0,
+            conversation_rows: 0,
+        };
+        let spool_error = |e: std::io::Error| {
+            StoreError::Invalid(format!("the spooled batch could not be read back: {e}"))
+        };
+        let mut rows = spool.reader().map_err(spool_error)?;
+        conn.transaction(|conn| {
+            while let Some((row, conversation)) = rows.next_record().map_err(spool_error)? {
+                writer.main.push_replacing(row)?;
+                if let (Some(batch), Some(c)) = (&mut writer.conversations, conversation) {
+                    batch.push_replacing(c)?;
+                }
+                if writer.main.len() >= FLUSH_ROWS {
+                    writer.flush(conn)?;
+                }
+            }
+            writer.flush(conn)?;
+            if let Some(ids) = &touched_conversations {
+                segments::refresh(conn, model, &tenant, ids)?;
+            }
+            Ok(())
+        })?;
+        Ok(IngestReport {
             entity_set: set.name.clone(),
             records,
             inserted: writer.inserted,
@@ -317,11 +493,22 @@ pub fn ingest(
                 .conversations
                 .as_ref()
                 .map(|_| writer.conversation_rows),
-        }),
-        Err(e) => Err(match body_failure {
-            Some(failure) => failure,
-            None if !errors.is_empty() => IngestError::Invalid(errors),
-            None => e.into(),
-        }),
+        })
     }
+}
+
+/// Reads and validates records from `body` ([`read_batch`]), then takes a connection
+/// from `db` and upserts them into `set_name` for `tenant` in one transaction.
+pub fn ingest(
+    db: &Db,
+    model: &Model,
+    tenant: &Tenant,
+    set_name: &str,
+    body: impl Read,
+    max_line_bytes: u64,
+    progress: &mut dyn FnMut(u64),
+) -> Result<IngestReport, IngestError> {
+    let batch = read_batch(model, tenant, set_name, body, max_line_bytes, progress)?;
+    let mut conn = db.get()?;
+    batch.write(&mut conn)
 }

@@ -20,6 +20,11 @@ pub struct RecordError {
     pub line: u64,
     pub property: Option<String>,
     pub message: String,
+    /// The offending value as sent (shortened), shown after the message. Kept apart so
+    /// a message about someone else's document can leave it out
+    /// ([`RecordError::without_values`]).
+    #[serde(skip)]
+    pub found: Option<String>,
 }
 
 impl RecordError {
@@ -28,6 +33,7 @@ impl RecordError {
             line,
             property: None,
             message: format!("not valid JSON: {message}"),
+            found: None,
         }
     }
 
@@ -36,6 +42,26 @@ impl RecordError {
             line,
             property: Some(property.to_string()),
             message: message.into(),
+            found: None,
+        }
+    }
+
+    fn found(mut self, value: &Value) -> RecordError {
+        self.found = Some(shown(value));
+        self
+    }
+
+    /// The problem in words that quote nothing from the record: no value, and a
+    /// property only when the model has it. For documents fetched from elsewhere (the
+    /// lookup refresh), whose errors are kept in the job history.
+    pub(crate) fn without_values(&self, set: &EntitySet) -> String {
+        let property = self
+            .property
+            .as_deref()
+            .filter(|p| set.property(p).is_some());
+        match property {
+            Some(p) => format!("row {}: property '{p}': {}", self.line, self.message),
+            None => format!("row {}: {}", self.line, self.message),
         }
     }
 }
@@ -43,8 +69,12 @@ impl RecordError {
 impl fmt::Display for RecordError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.property {
-            Some(p) => write!(f, "line {}: property '{}': {}", self.line, p, self.message),
-            None => write!(f, "line {}: {}", self.line, self.message),
+            Some(p) => write!(f, "line {}: property '{}': {}", self.line, p, self.message)?,
+            None => write!(f, "line {}: {}", self.line, self.message)?,
+        }
+        match &self.found {
+            Some(found) => write!(f, ", found {found}"),
+            None => Ok(()),
         }
     }
 }
@@ -118,7 +148,8 @@ impl<'m> Converter<'m> {
             return Err(vec![RecordError {
                 line,
                 property: None,
-                message: format!("expected a JSON object, found {}", shown(value)),
+                message: "expected a JSON object".into(),
+                found: Some(shown(value)),
             }]);
         };
         let mut errors = Vec::new();
@@ -160,10 +191,19 @@ impl<'m> Converter<'m> {
                 continue;
             }
             let converted = match p.ty {
-                EdmType::String => v
-                    .as_str()
-                    .map(|s| store::Value::Text(s.to_string()))
-                    .ok_or("expected a string"),
+                // PostgreSQL text cannot hold U+0000, so no backend takes it.
+                EdmType::String => match v.as_str() {
+                    Some(s) if s.contains('\0') => {
+                        errors.push(RecordError::at(
+                            line,
+                            &p.name,
+                            "must not contain the NUL character (\\u0000)",
+                        ));
+                        continue;
+                    }
+                    Some(s) => Ok(store::Value::Text(s.to_string())),
+                    None => Err("expected a string"),
+                },
                 EdmType::Int32 => v
                     .as_i64()
                     .filter(|n| i32::try_from(*n).is_ok())
@@ -194,11 +234,7 @@ impl<'m> Converter<'m> {
             };
             match converted {
                 Ok(b) => row[i] = b,
-                Err(what) => errors.push(RecordError::at(
-                    line,
-                    &p.name,
-                    format!("{what}, found {}", shown(v)),
-                )),
+                Err(what) => errors.push(RecordError::at(line, &p.name, what).found(v)),
             }
         }
         // Local renderings from their UTC twins, in the tenant's time zone.
@@ -217,7 +253,7 @@ impl<'m> Converter<'m> {
                                 &p.name,
                                 format!("is a different instant than {}; it can be left out, ccfeed derives it", self.set.properties[twin].name),
                             )),
-                            None => errors.push(RecordError::at(line, &p.name, format!("expected a timestamp with an offset, found {}", shown(v)))),
+                            None => errors.push(RecordError::at(line, &p.name, "expected a timestamp with an offset").found(v)),
                         }
                     }
                     row[i] = store::Value::Text(

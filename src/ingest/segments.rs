@@ -44,8 +44,7 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use chrono_tz::Tz;
 
 use crate::edm::{EntitySet, Model};
-use crate::store::query;
-use crate::store::sql::Statement;
+use crate::store::scoped;
 use crate::store::tenants::Tenant;
 use crate::store::{ColumnKind, Conn, RowBatch, StoreError, Value};
 
@@ -281,42 +280,21 @@ impl<'m> Columns<'m> {
         self.by_name.get(name).copied().unwrap_or(usize::MAX)
     }
 
-    fn kinds(&self) -> Vec<ColumnKind> {
-        self.set.properties.iter().map(ColumnKind::of).collect()
-    }
-
     /// All rows of the set for these conversations, every property in model order.
     fn load(
         &self,
         conn: &mut Conn,
-        tenant: &str,
+        tenant: &Tenant,
         conversation_ids: &[&str],
     ) -> Result<Vec<Vec<Value>>, StoreError> {
-        let dialect = conn.dialect();
-        let column_list: Vec<String> = self
-            .set
-            .properties
-            .iter()
-            .map(|p| format!("\"{}\"", p.column))
-            .collect();
         let conversation_column = &self.set.properties[self.at("conversationId")].column;
-        let mut text = format!(
-            "SELECT {} FROM \"{}\" WHERE \"tenant_id\" = {} AND \"{}\" IN (",
-            column_list.join(", "),
-            self.set.table,
-            dialect.placeholder(1),
-            conversation_column
-        );
-        let mut binds = vec![(Value::Text(tenant.to_string()), ColumnKind::Text)];
-        for (i, id) in conversation_ids.iter().enumerate() {
-            if i > 0 {
-                text.push_str(", ");
-            }
-            binds.push((Value::Text((*id).to_string()), ColumnKind::Text));
-            text.push_str(&dialect.placeholder(binds.len()));
-        }
-        text.push(')');
-        query(conn, &Statement { text, binds }, &self.kinds())
+        scoped::rows_where_in(
+            conn,
+            tenant.scope(),
+            self.set,
+            conversation_column,
+            conversation_ids,
+        )
     }
 
     fn text(&self, row: &[Value], name: &str) -> Option<String> {
@@ -490,17 +468,17 @@ pub fn refresh(
 
     for chunk in unique.chunks(CONVERSATION_CHUNK) {
         let mut groups: BTreeMap<String, ConversationRows> = BTreeMap::new();
-        for row in seg.load(conn, &tenant.id, chunk)? {
+        for row in seg.load(conn, tenant, chunk)? {
             let conversation = seg.required_text(&row, "conversationId")?;
             groups.entry(conversation).or_default().segments.push(row);
         }
-        for row in msg.load(conn, &tenant.id, chunk)? {
+        for row in msg.load(conn, tenant, chunk)? {
             let conversation = msg.required_text(&row, "conversationId")?;
             groups.entry(conversation).or_default().messages.push(row);
         }
 
-        let mut segment_batch = RowBatch::new(seg.set, &tenant.id, all_columns(&seg));
-        let mut message_batch = RowBatch::new(msg.set, &tenant.id, all_columns(&msg));
+        let mut segment_batch = RowBatch::new(seg.set, tenant.scope(), all_columns(&seg));
+        let mut message_batch = RowBatch::new(msg.set, tenant.scope(), all_columns(&msg));
         for ConversationRows {
             segments: segment_rows,
             messages: message_rows,

@@ -15,8 +15,10 @@ pub mod schedule;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-use crate::store::{ColumnKind, Conn, StoreError, Value};
-use crate::store::{query, stmt, text};
+use crate::store::scoped::{self, JobRunRow};
+use crate::store::tenants::Tenant;
+use crate::store::text;
+use crate::store::{Conn, StoreError, Value};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -51,7 +53,7 @@ pub struct JobRun {
 pub fn record_run(
     conn: &mut Conn,
     job: Job,
-    tenant: &str,
+    tenant: &Tenant,
     started: DateTime<Utc>,
     finished: DateTime<Utc>,
     result: Result<&serde_json::Value, &str>,
@@ -60,51 +62,28 @@ pub fn record_run(
         Ok(details) => ("ok", String::new(), details.to_string()),
         Err(message) => ("failed", message.to_string(), "{}".to_string()),
     };
-    let s = stmt(
+    scoped::insert_job_run(
         conn,
-        "INSERT INTO job_runs (job, tenant_id, started_at_utc, finished_at_utc, outcome, message, details) \
-         VALUES (?, ?, ?, ?, ?, ?, ?)",
-        vec![
-            (Value::Text(job.as_str().into()), ColumnKind::Text),
-            (Value::Text(tenant.into()), ColumnKind::Text),
-            (Value::Instant(started), ColumnKind::Instant),
-            (Value::Instant(finished), ColumnKind::Instant),
-            (Value::Text(outcome.into()), ColumnKind::Text),
-            (Value::Text(message), ColumnKind::Text),
-            (Value::Text(details), ColumnKind::Text),
-        ],
-    );
-    conn.execute(&s)?;
-    Ok(())
+        tenant.scope(),
+        &JobRunRow {
+            job: job.as_str().to_string(),
+            started,
+            finished,
+            outcome: outcome.to_string(),
+            message,
+            details,
+        },
+    )
 }
 
 /// The most recent runs of `job` for a tenant, newest first.
 pub fn history(
     conn: &mut Conn,
     job: Job,
-    tenant: &str,
+    tenant: &Tenant,
     limit: i64,
 ) -> Result<Vec<JobRun>, StoreError> {
-    let s = stmt(
-        conn,
-        "SELECT job, tenant_id, started_at_utc, finished_at_utc, outcome, message, details FROM job_runs \
-         WHERE tenant_id = ? AND job = ? ORDER BY started_at_utc DESC, id DESC LIMIT ?",
-        vec![
-            (Value::Text(tenant.into()), ColumnKind::Text),
-            (Value::Text(job.as_str().into()), ColumnKind::Text),
-            (Value::Int(limit), ColumnKind::Int64),
-        ],
-    );
-    let kinds = [
-        ColumnKind::Text,
-        ColumnKind::Text,
-        ColumnKind::Instant,
-        ColumnKind::Instant,
-        ColumnKind::Text,
-        ColumnKind::Text,
-        ColumnKind::Text,
-    ];
-    Ok(query(conn, &s, &kinds)?
+    Ok(scoped::job_runs(conn, tenant.scope(), job.as_str(), limit)?
         .iter()
         .map(|r| JobRun {
             job: text(&r[0]),

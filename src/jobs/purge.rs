@@ -13,9 +13,9 @@ use chrono::{DateTime, Duration, Utc};
 
 use super::{Job, record_run};
 use crate::edm::{EntitySet, Model};
-use crate::store::stmt;
+use crate::store::scoped::{self, Age};
 use crate::store::tenants::Tenant;
-use crate::store::{ColumnKind, Conn, Db, StoreError, Value, scalar_i64};
+use crate::store::{Conn, Db, StoreError};
 
 /// How the age of a row is judged.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -62,40 +62,16 @@ fn column<'m>(set: &'m EntitySet, property: &str) -> Result<&'m str, StoreError>
         .ok_or_else(|| StoreError::Invalid(format!("{}.{property} is not in the model", set.name)))
 }
 
-/// `FROM ... WHERE` selecting the tenant's expired rows of `set` (alias `x`), with binds.
-fn expired(
-    model: &Model,
-    set: &EntitySet,
-    tenant: &str,
-    cutoff: DateTime<Utc>,
-) -> Result<(String, Vec<(Value, ColumnKind)>), StoreError> {
-    let binds = vec![
-        (Value::Text(tenant.into()), ColumnKind::Text),
-        (Value::Instant(cutoff), ColumnKind::Instant),
-    ];
-    let from = match rule(set) {
-        Some(Rule::Time(p)) => format!(
-            "FROM \"{}\" AS x WHERE x.tenant_id = ? AND x.\"{}\" < ?",
-            set.table,
-            column(set, p)?
-        ),
-        Some(Rule::Lookup) => format!(
-            "FROM \"{}\" AS x WHERE x.tenant_id = ? AND x.\"{}\" < ?",
-            set.table,
-            column(set, "deletedAt")?
-        ),
+/// How the age of `set`'s rows is read, from its [`rule`].
+fn age<'m>(model: &'m Model, set: &'m EntitySet) -> Result<Age<'m>, StoreError> {
+    Ok(match rule(set) {
+        Some(Rule::Time(p)) => Age::Column(column(set, p)?),
+        Some(Rule::Lookup) => Age::Column(column(set, "deletedAt")?),
         Some(Rule::Parent(fk, parent, time)) => {
             let parent = model
                 .entity_set(parent)
                 .ok_or_else(|| StoreError::Invalid(format!("no entity set {parent}")))?;
-            format!(
-                "FROM \"{}\" AS x JOIN \"{}\" AS p ON p.tenant_id = x.tenant_id AND p.id = x.\"{}\" \
-                 WHERE x.tenant_id = ? AND p.\"{}\" < ?",
-                set.table,
-                parent.table,
-                column(set, fk)?,
-                column(parent, time)?
-            )
+            Age::Parent(column(set, fk)?, parent, column(parent, time)?)
         }
         None => {
             return Err(StoreError::Invalid(format!(
@@ -103,8 +79,7 @@ fn expired(
                 set.name
             )));
         }
-    };
-    Ok((from, binds))
+    })
 }
 
 /// Entity sets in purge order: children before their parents.
@@ -130,26 +105,17 @@ pub fn purge_tenant(
 ) -> Result<BTreeMap<String, u64>, StoreError> {
     let cutoff = now - Duration::days(tenant.retention_days);
     let mut counts = BTreeMap::new();
+    let scope = tenant.scope();
     for set in order(model) {
-        let (from, binds) = expired(model, set, &tenant.id, cutoff)?;
+        let age = age(model, set)?;
         let n = if dry_run {
-            let s = stmt(conn, &format!("SELECT COUNT(*) {from}"), binds);
-            scalar_i64(conn, &s)? as u64
+            scoped::count_older(conn, scope, set, age, cutoff)? as u64
         } else {
             let mut total = 0u64;
             loop {
-                let mut all = vec![(Value::Text(tenant.id.clone()), ColumnKind::Text)];
-                all.extend(binds.iter().cloned());
-                all.push((Value::Int(chunk as i64), ColumnKind::Int64));
-                let s = stmt(
-                    conn,
-                    &format!(
-                        "DELETE FROM \"{}\" WHERE tenant_id = ? AND id IN (SELECT x.id {from} LIMIT ?)",
-                        set.table
-                    ),
-                    all,
-                );
-                let deleted = conn.execute(&s)? as u64;
+                let deleted =
+                    scoped::delete_older_chunk(conn, scope, set, age, cutoff, chunk)? as u64;
+                tracing::debug!(tenant = %tenant.id, set = %set.name, deleted, "purged a chunk");
                 total += deleted;
                 if deleted < chunk as u64 {
                     break;
@@ -181,7 +147,7 @@ pub fn run(
             record_run(
                 &mut conn,
                 Job::Purge,
-                &tenant.id,
+                tenant,
                 started,
                 Utc::now(),
                 Ok(&details),
@@ -192,7 +158,7 @@ pub fn run(
             record_run(
                 &mut conn,
                 Job::Purge,
-                &tenant.id,
+                tenant,
                 started,
                 Utc::now(),
                 Err(&e.to_string()),

@@ -11,6 +11,9 @@
 //! to the refresh time and are kept (old facts still resolve their names). A set left
 //! out of the document is left alone; `deletedAt` is never taken from the document.
 //!
+//! The document is parsed as it arrives, row by row (within `max_directory_bytes`), and
+//! only the converted rows are kept; a tenant's refresh runs once at a time.
+//!
 //! All sets of a tenant change in one transaction, so a reader sees the lookups wholly
 //! before or wholly after. A source that fails (unreachable, HTTP error, bad JSON, an
 //! invalid row, or a snapshot that shrinks suspiciously) changes nothing.
@@ -25,13 +28,10 @@ use serde_json::Value;
 
 use super::{Job, record_run};
 use crate::edm::{EntitySet, Model};
-use crate::ingest::Converter;
+use crate::ingest::{Converter, IngestError, Limited};
+use crate::store::scoped;
 use crate::store::tenants::Tenant;
 use crate::store::{self, ColumnKind, Conn, Db, RowBatch, StoreError};
-use crate::store::{query, stmt};
-
-/// Largest directory document read.
-const MAX_DOCUMENT_BYTES: u64 = 256 * 1024 * 1024;
 
 #[derive(Debug, Clone)]
 pub struct RefreshSettings {
@@ -40,6 +40,8 @@ pub struct RefreshSettings {
     /// ... is refused if the document lists fewer than this fraction of them.
     pub guard_min_fraction: f64,
     pub http_timeout: Duration,
+    /// Largest directory document read (`max_directory_bytes`); larger is refused.
+    pub max_document_bytes: u64,
 }
 
 impl Default for RefreshSettings {
@@ -48,6 +50,7 @@ impl Default for RefreshSettings {
             guard_min_rows: 10,
             guard_min_fraction: 0.5,
             http_timeout: Duration::from_secs(60),
+            max_document_bytes: 64 * 1024 * 1024,
         }
     }
 }
@@ -73,63 +76,241 @@ pub enum RefreshError {
     Invalid(String),
     #[error("refused a suspicious snapshot: {0}")]
     Suspicious(String),
+    #[error("a lookup refresh of this tenant is already running; try again when it is done")]
+    Busy,
     #[error(transparent)]
     Store(#[from] StoreError),
 }
 
-/// Reads the document from a file path or an http(s) URL.
-pub fn fetch(source: &str, settings: &RefreshSettings) -> Result<Vec<u8>, RefreshError> {
-    let mut body = Vec::new();
-    if source.starts_with("http://") || source.starts_with("https://") {
+/// Opens the document at a file path or an http(s) URL, as a reader that fails past
+/// `max_document_bytes`. Redirects are not followed (the source is the URL the operator
+/// set, nothing else), and no error quotes what the source sent.
+pub fn open(source: &str, settings: &RefreshSettings) -> Result<Box<dyn Read>, RefreshError> {
+    crate::store::tenants::validate_directory_source(source)
+        .map_err(|e| RefreshError::Source(e.to_string()))?;
+    let lower = source.to_ascii_lowercase();
+    let raw: Box<dyn Read> = if lower.starts_with("http://") || lower.starts_with("https://") {
         let agent = ureq::AgentBuilder::new()
             .timeout(settings.http_timeout)
+            .redirects(0)
             .build();
-        let response = agent
-            .get(source)
-            .call()
-            .map_err(|e| RefreshError::Source(e.to_string()))?;
-        response
-            .into_reader()
-            .take(MAX_DOCUMENT_BYTES)
-            .read_to_end(&mut body)
-            .map_err(|e| RefreshError::Source(e.to_string()))?;
+        let response = match agent.get(source).call() {
+            Ok(response) => response,
+            Err(ureq::Error::Status(code, _)) => {
+                return Err(RefreshError::Source(format!(
+                    "the server answered HTTP {code}"
+                )));
+            }
+            Err(e) => return Err(RefreshError::Source(e.kind().to_string())),
+        };
+        if (300..400).contains(&response.status()) {
+            return Err(RefreshError::Source(format!(
+                "the server answered HTTP {} (a redirect); redirects are not followed, so set \
+                 the document's final URL as the directory source",
+                response.status()
+            )));
+        }
+        Box::new(response.into_reader())
     } else {
-        let path = source.strip_prefix("file://").unwrap_or(source);
-        std::fs::File::open(path)
-            .and_then(|f| f.take(MAX_DOCUMENT_BYTES).read_to_end(&mut body))
-            .map_err(|e| RefreshError::Source(format!("{path}: {e}")))?;
-    }
+        let path = if lower.starts_with("file://") {
+            &source["file://".len()..]
+        } else {
+            source
+        };
+        Box::new(
+            std::fs::File::open(path).map_err(|e| RefreshError::Source(format!("{path}: {e}")))?,
+        )
+    };
+    Ok(Box::new(Limited::new(raw, settings.max_document_bytes)))
+}
+
+/// Reads the whole document (within `max_document_bytes`).
+pub fn fetch(source: &str, settings: &RefreshSettings) -> Result<Vec<u8>, RefreshError> {
+    let mut body = Vec::new();
+    open(source, settings)?
+        .read_to_end(&mut body)
+        .map_err(|e| read_error(e, settings))?;
     Ok(body)
+}
+
+fn read_error(e: std::io::Error, settings: &RefreshSettings) -> RefreshError {
+    match crate::ingest::body_error(e) {
+        IngestError::TooLarge(_) => RefreshError::Source(format!(
+            "the document is larger than {} bytes (setting max_directory_bytes)",
+            settings.max_document_bytes
+        )),
+        other => RefreshError::Source(other.to_string()),
+    }
 }
 
 /// The stored rows of a lookup set: id → (values as text, deleted?).
 type Stored = HashMap<String, (Vec<Option<String>>, bool)>;
 
-fn load(conn: &mut Conn, set: &EntitySet, tenant: &str) -> Result<Stored, StoreError> {
-    let columns: Vec<String> = set
-        .properties
-        .iter()
-        .map(|p| format!("\"{}\"", p.column))
-        .collect();
-    let kinds: Vec<ColumnKind> = set.properties.iter().map(ColumnKind::of).collect();
-    let s = stmt(
-        conn,
-        &format!(
-            "SELECT {} FROM \"{}\" WHERE tenant_id = ?",
-            columns.join(", "),
-            set.table
-        ),
-        vec![(store::Value::Text(tenant.into()), ColumnKind::Text)],
-    );
+fn load(conn: &mut Conn, set: &EntitySet, tenant: &Tenant) -> Result<Stored, StoreError> {
     let deleted = set.property_index("deletedAt");
     let mut out = HashMap::new();
-    for row in query(conn, &s, &kinds)? {
+    for row in scoped::all_rows(conn, tenant.scope(), set)? {
         let values: Vec<Option<String>> = row.iter().map(store::Value::plain_text).collect();
         let id = values[set.key].clone().unwrap_or_default();
         let is_deleted = deleted.is_some_and(|d| values[d].is_some());
         out.insert(id, (values, is_deleted));
     }
     Ok(out)
+}
+
+/// The rows of each lookup set in a document, converted and checked.
+type Plans<'m> = Vec<(&'m EntitySet, Vec<Vec<store::Value>>)>;
+
+/// Reads a directory document from `reader` set by set and row by row, converting
+/// each row as it is parsed, so only the converted rows are kept (never the document
+/// or its JSON tree). Nothing from the document is quoted in an error.
+pub fn read_document<'m>(
+    model: &'m Model,
+    tenant: &Tenant,
+    reader: impl Read,
+    settings: &RefreshSettings,
+) -> Result<Plans<'m>, RefreshError> {
+    let mut de = serde_json::Deserializer::from_reader(std::io::BufReader::new(reader));
+    let mut plans = Vec::new();
+    let mut stopped = None;
+    let parsed = serde::Deserializer::deserialize_map(
+        &mut de,
+        DocumentVisitor {
+            model,
+            tenant,
+            plans: &mut plans,
+            stopped: &mut stopped,
+        },
+    )
+    .and_then(|()| de.end());
+    if let Some(e) = stopped {
+        return Err(e);
+    }
+    match parsed {
+        Ok(()) => Ok(plans),
+        Err(e) if e.is_io() => Err(read_error(std::io::Error::from(e), settings)),
+        // Syntax errors say where, not what; data errors would quote values.
+        Err(e) if e.is_syntax() || e.is_eof() => Err(RefreshError::Invalid(e.to_string())),
+        Err(e) => Err(RefreshError::Invalid(format!(
+            "expected a JSON object of lookup sets, each an array of rows (line {}, column {})",
+            e.line(),
+            e.column()
+        ))),
+    }
+}
+
+/// The top-level object: each key a lookup set, each value its rows.
+struct DocumentVisitor<'a, 'm> {
+    model: &'m Model,
+    tenant: &'a Tenant,
+    plans: &'a mut Plans<'m>,
+    stopped: &'a mut Option<RefreshError>,
+}
+
+impl<'de> serde::de::Visitor<'de> for DocumentVisitor<'_, '_> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a JSON object of lookup sets")
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        let stop = |stopped: &mut Option<RefreshError>, e: RefreshError| {
+            *stopped = Some(e);
+            serde::de::Error::custom("stopped")
+        };
+        while let Some(name) = map.next_key::<String>()? {
+            // A key is named in an error only when the model knows it.
+            let Some(set) = self.model.entity_set(&name).filter(|s| s.is_lookup()) else {
+                let message = match self.model.entity_set(&name) {
+                    Some(_) => format!("'{name}' is not a lookup entity set"),
+                    None => "the document has a key that is not a lookup entity set".to_string(),
+                };
+                return Err(stop(self.stopped, RefreshError::Invalid(message)));
+            };
+            if self.plans.iter().any(|(s, _)| s.name == set.name) {
+                return Err(stop(
+                    self.stopped,
+                    RefreshError::Invalid(format!("{name} appears twice in the document")),
+                ));
+            }
+            let converter = match Converter::new(self.model, set, self.tenant) {
+                Ok(c) => c,
+                Err(e) => return Err(stop(self.stopped, RefreshError::Invalid(e.to_string()))),
+            };
+            let mut rows = Vec::new();
+            map.next_value_seed(RowsSeed {
+                set,
+                converter: &converter,
+                rows: &mut rows,
+                stopped: self.stopped,
+            })?;
+            self.plans.push((set, rows));
+        }
+        Ok(())
+    }
+}
+
+/// One set's array of rows, converted and checked as each is parsed.
+struct RowsSeed<'a, 'm> {
+    set: &'m EntitySet,
+    converter: &'a Converter<'m>,
+    rows: &'a mut Vec<Vec<store::Value>>,
+    stopped: &'a mut Option<RefreshError>,
+}
+
+impl<'de> serde::de::DeserializeSeed<'de> for RowsSeed<'_, '_> {
+    type Value = ();
+
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_seq(self)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for RowsSeed<'_, '_> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("an array of rows")
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        let name = &self.set.name;
+        let deleted_at = self.set.property_index("deletedAt");
+        let mut seen: HashMap<String, usize> = HashMap::new();
+        let mut fail = |e: RefreshError| {
+            *self.stopped = Some(e);
+            serde::de::Error::custom("stopped")
+        };
+        while let Some(row) = seq.next_element::<Value>()? {
+            let number = self.rows.len() + 1;
+            let mut binds = match self.converter.convert(number as u64, &row) {
+                Ok((binds, _)) => binds,
+                Err(errors) => {
+                    return Err(fail(RefreshError::Invalid(format!(
+                        "{name}: {}",
+                        errors
+                            .iter()
+                            .map(|e| e.without_values(self.set))
+                            .collect::<Vec<_>>()
+                            .join("; ")
+                    ))));
+                }
+            };
+            if let Some(d) = deleted_at {
+                binds[d] = store::Value::Null; // never taken from the source
+            }
+            if let Some(store::Value::Text(id)) = binds.get(self.set.key)
+                && let Some(first) = seen.insert(id.clone(), number)
+            {
+                return Err(fail(RefreshError::Invalid(format!(
+                    "{name}: rows {first} and {number} have the same id"
+                ))));
+            }
+            self.rows.push(binds);
+        }
+        Ok(())
+    }
 }
 
 /// Applies the document to the tenant's lookups in one transaction.
@@ -141,63 +322,27 @@ pub fn apply(
     now: DateTime<Utc>,
     settings: &RefreshSettings,
 ) -> Result<BTreeMap<String, SetChanges>, RefreshError> {
-    let doc: Value =
-        serde_json::from_slice(document).map_err(|e| RefreshError::Invalid(e.to_string()))?;
-    let Value::Object(sets) = doc else {
-        return Err(RefreshError::Invalid(
-            "expected a JSON object of entity sets".into(),
-        ));
-    };
-    // Validate everything before touching the database.
-    let mut plans: Vec<(&EntitySet, Vec<Vec<store::Value>>)> = Vec::new();
-    for (name, rows) in &sets {
-        let set = model
-            .entity_set(name)
-            .filter(|s| s.is_lookup())
-            .ok_or_else(|| RefreshError::Invalid(format!("'{name}' is not a lookup entity set")))?;
-        let Value::Array(rows) = rows else {
-            return Err(RefreshError::Invalid(format!(
-                "{name}: expected an array of rows"
-            )));
-        };
-        let converter =
-            Converter::new(model, set, tenant).map_err(|e| RefreshError::Invalid(e.to_string()))?;
-        let deleted_at = set.property_index("deletedAt");
-        let mut seen = HashSet::new();
-        let mut converted = Vec::with_capacity(rows.len());
-        for (i, row) in rows.iter().enumerate() {
-            let (mut binds, _) = converter.convert(i as u64 + 1, row).map_err(|errors| {
-                RefreshError::Invalid(format!(
-                    "{name}: {}",
-                    errors
-                        .iter()
-                        .map(ToString::to_string)
-                        .collect::<Vec<_>>()
-                        .join("; ")
-                        .replace("line ", "row ")
-                ))
-            })?;
-            if let Some(d) = deleted_at {
-                binds[d] = store::Value::Null; // never taken from the source
-            }
-            if let Some(store::Value::Text(id)) = binds.get(set.key)
-                && !seen.insert(id.clone())
-            {
-                return Err(RefreshError::Invalid(format!(
-                    "{name}: id '{id}' appears twice"
-                )));
-            }
-            converted.push(binds);
-        }
-        plans.push((set, converted));
-    }
+    let plans = read_document(model, tenant, document, settings)?;
+    write(conn, tenant, &plans, now, settings)
+}
 
+/// Writes the checked rows of each set in one transaction: upserts, soft deletes,
+/// restores, after the shrink guard.
+fn write(
+    conn: &mut Conn,
+    tenant: &Tenant,
+    plans: &Plans<'_>,
+    now: DateTime<Utc>,
+    settings: &RefreshSettings,
+) -> Result<BTreeMap<String, SetChanges>, RefreshError> {
     let report = conn.transaction(|conn| {
         let mut report = BTreeMap::new();
-        for (set, rows) in &plans {
-            let stored = load(conn, set, &tenant.id)?;
+        for (set, rows) in plans {
+            let stored = load(conn, set, tenant)?;
             let active = stored.values().filter(|(_, deleted)| !deleted).count();
-            if active >= settings.guard_min_rows && (rows.len() as f64) < active as f64 * settings.guard_min_fraction {
+            if active >= settings.guard_min_rows
+                && (rows.len() as f64) < active as f64 * settings.guard_min_fraction
+            {
                 return Err(StoreError::Invalid(format!(
                     "{}: the source lists {} rows where {} are active now (below {:.0}%)",
                     set.name,
@@ -209,17 +354,15 @@ pub fn apply(
             let deleted_at = set.property_index("deletedAt");
             let mut changes = SetChanges::default();
             let mut present = HashSet::new();
-            let mut batch = RowBatch::new(set, &tenant.id, (0..set.properties.len()).collect());
+            let mut batch = RowBatch::new(set, tenant.scope(), (0..set.properties.len()).collect());
             for row in rows {
                 let id = store::Value::plain_text(&row[set.key]).unwrap_or_default();
                 match stored.get(&id) {
                     None => changes.added += 1,
                     Some((values, deleted)) => {
-                        let same = row
-                            .iter()
-                            .zip(values)
-                            .enumerate()
-                            .all(|(i, (b, v))| Some(i) == deleted_at || store::Value::plain_text(b) == *v);
+                        let same = row.iter().zip(values).enumerate().all(|(i, (b, v))| {
+                            Some(i) == deleted_at || store::Value::plain_text(b) == *v
+                        });
                         match (*deleted, same) {
                             (true, _) => changes.restored += 1,
                             (false, true) => changes.unchanged += 1,
@@ -231,27 +374,22 @@ pub fn apply(
                 batch.push(row.clone())?;
             }
             batch.flush(conn)?;
-            let gone: Vec<&String> =
-                stored.iter().filter(|(id, (_, deleted))| !deleted && !present.contains(*id)).map(|(id, _)| id).collect();
+            let gone: Vec<&String> = stored
+                .iter()
+                .filter(|(id, (_, deleted))| !deleted && !present.contains(*id))
+                .map(|(id, _)| id)
+                .collect();
             if let Some(d) = deleted_at {
                 let column = &set.properties[d].column;
-                for chunk in gone.chunks(10_000) {
-                    let marks = vec!["?"; chunk.len()].join(", ");
-                    let mut binds = vec![
-                        (store::Value::Instant(now), ColumnKind::Instant),
-                        (store::Value::Text(tenant.id.clone()), ColumnKind::Text),
-                    ];
-                    binds.extend(chunk.iter().map(|id| (store::Value::Text((*id).clone()), ColumnKind::Text)));
-                    let s = stmt(
-                        conn,
-                        &format!(
-                            "UPDATE \"{}\" SET \"{column}\" = ? WHERE tenant_id = ? AND id IN ({marks})",
-                            set.table
-                        ),
-                        binds,
-                    );
-                    changes.deleted += conn.execute(&s)? as u64;
-                }
+                let gone: Vec<&str> = gone.iter().map(|id| id.as_str()).collect();
+                changes.deleted += scoped::set_column_for_keys(
+                    conn,
+                    tenant.scope(),
+                    set,
+                    column,
+                    (store::Value::Instant(now), ColumnKind::Instant),
+                    &gone,
+                )? as u64;
             }
             report.insert(set.name.clone(), changes);
         }
@@ -264,6 +402,8 @@ pub fn apply(
 }
 
 /// Fetches the tenant's source, applies it, and records the run (also a failed one).
+/// A refresh of a tenant whose refresh is already running fails at once with
+/// [`RefreshError::Busy`] (and is not recorded: nothing ran).
 pub fn run(
     db: &Db,
     model: &Model,
@@ -271,15 +411,19 @@ pub fn run(
     now: DateTime<Utc>,
     settings: &RefreshSettings,
 ) -> Result<BTreeMap<String, SetChanges>, RefreshError> {
+    let Some(_running) = db.start_exclusive(&format!("refresh {}", tenant.id)) else {
+        return Err(RefreshError::Busy);
+    };
     let started = Utc::now();
     let result = (|| {
         let source = tenant
             .directory_source
             .as_deref()
             .ok_or(RefreshError::NoSource)?;
-        let document = fetch(source, settings)?;
+        // The document is read and every row checked before a connection is taken.
+        let plans = read_document(model, tenant, open(source, settings)?, settings)?;
         let mut conn = db.get()?;
-        apply(&mut conn, model, tenant, &document, now, settings)
+        write(&mut conn, tenant, &plans, now, settings)
     })();
     let mut conn = db.get()?;
     match &result {
@@ -288,7 +432,7 @@ pub fn run(
             record_run(
                 &mut conn,
                 Job::Refresh,
-                &tenant.id,
+                tenant,
                 started,
                 Utc::now(),
                 Ok(&details),
@@ -299,7 +443,7 @@ pub fn run(
             record_run(
                 &mut conn,
                 Job::Refresh,
-                &tenant.id,
+                tenant,
                 started,
                 Utc::now(),
                 Err(&e.to_string()),
@@ -312,7 +456,7 @@ pub fn run(
 
 /// The tenant's current (not deleted) lookup rows as a directory document: what a
 /// refresh from it would leave unchanged. The demo tenant's source is made this way.
-pub fn export(conn: &mut Conn, model: &Model, tenant: &str) -> Result<Value, StoreError> {
+pub fn export(conn: &mut Conn, model: &Model, tenant: &Tenant) -> Result<Value, StoreError> {
     let mut doc = serde_json::Map::new();
     for set in model.entity_sets().iter().filter(|s| s.is_lookup()) {
         let stored = load(conn, set, tenant)?;

@@ -5,7 +5,10 @@
 //!
 //! Each (job, tenant) daily slot is claimed in `job_slots` with a compare-and-set, so
 //! it runs once whether one server or several share the database and across
-//! restarts; on PostgreSQL the run also holds an advisory lock for its duration. A
+//! restarts; on PostgreSQL the run also holds an advisory lock for its duration. The
+//! claim is a lease: a run that never finished (a killed server) leaves its slot
+//! claimed but unfinished, and once the lease runs out the next tick records the lost
+//! run in the job history and runs the slot again. A
 //! failed refresh is retried with exponential backoff in the server that claimed it.
 
 use std::collections::HashMap;
@@ -13,8 +16,9 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Duration, NaiveTime, Utc};
 
-use super::{Job, purge, refresh};
+use super::{Job, purge, record_run, refresh};
 use crate::edm::Model;
+use crate::store::scoped::{self, SlotClaim};
 use crate::store::stmt;
 use crate::store::tenants::{self, Tenant};
 use crate::store::{ColumnKind, Conn, Db, Dialect, StoreError, Value, scalar_i64};
@@ -44,6 +48,9 @@ pub struct ScheduleSettings {
     /// First retry of a failed refresh after this long, doubling each time.
     pub retry_after: Duration,
     pub max_retries: u32,
+    /// How long a claimed slot stays claimed without its run finishing; after that a
+    /// run is taken to have died and the slot is run again.
+    pub lease: Duration,
 }
 
 impl Default for ScheduleSettings {
@@ -55,6 +62,7 @@ impl Default for ScheduleSettings {
             refresh: refresh::RefreshSettings::default(),
             retry_after: Duration::minutes(2),
             max_retries: 5,
+            lease: Duration::hours(2),
         }
     }
 }
@@ -96,20 +104,31 @@ fn lock_key(job: Job, tenant: &str) -> i64 {
     h as i64
 }
 
-/// Takes the slot if no run has taken it yet. True when this caller should run.
-fn claim(conn: &mut Conn, job: Job, tenant: &str, slot: DateTime<Utc>) -> Result<bool, StoreError> {
-    let s = stmt(
-        conn,
-        "INSERT INTO job_slots (job, tenant_id, slot_utc) VALUES (?, ?, ?) \
-         ON CONFLICT (job, tenant_id) DO UPDATE SET slot_utc = excluded.slot_utc \
-         WHERE job_slots.slot_utc < excluded.slot_utc",
-        vec![
-            (Value::Text(job.as_str().into()), ColumnKind::Text),
-            (Value::Text(tenant.into()), ColumnKind::Text),
-            (Value::Instant(slot), ColumnKind::Instant),
-        ],
-    );
-    Ok(conn.execute(&s)? == 1)
+/// Claims the slot as a lease (see [`scoped::claim_job_slot`]). True when this caller
+/// should run. A slot taken over from a run that never finished is recorded as a
+/// failed run first, so the lost run shows in the job history.
+fn claim(
+    conn: &mut Conn,
+    job: Job,
+    tenant: &Tenant,
+    slot: DateTime<Utc>,
+    now: DateTime<Utc>,
+    lease: Duration,
+) -> Result<bool, StoreError> {
+    match scoped::claim_job_slot(conn, tenant.scope(), job.as_str(), slot, now, now + lease)? {
+        SlotClaim::Taken => Ok(false),
+        SlotClaim::Claimed => Ok(true),
+        SlotClaim::TakenOver(started) => {
+            let message = format!(
+                "the run that started at {} did not finish (the server stopped or lost the \
+                 database); its slot is run again",
+                crate::store::format_instant(&started)
+            );
+            tracing::warn!(job = job.as_str(), tenant = %tenant.id, "{message}");
+            record_run(conn, job, tenant, started, now, Err(&message))?;
+            Ok(true)
+        }
+    }
 }
 
 impl Scheduler {
@@ -147,13 +166,23 @@ impl Scheduler {
                     .get(&tenant.id)
                     .is_some_and(|(_, at)| *at <= now);
                 let slot = slot(now, self.settings.refresh_at);
+                let lease = self.settings.lease;
                 let ok = self.with_lock(&mut conn, Job::Refresh, tenant, |s, conn| {
-                    if !retry_due && !claim(conn, Job::Refresh, &tenant.id, slot)? {
+                    if !retry_due && !claim(conn, Job::Refresh, tenant, slot, now, lease)? {
                         return Ok(None);
                     }
-                    Ok(Some(
-                        refresh::run(&s.db, &s.model, tenant, now, &s.settings.refresh).is_ok(),
-                    ))
+                    let ok =
+                        refresh::run(&s.db, &s.model, tenant, now, &s.settings.refresh).is_ok();
+                    // Finished, whatever the outcome: a failure is retried with backoff
+                    // here, not taken over as a lost run.
+                    scoped::finish_job_slot(
+                        conn,
+                        tenant.scope(),
+                        Job::Refresh.as_str(),
+                        slot,
+                        s.clock.now(),
+                    )?;
+                    Ok(Some(ok))
                 })?;
                 if let Some(ok) = ok {
                     self.after_refresh(&tenant.id, ok, now);
@@ -166,13 +195,20 @@ impl Scheduler {
             }
             let slot = slot(now, self.settings.purge_at);
             let chunk = self.settings.purge_chunk;
+            let lease = self.settings.lease;
             let ok = self.with_lock(&mut conn, Job::Purge, tenant, |s, conn| {
-                if !claim(conn, Job::Purge, &tenant.id, slot)? {
+                if !claim(conn, Job::Purge, tenant, slot, now, lease)? {
                     return Ok(None);
                 }
-                Ok(Some(
-                    purge::run(&s.db, &s.model, tenant, now, chunk).is_ok(),
-                ))
+                let ok = purge::run(&s.db, &s.model, tenant, now, chunk).is_ok();
+                scoped::finish_job_slot(
+                    conn,
+                    tenant.scope(),
+                    Job::Purge.as_str(),
+                    slot,
+                    s.clock.now(),
+                )?;
+                Ok(Some(ok))
             })?;
             if let Some(ok) = ok {
                 ran.push(Ran {

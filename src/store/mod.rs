@@ -10,15 +10,20 @@
 //! ever appear in SQL text.
 //!
 //! Tenant scoping lives here and only here: every statement that reads or writes feed
-//! rows is built by [`sql`] with the tenant predicate as its first condition.
+//! rows is built by [`sql`] (reads), [`write`] (upserts) or [`scoped`] (everything the
+//! jobs, importers and the demo need) from a [`TenantScope`], which only `store` hands
+//! out. A test (`tests/architecture.rs`) fails if SQL naming the tenant column appears
+//! anywhere else.
 
 mod aggregate;
+mod backfill;
 mod compile;
 mod deadline;
 mod execute;
 mod expr;
 mod raw;
 mod read;
+pub mod scoped;
 pub mod sql;
 pub mod tenants;
 mod value;
@@ -42,6 +47,7 @@ pub use compile::{CompileError, CompiledExpand, CompiledQuery, ReadLayout, compi
 pub use execute::{EntitySink, PageEnd, execute};
 pub use raw::{query, stmt, text};
 pub use read::RowSink;
+pub use scoped::TenantScope;
 pub use sql::Dialect;
 pub use value::{Cell, assign};
 pub use write::RowBatch;
@@ -52,7 +58,11 @@ const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/po
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error("database error: {0}")]
-    Query(#[from] diesel::result::Error),
+    Query(diesel::result::Error),
+    /// The database is locked by another writer (SQLite's busy timeout ran out) or a
+    /// lock or serialization conflict; the request may simply be retried.
+    #[error("the database is busy: {0}")]
+    Busy(diesel::result::Error),
     #[error("no database connection available: {0}")]
     Pool(#[from] diesel::r2d2::PoolError),
     #[error("could not open the database: {0}")]
@@ -71,6 +81,29 @@ pub enum StoreError {
     SinkClosed,
     #[error("{0}")]
     Invalid(String),
+}
+
+impl From<diesel::result::Error> for StoreError {
+    fn from(e: diesel::result::Error) -> StoreError {
+        use diesel::result::{DatabaseErrorKind, Error};
+        let busy = match &e {
+            Error::DatabaseError(DatabaseErrorKind::SerializationFailure, _) => true,
+            Error::DatabaseError(_, info) => {
+                let m = info.message();
+                m.contains("database is locked")
+                    || m.contains("database table is locked")
+                    || m.contains("deadlock detected")
+                    || m.contains("could not obtain lock")
+                    || m.contains("lock timeout")
+            }
+            _ => false,
+        };
+        if busy {
+            StoreError::Busy(e)
+        } else {
+            StoreError::Query(e)
+        }
+    }
 }
 
 /// Sets the pragmas every SQLite connection needs: a busy timeout instead of an
@@ -93,16 +126,26 @@ impl CustomizeConnection<SqliteConnection, diesel::r2d2::Error> for SqlitePragma
 
 /// Gives every PostgreSQL connection the statement time limit, so no statement
 /// holds a connection longer (write transactions lift it, see [`Conn::transaction`]).
+///
+/// It also makes a connection give up waiting for another transaction's lock after as
+/// long as SQLite waits for its write lock (`lock_timeout`), so a lock wait ends as
+/// "busy" (a 503 the client retries) on both backends instead of hanging.
 #[derive(Debug)]
-struct PgTimeLimit(Duration);
+struct PgTimeLimit(Option<Duration>);
 
 impl CustomizeConnection<PgConnection, diesel::r2d2::Error> for PgTimeLimit {
     fn on_acquire(&self, conn: &mut PgConnection) -> Result<(), diesel::r2d2::Error> {
-        conn.batch_execute(&format!(
-            "SET statement_timeout = {}",
-            self.0.as_millis().max(1)
-        ))
-        .map_err(diesel::r2d2::Error::QueryError)
+        conn.batch_execute("SET lock_timeout = '10s'")
+            .map_err(diesel::r2d2::Error::QueryError)?;
+        match self.0 {
+            Some(limit) => conn
+                .batch_execute(&format!(
+                    "SET statement_timeout = {}",
+                    limit.as_millis().max(1)
+                ))
+                .map_err(diesel::r2d2::Error::QueryError),
+            None => Ok(()),
+        }
     }
 }
 
@@ -113,6 +156,21 @@ pub struct Db {
     /// `(table, column)` of every index on `(tenant_id, column, id)`: the time
     /// columns a filtered read can page through in index order.
     time_indexes: Arc<HashSet<(String, String)>>,
+    /// Tasks running on this database in this process (see [`Db::start_exclusive`]).
+    running: Arc<std::sync::Mutex<HashSet<String>>>,
+}
+
+/// A task's place among the running ones, given back when dropped.
+pub struct Exclusive {
+    running: Arc<std::sync::Mutex<HashSet<String>>>,
+    task: String,
+}
+
+impl Drop for Exclusive {
+    fn drop(&mut self) {
+        let mut running = self.running.lock().unwrap_or_else(|e| e.into_inner());
+        running.remove(&self.task);
+    }
 }
 
 #[derive(Clone)]
@@ -149,9 +207,7 @@ impl Db {
             let mut builder = Pool::builder()
                 .max_size(pool_size)
                 .connection_timeout(Duration::from_secs(15));
-            if let Some(limit) = statement_timeout {
-                builder = builder.connection_customizer(Box::new(PgTimeLimit(limit)));
-            }
+            builder = builder.connection_customizer(Box::new(PgTimeLimit(statement_timeout)));
             let pool = builder
                 .build(manager)
                 .map_err(|e| StoreError::Connect(e.to_string()))?;
@@ -181,6 +237,7 @@ impl Db {
         let mut db = Db {
             pool: db,
             time_indexes: Arc::new(HashSet::new()),
+            running: Arc::new(std::sync::Mutex::new(HashSet::new())),
         };
         // Migrations and the catalog read may take longer than a read may.
         let mut conn = db.get()?;
@@ -188,6 +245,7 @@ impl Db {
             conn.execute_plain("SET statement_timeout = 0")?;
         }
         Db::migrate(&mut conn)?;
+        backfill::run(&mut conn)?;
         db.time_indexes = Arc::new(read_time_indexes(&mut conn)?);
         if let (Conn::Postgres(_), Some(limit)) = (&conn, statement_timeout) {
             conn.execute_plain(&format!(
@@ -196,6 +254,16 @@ impl Db {
             ))?;
         }
         Ok(db)
+    }
+
+    /// Marks `task` (e.g. a tenant's lookup refresh) as running on this database until
+    /// the returned value is dropped; `None` when it is running already.
+    pub fn start_exclusive(&self, task: &str) -> Option<Exclusive> {
+        let mut running = self.running.lock().unwrap_or_else(|e| e.into_inner());
+        running.insert(task.to_string()).then(|| Exclusive {
+            running: self.running.clone(),
+            task: task.to_string(),
+        })
     }
 
     /// Whether `table` has an index on `(tenant_id, column, id)`.

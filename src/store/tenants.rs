@@ -17,6 +17,7 @@ use chrono::{DateTime, Utc};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
+use super::scoped::TenantScope;
 use super::{ColumnKind, Value};
 use super::{Conn, StoreError, query, stmt, text};
 use crate::edm::Model;
@@ -71,6 +72,31 @@ pub struct Tenant {
     pub created_at_utc: String,
     /// Where the nightly lookup refresh reads the directory (a file or an HTTP(S) URL).
     pub directory_source: Option<String>,
+    /// The scope of statements made for this tenant; a `Tenant` only comes out of
+    /// this module, so neither does a scope (see [`super::scoped`]).
+    #[serde(skip)]
+    scope: TenantScope,
+}
+
+impl Tenant {
+    /// The scope every statement on this tenant's rows is built from.
+    pub fn scope(&self) -> &TenantScope {
+        &self.scope
+    }
+
+    /// A tenant for unit tests that convert rows without a database.
+    #[cfg(test)]
+    pub(crate) fn for_tests(id: &str, time_zone: &str) -> Tenant {
+        Tenant {
+            id: id.into(),
+            name: id.into(),
+            time_zone: time_zone.into(),
+            retention_days: 365,
+            created_at_utc: "2026-01-01T00:00:00.000Z".into(),
+            directory_source: None,
+            scope: TenantScope::new(id),
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
@@ -101,8 +127,10 @@ const TENANT_KINDS: [ColumnKind; 6] = [
 ];
 
 fn tenant_from(row: &[Value]) -> Tenant {
+    let id = text(&row[0]);
     Tenant {
-        id: text(&row[0]),
+        scope: TenantScope::new(&id),
+        id,
         name: text(&row[1]),
         time_zone: text(&row[2]),
         retention_days: match row[3] {
@@ -136,6 +164,26 @@ pub fn validate_time_zone(tz: &str) -> Result<(), StoreError> {
             "'{tz}' is not an IANA time zone name (e.g. Europe/Budapest)"
         ))
     })
+}
+
+/// Where a directory document may come from: an `http://` or `https://` URL, a
+/// `file://` URL, or a plain file path. Any other scheme (`ftp://`, `gopher://`, ...)
+/// is refused rather than taken for a file name.
+pub fn validate_directory_source(source: &str) -> Result<(), StoreError> {
+    let scheme = source
+        .split_once("://")
+        .map(|(scheme, _)| scheme)
+        .filter(|s| {
+            !s.is_empty()
+                && s.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'))
+        });
+    match scheme.map(str::to_ascii_lowercase).as_deref() {
+        None | Some("http" | "https" | "file") => Ok(()),
+        Some(other) => Err(StoreError::Invalid(format!(
+            "a directory source is an http:// or https:// URL or a file path, not a {other}:// URL"
+        ))),
+    }
 }
 
 pub fn create_tenant(
@@ -211,6 +259,9 @@ pub fn update_tenant(
 ) -> Result<Tenant, StoreError> {
     if let Some(tz) = time_zone {
         validate_time_zone(tz)?;
+    }
+    if let Some(source) = directory_source.filter(|s| !s.is_empty()) {
+        validate_directory_source(source)?;
     }
     if retention_days.is_some_and(|days| days < 1) {
         return Err(StoreError::Invalid(

@@ -11,6 +11,7 @@ use diesel::{QueryableByName, RunQueryDsl};
 
 use crate::edm::EntitySet;
 
+use super::scoped::TenantScope;
 use super::sql::{self, Statement};
 use super::{ColumnKind, Value, parse_instant};
 use super::{Conn, StoreError};
@@ -35,7 +36,7 @@ pub struct RowBatch<'m> {
 
 impl<'m> RowBatch<'m> {
     /// `columns` are property indices; every pushed row has one value per column.
-    pub fn new(set: &'m EntitySet, tenant: &str, columns: Vec<usize>) -> RowBatch<'m> {
+    pub fn new(set: &'m EntitySet, tenant: &TenantScope, columns: Vec<usize>) -> RowBatch<'m> {
         let kinds = columns
             .iter()
             .map(|&c| ColumnKind::of(&set.properties[c]))
@@ -46,7 +47,7 @@ impl<'m> RowBatch<'m> {
         let key_position = columns.iter().position(|&c| c == set.key);
         RowBatch {
             set,
-            tenant: tenant.to_string(),
+            tenant: tenant.id().to_string(),
             columns,
             kinds,
             tenant_position,

@@ -252,6 +252,13 @@ pub fn fixture_value(model: &Model, set: &str, name: &str, i: usize) -> store::V
     }
 }
 
+/// The tenant as the store knows it (its scope is what writers are built from).
+pub fn scope(conn: &mut store::Conn, tenant: &str) -> store::tenants::Tenant {
+    store::tenants::find_tenant(conn, tenant)
+        .expect("find tenant")
+        .expect("the tenant exists")
+}
+
 /// The ids of a page's rows, in order.
 pub fn ids(page: &Value) -> Vec<String> {
     page["value"]
@@ -274,7 +281,8 @@ pub fn fill_set(db: &Db, model: &Model, tenant: &str, set_name: &str, rows: usiz
     )
     .expect("tenant");
     let columns: Vec<usize> = (0..set.properties.len()).collect();
-    let mut batch = RowBatch::new(set, tenant, columns);
+    let scoped = scope(&mut conn, tenant);
+    let mut batch = RowBatch::new(set, scoped.scope(), columns);
     for i in 0..rows {
         let row = set
             .properties
@@ -299,7 +307,8 @@ pub fn write(
     let set = model.entity_set(set_name).expect("set");
     let mut conn = db.get().expect("conn");
     store::ensure_tenant(&mut conn, tenant, tenant, "Europe/Budapest").expect("tenant");
-    let mut batch = RowBatch::new(set, tenant, (0..set.properties.len()).collect());
+    let scoped = scope(&mut conn, tenant);
+    let mut batch = RowBatch::new(set, scoped.scope(), (0..set.properties.len()).collect());
     for i in 0..rows {
         let row = set
             .properties

@@ -91,6 +91,7 @@ pub fn map_conversation(
         return Err(ctx.errors);
     }
     let records = map_parsed(&conv, &mut ctx);
+    ctx.errors.extend(super::nul_characters(conv.id, &records));
     if !ctx.errors.is_empty() {
         return Err(ctx.errors);
     }
@@ -1446,14 +1447,7 @@ mod tests {
     /// within their allowed values.
     fn check_against_model(records: &[Record]) {
         let model = Model::load().unwrap();
-        let tenant = Tenant {
-            id: "t1".into(),
-            name: "t1".into(),
-            time_zone: "Europe/Budapest".into(),
-            retention_days: 365,
-            created_at_utc: "2026-01-01T00:00:00.000Z".into(),
-            directory_source: None,
-        };
+        let tenant = Tenant::for_tests("t1", "Europe/Budapest");
         for r in records {
             assert!(SETS.contains(&r.set), "{} is not in SETS", r.set);
             let set = model.entity_set(r.set).unwrap();

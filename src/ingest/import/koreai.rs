@@ -118,6 +118,10 @@ pub fn map_conversation(
         return Err(cx.errors);
     }
     let records = build(&source);
+    let nul = super::nul_characters(&conversation_id, &records);
+    if !nul.is_empty() {
+        return Err(nul);
+    }
     Ok(MappedConversation {
         conversation_id,
         records,

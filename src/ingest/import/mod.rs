@@ -19,8 +19,9 @@ use serde_json::{Map, Value};
 
 use super::{Converter, IngestError, body_error, segments};
 use crate::edm::{EntitySet, Model};
+use crate::store::scoped;
 use crate::store::tenants::Tenant;
-use crate::store::{self, ColumnKind, Conn, RowBatch, StoreError};
+use crate::store::{Conn, Db, RowBatch, StoreError};
 
 /// The export formats ccfeed reads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -86,6 +87,27 @@ pub struct MappedConversation {
     pub records: Vec<Record>,
 }
 
+/// Problems for text no backend can store: U+0000 (PostgreSQL text cannot hold it),
+/// one per record property that has it. Importers check their records with this, so
+/// what maps also passes the ingest validation.
+pub(crate) fn nul_characters(conversation_id: &str, records: &[Record]) -> Vec<MapError> {
+    records
+        .iter()
+        .flat_map(|r| {
+            r.fields.iter().filter_map(move |(name, value)| {
+                value
+                    .as_str()
+                    .filter(|s| s.contains('\0'))
+                    .map(|_| MapError {
+                        conversation_id: Some(conversation_id.to_string()),
+                        field: format!("{}.{name}", r.set),
+                        message: "must not contain the NUL character (\\u0000)".to_string(),
+                    })
+            })
+        })
+        .collect()
+}
+
 /// A source record that could not be mapped: which conversation, which field, why.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -128,8 +150,6 @@ pub fn map_conversation(
 
 /// Most problems reported for one rejected file.
 const MAX_ERRORS: usize = 20;
-/// Conversations per stale-row DELETE (their new ids are binds too).
-const REMOVE_CHUNK: usize = 200;
 
 /// What one import wrote to one entity set.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
@@ -189,11 +209,12 @@ struct SetRows<'m> {
     records: u64,
 }
 
-/// Reads one export document from `body` and writes its conversations for `tenant`
-/// in one transaction. `progress(done, total)` is told how many conversations are
+/// Reads one export document from `body` and, once all of it is mapped and checked,
+/// takes a connection from `db` and writes its conversations for `tenant` in one
+/// transaction. `progress(done, total)` is told how many conversations are
 /// mapped so far.
 pub fn import(
-    conn: &mut Conn,
+    db: &Db,
     model: &Model,
     tenant: &Tenant,
     format: Format,
@@ -255,7 +276,7 @@ pub fn import(
         let conversations = converter.conversation_columns().and_then(|cols| {
             model
                 .entity_set("Conversations")
-                .map(|c| RowBatch::new(c, &tenant.id, cols.to_vec()))
+                .map(|c| RowBatch::new(c, tenant.scope(), cols.to_vec()))
         });
         let scope = if conversations.is_some() {
             // A conversation's own row: stale when a newer export files it under
@@ -269,7 +290,7 @@ pub fn import(
         };
         sets.push(SetRows {
             set,
-            batch: RowBatch::new(set, &tenant.id, converter.columns().to_vec()),
+            batch: RowBatch::new(set, tenant.scope(), converter.columns().to_vec()),
             converter,
             conversations,
             scope,
@@ -329,6 +350,8 @@ pub fn import(
         conversations: mapped.len() as u64,
         sets: BTreeMap::new(),
     };
+    // The document is read and every row checked: only now take a connection.
+    let mut conn = db.get()?;
     conn.transaction(|conn| {
         for rows in &mut sets {
             let counts = report.sets.entry(rows.set.name.clone()).or_default();
@@ -348,7 +371,7 @@ pub fn import(
                 batch.flush(conn)?;
             }
             if let Some(scope) = rows.scope {
-                let removed = remove_stale(conn, rows, scope, &tenant.id, &conversation_ids)?;
+                let removed = remove_stale(conn, rows, scope, tenant, &conversation_ids)?;
                 report
                     .sets
                     .entry(rows.set.name.clone())
@@ -367,45 +390,20 @@ fn remove_stale(
     conn: &mut Conn,
     rows: &SetRows<'_>,
     scope: &str,
-    tenant: &str,
+    tenant: &Tenant,
     conversation_ids: &[String],
 ) -> Result<u64, StoreError> {
-    let key = &rows.set.key_property().column;
-    let table = &rows.set.table;
-    let tenant_bind = || (store::Value::Text(tenant.to_string()), ColumnKind::Text);
-    let mut stale: Vec<String> = Vec::new();
-    for chunk in conversation_ids.chunks(REMOVE_CHUNK) {
-        let mut binds = vec![tenant_bind()];
-        let mut sql =
-            format!("SELECT \"{key}\" FROM \"{table}\" WHERE tenant_id = ? AND \"{scope}\" IN (");
-        for (i, id) in chunk.iter().enumerate() {
-            sql.push_str(if i == 0 { "?" } else { ", ?" });
-            binds.push((store::Value::Text(id.clone()), ColumnKind::Text));
-        }
-        sql.push(')');
-        let found = store::query(conn, &store::stmt(conn, &sql, binds), &[ColumnKind::Text])?;
-        let fresh: HashSet<&String> = chunk
-            .iter()
-            .filter_map(|c| rows.ids.get(c))
-            .flatten()
-            .collect();
-        stale.extend(
-            found
-                .iter()
-                .filter_map(|row| row.first().map(store::text))
-                .filter(|id| !fresh.contains(id)),
-        );
-    }
-    let mut removed = 0;
-    for ids in stale.chunks(REMOVE_CHUNK) {
-        let mut binds = vec![tenant_bind()];
-        let mut sql = format!("DELETE FROM \"{table}\" WHERE tenant_id = ? AND \"{key}\" IN (");
-        for (i, id) in ids.iter().enumerate() {
-            sql.push_str(if i == 0 { "?" } else { ", ?" });
-            binds.push((store::Value::Text(id.clone()), ColumnKind::Text));
-        }
-        sql.push(')');
-        removed += conn.execute(&store::stmt(conn, &sql, binds))? as u64;
-    }
-    Ok(removed)
+    let ids: Vec<&str> = conversation_ids.iter().map(String::as_str).collect();
+    let found = scoped::keys_where_in(conn, tenant.scope(), rows.set, scope, &ids)?;
+    let fresh: HashSet<&String> = conversation_ids
+        .iter()
+        .filter_map(|c| rows.ids.get(c))
+        .flatten()
+        .collect();
+    let stale: Vec<&str> = found
+        .iter()
+        .filter(|id| !fresh.contains(id))
+        .map(String::as_str)
+        .collect();
+    Ok(scoped::delete_keys(conn, tenant.scope(), rows.set, &stale)? as u64)
 }
