@@ -23,6 +23,8 @@ pub struct FileSettings {
     pub max_depth: Option<usize>,
     pub max_url_length: Option<usize>,
     pub max_expand_depth: Option<usize>,
+    pub max_aggregates: Option<usize>,
+    pub max_group_keys: Option<usize>,
     pub statement_timeout_ms: Option<u64>,
     pub max_batch_parts: Option<usize>,
     pub max_batch_bytes: Option<usize>,
@@ -206,6 +208,12 @@ impl Settings {
         }
         if let Some(v) = file.max_batch_bytes {
             s.limits.max_batch_bytes = v;
+        }
+        if let Some(v) = file.max_aggregates {
+            s.limits.max_aggregates = v;
+        }
+        if let Some(v) = file.max_group_keys {
+            s.limits.max_group_keys = v;
         }
         if let Some(v) = file.max_ingest_bytes {
             s.max_ingest_bytes = v;

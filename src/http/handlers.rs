@@ -375,6 +375,9 @@ async fn collection(read: Read<'_>) -> Result<HttpResponse, ApiError> {
         options,
         resolved,
     } = read;
+    if options.apply.is_some() {
+        return apply_collection(req, state, tenant, options, resolved).await;
+    }
     let format = negotiate::json(header(&req.headers, "Accept"), format_option(&options))?;
     let set = &state.model.entity_sets()[resolved.set];
     let preferences = Preferences::of(&req.headers);
@@ -665,4 +668,107 @@ async fn count(read: Read<'_>) -> Result<HttpResponse, ApiError> {
     Ok(HttpResponse::Ok()
         .content_type("text/plain;charset=utf-8")
         .body(n.to_string()))
+}
+
+/// A page of an `$apply` result: planned by [`Planner::apply`], compiled by
+/// [`store::compile_apply`], executed and streamed like any collection page. The
+/// context URL lists the result's properties (Data Aggregation 3.1.2), and the
+/// next link keeps `$apply`.
+async fn apply_collection(
+    req: &ReadRequest,
+    state: &State,
+    tenant: String,
+    options: QueryOptions,
+    resolved: Resolved,
+) -> Result<HttpResponse, ApiError> {
+    let format = negotiate::json(header(&req.headers, "Accept"), format_option(&options))?;
+    let set = &state.model.entity_sets()[resolved.set];
+    let preferences = Preferences::of(&req.headers);
+    let page_size = state.settings.limits.page_size(preferences.max_page_size);
+    let plan = plan_with(state, |p| {
+        p.apply_within(
+            resolved.set,
+            resolved.within.is_some(),
+            &tenant,
+            &options,
+            page_size,
+        )
+    })?;
+    let query =
+        store::compile_apply(&state.model, &plan, state.db.dialect()).map_err(StoreError::from)?;
+    let root = req.root.clone();
+    let mut names: Vec<String> = Vec::new();
+    for &p in &plan.select {
+        let Some(c) = plan.columns.get(p) else {
+            continue;
+        };
+        match &c.nav {
+            Some(nav) => {
+                let item = format!("{nav}(");
+                match names.iter_mut().find(|n| n.starts_with(&item)) {
+                    Some(n) => {
+                        n.pop();
+                        n.push_str(&format!(",{})", c.name));
+                    }
+                    None => names.push(format!("{item}{})", c.name)),
+                }
+            }
+            None => names.push(c.name.clone()),
+        }
+    }
+    let context = format!("{root}/$metadata#{}({})", set.name, names.join(","));
+    let mut head = object_head(format, &context);
+    if head.len() > 1 {
+        head.push(b',');
+    }
+    let shape = EntityShape::for_apply(&plan, format);
+    let link_base = next_link_base(req);
+    let encoding = req.encoding;
+    let (page, started) = PageOut::new();
+    let task_state = state.clone();
+    actix_web::rt::task::spawn_blocking(move || {
+        let output = Output::Page {
+            page,
+            encoder: BodyEncoder::new(encoding).map(Box::new),
+        };
+        let mut writer =
+            JsonWriter::collection(shape, &head, output).omitting_nulls(preferences.omit_nulls);
+        let result = (|| -> Result<(), StoreError> {
+            let mut conn = task_state.db.get()?;
+            let end = store::execute(&mut conn, &query, &mut writer)?;
+            drop(conn);
+            let remaining = plan.top.map(|t| t.saturating_sub(end.rows));
+            let next = (end.more && remaining != Some(0)).then(|| {
+                let token = encode_skiptoken(&plan.tenant, &plan.order, &end.last_sort);
+                next_link(&link_base, remaining, &token)
+            });
+            writer.finish_collection(next.as_deref())
+        })();
+        match result {
+            Ok(()) | Err(StoreError::SinkClosed) => {}
+            Err(e) => {
+                if writer.started() {
+                    tracing::error!("streaming {} failed: {e}", link_base);
+                }
+                writer.fail(e);
+            }
+        }
+    });
+    let body = match started.await {
+        Ok(Ok(body)) => body,
+        Ok(Err(e)) => return Err(e.into()),
+        Err(_) => {
+            return Err(ApiError::internal(
+                &"the database task ended before answering",
+            ));
+        }
+    };
+    let mut response = HttpResponse::Ok();
+    response.content_type(format.content_type());
+    encoded_headers(&mut response, encoding);
+    preferences.applied(&mut response, Some(page_size));
+    Ok(match body {
+        PageStart::Body(bytes) => response.body(bytes),
+        PageStart::Stream(rx) => response.streaming(ReceiverStream::new(rx)),
+    })
 }

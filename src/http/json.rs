@@ -9,7 +9,8 @@
 use super::body::{CHUNK, Output};
 use super::negotiate::{JsonFormat, MetadataLevel};
 use crate::edm::{EdmType, Model};
-use crate::plan::QueryPlan;
+use crate::plan::apply::ResultColumn;
+use crate::plan::{ApplyPlan, QueryPlan, Ty};
 use crate::store::{Cell, ColumnKind, EntitySink, StoreError, Value};
 
 /// Appends `s` as a JSON string literal.
@@ -82,6 +83,8 @@ struct OutColumn {
     key: Vec<u8>,
     type_annotation: Option<Vec<u8>>,
     quote_int: bool,
+    /// Written after the value: `}` closing a nested object of an `$apply` result.
+    suffix: &'static [u8],
 }
 
 /// How the entities of one set are written for one request, with the shapes of its
@@ -131,6 +134,7 @@ impl EntityShape {
                     key,
                     type_annotation,
                     quote_int: format.ieee754 && p.kind() == ColumnKind::Int64,
+                    suffix: b"",
                 }
             })
             .collect();
@@ -166,6 +170,64 @@ impl EntityShape {
                 .map(|n| (format!("{}@odata.navigationLink", n.name), n.name.clone()))
                 .collect(),
             expand,
+        }
+    }
+
+    /// The shape of the rows of an `$apply` result: its selected columns, group
+    /// keys of a navigation path nested in an object of the navigation's name
+    /// (`{"Queue":{"name":...}}`). The rows are not entities of the set, so they
+    /// carry no id or type, whatever the metadata level.
+    pub fn for_apply(plan: &ApplyPlan, format: JsonFormat) -> Self {
+        let full = format.metadata == MetadataLevel::Full;
+        let columns: Vec<&ResultColumn> = plan
+            .select
+            .iter()
+            .filter_map(|&p| plan.columns.get(p))
+            .collect();
+        let out = columns
+            .iter()
+            .enumerate()
+            .map(|(i, c)| {
+                let mut key = Vec::with_capacity(c.name.len() + 3);
+                let opens = c.nav.is_some() && (i == 0 || columns[i - 1].nav != c.nav);
+                let closes =
+                    c.nav.is_some() && columns.get(i + 1).is_none_or(|next| next.nav != c.nav);
+                if let (true, Some(nav)) = (opens, &c.nav) {
+                    write_str(&mut key, nav);
+                    key.extend_from_slice(b":{");
+                }
+                write_str(&mut key, &c.name);
+                key.push(b':');
+                let annotated = matches!(
+                    c.ty,
+                    Ty::Int64 | Ty::DateTimeOffset | Ty::Date | Ty::Duration
+                );
+                let type_annotation = (full && annotated && c.nav.is_none()).then(|| {
+                    let mut a = Vec::new();
+                    write_str(&mut a, &format!("{}@odata.type", c.name));
+                    a.push(b':');
+                    write_str(&mut a, &format!("#{}", &c.ty.name()[4..]));
+                    a
+                });
+                OutColumn {
+                    key,
+                    type_annotation,
+                    quote_int: format.ieee754 && c.kind == ColumnKind::Int64,
+                    suffix: if closes { b"}" } else { b"" },
+                }
+            })
+            .collect();
+        EntityShape {
+            columns: out,
+            metadata: if full {
+                MetadataLevel::Minimal
+            } else {
+                format.metadata
+            },
+            type_name: String::new(),
+            id_prefix: String::new(),
+            navigation_links: Vec::new(),
+            expand: Vec::new(),
         }
     }
 
@@ -401,6 +463,7 @@ impl EntitySink for JsonWriter {
         }
         self.out.extend_from_slice(&col.key);
         write_cell(&mut self.out, cell, col.quote_int);
+        self.out.extend_from_slice(col.suffix);
         Ok(())
     }
 

@@ -27,6 +27,12 @@ pub struct Binder<'a> {
     now: DateTime<Utc>,
     /// Aliases being expanded, to stop `@a=@a`.
     expanding: Vec<String>,
+    /// Names in scope besides the set's properties: `compute` aliases of `$apply`
+    /// (standing for their expressions) or the columns of an `$apply` result.
+    names: Vec<(String, Bound)>,
+    /// Whether only `names` are in scope (after aggregation, the set's properties
+    /// are gone).
+    names_only: bool,
 }
 
 fn ty_of(p: EdmType) -> Ty {
@@ -58,7 +64,16 @@ impl<'a> Binder<'a> {
             }],
             now,
             expanding: Vec::new(),
+            names: Vec::new(),
+            names_only: false,
         }
+    }
+
+    /// Puts `names` in scope; with `only`, nothing else.
+    pub fn with_names(mut self, names: Vec<(String, Bound)>, only: bool) -> Self {
+        self.names = names;
+        self.names_only = only;
+        self
     }
 
     fn invalid(&self, span: Span, message: impl Into<String>) -> PlanError {
@@ -283,6 +298,26 @@ impl<'a> Binder<'a> {
     }
 
     fn path(&mut self, segments: &[Segment], span: Span) -> Result<Bound, PlanError> {
+        if let [
+            Segment {
+                kind: SegmentKind::Name(name),
+                ..
+            },
+        ] = segments
+            && let Some((_, bound)) = self.names.iter().find(|(n, _)| n == name)
+        {
+            return Ok(bound.clone());
+        }
+        if self.names_only {
+            let known: Vec<&str> = self.names.iter().map(|(n, _)| n.as_str()).collect();
+            return Err(self.invalid(
+                span,
+                format!(
+                    "only the properties of the $apply result are in scope here: {}",
+                    known.join(", ")
+                ),
+            ));
+        }
         let (scope, rest) = self.start_scope(segments);
         let set_index = self.scopes[scope].set;
         let set = self.set(set_index);

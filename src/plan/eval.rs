@@ -90,6 +90,10 @@ pub fn eval(e: &Bound, row: &[Value]) -> Result<Value, EvalError> {
                 .ok_or(EvalError::MissingColumn(c.property))
         }
         Bound::Related { .. } => Err(EvalError::Unsupported("navigation properties")),
+        Bound::Output { position, .. } => row
+            .get(*position)
+            .cloned()
+            .ok_or(EvalError::MissingColumn(*position)),
         Bound::RelatedCount { .. } => Err(EvalError::Unsupported("$count of a navigation")),
         Bound::Lambda { .. } => Err(EvalError::Unsupported("any/all")),
         Bound::Compare { op, left, right } => {
@@ -453,6 +457,156 @@ fn cast(v: Value, ty: Ty) -> Result<Value, EvalError> {
         | (v @ Value::Time(_), Ty::TimeOfDay)
         | (v @ Value::Duration(_), Ty::Duration) => v,
         (v, t) => return Err(EvalError::Type(format!("cast of {v:?} to {t}"))),
+    })
+}
+
+/// The rows of an `$apply` result, as [`super::ApplyPlan::columns`] lists them, after
+/// its `having`, order, skip and top (all pages together): grouping by equal key
+/// values (null is a value), then each aggregate over the group's rows. Sums of
+/// integers are exact (overflow is an error, as in SQL); an average is the sum as a
+/// double divided by the count; `min`/`max` use the comparison order; aggregates
+/// over no values are null, except `$count` and `countdistinct`.
+pub fn apply(plan: &super::ApplyPlan, rows: &[Vec<Value>]) -> Result<Vec<Vec<Value>>, EvalError> {
+    use super::apply::Method;
+    let mut groups: Vec<(Vec<Value>, Vec<&Vec<Value>>)> = Vec::new();
+    for row in rows {
+        if let Some(f) = &plan.filter
+            && !matches(f, row)?
+        {
+            continue;
+        }
+        let key = plan
+            .groups
+            .iter()
+            .map(|g| eval(g, row))
+            .collect::<Result<Vec<_>, _>>()?;
+        match groups.iter_mut().find(|(k, _)| *k == key) {
+            Some((_, members)) => members.push(row),
+            None => groups.push((key, vec![row])),
+        }
+    }
+    if plan.groups.is_empty() && groups.is_empty() {
+        groups.push((Vec::new(), Vec::new()));
+    }
+    let mut out = Vec::new();
+    for (key, members) in groups {
+        let mut result = key;
+        for a in &plan.aggregates {
+            let values: Vec<Value> = match &a.expr {
+                Some(e) => members
+                    .iter()
+                    .map(|r| eval(e, r))
+                    .collect::<Result<Vec<_>, _>>()?
+                    .into_iter()
+                    .filter(|v| !v.is_null())
+                    .collect(),
+                None => Vec::new(),
+            };
+            let integer = a
+                .expr
+                .as_ref()
+                .and_then(Bound::ty)
+                .is_some_and(Ty::is_integer);
+            let sum = |values: &[Value]| -> Result<Value, EvalError> {
+                if values.is_empty() {
+                    return Ok(Value::Null);
+                }
+                if integer {
+                    let mut total: i64 = 0;
+                    for v in values {
+                        let Value::Int(i) = v else {
+                            return Err(type_error("sum", v));
+                        };
+                        total = total.checked_add(*i).ok_or(EvalError::Overflow("sum"))?;
+                    }
+                    Ok(Value::Int(total))
+                } else {
+                    let mut total = 0.0;
+                    for v in values {
+                        total += number(v).ok_or_else(|| type_error("sum", v))?;
+                    }
+                    Ok(Value::Double(total))
+                }
+            };
+            result.push(match a.method {
+                Method::Count => Value::Int(members.len() as i64),
+                Method::CountDistinct => {
+                    let mut distinct: Vec<&Value> = Vec::new();
+                    for v in &values {
+                        if !distinct.contains(&v) {
+                            distinct.push(v);
+                        }
+                    }
+                    Value::Int(distinct.len() as i64)
+                }
+                Method::Sum => sum(&values)?,
+                Method::Average => match sum(&values)? {
+                    Value::Null => Value::Null,
+                    total => {
+                        let total = number(&total).ok_or_else(|| type_error("average", &total))?;
+                        Value::Double(total / values.len() as f64)
+                    }
+                },
+                Method::Min | Method::Max => {
+                    let mut best: Option<&Value> = None;
+                    for v in &values {
+                        best = match best {
+                            None => Some(v),
+                            Some(b) => {
+                                let ord = order(v, b)?.unwrap_or(Ordering::Equal);
+                                let better = if a.method == Method::Min {
+                                    ord == Ordering::Less
+                                } else {
+                                    ord == Ordering::Greater
+                                };
+                                Some(if better { v } else { b })
+                            }
+                        };
+                    }
+                    best.cloned().unwrap_or(Value::Null)
+                }
+            });
+        }
+        if let Some(h) = &plan.having
+            && !matches(h, &result)?
+        {
+            continue;
+        }
+        out.push(result);
+    }
+    let mut failure = None;
+    out.sort_by(|a, b| {
+        for key in &plan.order {
+            let (x, y) = match (eval(&key.expr, a), eval(&key.expr, b)) {
+                (Ok(x), Ok(y)) => (x, y),
+                (Err(e), _) | (_, Err(e)) => {
+                    failure = Some(e);
+                    return Ordering::Equal;
+                }
+            };
+            // Nulls first ascending, last descending.
+            let ord = match (x.is_null(), y.is_null()) {
+                (true, true) => Ordering::Equal,
+                (true, false) => Ordering::Less,
+                (false, true) => Ordering::Greater,
+                _ => order(&x, &y).ok().flatten().unwrap_or(Ordering::Equal),
+            };
+            let ord = if key.descending { ord.reverse() } else { ord };
+            if ord != Ordering::Equal {
+                return ord;
+            }
+        }
+        Ordering::Equal
+    });
+    if let Some(e) = failure {
+        return Err(e);
+    }
+    let rows = out
+        .into_iter()
+        .skip(plan.skip.min(usize::MAX as u64) as usize);
+    Ok(match plan.top {
+        Some(top) => rows.take(top.min(usize::MAX as u64) as usize).collect(),
+        None => rows.collect(),
     })
 }
 

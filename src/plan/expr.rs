@@ -258,6 +258,13 @@ pub enum Bound {
     },
     /// A numeric or string conversion.
     Cast(Box<Bound>, Ty),
+    /// Column `position` of an `$apply` result (a group key or an aggregate), for
+    /// the options that act on that result.
+    Output {
+        position: usize,
+        ty: Ty,
+        nullable: bool,
+    },
 }
 
 impl Bound {
@@ -270,7 +277,8 @@ impl Bound {
             | Bound::Arith { ty, .. }
             | Bound::Neg(_, ty)
             | Bound::Call { ty, .. }
-            | Bound::Cast(_, ty) => Some(*ty),
+            | Bound::Cast(_, ty)
+            | Bound::Output { ty, .. } => Some(*ty),
             Bound::RelatedCount { .. } => Some(Ty::Int64),
             Bound::Compare { .. }
             | Bound::And(..)
@@ -299,6 +307,7 @@ impl Bound {
             Bound::Const(c, _) => *c == Value::Null,
             Bound::Column(c, _) => c.nullable,
             Bound::Related { .. } => true,
+            Bound::Output { nullable, .. } => *nullable,
             Bound::RelatedCount { .. } => false,
             // Comparisons and `in` are two-valued; `any`/`all` too.
             Bound::Compare { .. } | Bound::In { .. } | Bound::Lambda { .. } => false,
@@ -377,6 +386,7 @@ impl fmt::Display for Bound {
                 }
             }
             Bound::Cast(a, ty) => write!(f, "cast({a},{ty})"),
+            Bound::Output { position, .. } => write!(f, "@{position}"),
         }
     }
 }

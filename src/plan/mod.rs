@@ -5,6 +5,7 @@
 //! Sorting on a tenant-local timestamp is bound to its UTC twin: both describe the
 //! same instant, and the UTC column is the one that is indexed and compares by time.
 
+pub mod apply;
 mod bind;
 #[cfg(any(test, feature = "oracle"))]
 pub mod eval;
@@ -21,6 +22,7 @@ use crate::edm::{EntitySet, Model};
 use crate::uri::{Alias, OrderByItem, QueryOptions, SegmentKind, SelectItem, SelectKind, Span};
 use crate::value::Value;
 
+pub use apply::ApplyPlan;
 pub use bind::Binder;
 pub use expand::ExpandPlan;
 pub use expr::{Bound, ColumnRef, Join, Ty};
@@ -45,6 +47,11 @@ pub struct Limits {
     pub max_url_length: usize,
     /// Levels of `$expand` (`max_expand_depth`).
     pub max_expand_depth: usize,
+    /// Most aggregates (or computed properties) in one `$apply` transformation
+    /// (`max_aggregates`).
+    pub max_aggregates: usize,
+    /// Most grouping paths in one `groupby` (`max_group_keys`).
+    pub max_group_keys: usize,
     /// Requests in one `$batch` (`max_batch_parts`).
     pub max_batch_parts: usize,
     /// Bytes of one `$batch` body (`max_batch_bytes`).
@@ -72,6 +79,8 @@ impl Default for Limits {
             max_depth: 100,
             max_url_length: 16 * 1024,
             max_expand_depth: 1,
+            max_aggregates: 64,
+            max_group_keys: 16,
             max_batch_parts: 100,
             max_batch_bytes: 1024 * 1024,
             statement_timeout_ms: 30_000,
@@ -245,7 +254,6 @@ fn suggest(set: &EntitySet, wanted: &str) -> String {
 /// Options that OData defines and this server does not implement: 501, never ignored.
 const NOT_IMPLEMENTED: &[&str] = &[
     "$search",
-    "$apply",
     "$compute",
     "$deltatoken",
     "$schemaversion",
@@ -262,6 +270,13 @@ fn check_unsupported(options: &QueryOptions) -> Result<(), PlanError> {
             name,
             None,
             "this query option is not supported by this server",
+        ));
+    }
+    if options.apply.is_some() {
+        return Err(PlanError::not_implemented(
+            "$apply",
+            None,
+            "$apply is supported on entity set collections only",
         ));
     }
     if options.index.is_some() {
@@ -428,12 +443,18 @@ impl<'a> Planner<'a> {
     /// Checks every limit on the request, before anything is bound.
     fn validate(&self, options: &QueryOptions) -> Result<(), PlanError> {
         check_unsupported(options)?;
+        self.validate_limits(options)
+    }
+
+    /// The limits of [`Planner::validate`], without refusing `$apply`.
+    fn validate_limits(&self, options: &QueryOptions) -> Result<(), PlanError> {
         validate::validate(
             &validate::Level {
                 filter: options.filter.as_ref(),
                 orderby: options.orderby.as_deref(),
                 expand: options.expand.as_deref(),
                 aliases: options.aliases.iter().collect(),
+                apply: options.apply.as_deref(),
             },
             self.limits,
             0,

@@ -11,6 +11,7 @@
 use std::collections::HashMap;
 
 use super::{Limits, PlanError};
+use crate::uri::apply::{Transformation, TransformationKind};
 use crate::uri::{Alias, BinaryOp, ExpandItem, Expr, ExprKind, OrderByItem, SegmentKind};
 
 /// The nested options of one level of a request, as the validator sees them.
@@ -19,6 +20,8 @@ pub(crate) struct Level<'a> {
     pub orderby: Option<&'a [OrderByItem]>,
     pub expand: Option<&'a [ExpandItem]>,
     pub aliases: Vec<&'a Alias>,
+    /// `$apply`, at the top level only.
+    pub apply: Option<&'a [Transformation]>,
 }
 
 /// Checks every limit of `limits` on a request level and all levels below it.
@@ -36,6 +39,9 @@ pub(crate) fn validate(
     for alias in &level.aliases {
         let m = measurer.alias(&alias.name);
         check(&format!("@{}", alias.name), &alias.value, m, limits, false)?;
+    }
+    if let Some(apply) = level.apply {
+        validate_apply(apply, &mut measurer, limits)?;
     }
     if let Some(filter) = level.filter {
         let m = measurer.expr(filter);
@@ -86,10 +92,111 @@ pub(crate) fn validate(
                 orderby: nested.orderby.as_deref(),
                 expand: nested.expand.as_deref(),
                 aliases,
+                apply: None,
             },
             limits,
             expand_depth + 1,
         )?;
+    }
+    Ok(())
+}
+
+/// `$apply`: every expression within the depth limit, all of them together within
+/// `max_filter_nodes`, and at most `max_aggregates` aggregates and `max_group_keys`
+/// grouping paths in each transformation. The parser has already bounded the
+/// nesting of transformations (`concat`, `groupby`) by `max_depth`.
+fn validate_apply(
+    apply: &[Transformation],
+    measurer: &mut Measurer<'_>,
+    limits: &Limits,
+) -> Result<(), PlanError> {
+    let mut nodes = 0usize;
+    let mut exprs: Vec<&Expr> = Vec::new();
+    let mut pending: Vec<&Transformation> = apply.iter().collect();
+    while let Some(t) = pending.pop() {
+        nodes = nodes.saturating_add(1);
+        match &t.kind {
+            TransformationKind::Aggregate(items) => {
+                if items.len() > limits.max_aggregates {
+                    return Err(PlanError::invalid(
+                        "$apply",
+                        Some(t.span),
+                        format!(
+                            "{} aggregates in one transformation, the limit is {} (setting max_aggregates)",
+                            items.len(),
+                            limits.max_aggregates
+                        ),
+                    ));
+                }
+                exprs.extend(items.iter().filter_map(|i| i.expr.as_ref()));
+            }
+            TransformationKind::GroupBy { paths, then } => {
+                if paths.len() > limits.max_group_keys {
+                    return Err(PlanError::invalid(
+                        "$apply",
+                        Some(t.span),
+                        format!(
+                            "{} grouping paths, the limit is {} (setting max_group_keys)",
+                            paths.len(),
+                            limits.max_group_keys
+                        ),
+                    ));
+                }
+                exprs.extend(paths);
+                pending.extend(then);
+            }
+            TransformationKind::Filter(e) | TransformationKind::TopCount { expr: e, .. } => {
+                exprs.push(e)
+            }
+            TransformationKind::Compute(items) => {
+                if items.len() > limits.max_aggregates {
+                    return Err(PlanError::invalid(
+                        "$apply",
+                        Some(t.span),
+                        format!(
+                            "{} computed properties in one transformation, the limit is {} (setting max_aggregates)",
+                            items.len(),
+                            limits.max_aggregates
+                        ),
+                    ));
+                }
+                exprs.extend(items.iter().map(|i| &i.expr));
+            }
+            TransformationKind::OrderBy(items) => {
+                if items.len() > limits.max_orderby_keys {
+                    return Err(PlanError::invalid(
+                        "$apply",
+                        Some(t.span),
+                        format!(
+                            "{} sort keys given, the limit is {} (setting max_orderby_keys)",
+                            items.len(),
+                            limits.max_orderby_keys
+                        ),
+                    ));
+                }
+                exprs.extend(items.iter().map(|i| &i.expr));
+            }
+            TransformationKind::Concat(seqs) => pending.extend(seqs.iter().flatten()),
+            TransformationKind::Top(_)
+            | TransformationKind::Skip(_)
+            | TransformationKind::Identity
+            | TransformationKind::Other(_) => {}
+        }
+    }
+    for e in exprs {
+        let m = measurer.expr(e);
+        check("$apply", e, m, limits, false)?;
+        nodes = nodes.saturating_add(m.nodes);
+    }
+    if nodes > limits.max_filter_nodes {
+        return Err(PlanError::invalid(
+            "$apply",
+            None,
+            format!(
+                "$apply has {nodes} nodes with its aliases expanded, more than the limit of {} (setting max_filter_nodes)",
+                limits.max_filter_nodes
+            ),
+        ));
     }
     Ok(())
 }
@@ -245,6 +352,7 @@ mod tests {
                 orderby: options.orderby.as_deref(),
                 expand: options.expand.as_deref(),
                 aliases: options.aliases.iter().collect(),
+                apply: options.apply.as_deref(),
             },
             limits,
             0,

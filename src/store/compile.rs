@@ -9,7 +9,7 @@
 //! `WHERE`, and nowhere else on the read path.
 
 use crate::edm::{EntitySet, Model};
-use crate::plan::{ExpandPlan, QueryPlan, Within};
+use crate::plan::{ExpandPlan, OrderKey, QueryPlan, Within};
 
 use super::expr::ExprWriter;
 use super::sql::{Builder, Dialect, Statement, quoted};
@@ -309,7 +309,7 @@ fn where_clause(
         w.write(b, filter)?;
     }
     if keyset && let Some(after) = &plan.after {
-        keyset_predicate(b, w, plan, after)?;
+        keyset_predicate(b, w, &plan.order, after)?;
     }
     Ok(())
 }
@@ -381,17 +381,17 @@ fn related_to(
 /// Rows strictly after `after` in the plan's order, with nulls first in ascending
 /// and last in descending order (OData's rule). For keys k1..kn it is
 /// `(k1 after v1) OR (k1 = v1 AND k2 after v2) OR ...`.
-fn keyset_predicate(
+pub(super) fn keyset_predicate(
     b: &mut Builder,
     w: &mut ExprWriter<'_>,
-    plan: &QueryPlan,
+    order: &[OrderKey],
     after: &[Value],
 ) -> Result<(), CompileError> {
     // With a non-null first key, `k1 >= v1` (or `<=`) repeats what the OR below
     // implies in a form the databases seek an index with: without it, each page
     // would scan the index from its start, making a full pull quadratic.
-    if let (Some(first), Some(value)) = (plan.order.first(), after.first())
-        && plan.order.len() > 1
+    if let (Some(first), Some(value)) = (order.first(), after.first())
+        && order.len() > 1
         && !first.expr.nullable()
         && !value.is_null()
     {
@@ -402,7 +402,7 @@ fn keyset_predicate(
     }
     b.push(" AND (");
     let mut terms = 0;
-    for (i, (key, value)) in plan.order.iter().zip(after).enumerate() {
+    for (i, (key, value)) in order.iter().zip(after).enumerate() {
         let is_null = value.is_null();
         if is_null && key.descending {
             continue; // nulls sort last when descending: nothing comes after one
@@ -412,7 +412,7 @@ fn keyset_predicate(
         }
         terms += 1;
         b.push("(");
-        for (prev, prev_value) in plan.order[..i].iter().zip(after) {
+        for (prev, prev_value) in order[..i].iter().zip(after) {
             w.write(b, &prev.expr)?;
             match prev_value {
                 Value::Null => b.push(" IS NULL AND "),
@@ -450,13 +450,13 @@ fn keyset_predicate(
     Ok(())
 }
 
-fn order_clause(
+pub(super) fn order_clause(
     b: &mut Builder,
     w: &mut ExprWriter<'_>,
-    plan: &QueryPlan,
+    order: &[OrderKey],
 ) -> Result<(), CompileError> {
     b.push(" ORDER BY ");
-    for (i, key) in plan.order.iter().enumerate() {
+    for (i, key) in order.iter().enumerate() {
         if i > 0 {
             b.push(", ");
         }
@@ -472,7 +472,7 @@ fn order_clause(
 }
 
 /// Binds an integer that the databases read as a row count.
-fn bind_count(b: &mut Builder, n: u64) {
+pub(super) fn bind_count(b: &mut Builder, n: u64) {
     b.bind(Value::Int(n.min(i64::MAX as u64) as i64), ColumnKind::Int64);
 }
 
@@ -493,7 +493,7 @@ fn select(
         .push(&quoted(&set.table))
         .push(" AS \"t0\"");
     where_clause(&mut b, &mut w, set, plan, true, timed)?;
-    order_clause(&mut b, &mut w, plan)?;
+    order_clause(&mut b, &mut w, &plan.order)?;
     if plan.page_rows.is_some() || plan.skip > 0 {
         b.push(" LIMIT ");
         // One row more than the page shows whether another page follows. An absent
@@ -573,7 +573,7 @@ fn expand_select(
     b.text.push_str(&numbered);
     b.push(", ").push(&join_col).push(" AS \"join_value\"");
     b.push(", ROW_NUMBER() OVER (PARTITION BY ").push(&join_col);
-    order_clause(&mut b, &mut w, plan)?;
+    order_clause(&mut b, &mut w, &plan.order)?;
     b.push(") AS \"row_number\"");
     if expand.count {
         b.push(", COUNT(*) OVER (PARTITION BY ")
@@ -663,7 +663,7 @@ fn number_columns(list: &str, width: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::plan::{Bound, ColumnRef, OrderKey, Ty};
+    use crate::plan::{Bound, ColumnRef, Ty};
 
     fn calls_plan(model: &Model) -> QueryPlan {
         let set = model

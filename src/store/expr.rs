@@ -116,6 +116,9 @@ impl ExprWriter<'_> {
         match e {
             Bound::Const(c, ty) => self.constant(b, c, *ty),
             Bound::Column(c, _) => self.column(b, c),
+            Bound::Output { position, .. } => {
+                b.push(&format!("\"a\".\"c{position}\""));
+            }
             Bound::Related {
                 from_scope,
                 join,

@@ -15,6 +15,7 @@
 //! out. A test (`tests/architecture.rs`) fails if SQL naming the tenant column appears
 //! anywhere else.
 
+mod aggregate;
 mod backfill;
 mod compile;
 mod deadline;
@@ -41,6 +42,7 @@ use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
 
 pub use crate::edm::ColumnKind;
 pub use crate::value::{Value, format_instant, parse_instant};
+pub use aggregate::compile_apply;
 pub use compile::{CompileError, CompiledExpand, CompiledQuery, ReadLayout, compile};
 pub use execute::{EntitySink, PageEnd, execute};
 pub use raw::{query, stmt, text};

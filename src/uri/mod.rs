@@ -19,6 +19,7 @@
 //! `gt ge lt le has in` > `eq ne` > `and` > `or`; binary operators are
 //! left-associative. Nesting is limited by [`ParseOptions::max_depth`].
 
+pub mod apply;
 pub mod ast;
 mod cursor;
 mod display;

@@ -32,6 +32,8 @@ pub struct QueryOptions {
     pub skip: Option<u64>,
     /// `$count`
     pub count: Option<bool>,
+    /// `$apply`
+    pub apply: Option<Vec<super::apply::Transformation>>,
     /// `$index` (4.01; may be negative)
     pub index: Option<i64>,
     /// Options recognised but kept as text for later stages: `$search`,
@@ -272,6 +274,7 @@ impl QueryOptions {
                         "top" => q.top = Some(parse_top(value)?),
                         "skip" => q.skip = Some(parse_skip(value)?),
                         "count" => q.count = Some(parse_count(value)?),
+                        "apply" => q.apply = Some(super::apply::parse_apply_with(value, options)?),
                         "index" => q.index = Some(parse_index(value)?),
                         _ => {
                             if value.is_empty() {
@@ -309,6 +312,14 @@ impl fmt::Display for QueryOptions {
             "$index",
             self.index.as_ref().map(|e| e as &dyn fmt::Display),
         )?;
+        if let Some(apply) = &self.apply {
+            let text = apply
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join("/");
+            w.opt("$apply", Some(&text as &dyn fmt::Display))?;
+        }
         for (n, v) in &self.raw {
             w.opt(n, Some(v))?;
         }
