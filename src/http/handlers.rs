@@ -1,6 +1,9 @@
 //! Request handlers: the service document, `$metadata`, collections, single
 //! entities and `/$count`.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
 use actix_web::http::StatusCode;
 use actix_web::http::header::{self, ContentEncoding, HeaderMap};
 use actix_web::{HttpRequest, HttpResponse, web};
@@ -224,6 +227,31 @@ pub(super) async fn read(
     }
 }
 
+/// Sets its flag when dropped before [`CancelOnDrop::disarm`]: actix drops a
+/// request's future when its client goes away, and the store then stops reading
+/// for it (see `store::deadline`).
+struct CancelOnDrop(Option<Arc<AtomicBool>>);
+
+impl CancelOnDrop {
+    fn new() -> (CancelOnDrop, Arc<AtomicBool>) {
+        let flag = Arc::new(AtomicBool::new(false));
+        (CancelOnDrop(Some(flag.clone())), flag)
+    }
+
+    /// The answer has started: from now on a gone client shows as a closed stream.
+    fn disarm(&mut self) {
+        self.0 = None;
+    }
+}
+
+impl Drop for CancelOnDrop {
+    fn drop(&mut self) {
+        if let Some(flag) = self.0.take() {
+            flag.store(true, Ordering::Relaxed);
+        }
+    }
+}
+
 /// One read request, parsed and resolved, as the handlers below take it.
 struct Read<'r> {
     req: &'r ReadRequest,
@@ -398,6 +426,7 @@ async fn collection(read: Read<'_>) -> Result<HttpResponse, ApiError> {
     let encoding = req.encoding;
     let (page, started) = PageOut::new();
     let task_state = state.clone();
+    let (mut cancel, cancelled) = CancelOnDrop::new();
     // One blocking task reads, writes and compresses the page. A page that fits in
     // the first chunk comes back whole through `started`; a larger one streams.
     actix_web::rt::task::spawn_blocking(move || {
@@ -405,8 +434,9 @@ async fn collection(read: Read<'_>) -> Result<HttpResponse, ApiError> {
             page,
             encoder: BodyEncoder::new(encoding).map(Box::new),
         };
-        let mut writer =
-            JsonWriter::collection(shape, &head, output).omitting_nulls(preferences.omit_nulls);
+        let mut writer = JsonWriter::collection(shape, &head, output)
+            .omitting_nulls(preferences.omit_nulls)
+            .cancelled_by(cancelled);
         let result = (|| -> Result<(), StoreError> {
             let mut conn = task_state.db.get()?;
             let end = store::execute(&mut conn, &query, &mut writer)?;
@@ -429,7 +459,9 @@ async fn collection(read: Read<'_>) -> Result<HttpResponse, ApiError> {
         }
     });
 
-    let body = match started.await {
+    let started = started.await;
+    cancel.disarm();
+    let body = match started {
         Ok(Ok(body)) => body,
         Ok(Err(e)) => return Err(e.into()),
         Err(_) => {

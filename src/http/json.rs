@@ -279,6 +279,8 @@ pub struct JsonWriter {
     value_open: bool,
     /// `Prefer: omit-values=nulls`: null properties are left out.
     omit_nulls: bool,
+    /// Set by the HTTP layer when the client goes away before the answer starts.
+    cancellation: Option<std::sync::Arc<std::sync::atomic::AtomicBool>>,
 }
 
 impl JsonWriter {
@@ -307,7 +309,14 @@ impl JsonWriter {
             top_level_entities: 0,
             value_open: false,
             omit_nulls: false,
+            cancellation: None,
         }
+    }
+
+    /// Lets the store stop reading when `flag` is set (the client went away).
+    pub fn cancelled_by(mut self, flag: std::sync::Arc<std::sync::atomic::AtomicBool>) -> Self {
+        self.cancellation = Some(flag);
+        self
     }
 
     /// Leaves null properties out (`Prefer: omit-values=nulls`).
@@ -386,6 +395,10 @@ impl JsonWriter {
 }
 
 impl EntitySink for JsonWriter {
+    fn cancellation(&self) -> Option<std::sync::Arc<std::sync::atomic::AtomicBool>> {
+        self.cancellation.clone()
+    }
+
     fn count(&mut self, total: i64) -> Result<(), StoreError> {
         if self.document == Document::Collection && !self.value_open {
             self.out.extend_from_slice(b"\"@odata.count\":");

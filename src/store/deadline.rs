@@ -5,8 +5,15 @@
 //! every row without evaluating the rest of its conditions, so it ends after a cheap
 //! pass over what is left, and [`expired`] turns the answer into an error.
 //! PostgreSQL enforces its own `statement_timeout` instead.
+//!
+//! The same check stops a statement whose client has gone away: the request's
+//! cancellation flag (set when the HTTP layer drops the request) is read at the same
+//! moments as the clock. On PostgreSQL such a statement runs on until it ends or its
+//! time limit stops it: Diesel exposes no way to cancel it.
 
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use diesel::sql_types::Bool;
@@ -16,6 +23,8 @@ thread_local! {
     static DEADLINE: Cell<Option<Instant>> = const { Cell::new(None) };
     static EXPIRED: Cell<bool> = const { Cell::new(false) };
     static CALLS: Cell<u32> = const { Cell::new(0) };
+    static CANCEL: RefCell<Option<Arc<AtomicBool>>> = const { RefCell::new(None) };
+    static CANCELLED: Cell<bool> = const { Cell::new(false) };
 }
 
 /// Calls between two looks at the clock.
@@ -26,27 +35,42 @@ pub(super) fn register(conn: &mut SqliteConnection) -> diesel::QueryResult<()> {
 }
 
 fn in_time() -> bool {
-    if EXPIRED.get() {
+    if EXPIRED.get() || CANCELLED.get() {
         return false;
     }
-    let Some(deadline) = DEADLINE.get() else {
-        return true;
-    };
     let calls = CALLS.get().wrapping_add(1);
     CALLS.set(calls);
-    if calls % CHECK_EVERY == 0 && Instant::now() >= deadline {
+    if calls % CHECK_EVERY != 0 {
+        return true;
+    }
+    if CANCEL.with_borrow(|c| c.as_ref().is_some_and(|flag| flag.load(Ordering::Relaxed))) {
+        CANCELLED.set(true);
+        return false;
+    }
+    if DEADLINE
+        .get()
+        .is_some_and(|deadline| Instant::now() >= deadline)
+    {
         EXPIRED.set(true);
         return false;
     }
     true
 }
 
-/// Sets the deadline for the statements this thread runs until the guard drops.
-pub(super) fn start(limit: Option<Duration>) -> Guard {
+/// Sets the deadline (and the request's cancellation flag) for the statements this
+/// thread runs until the guard drops.
+pub(super) fn start(limit: Option<Duration>, cancel: Option<Arc<AtomicBool>>) -> Guard {
     DEADLINE.set(limit.map(|l| Instant::now() + l));
     EXPIRED.set(false);
+    CANCELLED.set(false);
     CALLS.set(0);
+    CANCEL.set(cancel);
     Guard
+}
+
+/// Whether the client went away while a statement ran (it was cut short).
+pub(super) fn cancelled() -> bool {
+    CANCELLED.get()
 }
 
 /// Whether the deadline passed while a statement ran (its answer is incomplete).
@@ -60,5 +84,33 @@ impl Drop for Guard {
     fn drop(&mut self) {
         DEADLINE.set(None);
         EXPIRED.set(false);
+        CANCELLED.set(false);
+        CANCEL.set(None);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_cancelled_request_stops_its_statement_at_the_next_check() {
+        let flag = Arc::new(AtomicBool::new(false));
+        let _guard = start(None, Some(flag.clone()));
+        assert!((0..1000).all(|_| in_time()));
+        flag.store(true, Ordering::Relaxed);
+        let stopped = (0..CHECK_EVERY).any(|_| !in_time());
+        assert!(stopped && cancelled() && !expired());
+    }
+
+    #[test]
+    fn the_deadline_stops_a_statement_and_the_guard_clears_it() {
+        {
+            let _guard = start(Some(Duration::ZERO), None);
+            assert!((0..CHECK_EVERY).any(|_| !in_time()));
+            assert!(expired());
+        }
+        assert!(!expired());
+        assert!((0..1000).all(|_| in_time()));
     }
 }

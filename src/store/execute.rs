@@ -12,6 +12,8 @@
 //! key for the next page's skiptoken.
 
 use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
 
 use super::compile::{CompiledExpand, CompiledQuery, ReadLayout, key_list};
 use super::deadline;
@@ -33,6 +35,10 @@ pub trait EntitySink {
     fn begin_expanded(&mut self, index: usize, total: Option<i64>) -> Result<(), StoreError>;
     fn end_expanded(&mut self) -> Result<(), StoreError>;
     fn end_entity(&mut self, key: &Value) -> Result<(), StoreError>;
+    /// Set when the client has gone away: a statement reading for it may stop.
+    fn cancellation(&self) -> Option<Arc<AtomicBool>> {
+        None
+    }
 }
 
 /// Where a page ended.
@@ -56,8 +62,11 @@ pub fn execute(
     query: &CompiledQuery,
     sink: &mut dyn EntitySink,
 ) -> Result<PageEnd, StoreError> {
-    let _deadline = deadline::start(query.time_limit);
+    let _deadline = deadline::start(query.time_limit, sink.cancellation());
     let end = read_page(conn, query, sink)?;
+    if deadline::cancelled() {
+        return Err(StoreError::SinkClosed);
+    }
     if deadline::expired() {
         return Err(StoreError::Timeout(
             query.time_limit.unwrap_or_default().as_millis(),

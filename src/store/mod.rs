@@ -463,7 +463,7 @@ pub fn ensure_tenant(
 
 /// The number of rows a compiled plan matches (`/$count`): its count statement.
 pub fn count(conn: &mut Conn, query: &CompiledQuery) -> Result<i64, StoreError> {
-    let _deadline = deadline::start(query.time_limit);
+    let _deadline = deadline::start(query.time_limit, None);
     match &query.count {
         Some(stmt) => {
             let n = read::scalar_i64(conn, stmt)?;
