@@ -195,6 +195,11 @@ both_backends!(search_links_and_downloads_work, |backend| {
             assert_eq!(resp.status, 200, "{page} -> {link}: {}", resp.text());
         }
     }
+    // The table page's examples include a server-side aggregate, and it ran.
+    assert!(
+        checked.iter().any(|l| l.contains("$apply=groupby")),
+        "{checked:?}"
+    );
     for set in app.model.entity_sets() {
         assert!(
             checked.contains(&format!("{origin}/docs/tables/{}", set.name)),

@@ -373,6 +373,19 @@ fn examples(site: &Site<'_>, set: &EntitySet) -> Vec<Example> {
             url: site.query_url(name, &[("$top", "5"), ("$expand", &nav.name)]),
         });
     }
+    // An aggregate computed by the server, by a column with a short list of values.
+    if let Some(p) = set.properties.iter().find(|p| !p.allowed_values.is_empty()) {
+        out.push(Example {
+            label: format!("Rows per {}, counted by the server ($apply)", p.name),
+            url: site.query_url(
+                name,
+                &[(
+                    "$apply",
+                    &format!("groupby(({}),aggregate($count as rows))", p.name),
+                )],
+            ),
+        });
+    }
     out
 }
 
