@@ -421,14 +421,45 @@ async fn collection(read: Read<'_>) -> Result<HttpResponse, ApiError> {
         head.push(b',');
     }
     let shape = EntityShape::new(&state.model, &plan, &root, format);
+    let paging = Paging {
+        tenant: plan.tenant.clone(),
+        order: plan.order.clone(),
+        top: options.top,
+        page_size,
+    };
+    stream_page(req, state, query, shape, head, paging, format).await
+}
+
+/// What the next page's link needs: whose rows, in which order, how many more.
+struct Paging {
+    tenant: String,
+    order: Vec<plan::OrderKey>,
+    /// `$top` of the request, counted across pages.
+    top: Option<u64>,
+    page_size: u64,
+}
+
+/// Runs a collection page on a blocking thread and answers with it: one sized body
+/// when it fits the first chunk, a stream otherwise, with `@odata.nextLink` when
+/// more rows follow. Every collection answer (entity sets, navigation, `$apply`)
+/// goes through here.
+async fn stream_page(
+    req: &ReadRequest,
+    state: &State,
+    query: store::CompiledQuery,
+    shape: EntityShape,
+    head: Vec<u8>,
+    paging: Paging,
+    format: negotiate::JsonFormat,
+) -> Result<HttpResponse, ApiError> {
+    let preferences = Preferences::of(&req.headers);
     let link_base = next_link_base(req);
-    let top = options.top;
     let encoding = req.encoding;
     let (page, started) = PageOut::new();
     let task_state = state.clone();
     let (mut cancel, cancelled) = CancelOnDrop::new();
-    // One blocking task reads, writes and compresses the page. A page that fits in
-    // the first chunk comes back whole through `started`; a larger one streams.
+    // A page that fits in the first chunk comes back whole through `started`; a
+    // larger one streams.
     actix_web::rt::task::spawn_blocking(move || {
         let output = Output::Page {
             page,
@@ -441,9 +472,9 @@ async fn collection(read: Read<'_>) -> Result<HttpResponse, ApiError> {
             let mut conn = task_state.db.get()?;
             let end = store::execute(&mut conn, &query, &mut writer)?;
             drop(conn);
-            let remaining = top.map(|t| t.saturating_sub(end.rows));
+            let remaining = paging.top.map(|t| t.saturating_sub(end.rows));
             let next = (end.more && remaining != Some(0)).then(|| {
-                let token = encode_skiptoken(&plan.tenant, &plan.order, &end.last_sort);
+                let token = encode_skiptoken(&paging.tenant, &paging.order, &end.last_sort);
                 next_link(&link_base, remaining, &token)
             });
             writer.finish_collection(next.as_deref())
@@ -473,7 +504,7 @@ async fn collection(read: Read<'_>) -> Result<HttpResponse, ApiError> {
     let mut response = HttpResponse::Ok();
     response.content_type(format.content_type());
     encoded_headers(&mut response, encoding);
-    preferences.applied(&mut response, Some(page_size));
+    preferences.applied(&mut response, Some(paging.page_size));
     Ok(match body {
         PageStart::Body(bytes) => response.body(bytes),
         PageStart::Stream(rx) => response.streaming(ReceiverStream::new(rx)),
@@ -754,53 +785,11 @@ async fn apply_collection(
         head.push(b',');
     }
     let shape = EntityShape::for_apply(&plan, format);
-    let link_base = next_link_base(req);
-    let encoding = req.encoding;
-    let (page, started) = PageOut::new();
-    let task_state = state.clone();
-    actix_web::rt::task::spawn_blocking(move || {
-        let output = Output::Page {
-            page,
-            encoder: BodyEncoder::new(encoding).map(Box::new),
-        };
-        let mut writer =
-            JsonWriter::collection(shape, &head, output).omitting_nulls(preferences.omit_nulls);
-        let result = (|| -> Result<(), StoreError> {
-            let mut conn = task_state.db.get()?;
-            let end = store::execute(&mut conn, &query, &mut writer)?;
-            drop(conn);
-            let remaining = plan.top.map(|t| t.saturating_sub(end.rows));
-            let next = (end.more && remaining != Some(0)).then(|| {
-                let token = encode_skiptoken(&plan.tenant, &plan.order, &end.last_sort);
-                next_link(&link_base, remaining, &token)
-            });
-            writer.finish_collection(next.as_deref())
-        })();
-        match result {
-            Ok(()) | Err(StoreError::SinkClosed) => {}
-            Err(e) => {
-                if writer.started() {
-                    tracing::error!("streaming {} failed: {e}", link_base);
-                }
-                writer.fail(e);
-            }
-        }
-    });
-    let body = match started.await {
-        Ok(Ok(body)) => body,
-        Ok(Err(e)) => return Err(e.into()),
-        Err(_) => {
-            return Err(ApiError::internal(
-                &"the database task ended before answering",
-            ));
-        }
+    let paging = Paging {
+        tenant: plan.tenant.clone(),
+        order: plan.order.clone(),
+        top: plan.top,
+        page_size,
     };
-    let mut response = HttpResponse::Ok();
-    response.content_type(format.content_type());
-    encoded_headers(&mut response, encoding);
-    preferences.applied(&mut response, Some(page_size));
-    Ok(match body {
-        PageStart::Body(bytes) => response.body(bytes),
-        PageStart::Stream(rx) => response.streaming(ReceiverStream::new(rx)),
-    })
+    stream_page(req, state, query, shape, head, paging, format).await
 }
