@@ -299,32 +299,12 @@ both_backends!(
         let mut settings = demo_settings();
         settings.limits.statement_timeout_ms = 5;
         let Some(app) = TestApp::start(backend, settings, |db, model| {
-            let set = model.entity_set("Calls").expect("Calls");
-            let mut conn = db.get().expect("conn");
-            conn.transaction(|c| {
-                store::ensure_tenant(c, TENANT, TENANT, "Europe/Budapest")?;
-                let scoped = common::scope(c, TENANT);
-                let mut batch =
-                    store::RowBatch::new(set, scoped.scope(), (0..set.properties.len()).collect());
-                for i in 0..20_000 {
-                    let row = set
-                        .properties
-                        .iter()
-                        .map(|p| fixture_value(model, "Calls", &p.name, i))
-                        .collect();
-                    batch.push(row)?;
-                }
-                batch.flush(c).map(|_| ())
-            })
-            .expect("fixture");
+            fill_set_in_one_transaction(db, model, TENANT, "Calls", 20_000);
         }) else {
             return;
         };
         // Every row computes a long chain of string functions: far more than 5 ms in all.
-        let mut text = "id".to_string();
-        for _ in 0..6 {
-            text = format!("concat({text},{text})");
-        }
+        let text = slow_text(6);
         let r = app.get(
         &format!("/odata/Calls?$apply=compute(length({text}) as k)/groupby((k),aggregate($count as n))")
             .replace(' ', "%20"),

@@ -1572,32 +1572,12 @@ both_backends!(
         settings.limits.statement_timeout_ms = 5;
         let Some(app) = TestApp::start(backend, settings, |db, model| {
             // Written in one transaction: writes are not bound by the read time limit.
-            let set = model.entity_set("Calls").expect("Calls");
-            let mut conn = db.get().expect("conn");
-            conn.transaction(|c| {
-                store::ensure_tenant(c, TENANT, TENANT, "Europe/Budapest")?;
-                let scoped = common::scope(c, TENANT);
-                let mut batch =
-                    RowBatch::new(set, scoped.scope(), (0..set.properties.len()).collect());
-                for i in 0..20_000 {
-                    let row = set
-                        .properties
-                        .iter()
-                        .map(|p| fixture_value(model, "Calls", &p.name, i))
-                        .collect();
-                    batch.push(row)?;
-                }
-                batch.flush(c).map(|_| ())
-            })
-            .expect("fixture");
+            fill_set_in_one_transaction(db, model, TENANT, "Calls", 20_000);
         }) else {
             return;
         };
         // Every row runs a long chain of string functions: far more than 5 ms in all.
-        let mut text = "id".to_string();
-        for _ in 0..6 {
-            text = format!("concat({text},{text})");
-        }
+        let text = slow_text(6);
         let filter = format!("indexof({text},'no such text') gt 0 or length({text}) eq 0");
         let e = app
             .get(&format!("/odata/Calls?$filter={}", enc(&filter)))

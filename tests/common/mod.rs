@@ -271,6 +271,43 @@ pub fn ids(page: &Value) -> Vec<String> {
         .collect()
 }
 
+/// [`fill_set`] in one transaction, which the read time limit does not bound (for
+/// tests that set `statement_timeout_ms` very small).
+pub fn fill_set_in_one_transaction(
+    db: &Db,
+    model: &Model,
+    tenant: &str,
+    set_name: &str,
+    rows: usize,
+) {
+    let set = model.entity_set(set_name).expect("set");
+    let mut conn = db.get().expect("conn");
+    conn.transaction(|c| {
+        store::ensure_tenant(c, tenant, tenant, "Europe/Budapest")?;
+        let scoped = scope(c, tenant);
+        let mut batch = RowBatch::new(set, scoped.scope(), (0..set.properties.len()).collect());
+        for i in 0..rows {
+            let row = set
+                .properties
+                .iter()
+                .map(|p| fixture_value(model, set_name, &p.name, i))
+                .collect();
+            batch.push(row)?;
+        }
+        batch.flush(c).map(|_| ())
+    })
+    .expect("fixture");
+}
+
+/// `concat(id,id)` doubled `levels` times: a text expression that is slow per row.
+pub fn slow_text(levels: usize) -> String {
+    let mut text = "id".to_string();
+    for _ in 0..levels {
+        text = format!("concat({text},{text})");
+    }
+    text
+}
+
 /// Writes `rows` fixture rows of `set` for `tenant`.
 pub fn fill_set(db: &Db, model: &Model, tenant: &str, set_name: &str, rows: usize) {
     let set = model.entity_set(set_name).expect("set");
