@@ -14,12 +14,13 @@
 #      changes), and prints conversations/s and rows/s for both.
 #
 # Needs: cargo, python3; psql for PostgreSQL. CCFEED_BENCH_KEEP=1 keeps the temporary
-# directory.
+# directory. CCFEED_BENCH_BIN=path runs that binary instead of building one (for an A/B
+# of two builds).
 set -euo pipefail
 
 N="${1:-20000}"
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
-BIN="$ROOT/target/release/ccfeed"
+BIN="${CCFEED_BENCH_BIN:-$ROOT/target/release/ccfeed}"
 WORK="$(mktemp -d "${TMPDIR:-/tmp}/ccfeed-import-bench.XXXXXX")"
 PG_DBS=()
 
@@ -31,8 +32,10 @@ cleanup() {
 }
 trap cleanup EXIT
 
-echo "== building ccfeed (release)"
-(cd "$ROOT" && cargo build --release --quiet --bin ccfeed)
+if [[ -z "${CCFEED_BENCH_BIN:-}" ]]; then
+    echo "== building ccfeed (release)"
+    (cd "$ROOT" && cargo build --release --quiet --bin ccfeed)
+fi
 
 RESULTS=()
 # run_one FORMAT BACKEND DATABASE

@@ -20,12 +20,13 @@
 #
 # Needs: cargo, curl, awk; psql for PostgreSQL. Warns when one backend takes longer than
 # five minutes (then run it again with a smaller N). Set CCFEED_BENCH_KEEP=1 to keep the
-# temporary directory (data file, databases, server logs).
+# temporary directory (data file, databases, server logs). CCFEED_BENCH_BIN=path runs that
+# binary instead of building one (for an A/B of two builds).
 set -euo pipefail
 
 N="${1:-${CCFEED_BENCH_ROWS:-1000000}}"
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
-BIN="$ROOT/target/release/ccfeed"
+BIN="${CCFEED_BENCH_BIN:-$ROOT/target/release/ccfeed}"
 WORK="$(mktemp -d "${TMPDIR:-/tmp}/ccfeed-ingest-bench.XXXXXX")"
 SERVER_PID=""
 PG_DB=""
@@ -46,8 +47,10 @@ cleanup() {
 }
 trap cleanup EXIT
 
-echo "== building ccfeed (release)"
-(cd "$ROOT" && cargo build --release --quiet --bin ccfeed)
+if [[ -z "${CCFEED_BENCH_BIN:-}" ]]; then
+    echo "== building ccfeed (release)"
+    (cd "$ROOT" && cargo build --release --quiet --bin ccfeed)
+fi
 
 DATA="$WORK/calls.ndjson"
 echo "== generating $N Calls rows"

@@ -163,3 +163,41 @@ fn no_sql_names_the_tenant_column_outside_store() {
         offenders.join("\n")
     );
 }
+
+/// Code lines of a source file (comment lines left out), with their numbers.
+fn code_lines(source: &str) -> impl Iterator<Item = (usize, &str)> {
+    source
+        .lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim_start().starts_with("//"))
+        .map(|(i, l)| (i + 1, l))
+}
+
+/// Every writer builds its rows with `store::RowBuilder` (model checks, local times,
+/// Conversations) and writes them with `store::RowWriter`, which takes nothing else.
+/// `RowBatch` takes raw rows, for test fixtures; in `src` only `store` may use it.
+#[test]
+fn writers_outside_store_go_through_the_row_builder() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let store = root.join("store");
+    let mut files = Vec::new();
+    rust_files(&root, &mut files);
+    let mut offenders = Vec::new();
+    let mut writers = 0;
+    for file in files.iter().filter(|f| !f.starts_with(&store)) {
+        let source = std::fs::read_to_string(file).expect("read source");
+        for (line, code) in code_lines(&source) {
+            if code.contains("RowBatch") {
+                offenders.push(format!("{}:{line}: {}", file.display(), code.trim()));
+            }
+            writers += usize::from(code.contains("RowWriter::new("));
+        }
+    }
+    assert!(
+        offenders.is_empty(),
+        "raw row batches outside src/store (build rows with store::RowBuilder and write them with store::RowWriter):\n{}",
+        offenders.join("\n")
+    );
+    // Ingest, import, the lookup refresh, the segment metrics (two sets), the demo.
+    assert!(writers >= 6, "only {writers} writers found");
+}

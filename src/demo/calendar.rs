@@ -4,7 +4,7 @@
 //!
 //! All instants are `i64` milliseconds since the Unix epoch, UTC.
 
-use chrono::{DateTime, Datelike, NaiveDate, NaiveDateTime, Offset, TimeZone, Timelike, Utc};
+use chrono::{DateTime, Datelike, NaiveDate, NaiveDateTime, TimeZone, Timelike, Utc};
 use chrono_tz::Europe::Budapest;
 
 use crate::store::StoreError;
@@ -233,44 +233,11 @@ pub(super) fn local_to_utc(date: NaiveDate, secs: i64) -> i64 {
     }
 }
 
-/// Tenant-local rendering of an instant, `YYYY-MM-DDTHH:MM:SS.sss+hh:mm`: the same text
-/// as `t.with_timezone(&Europe::Budapest).to_rfc3339_opts(SecondsFormat::Millis, false)`,
-/// built without chrono's formatter because it runs tens of millions of times.
+/// Tenant-local rendering of an instant, `YYYY-MM-DDTHH:MM:SS.sss+hh:mm`, as the row
+/// builder derives it.
+#[cfg(test)]
 pub(super) fn local_text(ms: i64) -> String {
-    let t = utc(ms);
-    let offset = Budapest
-        .offset_from_utc_datetime(&t.naive_utc())
-        .fix()
-        .local_minus_utc();
-    let local = t.naive_utc() + chrono::Duration::seconds(i64::from(offset));
-    let mut s = String::with_capacity(29);
-    push_digits(&mut s, local.year().rem_euclid(10_000) as u32, 4);
-    s.push('-');
-    push_digits(&mut s, local.month(), 2);
-    s.push('-');
-    push_digits(&mut s, local.day(), 2);
-    s.push('T');
-    push_digits(&mut s, local.hour(), 2);
-    s.push(':');
-    push_digits(&mut s, local.minute(), 2);
-    s.push(':');
-    push_digits(&mut s, local.second(), 2);
-    s.push('.');
-    push_digits(&mut s, ms.rem_euclid(1000) as u32, 3);
-    s.push(if offset < 0 { '-' } else { '+' });
-    let off = offset.unsigned_abs();
-    push_digits(&mut s, off / 3600, 2);
-    s.push(':');
-    push_digits(&mut s, off % 3600 / 60, 2);
-    s
-}
-
-fn push_digits(s: &mut String, v: u32, width: u32) {
-    let mut div = 10u32.pow(width - 1);
-    while div > 0 {
-        s.push(char::from(b'0' + (v / div % 10) as u8));
-        div /= 10;
-    }
+    crate::store::local_text(&utc(ms), &Budapest)
 }
 
 #[cfg(test)]

@@ -17,7 +17,8 @@
 //!   `days` days ending at [`HISTORY_END`], with business-hour peaks, quiet nights,
 //!   light weekends, public holidays, a busier day during a network outage, and
 //!   daylight-saving changes handled in the tenant's time zone. Each one is in its
-//!   media table and in Conversations with the same id and values.
+//!   media table and in Conversations with the same id and values (derived by the
+//!   store's row builder, as for ingested data).
 //! - **Around each conversation**: bot segments for the IVR and chat bots, captured
 //!   workflow variables, queue segments, refused enqueue attempts, workitems for the
 //!   agents (missed, rejected and abandoned offers included) with their conversation
@@ -51,7 +52,8 @@
 //! tests and benchmarks are reproducible. All rows are written in one transaction;
 //! earlier demo rows are removed first, so a failed run leaves the tenant as it was.
 //! Every value is set by property name and checked against the model
-//! (`metadata/ccfeed.xml`): names, types, nullability and allowed values.
+//! (`metadata/ccfeed.xml`) by the same row builder as every other writer's: names,
+//! types, nullability and allowed values.
 
 mod agents;
 mod calendar;
@@ -155,7 +157,7 @@ pub fn generate(db: &Db, model: &Model, options: &DemoOptions) -> Result<DemoSta
     let tenant = demo_tenant(&mut conn)?;
     let rows = conn.transaction(|c| {
         clear_tenant(c, model, &tenant)?;
-        let mut out = out::Out::new(model, tenant.scope())?;
+        let mut out = out::Out::new(model, &tenant)?;
         lookups::write(&mut out, c, &world, &cal)?;
         let mut sim = sim::Sim::new(&cal, &world, &mut out, c, SEED, legs.clone(), bar.clone());
         sim.run()?;

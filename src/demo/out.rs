@@ -1,7 +1,9 @@
-//! One [`Table`] per entity set, and the small helpers every writer shares.
+//! One [`Table`] per entity set the generator writes (Conversations rows are derived
+//! from Calls, Chats and Emails), and the small helpers every writer shares.
 
 use crate::edm::Model;
-use crate::store::{Conn, StoreError, TenantScope};
+use crate::store::tenants::Tenant;
+use crate::store::{Conn, StoreError};
 
 use super::table::Table;
 
@@ -20,7 +22,6 @@ pub(super) struct Out<'m> {
     pub calls: Table<'m>,
     pub chats: Table<'m>,
     pub emails: Table<'m>,
-    pub conversations: Table<'m>,
     pub queue_segments: Table<'m>,
     pub rejected: Table<'m>,
     pub workitems: Table<'m>,
@@ -38,7 +39,7 @@ pub(super) struct Out<'m> {
 }
 
 impl<'m> Out<'m> {
-    pub fn new(model: &'m Model, tenant: &TenantScope) -> Result<Out<'m>, StoreError> {
+    pub fn new(model: &'m Model, tenant: &Tenant) -> Result<Out<'m>, StoreError> {
         let t = |name: &str| Table::new(model, name, tenant);
         let out = Out {
             agents: t("Agents")?,
@@ -54,7 +55,6 @@ impl<'m> Out<'m> {
             calls: t("Calls")?,
             chats: t("Chats")?,
             emails: t("Emails")?,
-            conversations: t("Conversations")?,
             queue_segments: t("QueueSegments")?,
             rejected: t("RejectedEnqueueAttempts")?,
             workitems: t("Workitems")?,
@@ -72,7 +72,8 @@ impl<'m> Out<'m> {
         };
         // A set added to the model must get demo rows too.
         for set in model.entity_sets() {
-            if !out.tables().iter().any(|t| t.name() == set.name) {
+            let filled = |t: &&Table<'m>| t.name() == set.name || t.derives() == Some(&set.name);
+            if !out.tables().iter().any(filled) {
                 return Err(StoreError::Invalid(format!(
                     "the demo generator does not fill the entity set {}",
                     set.name
@@ -82,7 +83,7 @@ impl<'m> Out<'m> {
         Ok(out)
     }
 
-    fn tables(&self) -> [&Table<'m>; 28] {
+    fn tables(&self) -> [&Table<'m>; 27] {
         [
             &self.agents,
             &self.users,
@@ -97,7 +98,6 @@ impl<'m> Out<'m> {
             &self.calls,
             &self.chats,
             &self.emails,
-            &self.conversations,
             &self.queue_segments,
             &self.rejected,
             &self.workitems,
@@ -130,7 +130,6 @@ impl<'m> Out<'m> {
             &mut self.calls,
             &mut self.chats,
             &mut self.emails,
-            &mut self.conversations,
             &mut self.queue_segments,
             &mut self.rejected,
             &mut self.workitems,
@@ -158,11 +157,17 @@ impl<'m> Out<'m> {
             .entity_sets()
             .iter()
             .map(|set| {
-                let n = tables
+                let written: u64 = tables
                     .iter()
-                    .find(|t| t.name() == set.name)
-                    .map_or(0, |t| t.written());
-                (set.name.clone(), n)
+                    .filter(|t| t.name() == set.name)
+                    .map(|t| t.written())
+                    .sum();
+                let derived: u64 = tables
+                    .iter()
+                    .filter(|t| t.derives() == Some(&set.name))
+                    .map(|t| t.derived())
+                    .sum();
+                (set.name.clone(), written + derived)
             })
             .collect()
     }

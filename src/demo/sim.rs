@@ -867,7 +867,7 @@ impl<'a, 'm> Sim<'a, 'm> {
         Ok(())
     }
 
-    /// Writes the conversation to its media table and to Conversations.
+    /// Writes the conversation to its media table (and so to Conversations).
     pub fn conversation(&mut self, c: &Conv) -> Result<(), StoreError> {
         let table = match CHANNELS[c.channel].media.group() {
             Mg::Voice => &mut self.out.calls,
@@ -876,8 +876,6 @@ impl<'a, 'm> Sim<'a, 'm> {
         };
         emit_conversation(table, c, self.cal);
         table.end_row(self.conn)?;
-        emit_conversation(&mut self.out.conversations, c, self.cal);
-        self.out.conversations.end_row(self.conn)?;
         self.conversation_end(c)?;
         self.bar.inc(1);
         Ok(())
@@ -891,8 +889,7 @@ fn capacity(mg: Mg) -> usize {
     }
 }
 
-/// The columns of one conversation, for either its media table or Conversations
-/// (which has every column of the three).
+/// The columns of one conversation in its media table.
 fn emit_conversation(t: &mut super::table::Table<'_>, c: &Conv, cal: &Calendar) {
     let ch = &CHANNELS[c.channel];
     let duration = c.end.map(|e| secs(e - c.start));

@@ -14,7 +14,6 @@ use super::calendar::local_text;
 use super::table::Table;
 use super::*;
 use crate::edm::{Model, Storage};
-use crate::store::TenantScope;
 
 const CALLS: u64 = 300;
 const DAYS: u32 = 10;
@@ -662,20 +661,27 @@ fn rows_that_do_not_fit_the_model_are_refused() {
         }),
     ];
     for (what, fill) in attempts {
-        let mut t = Table::new(m, "Queues", &TenantScope::for_tests(TENANT)).unwrap();
+        let mut t = Table::new(m, "Queues", &Tenant::for_tests(TENANT, "Europe/Budapest")).unwrap();
         fill(&mut t);
         assert!(
             matches!(t.end_row(&mut conn), Err(StoreError::Invalid(_))),
             "{what} was accepted"
         );
     }
-    let mut t = Table::new(m, "Queues", &TenantScope::for_tests(TENANT)).unwrap();
+    let mut t = Table::new(m, "Queues", &Tenant::for_tests(TENANT, "Europe/Budapest")).unwrap();
     t.text("id", "q")
         .text("name", "n")
         .text("channelId", "c")
         .text("routingMode", "Manual");
     t.end_row(&mut conn).unwrap();
-    assert!(Table::new(m, "NoSuchSet", &TenantScope::for_tests(TENANT)).is_err());
+    assert!(
+        Table::new(
+            m,
+            "NoSuchSet",
+            &Tenant::for_tests(TENANT, "Europe/Budapest")
+        )
+        .is_err()
+    );
 }
 
 #[test]
@@ -688,4 +694,193 @@ fn ensure_generates_only_into_an_empty_tenant() {
         .expect("an empty database gets demo data");
     assert!(stats.rows_of("Calls") + 3 >= DEFAULT_CALLS, "{stats}");
     assert!(ensure(&db, model()).unwrap().is_none());
+}
+
+/// One call as the demo's generator sets it and as an ingested record.
+fn demo_call(t: &mut Table<'_>, id: &str, start_ms: i64) {
+    t.text("id", id.to_string())
+        .text("channelId", "ch-voice")
+        .text("channelType", "Voice")
+        .opt_text("conversationEndedReason", Some("Default"))
+        .opt_int("durationInSeconds", Some(95))
+        .time("startedAt", start_ms)
+        .opt_time("endedAt", Some(start_ms + 95_000))
+        .int("holdCount", 1)
+        .int("holdDurationInSeconds", 20)
+        .flag("isConsult", false)
+        .flag("isOutbound", true)
+        .opt_text("openingCheckResult", Some("Open"));
+}
+
+fn ingest_call(id: &str, start_ms: i64) -> serde_json::Value {
+    let iso = |ms: i64| crate::store::format_instant(&calendar::utc(ms));
+    serde_json::json!({
+        "id": id, "channelId": "ch-voice", "channelType": "Voice",
+        "conversationEndedReason": "Default", "durationInSeconds": 95,
+        "startedAtUtc": iso(start_ms), "endedAtUtc": iso(start_ms + 95_000),
+        "holdCount": 1, "holdDurationInSeconds": 20, "isConsult": false,
+        "isOutbound": true, "openingCheckResult": "Open",
+    })
+}
+
+/// The demo and the ingest path (and with it both importers and the lookup refresh)
+/// build rows with the one row builder: the same call gives the same Calls row and the
+/// same derived Conversations row, and a value one of them refuses, the other refuses
+/// with the same words. A writer that checked or derived on its own would differ. The
+/// one deliberate difference: only the demo refuses a value outside the allowed ones.
+#[test]
+fn demo_and_ingest_build_the_same_rows_and_refuse_the_same_values() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("same.db").to_string_lossy().into_owned();
+    let db = Db::open(&path, 2).unwrap();
+    let m = model();
+    let mut conn = db.get().unwrap();
+    store::ensure_tenant(&mut conn, TENANT, "Demo", "Europe/Budapest").unwrap();
+    let tenant = demo_tenant(&mut conn).unwrap();
+    // 2026-03-29 00:30 UTC: the hour Budapest moves its clocks forward.
+    let start = 1_774_744_200_123;
+
+    let mut t = Table::new(m, "Calls", &tenant).unwrap();
+    demo_call(&mut t, "call-demo", start);
+    t.end_row(&mut conn).unwrap();
+    t.flush(&mut conn).unwrap();
+    drop(conn);
+    let body = format!("{}\n", ingest_call("call-ingest", start));
+    let report = crate::ingest::ingest(
+        &db,
+        m,
+        &tenant,
+        "Calls",
+        body.as_bytes(),
+        1 << 20,
+        &mut |_| {},
+    )
+    .unwrap();
+    assert_eq!(report.conversations, Some(1));
+
+    let mut conn = db.get().unwrap();
+    for set in ["Calls", "Conversations"] {
+        let set = m.entity_set(set).unwrap();
+        let rows = store::scoped::all_rows(&mut conn, tenant.scope(), set).unwrap();
+        assert_eq!(rows.len(), 2, "{}", set.name);
+        let by_id = |id: &str| {
+            rows.iter()
+                .find(|r| r[set.key] == store::Value::Text(id.into()))
+                .unwrap_or_else(|| panic!("{}: no row {id}", set.name))
+                .clone()
+        };
+        let (mut demo, ingested) = (by_id("call-demo"), by_id("call-ingest"));
+        demo[set.key] = store::Value::Text("call-ingest".into());
+        assert_eq!(demo, ingested, "{}", set.name);
+        let started = set.property_index("startedAt").unwrap();
+        assert_eq!(
+            demo[started],
+            store::Value::Text("2026-03-29T01:30:00.123+01:00".into())
+        );
+    }
+    drop(conn);
+
+    // The same bad value through both writers.
+    type Spoil = fn(&mut Table<'_>);
+    let cases: [(&str, serde_json::Value, Spoil); 6] = [
+        ("channelId", serde_json::json!(7), |t| {
+            t.int("channelId", 7);
+        }),
+        ("customerFirstName", serde_json::json!("a\u{0}b"), |t| {
+            t.text("customerFirstName", "a\u{0}b");
+        }),
+        (
+            "customerRingDuration",
+            serde_json::json!(3_000_000_000i64),
+            |t| {
+                t.int("customerRingDuration", 3_000_000_000);
+            },
+        ),
+        ("colour", serde_json::json!("red"), |t| {
+            t.text("colour", "red");
+        }),
+        ("channelId", serde_json::Value::Null, |t| {
+            t.opt_text("channelId", None::<String>);
+        }),
+        ("openingCheckResult", serde_json::json!("Closed"), |t| {
+            t.text("openingCheckResult", "Closed");
+        }),
+    ];
+    for (property, value, spoil) in cases {
+        let mut record = ingest_call("bad", start);
+        record[property] = value;
+        let calls = m.entity_set("Calls").unwrap();
+        let mut converter = crate::ingest::Converter::new(m, calls, &tenant).unwrap();
+        // Every case but the last is one problem, reported alike.
+        let ingested = converter.convert(1, &record);
+
+        // The demo sets the spoiled value instead of the good one.
+        let mut t = Table::new(m, "Calls", &tenant).unwrap();
+        spoil(&mut t);
+        fill_except(&mut t, property, start);
+        let mut conn = db.get().unwrap();
+        let demo = t.end_row(&mut conn);
+        match (ingested, demo) {
+            (Ok(_), Ok(())) => assert_eq!(property, "openingCheckResult"),
+            // A number for a string: the JSON's type is ingest's to check, the
+            // value's type the builder's; both say what was expected.
+            (Err(errors), Err(StoreError::Invalid(message)))
+                if errors
+                    .first()
+                    .is_some_and(|e| e.message == "expected a string") =>
+            {
+                assert!(
+                    message.contains(&format!("property '{property}': expected a string")),
+                    "{message}"
+                );
+            }
+            (Err(errors), Err(StoreError::Invalid(message))) => {
+                assert_eq!(errors.len(), 1, "{property}: {errors:?}");
+                let words = format!("property '{property}': {}", errors[0].message);
+                assert!(message.contains(&words), "{property}: {message} / {words}");
+            }
+            (i, d) => panic!("{property}: ingest {i:?}, demo {d:?}"),
+        }
+    }
+    // A value outside the allowed ones: taken from a source, refused from the demo.
+    let mut record = ingest_call("unlisted", start);
+    record["channelType"] = serde_json::json!("Fax");
+    let calls = m.entity_set("Calls").unwrap();
+    let mut converter = crate::ingest::Converter::new(m, calls, &tenant).unwrap();
+    assert!(converter.convert(1, &record).is_ok());
+    let mut t = Table::new(m, "Calls", &tenant).unwrap();
+    t.text("channelType", "Fax");
+    fill_except(&mut t, "channelType", start);
+    let mut conn = db.get().unwrap();
+    match t.end_row(&mut conn) {
+        Err(StoreError::Invalid(message)) => assert!(
+            message.contains("property 'channelType': is not one of its allowed values (Voice)"),
+            "{message}"
+        ),
+        other => panic!("{other:?}"),
+    }
+}
+
+/// [`demo_call`] without `property` (the caller has set it).
+fn fill_except(t: &mut Table<'_>, property: &str, start_ms: i64) {
+    if property != "id" {
+        t.text("id", "bad");
+    }
+    if property != "channelId" {
+        t.text("channelId", "ch-voice");
+    }
+    if property != "channelType" {
+        t.text("channelType", "Voice");
+    }
+    t.opt_text("conversationEndedReason", Some("Default"))
+        .opt_int("durationInSeconds", Some(95))
+        .time("startedAt", start_ms)
+        .opt_time("endedAt", Some(start_ms + 95_000))
+        .int("holdCount", 1)
+        .int("holdDurationInSeconds", 20)
+        .flag("isConsult", false)
+        .flag("isOutbound", true);
+    if property != "openingCheckResult" {
+        t.opt_text("openingCheckResult", Some("Open"));
+    }
 }

@@ -12,7 +12,6 @@
 pub mod import;
 mod record;
 pub mod segments;
-mod spool;
 
 use std::collections::BTreeSet;
 use std::io::{BufRead, BufReader, Read};
@@ -21,9 +20,7 @@ use serde::Serialize;
 
 use crate::edm::{EntitySet, Model};
 use crate::store::tenants::Tenant;
-use crate::store::{Conn, Db, RowBatch, StoreError};
-
-use spool::Spool;
+use crate::store::{Conn, Db, RowWriter, Spool, StoreError};
 
 pub(crate) use record::Converter;
 pub use record::RecordError;
@@ -235,8 +232,7 @@ impl<'de> serde::de::Visitor<'de> for ArrayVisitor<'_> {
 }
 
 struct Writer<'m> {
-    main: RowBatch<'m>,
-    conversations: Option<RowBatch<'m>>,
+    rows: RowWriter<'m>,
     inserted: u64,
     updated: u64,
     conversation_rows: u64,
@@ -244,19 +240,15 @@ struct Writer<'m> {
 
 impl Writer<'_> {
     fn flush(&mut self, conn: &mut Conn) -> Result<(), StoreError> {
-        if self.main.is_empty() {
+        if self.rows.is_empty() {
             return Ok(());
         }
-        let existing = self.main.count_existing(conn)? as u64;
-        let pending = self.main.len() as u64;
+        let existing = self.rows.count_existing(conn)? as u64;
+        let pending = self.rows.len() as u64;
         self.updated += existing;
         self.inserted += pending - existing;
-        self.main.flush(conn)?;
-        if let Some(c) = &mut self.conversations {
-            self.conversation_rows += c.len() as u64;
-            c.flush(conn)?;
-        }
-        Ok(())
+        self.conversation_rows += self.rows.derived_len() as u64;
+        self.rows.flush(conn)
     }
 }
 
@@ -265,8 +257,7 @@ pub struct ValidBatch<'m> {
     model: &'m Model,
     set: &'m EntitySet,
     tenant: Tenant,
-    columns: Vec<usize>,
-    conversation_columns: Option<Vec<usize>>,
+    converter: Converter<'m>,
     spool: Spool,
     records: u64,
     /// Conversations whose segment metrics the batch changes (Messages, AgentSegments).
@@ -288,7 +279,7 @@ pub fn read_batch<'m>(
         .entity_set(set_name)
         .ok_or_else(|| IngestError::NotAccepted(format!("there is no entity set '{set_name}'")))?;
     check_writable(set)?;
-    let converter = Converter::new(model, set, tenant)?;
+    let mut converter = Converter::new(model, set, tenant)?;
     let mut reader = BufReader::with_capacity(256 * 1024, body);
     // NDJSON or a JSON array, told apart by the first non-space byte.
     let first = loop {
@@ -318,16 +309,14 @@ pub fn read_batch<'m>(
                       errors: &mut Vec<RecordError>|
      -> Result<(), IngestError> {
         match converter.convert(number, &value) {
-            Ok((row, conversation)) => {
+            Ok(built) => {
                 if errors.is_empty() {
                     if refreshes_segments
                         && let Some(id) = value.get("conversationId").and_then(|v| v.as_str())
                     {
                         touched_conversations.insert(id.to_string());
                     }
-                    spool
-                        .push(&row, conversation.as_deref())
-                        .map_err(IngestError::Spool)?;
+                    spool.push(&built).map_err(IngestError::Spool)?;
                 }
             }
             Err(mut e) => {
@@ -430,8 +419,7 @@ pub fn read_batch<'m>(
         model,
         set,
         tenant: tenant.clone(),
-        columns: converter.columns().to_vec(),
-        conversation_columns: converter.conversation_columns().map(<[usize]>::to_vec),
+        converter,
         spool,
         records,
         touched_conversations: refreshes_segments
@@ -446,20 +434,14 @@ impl ValidBatch<'_> {
             model,
             set,
             tenant,
-            columns,
-            conversation_columns,
+            converter,
             spool,
             records,
             touched_conversations,
         } = self;
         debug_assert_eq!(spool.rows(), records);
         let mut writer = Writer {
-            main: RowBatch::new(set, tenant.scope(), columns),
-            conversations: conversation_columns.and_then(|cols| {
-                model
-                    .entity_set("Conversations")
-                    .map(|c| RowBatch::new(c, tenant.scope(), cols))
-            }),
+            rows: RowWriter::new(converter.builder()),
             inserted: 0,
             updated: 0,
             conversation_rows: 0,
@@ -469,12 +451,9 @@ impl ValidBatch<'_> {
         };
         let mut rows = spool.reader().map_err(spool_error)?;
         conn.transaction(|conn| {
-            while let Some((row, conversation)) = rows.next_record().map_err(spool_error)? {
-                writer.main.push_replacing(row)?;
-                if let (Some(batch), Some(c)) = (&mut writer.conversations, conversation) {
-                    batch.push_replacing(c)?;
-                }
-                if writer.main.len() >= FLUSH_ROWS {
+            while let Some(built) = rows.next_built().map_err(spool_error)? {
+                writer.rows.push_replacing(built)?;
+                if writer.rows.len() >= FLUSH_ROWS {
                     writer.flush(conn)?;
                 }
             }
@@ -490,9 +469,9 @@ impl ValidBatch<'_> {
             inserted: writer.inserted,
             updated: writer.updated,
             conversations: writer
-                .conversations
-                .as_ref()
-                .map(|_| writer.conversation_rows),
+                .rows
+                .derives_conversations()
+                .then_some(writer.conversation_rows),
         })
     }
 }

@@ -40,13 +40,12 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
-use chrono::{DateTime, SecondsFormat, Utc};
-use chrono_tz::Tz;
+use chrono::{DateTime, Utc};
 
-use crate::edm::{EntitySet, Model};
+use crate::edm::{EntitySet, Model, Storage};
 use crate::store::scoped;
 use crate::store::tenants::Tenant;
-use crate::store::{ColumnKind, Conn, RowBatch, StoreError, Value};
+use crate::store::{Built, ColumnKind, Conn, RowBuilder, RowWriter, StoreError, Value};
 
 /// Conversation ids bound per loading statement.
 const CONVERSATION_CHUNK: usize = 500;
@@ -342,7 +341,8 @@ impl<'m> Columns<'m> {
             .ok_or_else(|| StoreError::Corrupt(format!("{}.{name} is missing", self.set.name)))
     }
 
-    /// The row as binds for an upsert, instants as instants on both backends.
+    /// The stored row as values to build it again, instants as instants on both
+    /// backends.
     fn binds(&self, row: &[Value]) -> Vec<Value> {
         row.iter()
             .zip(&self.set.properties)
@@ -367,7 +367,6 @@ const SEGMENT_COLUMNS: &[&str] = &[
     "endedAtUtc",
     "endReason",
     "firstAgentMessageAtUtc",
-    "firstAgentMessageAt",
     "agentMessageCount",
     "consumerMessageCount",
     "timeToFirstResponseInMilliseconds",
@@ -454,17 +453,12 @@ pub fn refresh(
     tenant: &Tenant,
     conversation_ids: &[String],
 ) -> Result<(), StoreError> {
-    let tz: Tz = tenant.time_zone.parse().map_err(|_| {
-        StoreError::Invalid(format!(
-            "the tenant's time zone '{}' is not valid",
-            tenant.time_zone
-        ))
-    })?;
     let seg = Columns::new(model, "AgentSegments", SEGMENT_COLUMNS)?;
     let msg = Columns::new(model, "Messages", MESSAGE_COLUMNS)?;
+    let mut segment_builder = RowBuilder::new(model, seg.set, tenant)?;
+    let mut message_builder = RowBuilder::new(model, msg.set, tenant)?;
     let unique: BTreeSet<&str> = conversation_ids.iter().map(String::as_str).collect();
     let unique: Vec<&str> = unique.into_iter().collect();
-    let all_columns = |c: &Columns<'_>| (0..c.set.properties.len()).collect::<Vec<usize>>();
 
     for chunk in unique.chunks(CONVERSATION_CHUNK) {
         let mut groups: BTreeMap<String, ConversationRows> = BTreeMap::new();
@@ -477,8 +471,8 @@ pub fn refresh(
             groups.entry(conversation).or_default().messages.push(row);
         }
 
-        let mut segment_batch = RowBatch::new(seg.set, tenant.scope(), all_columns(&seg));
-        let mut message_batch = RowBatch::new(msg.set, tenant.scope(), all_columns(&msg));
+        let mut segment_batch = RowWriter::new(&segment_builder);
+        let mut message_batch = RowWriter::new(&message_builder);
         for ConversationRows {
             segments: segment_rows,
             messages: message_rows,
@@ -515,15 +509,6 @@ pub fn refresh(
                     "firstAgentMessageAtUtc",
                     m.first_agent_message_at.map_or(Value::Null, Value::Instant),
                 );
-                set(
-                    "firstAgentMessageAt",
-                    m.first_agent_message_at.map_or(Value::Null, |t| {
-                        Value::Text(
-                            t.with_timezone(&tz)
-                                .to_rfc3339_opts(SecondsFormat::Millis, false),
-                        )
-                    }),
-                );
                 set("agentMessageCount", opt_int(m.agent_message_count));
                 set("consumerMessageCount", opt_int(m.consumer_message_count));
                 set(
@@ -553,7 +538,7 @@ pub fn refresh(
                     Value::Bool(result.is_last_in_conversation),
                 );
                 set("durationInMilliseconds", opt_int(result.duration_ms));
-                segment_batch.push(binds)?;
+                segment_batch.push(rebuild(&mut segment_builder, binds)?)?;
             }
 
             for (row, result) in message_rows.iter().zip(&message_results) {
@@ -572,13 +557,28 @@ pub fn refresh(
                 if let Some(slot) = binds.get_mut(msg.at("responseTimeInMilliseconds")) {
                     *slot = opt_int(result.response_time_ms);
                 }
-                message_batch.push(binds)?;
+                message_batch.push(rebuild(&mut message_builder, binds)?)?;
             }
         }
         segment_batch.flush(conn)?;
         message_batch.flush(conn)?;
     }
     Ok(())
+}
+
+/// A stored row with new derived values, built again: checked like any written row,
+/// its local times derived from their UTC twins (`firstAgentMessageAt` included).
+fn rebuild(builder: &mut RowBuilder<'_>, values: Vec<Value>) -> Result<Built, StoreError> {
+    let set = builder.set();
+    for (i, (value, p)) in values.into_iter().zip(&set.properties).enumerate() {
+        if p.storage != Storage::LocalText {
+            builder.set_value(i, value);
+        }
+    }
+    builder.finish().map_err(|errors| {
+        let problems: Vec<String> = errors.iter().map(ToString::to_string).collect();
+        StoreError::Corrupt(format!("{}: {}", set.name, problems.join("; ")))
+    })
 }
 
 #[cfg(test)]

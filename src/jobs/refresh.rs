@@ -31,7 +31,7 @@ use crate::edm::{EntitySet, Model};
 use crate::ingest::{Converter, IngestError, Limited};
 use crate::store::scoped;
 use crate::store::tenants::Tenant;
-use crate::store::{self, ColumnKind, Conn, Db, RowBatch, StoreError};
+use crate::store::{self, ColumnKind, Conn, Db, Row, RowWriter, StoreError};
 
 #[derive(Debug, Clone)]
 pub struct RefreshSettings {
@@ -158,8 +158,9 @@ fn load(conn: &mut Conn, set: &EntitySet, tenant: &Tenant) -> Result<Stored, Sto
     Ok(out)
 }
 
-/// The rows of each lookup set in a document, converted and checked.
-type Plans<'m> = Vec<(&'m EntitySet, Vec<Vec<store::Value>>)>;
+/// The rows of each lookup set in a document, converted and checked, with the writer
+/// that takes them.
+type Plans<'m> = Vec<(&'m EntitySet, RowWriter<'m>, Vec<Row>)>;
 
 /// Reads a directory document from `reader` set by set and row by row, converting
 /// each row as it is parsed, so only the converted rows are kept (never the document
@@ -228,24 +229,26 @@ impl<'de> serde::de::Visitor<'de> for DocumentVisitor<'_, '_> {
                 };
                 return Err(stop(self.stopped, RefreshError::Invalid(message)));
             };
-            if self.plans.iter().any(|(s, _)| s.name == set.name) {
+            if self.plans.iter().any(|(s, _, _)| s.name == set.name) {
                 return Err(stop(
                     self.stopped,
                     RefreshError::Invalid(format!("{name} appears twice in the document")),
                 ));
             }
-            let converter = match Converter::new(self.model, set, self.tenant) {
-                Ok(c) => c,
+            // `deletedAt` is never taken from the source.
+            let mut converter = match Converter::new(self.model, set, self.tenant) {
+                Ok(c) => c.dropping("deletedAt"),
                 Err(e) => return Err(stop(self.stopped, RefreshError::Invalid(e.to_string()))),
             };
             let mut rows = Vec::new();
             map.next_value_seed(RowsSeed {
                 set,
-                converter: &converter,
+                converter: &mut converter,
                 rows: &mut rows,
                 stopped: self.stopped,
             })?;
-            self.plans.push((set, rows));
+            self.plans
+                .push((set, RowWriter::new(converter.builder()), rows));
         }
         Ok(())
     }
@@ -254,8 +257,8 @@ impl<'de> serde::de::Visitor<'de> for DocumentVisitor<'_, '_> {
 /// One set's array of rows, converted and checked as each is parsed.
 struct RowsSeed<'a, 'm> {
     set: &'m EntitySet,
-    converter: &'a Converter<'m>,
-    rows: &'a mut Vec<Vec<store::Value>>,
+    converter: &'a mut Converter<'m>,
+    rows: &'a mut Vec<Row>,
     stopped: &'a mut Option<RefreshError>,
 }
 
@@ -276,7 +279,6 @@ impl<'de> serde::de::Visitor<'de> for RowsSeed<'_, '_> {
 
     fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
         let name = &self.set.name;
-        let deleted_at = self.set.property_index("deletedAt");
         let mut seen: HashMap<String, usize> = HashMap::new();
         let mut fail = |e: RefreshError| {
             *self.stopped = Some(e);
@@ -284,8 +286,8 @@ impl<'de> serde::de::Visitor<'de> for RowsSeed<'_, '_> {
         };
         while let Some(row) = seq.next_element::<Value>()? {
             let number = self.rows.len() + 1;
-            let mut binds = match self.converter.convert(number as u64, &row) {
-                Ok((binds, _)) => binds,
+            let row = match self.converter.convert(number as u64, &row) {
+                Ok(built) => built.row,
                 Err(errors) => {
                     return Err(fail(RefreshError::Invalid(format!(
                         "{name}: {}",
@@ -297,17 +299,14 @@ impl<'de> serde::de::Visitor<'de> for RowsSeed<'_, '_> {
                     ))));
                 }
             };
-            if let Some(d) = deleted_at {
-                binds[d] = store::Value::Null; // never taken from the source
-            }
-            if let Some(store::Value::Text(id)) = binds.get(self.set.key)
+            if let Some(store::Value::Text(id)) = row.values().get(self.set.key)
                 && let Some(first) = seen.insert(id.clone(), number)
             {
                 return Err(fail(RefreshError::Invalid(format!(
                     "{name}: rows {first} and {number} have the same id"
                 ))));
             }
-            self.rows.push(binds);
+            self.rows.push(row);
         }
         Ok(())
     }
@@ -323,7 +322,7 @@ pub fn apply(
     settings: &RefreshSettings,
 ) -> Result<BTreeMap<String, SetChanges>, RefreshError> {
     let plans = read_document(model, tenant, document, settings)?;
-    write(conn, tenant, &plans, now, settings)
+    write(conn, tenant, plans, now, settings)
 }
 
 /// Writes the checked rows of each set in one transaction: upserts, soft deletes,
@@ -331,13 +330,13 @@ pub fn apply(
 fn write(
     conn: &mut Conn,
     tenant: &Tenant,
-    plans: &Plans<'_>,
+    plans: Plans<'_>,
     now: DateTime<Utc>,
     settings: &RefreshSettings,
 ) -> Result<BTreeMap<String, SetChanges>, RefreshError> {
     let report = conn.transaction(|conn| {
         let mut report = BTreeMap::new();
-        for (set, rows) in plans {
+        for (set, mut writer, rows) in plans {
             let stored = load(conn, set, tenant)?;
             let active = stored.values().filter(|(_, deleted)| !deleted).count();
             if active >= settings.guard_min_rows
@@ -354,15 +353,19 @@ fn write(
             let deleted_at = set.property_index("deletedAt");
             let mut changes = SetChanges::default();
             let mut present = HashSet::new();
-            let mut batch = RowBatch::new(set, tenant.scope(), (0..set.properties.len()).collect());
             for row in rows {
-                let id = store::Value::plain_text(&row[set.key]).unwrap_or_default();
+                let id = store::Value::plain_text(&row.values()[set.key]).unwrap_or_default();
                 match stored.get(&id) {
                     None => changes.added += 1,
                     Some((values, deleted)) => {
-                        let same = row.iter().zip(values).enumerate().all(|(i, (b, v))| {
-                            Some(i) == deleted_at || store::Value::plain_text(b) == *v
-                        });
+                        let same =
+                            row.values()
+                                .iter()
+                                .zip(values)
+                                .enumerate()
+                                .all(|(i, (b, v))| {
+                                    Some(i) == deleted_at || store::Value::plain_text(b) == *v
+                                });
                         match (*deleted, same) {
                             (true, _) => changes.restored += 1,
                             (false, true) => changes.unchanged += 1,
@@ -371,9 +374,12 @@ fn write(
                     }
                 }
                 present.insert(id);
-                batch.push(row.clone())?;
+                writer.push(store::Built {
+                    row,
+                    conversation: None,
+                })?;
             }
-            batch.flush(conn)?;
+            writer.flush(conn)?;
             let gone: Vec<&String> = stored
                 .iter()
                 .filter(|(id, (_, deleted))| !deleted && !present.contains(*id))
@@ -423,7 +429,7 @@ pub fn run(
         // The document is read and every row checked before a connection is taken.
         let plans = read_document(model, tenant, open(source, settings)?, settings)?;
         let mut conn = db.get()?;
-        write(&mut conn, tenant, &plans, now, settings)
+        write(&mut conn, tenant, plans, now, settings)
     })();
     let mut conn = db.get()?;
     match &result {

@@ -14,6 +14,10 @@
 //! jobs, importers and the demo need) from a [`TenantScope`], which only `store` hands
 //! out. A test (`tests/architecture.rs`) fails if SQL naming the tenant column appears
 //! anywhere else.
+//!
+//! Rows are written the same way by every writer: built and checked against the model
+//! by a [`RowBuilder`] (which also derives the tenant-local times and the Conversations
+//! rows) and upserted by a [`RowWriter`], which takes nothing else ([`row`]).
 
 mod aggregate;
 mod backfill;
@@ -23,7 +27,9 @@ mod execute;
 mod expr;
 mod raw;
 mod read;
+mod row;
 pub mod scoped;
+mod spool;
 pub mod sql;
 pub mod tenants;
 mod value;
@@ -47,7 +53,9 @@ pub use compile::{CompileError, CompiledExpand, CompiledQuery, ReadLayout, compi
 pub use execute::{EntitySink, PageEnd, execute};
 pub use raw::{query, stmt, text};
 pub use read::RowSink;
+pub use row::{Built, Row, RowBuilder, RowError, RowWriter, local_text, shown};
 pub use scoped::TenantScope;
+pub use spool::{Spool, SpoolReader};
 pub use sql::Dialect;
 pub use value::{Cell, assign};
 pub use write::RowBatch;

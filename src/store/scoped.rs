@@ -33,12 +33,6 @@ impl TenantScope {
         TenantScope { id: id.to_string() }
     }
 
-    /// A scope for unit tests that build rows without a database.
-    #[cfg(test)]
-    pub(crate) fn for_tests(id: &str) -> TenantScope {
-        TenantScope::new(id)
-    }
-
     /// The tenant's id (for messages, logs and reports; never for SQL text).
     pub fn id(&self) -> &str {
         &self.id

@@ -1,5 +1,10 @@
 //! Writing rows: multi-row upserts by key, chunked to stay under each backend's bind
 //! limit. The tenant column is always set from the caller's tenant, never from data.
+//!
+//! A [`RowBatch`] takes rows as they are; the feed's writers reach it only through
+//! [`RowWriter`](super::RowWriter), which takes rows checked by the
+//! [`RowBuilder`](super::RowBuilder). Test fixtures use it directly to write exactly
+//! the values a test needs (`tests/architecture.rs` keeps it out of the rest of `src`).
 
 use std::collections::HashMap;
 
@@ -35,6 +40,11 @@ pub struct RowBatch<'m> {
 }
 
 impl<'m> RowBatch<'m> {
+    /// A batch of every property of `set`, in model order.
+    pub(super) fn all_columns(set: &'m EntitySet, tenant: &TenantScope) -> RowBatch<'m> {
+        RowBatch::new(set, tenant, (0..set.properties.len()).collect())
+    }
+
     /// `columns` are property indices; every pushed row has one value per column.
     pub fn new(set: &'m EntitySet, tenant: &TenantScope, columns: Vec<usize>) -> RowBatch<'m> {
         let kinds = columns

@@ -1450,7 +1450,7 @@ mod tests {
         for r in records {
             assert!(SETS.contains(&r.set), "{} is not in SETS", r.set);
             let set = model.entity_set(r.set).unwrap();
-            let converter = Converter::new(&model, set, &tenant).unwrap();
+            let mut converter = Converter::new(&model, set, &tenant).unwrap();
             if let Err(e) = converter.convert(1, &Value::Object(r.fields.clone())) {
                 panic!("{} row {:?} rejected: {e:?}", r.set, r.fields);
             }

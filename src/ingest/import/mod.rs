@@ -21,7 +21,7 @@ use super::{Converter, IngestError, body_error, segments};
 use crate::edm::{EntitySet, Model};
 use crate::store::scoped;
 use crate::store::tenants::Tenant;
-use crate::store::{Conn, Db, RowBatch, StoreError};
+use crate::store::{Conn, Db, RowWriter, StoreError};
 
 /// The export formats ccfeed reads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -200,8 +200,8 @@ fn describe(errors: &[MapError]) -> String {
 struct SetRows<'m> {
     set: &'m EntitySet,
     converter: Converter<'m>,
-    batch: RowBatch<'m>,
-    conversations: Option<RowBatch<'m>>,
+    /// The set's rows and the Conversations rows derived from them.
+    rows: RowWriter<'m>,
     /// Column that ties a row to its conversation (for Calls, Chats and Emails the
     /// key itself, which is the conversation id).
     scope: Option<&'m str>,
@@ -273,12 +273,8 @@ pub fn import(
             IngestError::NotAccepted(format!("the model has no entity set '{name}'"))
         })?;
         let converter = Converter::new(model, set, tenant)?;
-        let conversations = converter.conversation_columns().and_then(|cols| {
-            model
-                .entity_set("Conversations")
-                .map(|c| RowBatch::new(c, tenant.scope(), cols.to_vec()))
-        });
-        let scope = if conversations.is_some() {
+        let rows = RowWriter::new(converter.builder());
+        let scope = if rows.derives_conversations() {
             // A conversation's own row: stale when a newer export files it under
             // another medium.
             Some(set.key_property().column.as_str())
@@ -290,9 +286,8 @@ pub fn import(
         };
         sets.push(SetRows {
             set,
-            batch: RowBatch::new(set, tenant.scope(), converter.columns().to_vec()),
             converter,
-            conversations,
+            rows,
             scope,
             ids: HashMap::new(),
             records: 0,
@@ -310,7 +305,7 @@ pub fn import(
             };
             let value = Value::Object(record.fields.clone());
             match rows.converter.convert(rows.records + 1, &value) {
-                Ok((row, conversation_row)) => {
+                Ok(built) => {
                     rows.records += 1;
                     if let Some(Value::String(id)) = record.fields.get("id") {
                         rows.ids
@@ -318,10 +313,7 @@ pub fn import(
                             .or_default()
                             .push(id.clone());
                     }
-                    rows.batch.push_replacing(row)?;
-                    if let (Some(batch), Some(c)) = (&mut rows.conversations, conversation_row) {
-                        batch.push_replacing(c)?;
-                    }
+                    rows.rows.push_replacing(built)?;
                 }
                 Err(problems) => {
                     for p in problems {
@@ -356,20 +348,18 @@ pub fn import(
         for rows in &mut sets {
             let counts = report.sets.entry(rows.set.name.clone()).or_default();
             counts.records = rows.records;
-            let existing = rows.batch.count_existing(conn)? as u64;
+            let existing = rows.rows.count_existing(conn)? as u64;
             counts.updated += existing;
-            counts.inserted += rows.batch.len() as u64 - existing;
-            rows.batch.flush(conn)?;
-            if let Some(batch) = &mut rows.conversations
-                && !batch.is_empty()
-            {
-                let existing = batch.count_existing(conn)? as u64;
-                let derived = report.sets.entry("Conversations".to_string()).or_default();
-                derived.records += batch.len() as u64;
-                derived.updated += existing;
-                derived.inserted += batch.len() as u64 - existing;
-                batch.flush(conn)?;
+            counts.inserted += rows.rows.len() as u64 - existing;
+            let derived = rows.rows.derived_len() as u64;
+            if derived > 0 {
+                let existing = rows.rows.count_existing_derived(conn)? as u64;
+                let counts = report.sets.entry("Conversations".to_string()).or_default();
+                counts.records += derived;
+                counts.updated += existing;
+                counts.inserted += derived - existing;
             }
+            rows.rows.flush(conn)?;
             if let Some(scope) = rows.scope {
                 let removed = remove_stale(conn, rows, scope, tenant, &conversation_ids)?;
                 report

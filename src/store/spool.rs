@@ -1,19 +1,19 @@
-//! Validated rows waiting for the writer. A batch is read and checked completely
+//! Built rows waiting for their writer. An ingest batch is read and checked completely
 //! before a database connection is taken (a slow sender must not hold SQLite's write
 //! lock or a pooled PostgreSQL connection), so its rows wait here: in memory up to
 //! [`MEMORY_BYTES`], then in an unnamed temporary file that disappears with the spool.
 //!
 //! Rows are kept in a small binary form (a tag byte per value), so writing them
-//! needs no second JSON parse and no second validation.
+//! needs no second JSON parse and no second validation. The spool lives in `store`
+//! beside the [`RowBuilder`](super::RowBuilder) because what it gives back are
+//! [`Row`]s, which only `store` makes.
 
 use std::io::{BufReader, Cursor, Read, Seek, Write};
 
 use chrono::{DateTime, Utc};
 
-use crate::store::Value;
-
-/// A record's row and, for a conversation medium, its Conversations row.
-pub(crate) type SpooledRecord = (Vec<Value>, Option<Vec<Value>>);
+use super::Value;
+use super::row::{Built, Row};
 
 /// Spooled bytes kept in memory before the spool moves to a file.
 const MEMORY_BYTES: usize = 8 * 1024 * 1024;
@@ -29,13 +29,13 @@ const NO_ROW: u8 = 0;
 const ROW: u8 = 1;
 
 #[derive(Default)]
-pub(crate) struct Spool {
+pub struct Spool {
     memory: Vec<u8>,
     file: Option<std::fs::File>,
     rows: u64,
 }
 
-/// The kinds of value a converted record holds; anything else is a bug in the caller.
+/// The kinds of value a built row holds; anything else is a bug in the builder.
 fn encode_row(out: &mut Vec<u8>, row: &[Value]) -> std::io::Result<()> {
     out.extend_from_slice(&(row.len() as u32).to_le_bytes());
     for value in row {
@@ -72,18 +72,15 @@ fn encode_row(out: &mut Vec<u8>, row: &[Value]) -> std::io::Result<()> {
 }
 
 impl Spool {
-    /// Adds one record's row and, if it has one, its derived Conversations row.
-    pub(crate) fn push(
-        &mut self,
-        row: &[Value],
-        conversation: Option<&[Value]>,
-    ) -> std::io::Result<()> {
+    /// Adds one built row and, if it has one, its derived Conversations row.
+    pub fn push(&mut self, built: &Built) -> std::io::Result<()> {
+        let row = built.row.values();
         let mut buf = Vec::with_capacity(64 + row.len() * 12);
         encode_row(&mut buf, row)?;
-        match conversation {
+        match &built.conversation {
             Some(c) => {
                 buf.push(ROW);
-                encode_row(&mut buf, c)?;
+                encode_row(&mut buf, c.values())?;
             }
             None => buf.push(NO_ROW),
         }
@@ -101,12 +98,12 @@ impl Spool {
         Ok(())
     }
 
-    pub(crate) fn rows(&self) -> u64 {
+    pub fn rows(&self) -> u64 {
         self.rows
     }
 
     /// The rows in the order they were pushed.
-    pub(crate) fn reader(self) -> std::io::Result<SpoolReader> {
+    pub fn reader(self) -> std::io::Result<SpoolReader> {
         let source: Box<dyn Read> = match self.file {
             Some(mut file) => {
                 file.rewind()?;
@@ -121,7 +118,7 @@ impl Spool {
     }
 }
 
-pub(crate) struct SpoolReader {
+pub struct SpoolReader {
     source: BufReader<Box<dyn Read>>,
     left: u64,
 }
@@ -167,19 +164,19 @@ impl SpoolReader {
         Ok(row)
     }
 
-    /// The next record's row and Conversations row; `None` after the last.
-    pub(crate) fn next_record(&mut self) -> std::io::Result<Option<SpooledRecord>> {
+    /// The next built row, as it was pushed; `None` after the last.
+    pub fn next_built(&mut self) -> std::io::Result<Option<Built>> {
         if self.left == 0 {
             return Ok(None);
         }
         self.left -= 1;
-        let row = self.row()?;
+        let row = Row(self.row()?);
         let [flag] = self.bytes()?;
         let conversation = match flag {
-            ROW => Some(self.row()?),
+            ROW => Some(Row(self.row()?)),
             _ => None,
         };
-        Ok(Some((row, conversation)))
+        Ok(Some(Built { row, conversation }))
     }
 }
 
@@ -202,15 +199,25 @@ mod tests {
         for count in [3usize, MEMORY_BYTES / 40] {
             let mut spool = Spool::default();
             for i in 0..count {
-                let conversation = (i % 2 == 0).then_some(&row[..2]);
-                spool.push(&row, conversation).unwrap();
+                let built = Built {
+                    row: Row(row.clone()),
+                    conversation: (i % 2 == 0).then(|| Row(row[..2].to_vec())),
+                };
+                spool.push(&built).unwrap();
             }
             assert_eq!(spool.file.is_some(), count > 3);
             let mut reader = spool.reader().unwrap();
             let mut n = 0;
-            while let Some((r, c)) = reader.next_record().unwrap() {
-                assert_eq!(r, row);
-                assert_eq!(c.as_deref(), (n % 2 == 0).then_some(&row[..2]));
+            while let Some(Built {
+                row: r,
+                conversation: c,
+            }) = reader.next_built().unwrap()
+            {
+                assert_eq!(r.values(), row);
+                assert_eq!(
+                    c.as_ref().map(Row::values),
+                    (n % 2 == 0).then_some(&row[..2])
+                );
                 n += 1;
             }
             assert_eq!(n, count);
