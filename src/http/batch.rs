@@ -129,6 +129,7 @@ async fn answer(state: &web::Data<AppState>, tenant: &str, root: &str, part: Par
                     headers: part.headers,
                     root: root.to_string(),
                     encoding: ContentEncoding::Identity,
+                    next_link: handlers::NextLinkOut::none(),
                 };
                 match handlers::read(state, tenant.to_string(), &read_request).await {
                     Ok(response) => response,

@@ -8,6 +8,7 @@ use actix_web::http::StatusCode;
 use actix_web::http::header::{self, ContentEncoding, HeaderMap};
 use actix_web::{HttpRequest, HttpResponse, web};
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
+use tokio::sync::oneshot;
 use tokio_stream::wrappers::ReceiverStream;
 
 use super::auth;
@@ -18,6 +19,7 @@ use super::error::ApiError;
 use super::json::{EntityShape, JsonWriter, write_cell, write_str};
 use super::negotiate::{self, MetadataLevel};
 use super::path::{self, Target};
+use super::prefetch::{self, PageKey, Prefetcher};
 use super::{AppState, ROOT};
 use crate::edm::{ColumnKind, EntitySet, Model};
 use crate::plan::{self, Planner, QueryPlan, Resolved, encode_skiptoken};
@@ -162,8 +164,104 @@ pub async fn resource(req: HttpRequest, state: State) -> Result<HttpResponse, Ap
     }
     check_version(&req)?;
     let tenant = auth::authenticate(&req, &state, Role::Read).await?.id;
-    let read_request = ReadRequest::from_http(&req, &state);
-    read(&state, tenant, &read_request).await
+    let (read_request, next_link) = ReadRequest::from_http(&req, &state);
+    let Some(prefetcher) = req
+        .app_data::<web::Data<Prefetcher>>()
+        .filter(|p| p.enabled())
+        .cloned()
+    else {
+        return read(&state, tenant, &read_request).await;
+    };
+    let caller = auth::caller_identity(req.headers(), req.query_string());
+    let key = PageKey::new(
+        caller,
+        &tenant,
+        read_request.url(),
+        &read_request.headers,
+        read_request.encoding,
+    );
+    if let Some(page) = prefetcher.take(&key).await {
+        if let Some(next) = &page.next {
+            prefetch(
+                &prefetcher,
+                &state,
+                &tenant,
+                &read_request,
+                caller,
+                next.clone(),
+            );
+        }
+        return Ok(page.response());
+    }
+    let response = read(&state, tenant.clone(), &read_request).await;
+    // Only a collection page takes the sender; any other answer drops it here, which
+    // ends the wait below.
+    drop(read_request.next_link.take());
+    let response = response?;
+    let state = state.clone();
+    actix_web::rt::spawn(async move {
+        if let Ok(Some(next)) = next_link.await {
+            prefetch(&prefetcher, &state, &tenant, &read_request, caller, next);
+        }
+    });
+    Ok(response)
+}
+
+/// Starts producing the page at `next` (a nextLink this server wrote for `req`) for
+/// the same caller, unless it is already under way or the budget is spent; see
+/// [`super::prefetch`].
+fn prefetch(
+    prefetcher: &web::Data<Prefetcher>,
+    state: &State,
+    tenant: &str,
+    req: &ReadRequest,
+    caller: [u8; 32],
+    next: String,
+) {
+    let Some(rest) = next.strip_prefix(&format!("{}/", req.root)) else {
+        return;
+    };
+    let (path, query) = rest.split_once('?').unwrap_or((rest, ""));
+    let (next_request, next_link) = ReadRequest {
+        path: path.to_string(),
+        query: query.to_string(),
+        headers: req.headers.clone(),
+        root: req.root.clone(),
+        encoding: req.encoding,
+        next_link: NextLinkOut::none(),
+    }
+    .announcing();
+    let key = PageKey::new(caller, tenant, next, &next_request.headers, req.encoding);
+    let Some(pending) = prefetcher.begin(key) else {
+        return;
+    };
+    let (prefetcher, state, tenant) = (prefetcher.clone(), state.clone(), tenant.to_string());
+    actix_web::rt::spawn(async move {
+        let (key, id) = (pending.key().clone(), pending.id());
+        let response = read(&state, tenant, &next_request).await;
+        drop(next_request.next_link.take());
+        let answer = match response {
+            Ok(response) => prefetch::collect(response, next_link, prefetcher.room()).await,
+            Err(_) => None,
+        };
+        prefetcher.finish(pending, answer);
+        actix_web::rt::time::sleep(prefetcher.idle()).await;
+        prefetcher.expire(&key, id);
+    });
+}
+
+/// Where a collection page reports its `@odata.nextLink` (or that it has none) once
+/// it is known, for pipelined paging; reads nobody follows carry [`NextLinkOut::none`].
+pub struct NextLinkOut(std::sync::Mutex<Option<oneshot::Sender<Option<String>>>>);
+
+impl NextLinkOut {
+    pub fn none() -> NextLinkOut {
+        NextLinkOut(std::sync::Mutex::new(None))
+    }
+
+    fn take(&self) -> Option<oneshot::Sender<Option<String>>> {
+        self.0.lock().ok().and_then(|mut s| s.take())
+    }
 }
 
 /// A read request as the pipeline takes it: from an HTTP request, or from a part of
@@ -176,10 +274,15 @@ pub struct ReadRequest {
     /// The absolute service root for links.
     pub root: String,
     pub encoding: ContentEncoding,
+    pub next_link: NextLinkOut,
 }
 
 impl ReadRequest {
-    fn from_http(req: &HttpRequest, state: &AppState) -> ReadRequest {
+    /// The request, and where its page's nextLink will be reported.
+    fn from_http(
+        req: &HttpRequest,
+        state: &AppState,
+    ) -> (ReadRequest, oneshot::Receiver<Option<String>>) {
         ReadRequest {
             path: req
                 .uri()
@@ -191,6 +294,24 @@ impl ReadRequest {
             headers: req.headers().clone(),
             root: service_root(req, state),
             encoding: negotiated_encoding(req),
+            next_link: NextLinkOut::none(),
+        }
+        .announcing()
+    }
+
+    /// This request with a channel for its nextLink.
+    fn announcing(mut self) -> (ReadRequest, oneshot::Receiver<Option<String>>) {
+        let (tx, rx) = oneshot::channel();
+        self.next_link = NextLinkOut(std::sync::Mutex::new(Some(tx)));
+        (self, rx)
+    }
+
+    /// Root, path and query: the URL as a nextLink of this server spells it.
+    fn url(&self) -> String {
+        if self.query.is_empty() {
+            format!("{}/{}", self.root, self.path)
+        } else {
+            format!("{}/{}?{}", self.root, self.path, self.query)
         }
     }
 
@@ -457,6 +578,7 @@ async fn stream_page(
     let encoding = req.encoding;
     let (page, started) = PageOut::new();
     let task_state = state.clone();
+    let announce = req.next_link.take();
     let (mut cancel, cancelled) = CancelOnDrop::new();
     // A page that fits in the first chunk comes back whole through `started`; a
     // larger one streams.
@@ -477,6 +599,9 @@ async fn stream_page(
                 let token = encode_skiptoken(&paging.tenant, &paging.order, &end.last_sort);
                 next_link(&link_base, remaining, &token)
             });
+            if let Some(announce) = announce {
+                let _ = announce.send(next.clone());
+            }
             writer.finish_collection(next.as_deref())
         })();
         match result {
