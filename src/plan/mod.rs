@@ -72,7 +72,7 @@ impl Limits {
 impl Default for Limits {
     fn default() -> Limits {
         Limits {
-            page_size: 5_000,
+            page_size: 10_000,
             max_page_size: 50_000,
             max_orderby_keys: 8,
             max_filter_nodes: 3_000,
