@@ -23,7 +23,7 @@ use super::prefetch::{self, PageKey, Prefetcher};
 use super::{AppState, ROOT};
 use crate::edm::{ColumnKind, EntitySet, Model};
 use crate::plan::{self, Planner, QueryPlan, Resolved, encode_skiptoken};
-use crate::store::tenants::Role;
+use crate::store::tenants::{Role, Tenant};
 use crate::store::{self, Cell, EntitySink, StoreError, Value};
 use crate::uri::{self, QueryOptions};
 
@@ -163,7 +163,7 @@ pub async fn resource(req: HttpRequest, state: State) -> Result<HttpResponse, Ap
         return super::docs::table_named(req, state, name).await;
     }
     check_version(&req)?;
-    let tenant = auth::authenticate(&req, &state, Role::Read).await?.id;
+    let tenant = auth::authenticate(&req, &state, Role::Read).await?;
     let (read_request, next_link) = ReadRequest::from_http(&req, &state);
     let Some(prefetcher) = req
         .app_data::<web::Data<Prefetcher>>()
@@ -175,7 +175,7 @@ pub async fn resource(req: HttpRequest, state: State) -> Result<HttpResponse, Ap
     let caller = auth::caller_identity(req.headers(), req.query_string());
     let key = PageKey::new(
         caller,
-        &tenant,
+        &tenant.id,
         read_request.url(),
         &read_request.headers,
         read_request.encoding,
@@ -213,7 +213,7 @@ pub async fn resource(req: HttpRequest, state: State) -> Result<HttpResponse, Ap
 fn prefetch(
     prefetcher: &web::Data<Prefetcher>,
     state: &State,
-    tenant: &str,
+    tenant: &Tenant,
     req: &ReadRequest,
     caller: [u8; 32],
     next: String,
@@ -231,11 +231,17 @@ fn prefetch(
         next_link: NextLinkOut::none(),
     }
     .announcing();
-    let key = PageKey::new(caller, tenant, next, &next_request.headers, req.encoding);
+    let key = PageKey::new(
+        caller,
+        &tenant.id,
+        next,
+        &next_request.headers,
+        req.encoding,
+    );
     let Some(pending) = prefetcher.begin(key) else {
         return;
     };
-    let (prefetcher, state, tenant) = (prefetcher.clone(), state.clone(), tenant.to_string());
+    let (prefetcher, state, tenant) = (prefetcher.clone(), state.clone(), tenant.clone());
     actix_web::rt::spawn(async move {
         let (key, id) = (pending.key().clone(), pending.id());
         let response = read(&state, tenant, &next_request).await;
@@ -324,7 +330,7 @@ impl ReadRequest {
 /// Answers a read of the resource `req` addresses for `tenant`.
 pub(super) async fn read(
     state: &State,
-    tenant: String,
+    tenant: Tenant,
     req: &ReadRequest,
 ) -> Result<HttpResponse, ApiError> {
     let path = path::parse(&state.model, &req.path)?;
@@ -377,7 +383,7 @@ impl Drop for CancelOnDrop {
 struct Read<'r> {
     req: &'r ReadRequest,
     state: &'r State,
-    tenant: String,
+    tenant: Tenant,
     options: QueryOptions,
     resolved: Resolved,
 }
@@ -532,10 +538,16 @@ async fn collection(read: Read<'_>) -> Result<HttpResponse, ApiError> {
     let preferences = Preferences::of(&req.headers);
     let page_size = state.settings.limits.page_size(preferences.max_page_size);
     let plan = plan_with(state, |p| {
-        p.collection_within(resolved.set, resolved.within, &tenant, &options, page_size)
+        p.collection_within(
+            resolved.set,
+            resolved.within,
+            &tenant.id,
+            &options,
+            page_size,
+        )
     })?;
-    let query =
-        store::compile(&state.model, &plan, state.db.dialect()).map_err(StoreError::from)?;
+    let query = store::compile(&state.model, tenant.scope(), &plan, state.db.dialect())
+        .map_err(StoreError::from)?;
     let root = req.root.clone();
     let mut head = object_head(format, &context_url(&root, &state.model, set, &plan, false));
     if head.len() > 1 {
@@ -683,7 +695,7 @@ async fn entity(read: Read<'_>, property: Option<(usize, bool)>) -> Result<HttpR
         p.entity(
             resolved.set,
             within,
-            &tenant,
+            &tenant.id,
             resolved.key.as_deref(),
             &options,
         )
@@ -698,8 +710,8 @@ async fn entity(read: Read<'_>, property: Option<(usize, bool)>) -> Result<HttpR
         return property_value(req, state, &tenant, &resolved, plan, index, raw).await;
     }
     let format = negotiate::json(header(&req.headers, "Accept"), format_option(&options))?;
-    let query =
-        store::compile(&state.model, &plan, state.db.dialect()).map_err(StoreError::from)?;
+    let query = store::compile(&state.model, tenant.scope(), &plan, state.db.dialect())
+        .map_err(StoreError::from)?;
     let root = req.root.clone();
     let head = object_head(format, &context_url(&root, &state.model, set, &plan, true));
     let shape = EntityShape::new(&state.model, &plan, &root, format);
@@ -739,7 +751,7 @@ async fn entity(read: Read<'_>, property: Option<(usize, bool)>) -> Result<HttpR
 /// single-valued navigation property that is null).
 async fn absent(
     state: &State,
-    tenant: &str,
+    tenant: &Tenant,
     resolved: &Resolved,
     set: &EntitySet,
 ) -> Result<HttpResponse, ApiError> {
@@ -755,13 +767,13 @@ async fn absent(
         p.entity(
             within.set,
             None,
-            tenant,
+            &tenant.id,
             Some(&within.key),
             &QueryOptions::default(),
         )
     })?;
-    let query =
-        store::compile(&state.model, &plan, state.db.dialect()).map_err(StoreError::from)?;
+    let query = store::compile(&state.model, tenant.scope(), &plan, state.db.dialect())
+        .map_err(StoreError::from)?;
     let task_state = state.clone();
     let found = web::block(move || -> Result<u64, StoreError> {
         let mut conn = task_state.db.get()?;
@@ -785,15 +797,15 @@ async fn absent(
 async fn property_value(
     req: &ReadRequest,
     state: &State,
-    tenant: &str,
+    tenant: &Tenant,
     resolved: &Resolved,
     plan: QueryPlan,
     index: usize,
     raw: bool,
 ) -> Result<HttpResponse, ApiError> {
     let set = &state.model.entity_sets()[resolved.set];
-    let query =
-        store::compile(&state.model, &plan, state.db.dialect()).map_err(StoreError::from)?;
+    let query = store::compile(&state.model, tenant.scope(), &plan, state.db.dialect())
+        .map_err(StoreError::from)?;
     let task_state = state.clone();
     let sink = web::block(move || -> Result<FirstValue, StoreError> {
         let mut conn = task_state.db.get()?;
@@ -842,10 +854,10 @@ async fn count(read: Read<'_>) -> Result<HttpResponse, ApiError> {
         resolved,
     } = read;
     let plan = plan_with(state, |p| {
-        p.count(resolved.set, resolved.within, &tenant, &options)
+        p.count(resolved.set, resolved.within, &tenant.id, &options)
     })?;
-    let query =
-        store::compile(&state.model, &plan, state.db.dialect()).map_err(StoreError::from)?;
+    let query = store::compile(&state.model, tenant.scope(), &plan, state.db.dialect())
+        .map_err(StoreError::from)?;
     let task_state = state.clone();
     let n = web::block(move || -> Result<i64, StoreError> {
         let mut conn = task_state.db.get()?;
@@ -865,7 +877,7 @@ async fn count(read: Read<'_>) -> Result<HttpResponse, ApiError> {
 async fn apply_collection(
     req: &ReadRequest,
     state: &State,
-    tenant: String,
+    tenant: Tenant,
     options: QueryOptions,
     resolved: Resolved,
 ) -> Result<HttpResponse, ApiError> {
@@ -877,13 +889,13 @@ async fn apply_collection(
         p.apply_within(
             resolved.set,
             resolved.within.is_some(),
-            &tenant,
+            &tenant.id,
             &options,
             page_size,
         )
     })?;
-    let query =
-        store::compile_apply(&state.model, &plan, state.db.dialect()).map_err(StoreError::from)?;
+    let query = store::compile_apply(&state.model, tenant.scope(), &plan, state.db.dialect())
+        .map_err(StoreError::from)?;
     let root = req.root.clone();
     let mut names: Vec<String> = Vec::new();
     for &p in &plan.select {

@@ -822,6 +822,22 @@ mod tests {
     }
 
     #[test]
+    fn case_values_share_one_type() {
+        let p = plan("Calls", "$filter=case(holdCount gt 1:1,true:2.5) gt 1").unwrap();
+        let filter = p.filter.expect("filter").to_string();
+        assert!(filter.starts_with("(case("), "{filter}");
+        let e = plan("Calls", "$filter=case(holdCount gt 1:1,true:'x') eq 1").unwrap_err();
+        assert_eq!(e.kind, PlanErrorKind::Invalid);
+        assert!(e.to_string().contains("one type"), "{e}");
+        let e = plan("Calls", "$filter=case(holdCount:1) eq 1").unwrap_err();
+        assert_eq!(
+            e.kind,
+            PlanErrorKind::Invalid,
+            "a condition must be Boolean"
+        );
+    }
+
+    #[test]
     fn default_order_is_the_key() {
         let model = Model::load().unwrap();
         let p = plan("Calls", "").unwrap();
