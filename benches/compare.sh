@@ -284,6 +284,9 @@ PY
     if [[ "${SKIP_EXTRA_PULLS:-0}" != 1 ]]; then
       pull_ccfeed ccfeed_identity "" --env CCFEED_BENCH_ACCEPT_ENCODING=identity
       pull_ccfeed ccfeed_maxpage "" --env CCFEED_BENCH_PREFER=odata.maxpagesize=50000
+      # A WAN user: the client waits 20 ms before each page request (pipelined paging
+      # should hide most of it).
+      pull_ccfeed ccfeed_rtt20 "" --env CCFEED_BENCH_RTT_MS=20
     fi
 
     # -------------------------------------------------------------- wrk and counts
