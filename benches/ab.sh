@@ -9,7 +9,9 @@
 #                 loads it (run compare.sh N once, or gen_calls.py + load_peer_calls.sh)
 #   ROUNDS        default 3
 # env: FULL_PULL_BIN (default: the newest target/release/deps/full_pull-*), WRK_DURATION=10,
-#      WRK_WARMUP=3, OUT (run folder, default /tmp/peerdata/ab_<stamp>)
+#      WRK_WARMUP=3, OUT (run folder, default /tmp/peerdata/ab_<stamp>),
+#      PULL_ONLY=1 (no wrk), PULL_ENV="K=V ..." (for the pull client, e.g.
+#      CCFEED_BENCH_RTT_MS=20 for a simulated round trip before each page)
 # Prints one line per run and a median per build and figure; the JSON of every run stays in OUT.
 set -euo pipefail
 if [[ $# -lt 2 ]]; then sed -n '2,14p' "$0"; exit 2; fi
@@ -40,9 +42,13 @@ run() {  # LABEL BIN ROUND
   PID=$!
   url="http://127.0.0.1:$port/odata"
   for _ in $(seq 100); do curl -sf -o /dev/null "$url/\$metadata" && break; sleep 0.2; done
-  $TOOL pull "$1" "$url/Calls" "$PID" "$OUT/pull_$1_$3.json" >/dev/null
-  $TOOL wrk "$1 point" "$url/Calls$POINT" "$PID" 2 8 "$OUT/point_$1_$3.json" | sed 's/^ *//'
-  $TOOL wrk "$1 range" "$url/Calls$RANGE" "$PID" 2 8 "$OUT/range_$1_$3.json" | sed 's/^ *//'
+  local envs=()
+  for kv in ${PULL_ENV:-}; do envs+=(--env "$kv"); done
+  $TOOL pull "$1" "$url/Calls" "$PID" "$OUT/pull_$1_$3.json" "${envs[@]}" >/dev/null
+  if [[ "${PULL_ONLY:-0}" != 1 ]]; then
+    $TOOL wrk "$1 point" "$url/Calls$POINT" "$PID" 2 8 "$OUT/point_$1_$3.json" | sed 's/^ *//'
+    $TOOL wrk "$1 range" "$url/Calls$RANGE" "$PID" 2 8 "$OUT/range_$1_$3.json" | sed 's/^ *//'
+  fi
   kill "$PID"; wait "$PID" 2>/dev/null || true; PID=
   python3 -c "import json,sys; r=json.load(open(sys.argv[1])); print(f'$1 pull: {r[\"rows_per_s\"]:.0f} rows/s, server CPU {r[\"server_cpu_s\"]:.2f} s, peak RSS {r[\"server_hwm_mib\"]:.1f} MiB')" "$OUT/pull_$1_$3.json"
 }
@@ -62,10 +68,14 @@ def med(pattern, key):
 print(f"\nmedians ({out}):")
 print("| figure | A | B | B/A |\n| --- | --- | --- | --- |")
 for label, pattern, key in [("full pull rows/s", "pull_{}_*.json", "rows_per_s"),
+                            ("pull server CPU s", "pull_{}_*.json", "server_cpu_s"),
+                            ("pull server peak RSS MiB", "pull_{}_*.json", "server_hwm_mib"),
                             ("point req/s, 8 conns", "point_{}_*.json", "req_per_s"),
                             ("point p99 ms", "point_{}_*.json", "p99_ms"),
                             ("range req/s, 8 conns", "range_{}_*.json", "req_per_s"),
                             ("range p99 ms", "range_{}_*.json", "p99_ms")]:
     a, b = med(pattern.format("A"), key), med(pattern.format("B"), key)
+    if a != a and b != b:  # not measured in this run (PULL_ONLY=1)
+        continue
     print(f"| {label} | {a:,.1f} | {b:,.1f} | {b / a:.3f} |")
 PY

@@ -44,6 +44,7 @@
 #      SKIP_EXTRA_PULLS=1 (no identity/maxpagesize pulls), CCFEED_BENCH_POSTGRES,
 #      PG_ONLY=1 (with CCFEED_BENCH_POSTGRES: only the PostgreSQL part),
 #      PG_KEEP=1 (keep and reuse database ccfeed_bench_N),
+#      AGG_ONLY=1 (only the aggregation figures), SKIP_AGG=1 (none), AGG_RUNS=7,
 #      WHATIF_NODELAY=1 (also run the wrk figures against ccfeed with TCP_NODELAY set on
 #      accepted sockets by benches/tcp_nodelay_shim.c via LD_PRELOAD: what
 #      `HttpServer::tcp_nodelay(true)` would give; reported as "ccfeed+nodelay").
@@ -202,6 +203,21 @@ start_cap() {  # SRC RELIABLE(0|1)
 CAP_COLS=id,businessUnitId,channelId,channelPhoneNumber,channelType,conversationEndedReason,customerFirstName,customerLastName,customerId,customerPhoneNumber,customerRingDuration,durationInSeconds,startedAtUtc,endedAtUtc,customerJoinedAtUtc,holdCount,holdDurationInSeconds,isConsult,isOutbound,nextConversationId,openingCheckResult,transferInitiatedBy
 RANGE="startedAtUtc%20ge%202026-01-01T00:00:00Z%20and%20startedAtUtc%20lt%202026-01-02T00:00:00Z"
 UNINDEXED="conversationEndedReason%20eq%20'Abandoned'"
+# The aggregation queries of issue #12 (a: per channel; b: per UTC day; c: b for one week).
+AGG_RUNS=${AGG_RUNS:-7}
+WEEK_FROM=2026-01-05 WEEK_TO=2026-01-12
+declare -A AGG_ODATA AGG_KEY AGG_DAYS AGG_SQLITE AGG_PSQL
+AGG_ODATA[a]='$apply=groupby((channelId),aggregate($count as n,durationInSeconds with average as avgDuration))'
+AGG_ODATA[b]='$apply=compute(date(startedAtUtc) as day)/groupby((day),aggregate($count as n))'
+AGG_ODATA[c]="\$apply=filter(startedAtUtc ge ${WEEK_FROM}T00:00:00Z and startedAtUtc lt ${WEEK_TO}T00:00:00Z)/${AGG_ODATA[b]#\$apply=}"
+AGG_KEY=([a]=channelId [b]=day [c]=day)
+AGG_DAYS=([b]="2025-12-01 2026-03-01" [c]="$WEEK_FROM $WEEK_TO")
+AGG_SQLITE[a]="SELECT channel_id, count(*), avg(duration_in_seconds) FROM calls WHERE tenant_id = 'demo' GROUP BY channel_id"
+AGG_SQLITE[b]="SELECT substr(started_at_utc, 1, 10), count(*) FROM calls WHERE tenant_id = 'demo' GROUP BY 1"
+AGG_SQLITE[c]="SELECT substr(started_at_utc, 1, 10), count(*) FROM calls WHERE tenant_id = 'demo' AND started_at_utc >= '${WEEK_FROM}T00:00:00.000Z' AND started_at_utc < '${WEEK_TO}T00:00:00.000Z' GROUP BY 1"
+AGG_PSQL[a]="SELECT channel_id, count(*), avg(duration_in_seconds) FROM calls WHERE tenant_id = 'demo' GROUP BY channel_id"
+AGG_PSQL[b]="SELECT to_char(started_at_utc AT TIME ZONE 'UTC', 'YYYY-MM-DD'), count(*) FROM calls WHERE tenant_id = 'demo' GROUP BY 1"
+AGG_PSQL[c]="SELECT to_char(started_at_utc AT TIME ZONE 'UTC', 'YYYY-MM-DD'), count(*) FROM calls WHERE tenant_id = 'demo' AND started_at_utc >= '${WEEK_FROM}T00:00:00Z' AND started_at_utc < '${WEEK_TO}T00:00:00Z' GROUP BY 1"
 
 prev_summary=
 for N in "${NS[@]}"; do
@@ -238,7 +254,7 @@ json.dump({"n": n, "date": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime())
           open(out, "w"), indent=1)
 PY
 
-  if [[ "${PG_ONLY:-0}" != 1 ]]; then
+  if [[ "${PG_ONLY:-0}" != 1 && "${AGG_ONLY:-0}" != 1 ]]; then
     # -------------------------------------------------------------- raw limit
     say "raw limit (SQLite C API -> same JSON -> counting sink), best of $RAW_RUNS"
     CCFEED_BENCH_DB=$DB CCFEED_BENCH_RUNS=$RAW_RUNS CCFEED_BENCH_ORDER=$RAW_ORDER timeout 1800 "$RUN/bin/raw_limit" | tee "$D/raw_limit.txt"
@@ -268,6 +284,9 @@ PY
     if [[ "${SKIP_EXTRA_PULLS:-0}" != 1 ]]; then
       pull_ccfeed ccfeed_identity "" --env CCFEED_BENCH_ACCEPT_ENCODING=identity
       pull_ccfeed ccfeed_maxpage "" --env CCFEED_BENCH_PREFER=odata.maxpagesize=50000
+      # A WAN user: the client waits 20 ms before each page request (pipelined paging
+      # should hide most of it).
+      pull_ccfeed ccfeed_rtt20 "" --env CCFEED_BENCH_RTT_MS=20
     fi
 
     # -------------------------------------------------------------- wrk and counts
@@ -316,6 +335,30 @@ PY
     fi
   fi
 
+  # ---------------------------------------------------------------- aggregation ($apply)
+  # ccfeed and CAP answer the same three `$apply` requests on the same rows; the sqlite3
+  # shell runs the same GROUP BY on ccfeed's database as the limit. CAP 9 has no
+  # `compute`, so for calls per day its figure is what its client must do instead: one
+  # filtered `/$count` per day. Every answer's groups are checked against the limit's.
+  if [[ "${PG_ONLY:-0}" != 1 && "${SKIP_AGG:-0}" != 1 ]]; then
+    start_ccfeed "$DB"
+    if [[ $HAVE_CAP == 1 ]]; then start_cap "$SRC" 0; fi
+    for q in a b c; do
+      say "aggregation $q: ${AGG_ODATA[$q]}"
+      $TOOL agg-odata "agg $q ccfeed" "$CC_URL/Calls?${AGG_ODATA[$q]}" "${AGG_KEY[$q]}" "$AGG_RUNS" "$D/agg_${q}_ccfeed.json"
+      if [[ $HAVE_CAP == 1 ]]; then
+        if [[ $q == a ]]; then
+          $TOOL agg-odata "agg $q cap" "$CAP_URL/Calls?${AGG_ODATA[$q]}" "${AGG_KEY[$q]}" "$AGG_RUNS" "$D/agg_${q}_cap.json"
+        else
+          $TOOL agg-days "agg $q cap (/\$count per day)" "$CAP_URL/Calls" ${AGG_DAYS[$q]} "$AGG_RUNS" "$D/agg_${q}_cap.json"
+        fi
+      fi
+      $TOOL agg-sql "agg $q sqlite3" sqlite "$DB" "${AGG_SQLITE[$q]}" "$AGG_RUNS" "$D/agg_${q}_sqlite3.json"
+    done
+    stop "$CC_PID"
+    if [[ $HAVE_CAP == 1 ]]; then stop "$CAP_PID"; fi
+  fi
+
   # ---------------------------------------------------------------- PostgreSQL
   if [[ -n "$PG_ADMIN" ]]; then
     PGDB=ccfeed_bench_$N
@@ -331,6 +374,7 @@ PY
     fi
     start_ccfeed "$PGURL"
     stop "$CC_PID"   # the first start ran the migrations; the pull gets a fresh process
+    if [[ "${AGG_ONLY:-0}" != 1 ]]; then
     start_ccfeed "$PGURL"
     say "pull ccfeed_pg: $CC_URL/Calls"
     $TOOL pull ccfeed_pg "$CC_URL/Calls" "$CC_PID" "$D/pull_ccfeed_pg.json" --pg-db "$PGDB"
@@ -368,6 +412,17 @@ PY
       $TOOL count "$q pg" "$CC_URL/Calls?\$count=true&\$top=0&\$filter=$f" "$COUNT_RUNS" "$D/count_${q}_pg.json"
     done
     stop "$CC_PID"
+    fi
+    if [[ "${SKIP_AGG:-0}" != 1 ]]; then
+      start_ccfeed "$PGURL"
+      timeout 600 psql -Atq "$PGURL" -c "VACUUM ANALYZE calls" >/dev/null
+      for q in a b c; do
+        say "aggregation $q on PostgreSQL"
+        $TOOL agg-odata "agg $q ccfeed pg" "$CC_URL/Calls?${AGG_ODATA[$q]}" "${AGG_KEY[$q]}" "$AGG_RUNS" "$D/agg_${q}_pg.json"
+        $TOOL agg-sql "agg $q psql" psql "$PGURL" "${AGG_PSQL[$q]}" "$AGG_RUNS" "$D/agg_${q}_psql.json"
+      done
+      stop "$CC_PID"
+    fi
   fi
 
   # ---------------------------------------------------------------- report

@@ -14,6 +14,9 @@
 //!   (e.g. `odata.maxpagesize=50000`); none by default.
 //! - `CCFEED_BENCH_ACCEPT_ENCODING`: the `Accept-Encoding` sent (default
 //!   `gzip, deflate`, as Power BI sends it; `identity` or empty for none).
+//! - `CCFEED_BENCH_RTT_MS`: milliseconds slept before each page request, a simulated
+//!   network round trip (a WAN user): the time between the end of one page and the
+//!   start of the next during which, without pipelined paging, the server idles.
 //!
 //! Besides the human line it prints one `full_pull_json: {...}` line for scripts.
 
@@ -97,6 +100,12 @@ fn main() -> Result<(), String> {
     let encoding =
         std::env::var("CCFEED_BENCH_ACCEPT_ENCODING").unwrap_or_else(|_| "gzip, deflate".into());
     let prefer = std::env::var("CCFEED_BENCH_PREFER").unwrap_or_default();
+    let rtt = std::time::Duration::from_millis(
+        std::env::var("CCFEED_BENCH_RTT_MS")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0),
+    );
     let mut headers = vec![
         ("Accept", "application/json;odata.metadata=minimal"),
         ("OData-MaxVersion", "4.0"),
@@ -123,6 +132,9 @@ fn main() -> Result<(), String> {
     let mut next = Some(path);
     while let Some(p) = next.take() {
         let page_started = Instant::now();
+        if !rtt.is_zero() {
+            std::thread::sleep(rtt);
+        }
         let resp = http_client::raw_get(addr, &p, &headers);
         if resp.status != 200 {
             return Err(format!(
@@ -187,6 +199,7 @@ fn main() -> Result<(), String> {
             "page_ms_max": sorted.last().copied().unwrap_or(0.0),
             "accept_encoding": encoding,
             "prefer": prefer,
+            "rtt_ms": rtt.as_millis() as u64,
         })
     );
     Ok(())

@@ -1,7 +1,7 @@
 //! The pipeline that the `query` fuzz target and `tests/fuzz_regressions.rs` both
 //! run on one input: every parser (`uri::fuzz_entry`), then, when the input parses as
-//! query options or as a bare `$filter`, binding against the model for `Calls` and
-//! `Conversations` and compilation for both dialects. Parse and bind errors are
+//! query options, as a bare `$filter` or as a bare `$apply`, binding against the
+//! model for `Calls` and `Conversations` and compilation for both dialects. Parse and bind errors are
 //! fine; a plan that binds but does not compile, a panic or a stack overflow is a
 //! finding.
 
@@ -46,6 +46,10 @@ fn bind_and_compile(model: &Model, set: &str, options: &QueryOptions, limits: &L
         now: now(),
         ..Planner::new(model, limits)
     };
+    if options.apply.is_some() {
+        apply_and_compile(model, &planner, index, options, limits);
+        return;
+    }
     let Ok(mut plan) = planner.collection(index, "t1", options, limits.page_size) else {
         return;
     };
@@ -53,7 +57,8 @@ fn bind_and_compile(model: &Model, set: &str, options: &QueryOptions, limits: &L
     for dialect in [Dialect::Sqlite, Dialect::Postgres] {
         // The binder refuses whatever cannot be compiled: a bound plan that fails
         // here is a bug.
-        let query = match store::compile(model, &plan, dialect) {
+        let scope = store::scoped::TenantScope::unverified("t1");
+        let query = match store::compile(model, &scope, &plan, dialect) {
             Ok(query) => query,
             Err(e) => panic!("a bound plan does not compile: {e}"),
         };
@@ -69,6 +74,27 @@ fn bind_and_compile(model: &Model, set: &str, options: &QueryOptions, limits: &L
         if let Some(count) = &query.count {
             check_statement(count, dialect);
         }
+    }
+}
+
+/// Binds `$apply` (with the options after it) and compiles it for both dialects.
+fn apply_and_compile(
+    model: &Model,
+    planner: &Planner<'_>,
+    index: usize,
+    options: &QueryOptions,
+    limits: &Limits,
+) {
+    let Ok(plan) = planner.apply(index, "t1", options, limits.page_size) else {
+        return;
+    };
+    for dialect in [Dialect::Sqlite, Dialect::Postgres] {
+        let scope = store::scoped::TenantScope::unverified("t1");
+        let query = match store::compile_apply(model, &scope, &plan, dialect) {
+            Ok(query) => query,
+            Err(e) => panic!("a bound $apply does not compile: {e}"),
+        };
+        check_statement(&query.page, dialect);
     }
 }
 
@@ -101,10 +127,13 @@ pub fn run(model: &Model, data: &[u8]) {
             bind_and_compile(model, set, &options, &limits);
         }
     }
-    // The whole input as the value of `$filter` (what a hostile client controls most).
-    if let Ok(options) = QueryOptions::parse([("$filter", text.as_ref())]) {
-        for set in SETS {
-            bind_and_compile(model, set, &options, &limits);
+    // The whole input as the value of `$filter` and of `$apply` (what a hostile
+    // client controls most).
+    for option in ["$filter", "$apply"] {
+        if let Ok(options) = QueryOptions::parse([(option, text.as_ref())]) {
+            for set in SETS {
+                bind_and_compile(model, set, &options, &limits);
+            }
         }
     }
 }

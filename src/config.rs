@@ -60,6 +60,10 @@ pub struct FileSettings {
     pub refresh_timeout_seconds: Option<u64>,
     /// Largest directory document the lookup refresh reads.
     pub max_directory_bytes: Option<u64>,
+    /// Memory for pages produced ahead of the client's next request (0: off).
+    pub prefetch_memory_mb: Option<u64>,
+    /// Milliseconds a page produced ahead waits for its client.
+    pub prefetch_idle_ms: Option<u64>,
 }
 
 impl FileSettings {
@@ -104,6 +108,26 @@ pub struct Settings {
     /// The share of the server one key (one credential; all anonymous demo callers
     /// together count as one) may take: 429 with `Retry-After` beyond it.
     pub fair_share: FairShare,
+    /// Pipelined paging (`prefetch_memory_mb`, `prefetch_idle_ms`).
+    pub prefetch: PrefetchSettings,
+}
+
+/// Pages produced ahead: the memory they may hold together (0 turns prefetching
+/// off) and how long one waits for its client before it is dropped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PrefetchSettings {
+    pub memory_bytes: usize,
+    pub idle: std::time::Duration,
+}
+
+impl Default for PrefetchSettings {
+    fn default() -> PrefetchSettings {
+        // A gzip page of 5,000 Calls is about 0.5 MB, an uncompressed one about 3.5 MB.
+        PrefetchSettings {
+            memory_bytes: 8 << 20,
+            idle: std::time::Duration::from_secs(3),
+        }
+    }
 }
 
 /// Per-key limits (`key_max_concurrent`, `key_requests_per_minute`); 0 turns one off.
@@ -142,6 +166,7 @@ impl Default for Settings {
             workers: 2,
             key_cache_seconds: 5,
             fair_share: FairShare::default(),
+            prefetch: PrefetchSettings::default(),
         }
     }
 }
@@ -268,6 +293,15 @@ impl Settings {
         }
         if let Some(v) = file.key_requests_per_minute {
             s.fair_share.requests_per_minute = v;
+        }
+        if let Some(v) = file.prefetch_memory_mb {
+            s.prefetch.memory_bytes = usize::try_from(v)
+                .ok()
+                .and_then(|mb| mb.checked_mul(1 << 20))
+                .ok_or_else(|| anyhow::anyhow!("prefetch_memory_mb {v} is out of range"))?;
+        }
+        if let Some(v) = file.prefetch_idle_ms {
+            s.prefetch.idle = std::time::Duration::from_millis(v);
         }
         Ok(s)
     }

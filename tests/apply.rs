@@ -373,7 +373,10 @@ fn examples_fixture(db: &Db, model: &Model) {
     });
     fill_set(db, model, TENANT, "Conversations", 60);
     fill_set(db, model, TENANT, "AgentStates", 60);
-    fill_set(db, model, TENANT, "AgentSegments", 60);
+    write(db, model, TENANT, "AgentSegments", 60, |i, p| {
+        (p == "startReason")
+            .then(|| store::Value::Text(["newConversation", "transfer", "takeOver"][i % 3].into()))
+    });
 }
 
 both_backends!(readme_examples_match_the_fixture, |backend| {
@@ -383,7 +386,7 @@ both_backends!(readme_examples_match_the_fixture, |backend| {
     let model = Model::load().expect("model");
     let v = |set: &str, name: &str, i: usize| fixture_value(&model, set, name, i);
     let examples = readme_examples();
-    assert_eq!(examples.len(), 5, "{examples:?}");
+    assert_eq!(examples.len(), 4, "{examples:?}");
     let get = |url: &str| -> Vec<Value> {
         let r = app.get(&format!("{url}&$count=true").replace(' ', "%20"));
         assert_eq!(r.status, 200, "{url}: {}", r.text());
@@ -391,52 +394,48 @@ both_backends!(readme_examples_match_the_fixture, |backend| {
         assert!(page.get("@odata.nextLink").is_none());
         page["value"].as_array().expect("rows").clone()
     };
+    let int = |set: &str, name: &str, i: usize| match v(set, name, i) {
+        store::Value::Int(d) => Some(d),
+        _ => None,
+    };
+    let average = |values: &[i64]| {
+        (!values.is_empty()).then(|| values.iter().sum::<i64>() as f64 / values.len() as f64)
+    };
 
-    // Calls per channel type and local day: counts and average handle time.
+    // Calls per channel and local day: counts, abandoned calls, abandon rate and
+    // average handle time.
     let rows = get(&examples[0]);
     let mut expected = Vec::new();
-    for ((channel_type, day), n) in group_count((0..60).map(|i| {
-        (
-            text(v("Calls", "channelType", i))
-                .as_str()
-                .unwrap_or("")
-                .to_string(),
-            local_day(&v("Calls", "startedAt", i)),
-        )
-    })) {
-        let durations: Vec<i64> = (0..60)
-            .filter(|&i| {
-                text(v("Calls", "channelType", i)) == json!(channel_type)
-                    && local_day(&v("Calls", "startedAt", i)) == day
-            })
-            .filter_map(|i| match v("Calls", "durationInSeconds", i) {
-                store::Value::Int(d) => Some(d),
-                _ => None,
-            })
-            .collect();
-        let avg = (!durations.is_empty())
-            .then(|| durations.iter().sum::<i64>() as f64 / durations.len() as f64);
-        expected.push(
-            json!({"channelType": channel_type, "day": day, "calls": n, "avgHandleSeconds": avg}),
-        );
-    }
-    assert_eq!(Value::Array(rows), Value::Array(expected));
-
-    // Abandoned calls per channel name and day.
-    let rows = get(&examples[1]);
-    let expected: Vec<Value> = group_count((0..60).filter(|i| i % 4 == 1).map(|i| {
+    for ((name, day), n) in group_count((0..60).map(|i| {
         (
             format!("channel {}", i % 3),
             local_day(&v("Calls", "startedAt", i)),
         )
-    }))
-    .into_iter()
-    .map(|((name, day), n)| json!({"Channel": {"name": name}, "day": day, "abandoned": n}))
-    .collect();
+    })) {
+        let members: Vec<usize> = (0..60)
+            .filter(|&i| {
+                format!("channel {}", i % 3) == name
+                    && local_day(&v("Calls", "startedAt", i)) == day
+            })
+            .collect();
+        let abandoned = members.iter().filter(|&&i| i % 4 == 1).count();
+        let durations: Vec<i64> = members
+            .iter()
+            .filter_map(|&i| int("Calls", "durationInSeconds", i))
+            .collect();
+        expected.push(json!({
+            "Channel": {"name": name},
+            "day": day,
+            "calls": n,
+            "abandonedCalls": abandoned,
+            "abandonRate": abandoned as f64 / n as f64,
+            "avgHandleSeconds": average(&durations),
+        }));
+    }
     assert_eq!(Value::Array(rows), Value::Array(expected));
 
     // Conversations per channel type and local hour.
-    let rows = get(&examples[2]);
+    let rows = get(&examples[1]);
     let expected: Vec<Value> = group_count((0..60).map(|i| {
         let hour: i64 = match v("Conversations", "startedAt", i) {
             store::Value::Text(t) => t[11..13].parse().expect("hour"),
@@ -456,7 +455,7 @@ both_backends!(readme_examples_match_the_fixture, |backend| {
     assert_eq!(Value::Array(rows), Value::Array(expected));
 
     // Agent state seconds per agent, state and day: the totals add up.
-    let rows = get(&examples[3]);
+    let rows = get(&examples[2]);
     let total: i64 = rows
         .iter()
         .map(|r| r["seconds"].as_i64().unwrap_or(0))
@@ -482,7 +481,7 @@ both_backends!(readme_examples_match_the_fixture, |backend| {
     assert_eq!(rows.len(), groups.len());
 
     // Agent segments per agent, queue and day: segments add up, averages per group.
-    let rows = get(&examples[4]);
+    let rows = get(&examples[3]);
     let segments: u64 = rows
         .iter()
         .map(|r| r["segments"].as_u64().unwrap_or(0))
@@ -504,8 +503,50 @@ both_backends!(readme_examples_match_the_fixture, |backend| {
                 _ => None,
             })
             .collect();
-        let avg =
-            (!counts.is_empty()).then(|| counts.iter().sum::<i64>() as f64 / counts.len() as f64);
-        assert_eq!(row["avgAgentMessages"], json!(avg), "{row}");
+        assert_eq!(row["avgAgentMessages"], json!(average(&counts)), "{row}");
+        let flagged = |name: &str| {
+            members
+                .iter()
+                .filter(|&&i| v("AgentSegments", name, i) == store::Value::Bool(true))
+                .count()
+        };
+        assert_eq!(
+            row["interactiveSegments"],
+            json!(flagged("isInteractive")),
+            "{row}"
+        );
+        assert_eq!(
+            row["abandonedSegments"],
+            json!(flagged("isAbandonedByConsumer")),
+            "{row}"
+        );
+        assert_eq!(
+            row["nonResponsiveSegments"],
+            json!(flagged("hasNonResponsiveConsumer")),
+            "{row}"
+        );
+        // The fixture's start reasons cycle newConversation, transfer, takeOver.
+        let first_response = |every_third: Option<usize>| -> Vec<i64> {
+            members
+                .iter()
+                .filter(|&&i| every_third.is_none_or(|r| i % 3 == r))
+                .filter_map(|&i| int("AgentSegments", "timeToFirstResponseInMilliseconds", i))
+                .collect()
+        };
+        assert_eq!(
+            row["avgFirstResponseMs"],
+            json!(average(&first_response(None))),
+            "{row}"
+        );
+        assert_eq!(
+            row["avgFirstResponseNewConversationMs"],
+            json!(average(&first_response(Some(0)))),
+            "{row}"
+        );
+        assert_eq!(
+            row["avgFirstResponseAfterTransferMs"],
+            json!(average(&first_response(Some(1)))),
+            "{row}"
+        );
     }
 });

@@ -152,6 +152,7 @@ both_backends!(advertised_filter_functions_work, |backend| {
             "round" => "round(holdCount) ge 0",
             "floor" => "floor(holdCount) ge 0",
             "ceiling" => "ceiling(holdCount) ge 0",
+            "case" => "case(holdCount gt 1:'many',true:'few') eq 'few'",
             other => panic!("no sample for {other}: add one"),
         }
     };

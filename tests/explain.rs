@@ -82,6 +82,7 @@ both_backends!(incremental_refresh_uses_the_start_index, |backend| {
     };
     let model = &app.model;
     let mut conn = app.db.get().expect("conn");
+    let tenant = scope(&mut conn, TENANT);
     match &mut conn {
         Conn::Sqlite(c) => {
             diesel::sql_query("ANALYZE")
@@ -124,7 +125,7 @@ both_backends!(incremental_refresh_uses_the_start_index, |backend| {
     ];
     for (what, query) in &cases {
         let plan = plan(model, query);
-        let stmt = store::compile(model, &plan, app.db.dialect())
+        let stmt = store::compile(model, tenant.scope(), &plan, app.db.dialect())
             .expect("select")
             .page;
         let lines = explain(&mut conn, &stmt);
@@ -149,7 +150,7 @@ both_backends!(incremental_refresh_uses_the_start_index, |backend| {
     ] {
         let mut plan = plan(model, &query);
         plan.after = Some(after);
-        let stmt = store::compile(model, &plan, app.db.dialect())
+        let stmt = store::compile(model, tenant.scope(), &plan, app.db.dialect())
             .expect("select")
             .page;
         let lines = explain(&mut conn, &stmt);
@@ -158,7 +159,7 @@ both_backends!(incremental_refresh_uses_the_start_index, |backend| {
     // $count=true and /$count over the partition.
     let mut plan = plan(model, &format!("$filter={encoded_range}"));
     plan.count = true;
-    let stmt = store::compile(model, &plan, app.db.dialect())
+    let stmt = store::compile(model, tenant.scope(), &plan, app.db.dialect())
         .expect("count")
         .count
         .expect("a count statement");

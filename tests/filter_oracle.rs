@@ -518,6 +518,25 @@ fn int_expr(depth: u32) -> S {
         (1, sub().prop_map(|a| format!("-({a})")).boxed()),
         (
             1,
+            (
+                sub(),
+                pick(&["eq", "ne", "gt", "lt"]),
+                sub(),
+                sub(),
+                sub(),
+                any::<bool>(),
+            )
+                .prop_map(|(a, op, b, then, other, default)| {
+                    if default {
+                        format!("case(({a} {op} {b}):{then},true:{other})")
+                    } else {
+                        format!("case({a} {op} {b}:{then},{other} gt 0:{other})")
+                    }
+                })
+                .boxed(),
+        ),
+        (
+            1,
             (pick(&["round", "floor", "ceiling"]), sub())
                 .prop_map(|(f, a)| format!("{f}({a})"))
                 .boxed(),
@@ -954,6 +973,9 @@ const COMPUTED: &[&str] = &[
     "hour(startedAtUtc)",
     "durationInSeconds div 60",
     "holdCount mod 3",
+    // A null group where no condition holds.
+    "case(holdCount gt 1:'many',holdCount eq 1:'one')",
+    "case(durationInSeconds gt 300:1,true:0)",
 ];
 /// Integer measures only: sums of doubles depend on the order of addition, which
 /// SQL leaves open (KNOWN-SKIP).

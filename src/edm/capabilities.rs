@@ -67,6 +67,7 @@ pub const FILTER_FUNCTIONS: &[&str] = &[
     "round",
     "floor",
     "ceiling",
+    "case",
 ];
 
 /// What the capabilities depend on.

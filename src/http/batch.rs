@@ -17,7 +17,7 @@ use serde_json::{Map, Value as Json, json};
 use super::AppState;
 use super::error::ApiError;
 use super::handlers::{self, ReadRequest, check_version, service_root};
-use crate::store::tenants::Role;
+use crate::store::tenants::{Role, Tenant};
 
 /// One request of a batch, as parsed.
 struct Part {
@@ -44,9 +44,7 @@ pub async fn batch(
     mut payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
     check_version(&req)?;
-    let tenant = super::auth::authenticate(&req, &state, Role::Read)
-        .await?
-        .id;
+    let tenant = super::auth::authenticate(&req, &state, Role::Read).await?;
     let limits = &state.settings.limits;
     let mut body: Vec<u8> = Vec::new();
     while let Some(chunk) = payload.next().await {
@@ -112,7 +110,7 @@ pub async fn batch(
 }
 
 /// Runs one part through the read pipeline.
-async fn answer(state: &web::Data<AppState>, tenant: &str, root: &str, part: Part) -> Answer {
+async fn answer(state: &web::Data<AppState>, tenant: &Tenant, root: &str, part: Part) -> Answer {
     let response = if part.change_set || !part.method.eq_ignore_ascii_case("GET") {
         ApiError::new(
             StatusCode::METHOD_NOT_ALLOWED,
@@ -129,8 +127,9 @@ async fn answer(state: &web::Data<AppState>, tenant: &str, root: &str, part: Par
                     headers: part.headers,
                     root: root.to_string(),
                     encoding: ContentEncoding::Identity,
+                    next_link: handlers::NextLinkOut::none(),
                 };
-                match handlers::read(state, tenant.to_string(), &read_request).await {
+                match handlers::read(state, tenant.clone(), &read_request).await {
                     Ok(response) => response,
                     Err(e) => e.error_response(),
                 }

@@ -87,14 +87,15 @@ async fn site_for<'a>(req: &HttpRequest, state: &'a State) -> Result<(Tenant, Si
 
 /// Row counts of the given sets for one tenant, through the feed's own `/$count` path
 /// (the same plan and SQL), so the numbers are exactly what a client would get.
-async fn counts(state: &State, tenant: &str, sets: Vec<usize>) -> Result<Vec<i64>, ApiError> {
+async fn counts(state: &State, tenant: &Tenant, sets: Vec<usize>) -> Result<Vec<i64>, ApiError> {
     let planner = plan::Planner::new(&state.model, &state.settings.limits);
     let options = QueryOptions::default();
     let mut queries = Vec::with_capacity(sets.len());
     for set in sets {
-        let plan = planner.count(set, None, tenant, &options)?;
+        let plan = planner.count(set, None, &tenant.id, &options)?;
         queries.push(
-            store::compile(&state.model, &plan, state.db.dialect()).map_err(StoreError::from)?,
+            store::compile(&state.model, tenant.scope(), &plan, state.db.dialect())
+                .map_err(StoreError::from)?,
         );
     }
     let task_state = state.clone();
@@ -131,7 +132,7 @@ pub async fn index(req: HttpRequest, state: State) -> Result<HttpResponse, ApiEr
         .unwrap_or_default();
     let (tenant, site) = site_for(&req, &state).await?;
     let all = (0..state.model.entity_sets().len()).collect();
-    let counts: Vec<Option<i64>> = counts(&state, &tenant.id, all)
+    let counts: Vec<Option<i64>> = counts(&state, &tenant, all)
         .await?
         .into_iter()
         .map(Some)
@@ -164,7 +165,7 @@ pub async fn table_named(
         )));
     };
     let (tenant, site) = site_for(&req, &state).await?;
-    let rows = counts(&state, &tenant.id, vec![index]).await?;
+    let rows = counts(&state, &tenant, vec![index]).await?;
     html(docs::table_page(
         &site,
         &state.model.entity_sets()[index],

@@ -8,6 +8,7 @@ use actix_web::http::StatusCode;
 use actix_web::http::header::{self, ContentEncoding, HeaderMap};
 use actix_web::{HttpRequest, HttpResponse, web};
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
+use tokio::sync::oneshot;
 use tokio_stream::wrappers::ReceiverStream;
 
 use super::auth;
@@ -18,10 +19,11 @@ use super::error::ApiError;
 use super::json::{EntityShape, JsonWriter, write_cell, write_str};
 use super::negotiate::{self, MetadataLevel};
 use super::path::{self, Target};
+use super::prefetch::{self, PageKey, Prefetcher};
 use super::{AppState, ROOT};
 use crate::edm::{ColumnKind, EntitySet, Model};
 use crate::plan::{self, Planner, QueryPlan, Resolved, encode_skiptoken};
-use crate::store::tenants::Role;
+use crate::store::tenants::{Role, Tenant};
 use crate::store::{self, Cell, EntitySink, StoreError, Value};
 use crate::uri::{self, QueryOptions};
 
@@ -161,9 +163,111 @@ pub async fn resource(req: HttpRequest, state: State) -> Result<HttpResponse, Ap
         return super::docs::table_named(req, state, name).await;
     }
     check_version(&req)?;
-    let tenant = auth::authenticate(&req, &state, Role::Read).await?.id;
-    let read_request = ReadRequest::from_http(&req, &state);
-    read(&state, tenant, &read_request).await
+    let tenant = auth::authenticate(&req, &state, Role::Read).await?;
+    let (read_request, next_link) = ReadRequest::from_http(&req, &state);
+    let Some(prefetcher) = req
+        .app_data::<web::Data<Prefetcher>>()
+        .filter(|p| p.enabled())
+        .cloned()
+    else {
+        return read(&state, tenant, &read_request).await;
+    };
+    let caller = auth::caller_identity(req.headers(), req.query_string());
+    let key = PageKey::new(
+        caller,
+        &tenant.id,
+        read_request.url(),
+        &read_request.headers,
+        read_request.encoding,
+    );
+    if let Some(page) = prefetcher.take(&key).await {
+        if let Some(next) = &page.next {
+            prefetch(
+                &prefetcher,
+                &state,
+                &tenant,
+                &read_request,
+                caller,
+                next.clone(),
+            );
+        }
+        return Ok(page.response());
+    }
+    let response = read(&state, tenant.clone(), &read_request).await;
+    // Only a collection page takes the sender; any other answer drops it here, which
+    // ends the wait below.
+    drop(read_request.next_link.take());
+    let response = response?;
+    let state = state.clone();
+    actix_web::rt::spawn(async move {
+        if let Ok(Some(next)) = next_link.await {
+            prefetch(&prefetcher, &state, &tenant, &read_request, caller, next);
+        }
+    });
+    Ok(response)
+}
+
+/// Starts producing the page at `next` (a nextLink this server wrote for `req`) for
+/// the same caller, unless it is already under way or the budget is spent; see
+/// [`super::prefetch`].
+fn prefetch(
+    prefetcher: &web::Data<Prefetcher>,
+    state: &State,
+    tenant: &Tenant,
+    req: &ReadRequest,
+    caller: [u8; 32],
+    next: String,
+) {
+    let Some(rest) = next.strip_prefix(&format!("{}/", req.root)) else {
+        return;
+    };
+    let (path, query) = rest.split_once('?').unwrap_or((rest, ""));
+    let (next_request, next_link) = ReadRequest {
+        path: path.to_string(),
+        query: query.to_string(),
+        headers: req.headers.clone(),
+        root: req.root.clone(),
+        encoding: req.encoding,
+        next_link: NextLinkOut::none(),
+    }
+    .announcing();
+    let key = PageKey::new(
+        caller,
+        &tenant.id,
+        next,
+        &next_request.headers,
+        req.encoding,
+    );
+    let Some(pending) = prefetcher.begin(key) else {
+        return;
+    };
+    let (prefetcher, state, tenant) = (prefetcher.clone(), state.clone(), tenant.clone());
+    actix_web::rt::spawn(async move {
+        let (key, id) = (pending.key().clone(), pending.id());
+        let response = read(&state, tenant, &next_request).await;
+        drop(next_request.next_link.take());
+        let answer = match response {
+            Ok(response) => prefetch::collect(response, next_link, prefetcher.room()).await,
+            Err(_) => None,
+        };
+        prefetcher.finish(pending, answer);
+        actix_web::rt::time::sleep(prefetcher.idle()).await;
+        prefetcher.expire(&key, id);
+    });
+}
+
+/// Where a collection page reports its `@odata.nextLink` (or that it has none) once
+/// it is known, for pipelined paging; reads nobody follows carry [`NextLinkOut::none`].
+pub struct NextLinkOut(std::sync::Mutex<Option<oneshot::Sender<Option<String>>>>);
+
+impl NextLinkOut {
+    pub fn none() -> NextLinkOut {
+        NextLinkOut(std::sync::Mutex::new(None))
+    }
+
+    fn take(&self) -> Option<oneshot::Sender<Option<String>>> {
+        self.0.lock().ok().and_then(|mut s| s.take())
+    }
 }
 
 /// A read request as the pipeline takes it: from an HTTP request, or from a part of
@@ -176,10 +280,15 @@ pub struct ReadRequest {
     /// The absolute service root for links.
     pub root: String,
     pub encoding: ContentEncoding,
+    pub next_link: NextLinkOut,
 }
 
 impl ReadRequest {
-    fn from_http(req: &HttpRequest, state: &AppState) -> ReadRequest {
+    /// The request, and where its page's nextLink will be reported.
+    fn from_http(
+        req: &HttpRequest,
+        state: &AppState,
+    ) -> (ReadRequest, oneshot::Receiver<Option<String>>) {
         ReadRequest {
             path: req
                 .uri()
@@ -191,6 +300,24 @@ impl ReadRequest {
             headers: req.headers().clone(),
             root: service_root(req, state),
             encoding: negotiated_encoding(req),
+            next_link: NextLinkOut::none(),
+        }
+        .announcing()
+    }
+
+    /// This request with a channel for its nextLink.
+    fn announcing(mut self) -> (ReadRequest, oneshot::Receiver<Option<String>>) {
+        let (tx, rx) = oneshot::channel();
+        self.next_link = NextLinkOut(std::sync::Mutex::new(Some(tx)));
+        (self, rx)
+    }
+
+    /// Root, path and query: the URL as a nextLink of this server spells it.
+    fn url(&self) -> String {
+        if self.query.is_empty() {
+            format!("{}/{}", self.root, self.path)
+        } else {
+            format!("{}/{}?{}", self.root, self.path, self.query)
         }
     }
 
@@ -203,7 +330,7 @@ impl ReadRequest {
 /// Answers a read of the resource `req` addresses for `tenant`.
 pub(super) async fn read(
     state: &State,
-    tenant: String,
+    tenant: Tenant,
     req: &ReadRequest,
 ) -> Result<HttpResponse, ApiError> {
     let path = path::parse(&state.model, &req.path)?;
@@ -256,7 +383,7 @@ impl Drop for CancelOnDrop {
 struct Read<'r> {
     req: &'r ReadRequest,
     state: &'r State,
-    tenant: String,
+    tenant: Tenant,
     options: QueryOptions,
     resolved: Resolved,
 }
@@ -411,10 +538,16 @@ async fn collection(read: Read<'_>) -> Result<HttpResponse, ApiError> {
     let preferences = Preferences::of(&req.headers);
     let page_size = state.settings.limits.page_size(preferences.max_page_size);
     let plan = plan_with(state, |p| {
-        p.collection_within(resolved.set, resolved.within, &tenant, &options, page_size)
+        p.collection_within(
+            resolved.set,
+            resolved.within,
+            &tenant.id,
+            &options,
+            page_size,
+        )
     })?;
-    let query =
-        store::compile(&state.model, &plan, state.db.dialect()).map_err(StoreError::from)?;
+    let query = store::compile(&state.model, tenant.scope(), &plan, state.db.dialect())
+        .map_err(StoreError::from)?;
     let root = req.root.clone();
     let mut head = object_head(format, &context_url(&root, &state.model, set, &plan, false));
     if head.len() > 1 {
@@ -457,6 +590,7 @@ async fn stream_page(
     let encoding = req.encoding;
     let (page, started) = PageOut::new();
     let task_state = state.clone();
+    let announce = req.next_link.take();
     let (mut cancel, cancelled) = CancelOnDrop::new();
     // A page that fits in the first chunk comes back whole through `started`; a
     // larger one streams.
@@ -477,6 +611,9 @@ async fn stream_page(
                 let token = encode_skiptoken(&paging.tenant, &paging.order, &end.last_sort);
                 next_link(&link_base, remaining, &token)
             });
+            if let Some(announce) = announce {
+                let _ = announce.send(next.clone());
+            }
             writer.finish_collection(next.as_deref())
         })();
         match result {
@@ -558,7 +695,7 @@ async fn entity(read: Read<'_>, property: Option<(usize, bool)>) -> Result<HttpR
         p.entity(
             resolved.set,
             within,
-            &tenant,
+            &tenant.id,
             resolved.key.as_deref(),
             &options,
         )
@@ -573,8 +710,8 @@ async fn entity(read: Read<'_>, property: Option<(usize, bool)>) -> Result<HttpR
         return property_value(req, state, &tenant, &resolved, plan, index, raw).await;
     }
     let format = negotiate::json(header(&req.headers, "Accept"), format_option(&options))?;
-    let query =
-        store::compile(&state.model, &plan, state.db.dialect()).map_err(StoreError::from)?;
+    let query = store::compile(&state.model, tenant.scope(), &plan, state.db.dialect())
+        .map_err(StoreError::from)?;
     let root = req.root.clone();
     let head = object_head(format, &context_url(&root, &state.model, set, &plan, true));
     let shape = EntityShape::new(&state.model, &plan, &root, format);
@@ -614,7 +751,7 @@ async fn entity(read: Read<'_>, property: Option<(usize, bool)>) -> Result<HttpR
 /// single-valued navigation property that is null).
 async fn absent(
     state: &State,
-    tenant: &str,
+    tenant: &Tenant,
     resolved: &Resolved,
     set: &EntitySet,
 ) -> Result<HttpResponse, ApiError> {
@@ -630,13 +767,13 @@ async fn absent(
         p.entity(
             within.set,
             None,
-            tenant,
+            &tenant.id,
             Some(&within.key),
             &QueryOptions::default(),
         )
     })?;
-    let query =
-        store::compile(&state.model, &plan, state.db.dialect()).map_err(StoreError::from)?;
+    let query = store::compile(&state.model, tenant.scope(), &plan, state.db.dialect())
+        .map_err(StoreError::from)?;
     let task_state = state.clone();
     let found = web::block(move || -> Result<u64, StoreError> {
         let mut conn = task_state.db.get()?;
@@ -660,15 +797,15 @@ async fn absent(
 async fn property_value(
     req: &ReadRequest,
     state: &State,
-    tenant: &str,
+    tenant: &Tenant,
     resolved: &Resolved,
     plan: QueryPlan,
     index: usize,
     raw: bool,
 ) -> Result<HttpResponse, ApiError> {
     let set = &state.model.entity_sets()[resolved.set];
-    let query =
-        store::compile(&state.model, &plan, state.db.dialect()).map_err(StoreError::from)?;
+    let query = store::compile(&state.model, tenant.scope(), &plan, state.db.dialect())
+        .map_err(StoreError::from)?;
     let task_state = state.clone();
     let sink = web::block(move || -> Result<FirstValue, StoreError> {
         let mut conn = task_state.db.get()?;
@@ -717,10 +854,10 @@ async fn count(read: Read<'_>) -> Result<HttpResponse, ApiError> {
         resolved,
     } = read;
     let plan = plan_with(state, |p| {
-        p.count(resolved.set, resolved.within, &tenant, &options)
+        p.count(resolved.set, resolved.within, &tenant.id, &options)
     })?;
-    let query =
-        store::compile(&state.model, &plan, state.db.dialect()).map_err(StoreError::from)?;
+    let query = store::compile(&state.model, tenant.scope(), &plan, state.db.dialect())
+        .map_err(StoreError::from)?;
     let task_state = state.clone();
     let n = web::block(move || -> Result<i64, StoreError> {
         let mut conn = task_state.db.get()?;
@@ -740,7 +877,7 @@ async fn count(read: Read<'_>) -> Result<HttpResponse, ApiError> {
 async fn apply_collection(
     req: &ReadRequest,
     state: &State,
-    tenant: String,
+    tenant: Tenant,
     options: QueryOptions,
     resolved: Resolved,
 ) -> Result<HttpResponse, ApiError> {
@@ -752,13 +889,13 @@ async fn apply_collection(
         p.apply_within(
             resolved.set,
             resolved.within.is_some(),
-            &tenant,
+            &tenant.id,
             &options,
             page_size,
         )
     })?;
-    let query =
-        store::compile_apply(&state.model, &plan, state.db.dialect()).map_err(StoreError::from)?;
+    let query = store::compile_apply(&state.model, tenant.scope(), &plan, state.db.dialect())
+        .map_err(StoreError::from)?;
     let root = req.root.clone();
     let mut names: Vec<String> = Vec::new();
     for &p in &plan.select {

@@ -20,6 +20,7 @@ pub mod json;
 mod metadata;
 pub mod negotiate;
 mod path;
+mod prefetch;
 
 use std::net::TcpListener;
 use std::sync::Arc;
@@ -59,6 +60,10 @@ pub fn start(state: Arc<AppState>, listener: TcpListener) -> std::io::Result<Ser
         })
         .map_err(std::io::Error::other)?,
     );
+    let prefetcher = web::Data::new(prefetch::Prefetcher::new(
+        state.settings.prefetch.memory_bytes,
+        state.settings.prefetch.idle,
+    ));
     let fair_share = web::Data::new(fair_share::FairShareLimiter::new(state.settings.fair_share));
     let data = web::Data::from(state);
     let addr = listener.local_addr()?;
@@ -68,6 +73,7 @@ pub fn start(state: Arc<AppState>, listener: TcpListener) -> std::io::Result<Ser
             .app_data(keys.clone())
             .app_data(metadata.clone())
             .app_data(fair_share.clone())
+            .app_data(prefetcher.clone())
             .wrap(from_fn(fair_share::limit))
             .wrap(from_fn(error::odata_errors))
             .wrap(Compress::default())

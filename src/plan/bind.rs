@@ -159,6 +159,7 @@ impl<'a> Binder<'a> {
                     })?;
                 self.cast(inner, target, e.span)
             }
+            ExprKind::Case(branches) => self.case(branches),
             ExprKind::IsOf { expr, type_name } => {
                 let Some(inner) = expr else {
                     return Err(
@@ -179,6 +180,37 @@ impl<'a> Binder<'a> {
                 })
             }
         }
+    }
+
+    /// `case(...)`: Boolean conditions, and values of one type (numbers of different
+    /// types are promoted, as in arithmetic; `null` fits any).
+    fn case(&mut self, branches: &[(Expr, Expr)]) -> Result<Bound, PlanError> {
+        let mut bound = Vec::with_capacity(branches.len());
+        let mut ty: Option<Ty> = None;
+        for (condition, value) in branches {
+            let c = self.bind_predicate(condition)?;
+            let v = self.bind(value)?;
+            ty = match (ty, v.ty()) {
+                (t, None) => t,
+                (None, Some(t)) => Some(t),
+                (Some(a), Some(b)) if a == b => Some(a),
+                (Some(a), Some(b)) if a.is_numeric() && b.is_numeric() => Some(Ty::promote(a, b)),
+                (Some(a), Some(b)) => {
+                    return Err(self.invalid(
+                        value.span,
+                        format!("the values of case() must have one type, found {a} and {b}"),
+                    ));
+                }
+            };
+            bound.push((c, v));
+        }
+        Ok(match ty {
+            Some(ty) => Bound::Case {
+                branches: bound,
+                ty,
+            },
+            None => Bound::Const(Value::Null, None),
+        })
     }
 
     fn literal(&self, l: &Literal, span: Span) -> Result<Bound, PlanError> {

@@ -158,7 +158,25 @@ pub fn eval(e: &Bound, row: &[Value]) -> Result<Value, EvalError> {
             call(*func, &values)
         }
         Bound::Cast(a, ty) => cast(eval(a, row)?, *ty),
+        Bound::Case { branches, ty } => case(branches, *ty, row),
     }
+}
+
+/// The value of the first branch whose condition is true, else null.
+#[inline(never)]
+fn case(branches: &[(Bound, Bound)], ty: Ty, row: &[Value]) -> Result<Value, EvalError> {
+    for (condition, value) in branches {
+        if truth(eval(condition, row)?)? == Some(true) {
+            return match eval(value, row)? {
+                // An integer branch of a case typed Double reads back as one.
+                Value::Int(i) if matches!(ty, Ty::Double | Ty::Decimal) => {
+                    Ok(Value::Double(i as f64))
+                }
+                v => Ok(v),
+            };
+        }
+    }
+    Ok(Value::Null)
 }
 
 /// A Boolean as Kleene logic sees it: `None` is unknown.

@@ -258,6 +258,12 @@ pub enum Bound {
     },
     /// A numeric or string conversion.
     Cast(Box<Bound>, Ty),
+    /// `case(c1:v1, c2:v2, ...)`: the value of the first true condition, else null.
+    /// The values share `ty` (numbers are promoted to the widest).
+    Case {
+        branches: Vec<(Bound, Bound)>,
+        ty: Ty,
+    },
     /// Column `position` of an `$apply` result (a group key or an aggregate), for
     /// the options that act on that result.
     Output {
@@ -278,6 +284,7 @@ impl Bound {
             | Bound::Neg(_, ty)
             | Bound::Call { ty, .. }
             | Bound::Cast(_, ty)
+            | Bound::Case { ty, .. }
             | Bound::Output { ty, .. } => Some(*ty),
             Bound::RelatedCount { .. } => Some(Ty::Int64),
             Bound::Compare { .. }
@@ -322,6 +329,8 @@ impl Bound {
                     || matches!(op, ArithOp::Div | ArithOp::DivBy | ArithOp::Mod)
             }
             Bound::Call { args, .. } => args.iter().any(Bound::nullable),
+            // Null when no condition holds.
+            Bound::Case { .. } => true,
         }
     }
 }
@@ -386,7 +395,21 @@ impl fmt::Display for Bound {
                 }
             }
             Bound::Cast(a, ty) => write!(f, "cast({a},{ty})"),
+            Bound::Case { branches, .. } => write_case(f, branches),
             Bound::Output { position, .. } => write!(f, "@{position}"),
         }
     }
+}
+
+/// `case(c:v,...)`, out of line so the recursive `fmt` of [`Bound`] keeps its frame.
+#[inline(never)]
+fn write_case(f: &mut fmt::Formatter<'_>, branches: &[(Bound, Bound)]) -> fmt::Result {
+    f.write_str("case(")?;
+    for (i, (c, v)) in branches.iter().enumerate() {
+        if i > 0 {
+            f.write_str(",")?;
+        }
+        write!(f, "{c}:{v}")?;
+    }
+    f.write_str(")")
 }

@@ -72,7 +72,7 @@ impl Limits {
 impl Default for Limits {
     fn default() -> Limits {
         Limits {
-            page_size: 5_000,
+            page_size: 10_000,
             max_page_size: 50_000,
             max_orderby_keys: 8,
             max_filter_nodes: 3_000,
@@ -819,6 +819,22 @@ mod tests {
             .unwrap();
         let options = QueryOptions::parse(decode_query_string(query).unwrap()).unwrap();
         Planner::new(&model, &Limits::default()).collection(idx, "t1", &options, u64::MAX)
+    }
+
+    #[test]
+    fn case_values_share_one_type() {
+        let p = plan("Calls", "$filter=case(holdCount gt 1:1,true:2.5) gt 1").unwrap();
+        let filter = p.filter.expect("filter").to_string();
+        assert!(filter.starts_with("(case("), "{filter}");
+        let e = plan("Calls", "$filter=case(holdCount gt 1:1,true:'x') eq 1").unwrap_err();
+        assert_eq!(e.kind, PlanErrorKind::Invalid);
+        assert!(e.to_string().contains("one type"), "{e}");
+        let e = plan("Calls", "$filter=case(holdCount:1) eq 1").unwrap_err();
+        assert_eq!(
+            e.kind,
+            PlanErrorKind::Invalid,
+            "a condition must be Boolean"
+        );
     }
 
     #[test]

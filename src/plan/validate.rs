@@ -334,6 +334,12 @@ impl Measurer<'_> {
                     child(self, x, false);
                 }
             }
+            ExprKind::Case(branches) => {
+                for (condition, value) in branches {
+                    child(self, condition, false);
+                    child(self, value, false);
+                }
+            }
         }
         Measure { depth, nodes }
     }

@@ -18,12 +18,13 @@
 use crate::edm::Model;
 use crate::plan::apply::{ApplyPlan, Method};
 
+use super::ColumnKind;
 use super::compile::{
     CompileError, CompiledQuery, ReadLayout, bind_count, keyset_predicate, order_clause,
 };
 use super::expr::ExprWriter;
+use super::scoped::TenantScope;
 use super::sql::{Builder, Dialect, quoted};
-use super::{ColumnKind, Value};
 
 fn double(dialect: Dialect) -> &'static str {
     match dialect {
@@ -35,6 +36,7 @@ fn double(dialect: Dialect) -> &'static str {
 /// Compiles `plan` for `dialect`.
 pub fn compile_apply(
     model: &Model,
+    scope: &TenantScope,
     plan: &ApplyPlan,
     dialect: Dialect,
 ) -> Result<CompiledQuery, CompileError> {
@@ -42,9 +44,10 @@ pub fn compile_apply(
         .entity_sets()
         .get(plan.set)
         .ok_or_else(|| CompileError(format!("no entity set #{}", plan.set)))?;
+    super::compile::check_scope(scope, &plan.tenant)?;
     let mut w = ExprWriter {
         model,
-        tenant: &plan.tenant,
+        tenant: scope,
         next_alias: 0,
     };
     // Level 3: the page.
@@ -204,7 +207,8 @@ fn write_grouped(
         .push(" FROM ")
         .push(&quoted(&set.table))
         .push(" AS \"t0\" WHERE \"t0\".\"tenant_id\" = ");
-    grouped.bind(Value::Text(plan.tenant.clone()), ColumnKind::Text);
+    let (tenant, kind) = w.tenant.bind();
+    grouped.bind(tenant, kind);
     if plan.time_limit.is_some() && dialect == Dialect::Sqlite {
         // The time limit on SQLite (see `store::deadline`), checked first.
         grouped.push(" AND ccfeed_in_time()");

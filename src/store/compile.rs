@@ -6,12 +6,15 @@
 //! [`CompileError`] is a server bug (answered 500), never a user's mistake. The SQL
 //! text holds only identifiers from the model and placeholders; every value is a
 //! bind. The tenant predicate is added here, as the first condition of every
-//! `WHERE`, and nowhere else on the read path.
+//! `WHERE`, and nowhere else on the read path; it binds the [`TenantScope`] the
+//! caller hands in (only authentication makes one), and a plan bound for another
+//! tenant does not compile.
 
 use crate::edm::{EntitySet, Model};
 use crate::plan::{ExpandPlan, OrderKey, QueryPlan, Within};
 
 use super::expr::ExprWriter;
+use super::scoped::TenantScope;
 use super::sql::{Builder, Dialect, Statement, quoted};
 use super::{ColumnKind, Value};
 
@@ -68,24 +71,27 @@ pub struct CompiledExpand {
     pub expand: Vec<CompiledExpand>,
 }
 
-/// Compiles `plan` for `dialect`.
+/// Compiles `plan` for `dialect`, confined to `scope`: the tenant predicate of every
+/// statement (the page, the count, each `$expand` level, each lambda and navigation
+/// subquery) binds the scope's tenant, and a plan bound for another tenant is refused.
 pub fn compile(
     model: &Model,
+    scope: &TenantScope,
     plan: &QueryPlan,
     dialect: Dialect,
 ) -> Result<CompiledQuery, CompileError> {
     let set = set_of(model, plan)?;
     let timed = plan.time_limit.is_some();
-    let (page, layout) = select(model, set, plan, dialect, timed)?;
+    let (page, layout) = select(model, scope, set, plan, dialect, timed)?;
     let count = if plan.count {
-        Some(count(model, set, plan, dialect, timed)?)
+        Some(count(model, scope, set, plan, dialect, timed)?)
     } else {
         None
     };
     let expand = plan
         .expand
         .iter()
-        .map(|e| compile_expand(model, e, dialect, timed))
+        .map(|e| compile_expand(model, scope, e, dialect, timed))
         .collect::<Result<_, _>>()?;
     Ok(CompiledQuery {
         page,
@@ -99,11 +105,12 @@ pub fn compile(
 
 fn compile_expand(
     model: &Model,
+    scope: &TenantScope,
     expand: &ExpandPlan,
     dialect: Dialect,
     timed: bool,
 ) -> Result<CompiledExpand, CompileError> {
-    let (statement, keys_bind, mut layout) = expand_select(model, expand, dialect, timed)?;
+    let (statement, keys_bind, mut layout) = expand_select(model, scope, expand, dialect, timed)?;
     let width = layout.kinds.len();
     layout.kinds.push(ColumnKind::Text);
     let total_position = expand.count.then(|| {
@@ -114,7 +121,7 @@ fn compile_expand(
         .plan
         .expand
         .iter()
-        .map(|e| compile_expand(model, e, dialect, timed))
+        .map(|e| compile_expand(model, scope, e, dialect, timed))
         .collect::<Result<_, _>>()?;
     Ok(CompiledExpand {
         statement,
@@ -263,11 +270,29 @@ fn select_list(
     Ok(())
 }
 
-fn writer<'a>(model: &'a Model, plan: &'a QueryPlan) -> ExprWriter<'a> {
-    ExprWriter {
+/// The expression writer for `plan`, after checking that the plan was bound for the
+/// tenant of `scope` (its skiptoken and `now` were resolved for that tenant).
+fn writer<'a>(
+    model: &'a Model,
+    scope: &'a TenantScope,
+    plan: &QueryPlan,
+) -> Result<ExprWriter<'a>, CompileError> {
+    check_scope(scope, &plan.tenant)?;
+    Ok(ExprWriter {
         model,
-        tenant: &plan.tenant,
+        tenant: scope,
         next_alias: 0,
+    })
+}
+
+/// A plan carries the tenant it was bound for; compiling it for another is a bug.
+pub(super) fn check_scope(scope: &TenantScope, bound_for: &str) -> Result<(), CompileError> {
+    if scope.id() == bound_for {
+        Ok(())
+    } else {
+        Err(CompileError(
+            "a query plan bound for one tenant was compiled for another".into(),
+        ))
     }
 }
 
@@ -282,7 +307,8 @@ fn where_clause(
     timed: bool,
 ) -> Result<(), CompileError> {
     b.push(" WHERE \"t0\".\"tenant_id\" = ");
-    b.bind(Value::Text(plan.tenant.clone()), ColumnKind::Text);
+    let (tenant, kind) = w.tenant.bind();
+    b.bind(tenant, kind);
     if timed && b.dialect == Dialect::Sqlite {
         // Checked before the other conditions: past the deadline, they are skipped.
         b.push(" AND ccfeed_in_time()");
@@ -295,14 +321,7 @@ fn where_clause(
     }
     if let Some(within) = &plan.within {
         b.push(" AND ");
-        related_to(
-            b,
-            w.model,
-            &plan.tenant,
-            within,
-            within.steps.len(),
-            "\"t0\"",
-        )?;
+        related_to(b, w.model, w.tenant, within, within.steps.len(), "\"t0\"")?;
     }
     if let Some(filter) = &plan.filter {
         b.push(" AND ");
@@ -320,7 +339,7 @@ fn where_clause(
 fn related_to(
     b: &mut Builder,
     model: &Model,
-    tenant: &str,
+    tenant: &TenantScope,
     within: &Within,
     step: usize,
     alias: &str,
@@ -356,7 +375,8 @@ fn related_to(
         .push(" WHERE ")
         .push(&inner)
         .push(".\"tenant_id\" = ");
-    b.bind(Value::Text(tenant.to_string()), ColumnKind::Text);
+    let (id, kind) = tenant.bind();
+    b.bind(id, kind);
     let key = if index == 0 {
         Some(&within.key)
     } else {
@@ -479,13 +499,14 @@ pub(super) fn bind_count(b: &mut Builder, n: u64) {
 /// The page query: selected columns plus any sort columns not selected.
 fn select(
     model: &Model,
+    scope: &TenantScope,
     set: &EntitySet,
     plan: &QueryPlan,
     dialect: Dialect,
     timed: bool,
 ) -> Result<(Statement, ReadLayout), CompileError> {
     let layout = layout(set, plan)?;
-    let mut w = writer(model, plan);
+    let mut w = writer(model, scope, plan)?;
     let mut b = Builder::new(dialect);
     b.push("SELECT ");
     select_list(&mut b, &mut w, set, plan)?;
@@ -521,12 +542,13 @@ fn select(
 /// `SELECT COUNT(*)` over the rows the plan reads, ignoring paging.
 fn count(
     model: &Model,
+    scope: &TenantScope,
     set: &EntitySet,
     plan: &QueryPlan,
     dialect: Dialect,
     timed: bool,
 ) -> Result<Statement, CompileError> {
-    let mut w = writer(model, plan);
+    let mut w = writer(model, scope, plan)?;
     let mut b = Builder::new(dialect);
     b.push("SELECT COUNT(*) FROM ")
         .push(&quoted(&set.table))
@@ -543,6 +565,7 @@ fn count(
 /// parent through `ROW_NUMBER() OVER (PARTITION BY join value ...)`.
 fn expand_select(
     model: &Model,
+    scope: &TenantScope,
     expand: &ExpandPlan,
     dialect: Dialect,
     timed: bool,
@@ -555,7 +578,7 @@ fn expand_select(
         "\"t0\".{}",
         quoted(&property(set, expand.target_property)?.column)
     );
-    let mut w = writer(model, plan);
+    let mut w = writer(model, scope, plan)?;
     let mut b = Builder::new(dialect);
     b.push("SELECT ");
     for i in 0..width {
@@ -719,10 +742,24 @@ mod tests {
     }
 
     #[test]
+    fn a_plan_bound_for_another_tenant_does_not_compile() {
+        let model = Model::load().unwrap();
+        let plan = calls_plan(&model);
+        assert!(compile(&model, &TenantScope::for_tests("u"), &plan, Dialect::Sqlite).is_err());
+        assert!(compile(&model, &TenantScope::for_tests("t"), &plan, Dialect::Sqlite).is_ok());
+    }
+
+    #[test]
     fn page_query_selects_sort_columns_and_binds_everything() {
         let model = Model::load().unwrap();
         let plan = calls_plan(&model);
-        let query = compile(&model, &plan, Dialect::Postgres).unwrap();
+        let query = compile(
+            &model,
+            &TenantScope::for_tests("t"),
+            &plan,
+            Dialect::Postgres,
+        )
+        .unwrap();
         let (stmt, layout) = (query.page, query.layout);
         assert_eq!(
             stmt.text,
@@ -742,7 +779,14 @@ mod tests {
             Value::Text("2026-01-01T00:00:00.000Z".into()),
             Value::Text("c9".into()),
         ]);
-        let stmt = compile(&model, &plan, Dialect::Postgres).unwrap().page;
+        let stmt = compile(
+            &model,
+            &TenantScope::for_tests("t"),
+            &plan,
+            Dialect::Postgres,
+        )
+        .unwrap()
+        .page;
         assert!(
             stmt.text.contains(
                 "AND ((\"t0\".\"ended_at_utc\" < $2 OR \"t0\".\"ended_at_utc\" IS NULL) OR (\"t0\".\"ended_at_utc\" = $3 AND \"t0\".\"id\" > $4))"
@@ -752,7 +796,9 @@ mod tests {
         );
         assert_eq!(stmt.binds.len(), 6);
         plan.after = Some(vec![Value::Null, Value::Text("c9".into())]);
-        let stmt = compile(&model, &plan, Dialect::Sqlite).unwrap().page;
+        let stmt = compile(&model, &TenantScope::for_tests("t"), &plan, Dialect::Sqlite)
+            .unwrap()
+            .page;
         assert!(
             stmt.text
                 .contains("AND ((\"t0\".\"ended_at_utc\" IS NULL AND \"t0\".\"id\" > ?))"),

@@ -16,6 +16,7 @@
 use chrono::{DurationRound, TimeDelta, Timelike};
 
 use super::compile::CompileError;
+use super::scoped::TenantScope;
 use super::sql::{Builder, quoted};
 use super::{ColumnKind, Value};
 use crate::edm::Model;
@@ -84,13 +85,18 @@ fn magnitude_bits(e: &Bound) -> u32 {
             ArithOp::Mod => magnitude_bits(right),
             ArithOp::DivBy => 64,
         },
+        Bound::Case { branches, .. } => branches
+            .iter()
+            .map(|(_, v)| magnitude_bits(v))
+            .max()
+            .unwrap_or(64),
         _ => 64,
     }
 }
 
 pub(super) struct ExprWriter<'a> {
     pub model: &'a Model,
-    pub tenant: &'a str,
+    pub tenant: &'a TenantScope,
     /// Counter for subquery aliases.
     pub next_alias: usize,
 }
@@ -210,6 +216,7 @@ impl ExprWriter<'_> {
                 }
                 b.push(")");
             }
+            Bound::Case { branches, ty } => self.case(b, branches, *ty)?,
             Bound::Cast(inner, ty) => {
                 b.push("CAST(");
                 if d == Dialect::Postgres
@@ -241,7 +248,8 @@ impl ExprWriter<'_> {
         b.push(" FROM ").push(&quoted(&target.table)).push(&format!(
             " AS \"{alias}\" WHERE \"{alias}\".\"tenant_id\" = "
         ));
-        b.bind(Value::Text(self.tenant.to_string()), ColumnKind::Text);
+        let (tenant, kind) = self.tenant.bind();
+        b.bind(tenant, kind);
         for (theirs, ours) in &join.on {
             b.push(&format!(" AND \"{alias}\"."))
                 .push(&quoted(&target.properties[*theirs].column));
@@ -250,6 +258,32 @@ impl ExprWriter<'_> {
             b.push(&format!("\"t{from_scope}\"."))
                 .push(&quoted(&sets[join.from_set].properties[*ours].column));
         }
+    }
+
+    /// `(CASE WHEN c THEN v ... END)`, every value of the case's type. Its own
+    /// function, so the frame of [`ExprWriter::write`], which recurses once per
+    /// operator, does not grow with it.
+    #[inline(never)]
+    fn case(
+        &mut self,
+        b: &mut Builder,
+        branches: &[(Bound, Bound)],
+        ty: Ty,
+    ) -> Result<(), CompileError> {
+        b.push("(CASE");
+        for (condition, value) in branches {
+            b.push(" WHEN ");
+            self.write(b, condition)?;
+            b.push(" THEN ");
+            match value {
+                // A typed null, so PostgreSQL can resolve the CASE's type.
+                Bound::Const(Value::Null, _) => self.constant(b, &Value::Null, Some(ty)),
+                v if ty.is_numeric() => self.numeric(b, v, ty)?,
+                v => self.write(b, v)?,
+            }
+        }
+        b.push(" END)");
+        Ok(())
     }
 
     fn constant(&self, b: &mut Builder, c: &Value, ty: Option<Ty>) {

@@ -400,6 +400,7 @@ impl Conn {
     }
 
     /// Runs `f` inside one transaction: all of it is applied or none.
+    /// A committed transaction counts as a change ([`data_generation`]).
     pub fn transaction<T>(
         &mut self,
         f: impl FnOnce(&mut Conn) -> Result<T, StoreError>,
@@ -413,6 +414,7 @@ impl Conn {
         match f(self) {
             Ok(v) => {
                 self.execute_plain("COMMIT")?;
+                note_data_changed();
                 Ok(v)
             }
             Err(e) => {
@@ -431,13 +433,33 @@ impl Conn {
         Ok(())
     }
 
-    /// Executes a statement with binds and returns the number of affected rows.
+    /// Executes a statement with binds and returns the number of affected rows; one
+    /// that changed rows counts as a change ([`data_generation`]).
     pub fn execute(&mut self, stmt: &sql::Statement) -> Result<usize, StoreError> {
-        Ok(match self {
+        let changed = match self {
             Conn::Sqlite(c) => read::bind_sqlite(stmt).execute(&mut **c)?,
             Conn::Postgres(c) => read::bind_pg(stmt).execute(&mut **c)?,
-        })
+        };
+        if changed > 0 {
+            note_data_changed();
+        }
+        Ok(changed)
     }
+}
+
+/// Counts the writes this process has made: every statement that changed rows and
+/// every committed transaction (a statement inside one counts again at its commit,
+/// when it becomes visible). A reader that saw the same value before and after its
+/// read knows no write of this process landed in between; pipelined paging uses it
+/// to drop a page produced ahead. Writes by other processes are not seen.
+static DATA_GENERATION: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+pub fn data_generation() -> u64 {
+    DATA_GENERATION.load(std::sync::atomic::Ordering::Acquire)
+}
+
+pub fn note_data_changed() {
+    DATA_GENERATION.fetch_add(1, std::sync::atomic::Ordering::AcqRel);
 }
 
 /// Tenants as the feed needs them until tenant management arrives: an id, a display

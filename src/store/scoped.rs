@@ -33,12 +33,26 @@ impl TenantScope {
         TenantScope { id: id.to_string() }
     }
 
+    /// A scope for unit tests that compile plans without a database.
+    #[cfg(test)]
+    pub(crate) fn for_tests(id: &str) -> TenantScope {
+        TenantScope::new(id)
+    }
+
+    /// Test support (feature `oracle`): a scope no tenant row stands behind, for
+    /// compiling plans without a database (the fuzz pipeline).
+    #[cfg(feature = "oracle")]
+    pub fn unverified(id: &str) -> TenantScope {
+        TenantScope::new(id)
+    }
+
     /// The tenant's id (for messages, logs and reports; never for SQL text).
     pub fn id(&self) -> &str {
         &self.id
     }
 
-    fn bind(&self) -> (Value, ColumnKind) {
+    /// The tenant as a bind parameter: the only way its id reaches a statement.
+    pub(super) fn bind(&self) -> (Value, ColumnKind) {
         (Value::Text(self.id.clone()), ColumnKind::Text)
     }
 }

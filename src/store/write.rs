@@ -330,7 +330,11 @@ impl RowBatch<'_> {
                 PgArray::Instant(v) => q.bind::<Array<Nullable<Timestamptz>>, _>(v),
             };
         }
-        Ok(q.execute(pg)?)
+        let changed = q.execute(pg)?;
+        if changed > 0 {
+            super::note_data_changed();
+        }
+        Ok(changed)
     }
 
     /// PostgreSQL: how many of `keys` exist, probing the primary key once per key. (An

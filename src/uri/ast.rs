@@ -157,6 +157,7 @@ impl Expr {
                 args.iter().map(Expr::node_count).sum()
             }
             ExprKind::Object(members) => members.iter().map(|(_, e)| e.node_count()).sum(),
+            ExprKind::Case(branches) => case_node_count(branches),
             ExprKind::Lambda {
                 path, predicate, ..
             } => seg(path) + predicate.as_ref().map_or(0, |p| p.node_count()),
@@ -167,6 +168,15 @@ impl Expr {
             }
         }
     }
+}
+
+/// Out of line, so the frame of the recursive `node_count` does not grow.
+#[inline(never)]
+fn case_node_count(branches: &[(Expr, Expr)]) -> usize {
+    branches
+        .iter()
+        .map(|(c, v)| c.node_count() + v.node_count())
+        .sum()
 }
 
 /// The kinds of expression.
@@ -221,6 +231,9 @@ pub enum ExprKind {
     Array(Vec<Expr>),
     /// A JSON object in an expression (4.01): `{"Street":"Main"}`.
     Object(Vec<(String, Expr)>),
+    /// `case(x gt 1:'big', true:'small')` (4.01): the value of the first condition
+    /// that is true, else null.
+    Case(Vec<(Expr, Expr)>),
     /// `cast(Edm.String)`, `cast(x, Model.T)`
     Cast {
         /// The expression cast (`None`: the current instance).

@@ -278,6 +278,7 @@ impl Display for Expr {
                 }
                 f.write_char('}')
             }
+            ExprKind::Case(branches) => write_case(f, branches),
             ExprKind::Cast { expr, type_name } | ExprKind::IsOf { expr, type_name } => {
                 let name = if matches!(self.kind, ExprKind::Cast { .. }) {
                     "cast"
@@ -291,6 +292,20 @@ impl Display for Expr {
             }
         }
     }
+}
+
+/// `case(c:v,...)`, out of line: `Expr`'s `fmt` recurses once per operator, and its
+/// frame must not grow with every arm.
+#[inline(never)]
+fn write_case(f: &mut Formatter<'_>, branches: &[(Expr, Expr)]) -> fmt::Result {
+    f.write_str("case(")?;
+    for (i, (condition, value)) in branches.iter().enumerate() {
+        if i > 0 {
+            f.write_char(',')?;
+        }
+        write!(f, "{condition}:{value}")?;
+    }
+    f.write_char(')')
 }
 
 impl Display for OrderByItem {

@@ -361,6 +361,9 @@ fn name_expr(c: &mut Cursor<'_>) -> PResult<Expr> {
         if name.eq_ignore_ascii_case("cast") || name.eq_ignore_ascii_case("isof") {
             return cast_isof(c, start, name.eq_ignore_ascii_case("cast"));
         }
+        if name.eq_ignore_ascii_case("case") {
+            return case(c, start);
+        }
         if name.eq_ignore_ascii_case("any") || name.eq_ignore_ascii_case("all") {
             return Err(UriError::expected(
                 "a collection path before any()/all() (write Nav/any(...))",
@@ -612,6 +615,39 @@ fn type_name(c: &mut Cursor<'_>) -> PResult<Option<TypeName>> {
 }
 
 /// `cast( [expr ,] Type )` / `isof( [expr ,] Type )` at '('.
+/// `case(cond:value, cond:value, ...)` (4.01) at the cursor's '(': the value of the
+/// first condition that is true, else null.
+fn case(c: &mut Cursor<'_>, start: usize) -> PResult<Expr> {
+    c.nested(|c| {
+        c.advance(1);
+        c.bws();
+        let mut branches = Vec::new();
+        loop {
+            let condition = expr(c)?;
+            c.bws();
+            if !c.eat_char(':') {
+                return c.expected("':' and the value for this condition");
+            }
+            c.bws();
+            let value = expr(c)?;
+            branches.push((condition, value));
+            c.bws();
+            if c.eat_char(',') {
+                c.bws();
+                continue;
+            }
+            if c.eat_char(')') {
+                break;
+            }
+            return c.expected("',' or a closing ')'");
+        }
+        Ok(Expr {
+            kind: ExprKind::Case(branches),
+            span: c.span_from(start),
+        })
+    })
+}
+
 fn cast_isof(c: &mut Cursor<'_>, start: usize, is_cast: bool) -> PResult<Expr> {
     c.nested(|c| {
         c.advance(1);
@@ -1033,6 +1069,17 @@ mod tests {
             panic!()
         };
         assert_eq!(name, "startswith");
+    }
+
+    #[test]
+    fn case_takes_condition_value_pairs() {
+        verified("case(a gt 1:'big',true:'small')");
+        verified("case(a:1) eq 1");
+        parses_to("CASE( a eq null : 0 , b : 1 )", "case(a eq null:0,b:1)");
+        assert!(parse_filter("case()").is_err());
+        assert!(parse_filter("case(a)").is_err());
+        assert!(parse_filter("case(a:1,)").is_err());
+        assert!(parse_filter("case(a:1 b:2)").is_err());
     }
 
     #[test]

@@ -1,0 +1,206 @@
+//! Pipelined paging, on both backends: pages produced ahead are the pages a fresh
+//! read gives (byte for byte, gzip or not), they are used, a write between two pages
+//! is seen, and a page produced for one key is never served to another.
+mod common;
+
+use ccfeed::config::{PrefetchSettings, Settings};
+use ccfeed::store;
+use ccfeed::store::tenants::{Role, create_key};
+use common::*;
+
+const PAGE: &str = "odata.maxpagesize=4";
+/// The `Server-Timing` entry a page produced ahead carries.
+const PREFETCHED: &str = "prefetch";
+
+fn calls(db: &store::Db, model: &ccfeed::edm::Model) {
+    fill_set(db, model, TENANT, "Calls", 22);
+}
+
+/// The tests of this file run one at a time: a write anywhere in the process
+/// discards every page produced ahead (one server has one database; these tests
+/// run several), so a fixture written by one test would hide another's prefetches.
+static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn one_at_a_time() -> std::sync::MutexGuard<'static, ()> {
+    ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Prefetching on, with an idle time no loaded test machine reaches.
+fn with_prefetch() -> Settings {
+    Settings {
+        prefetch: PrefetchSettings {
+            idle: std::time::Duration::from_secs(120),
+            ..PrefetchSettings::default()
+        },
+        ..demo_settings()
+    }
+}
+
+fn without_prefetch() -> Settings {
+    Settings {
+        prefetch: PrefetchSettings {
+            memory_bytes: 0,
+            ..PrefetchSettings::default()
+        },
+        ..demo_settings()
+    }
+}
+
+/// Every page of `path`, following nextLinks: (body, was it produced ahead).
+fn pages(app: &TestApp, path: &str, headers: &[(&str, &str)]) -> Vec<(Vec<u8>, bool)> {
+    let mut out = Vec::new();
+    let mut response = app.get_with(path, headers);
+    loop {
+        assert_eq!(response.status, 200, "{}", response.text());
+        let prefetched = response
+            .header("Server-Timing")
+            .is_some_and(|v| v.starts_with(PREFETCHED));
+        let next = response.json()["@odata.nextLink"]
+            .as_str()
+            .map(str::to_string);
+        out.push((response.body.clone(), prefetched));
+        match next {
+            Some(link) => response = app.get_absolute(&link, headers),
+            None => return out,
+        }
+    }
+}
+
+both_backends!(
+    pages_produced_ahead_are_the_pages_a_fresh_read_gives,
+    |backend| {
+        let _serial = one_at_a_time();
+        let Some(on) = TestApp::start(backend, with_prefetch(), calls) else {
+            return;
+        };
+        let Some(off) = TestApp::start(backend, without_prefetch(), calls) else {
+            return;
+        };
+        for encoding in ["identity", "gzip"] {
+            let headers = [("Prefer", PAGE), ("Accept-Encoding", encoding)];
+            let path = "/odata/Calls?$orderby=id&$select=id,durationInSeconds,startedAt";
+            let with = pages(&on, path, &headers);
+            let fresh = pages(&off, path, &headers);
+            assert_eq!(with.len(), 6, "22 rows in pages of 4");
+            let bodies =
+                |p: &[(Vec<u8>, bool)]| p.iter().map(|(b, _)| b.clone()).collect::<Vec<_>>();
+            // The links hold the server's own address, which differs between the two.
+            let normalized = |p: &[(Vec<u8>, bool)], app: &TestApp| {
+                bodies(p)
+                    .into_iter()
+                    .map(|b| {
+                        String::from_utf8(b)
+                            .expect("utf-8")
+                            .replace(&app.addr.to_string(), "HOST")
+                    })
+                    .collect::<Vec<_>>()
+            };
+            assert_eq!(
+                normalized(&with, &on),
+                normalized(&fresh, &off),
+                "{encoding}"
+            );
+            assert!(!with[0].1, "the first page is never produced ahead");
+            assert!(fresh.iter().all(|(_, ahead)| !ahead), "prefetching is off");
+            // Each later page is registered before its predecessor's last chunk is sent;
+            // a request waits for a page still being produced. One miss is tolerated (a
+            // request can reach another worker before this one has run the prefetch task).
+            let ahead = with.iter().filter(|(_, ahead)| *ahead).count();
+            assert!(
+                ahead >= 4,
+                "{encoding}: only {ahead} of 5 later pages were produced ahead"
+            );
+        }
+    }
+);
+
+both_backends!(a_write_between_two_pages_is_in_the_second, |backend| {
+    let _serial = one_at_a_time();
+    let Some(app) = TestApp::start(backend, with_prefetch(), calls) else {
+        return;
+    };
+    let headers = [("Prefer", PAGE)];
+    let first = app.get_with("/odata/Calls?$orderby=id&$select=id", &headers);
+    assert_eq!(
+        ids(&first.json()),
+        ["calls-0000", "calls-0001", "calls-0002", "calls-0003"]
+    );
+    let next = first.json()["@odata.nextLink"]
+        .as_str()
+        .expect("next link")
+        .to_string();
+    // A row that sorts into the second page, written after the first page went out
+    // (while the second was being produced ahead, or after).
+    write(&app.db, &app.model, TENANT, "Calls", 1, |_, name| {
+        (name == "id").then(|| store::Value::Text("calls-0004a".into()))
+    });
+    let second = app.get_absolute(&next, &headers);
+    assert_eq!(
+        ids(&second.json()),
+        ["calls-0004", "calls-0004a", "calls-0005", "calls-0006"]
+    );
+    assert!(
+        !second
+            .header("Server-Timing")
+            .is_some_and(|v| v.starts_with(PREFETCHED)),
+        "a page produced before the write must not be served"
+    );
+});
+
+both_backends!(
+    a_page_produced_for_one_key_is_not_served_to_another,
+    |backend| {
+        let _serial = one_at_a_time();
+        let Some(tenant_app) = TenantApp::start(backend) else {
+            return;
+        };
+        let app = &tenant_app.app;
+        fill_set(&app.db, &app.model, TenantApp::TENANT, "Calls", 22);
+        let other_key = {
+            let mut conn = app.db.get().expect("conn");
+            create_key(&mut conn, TenantApp::TENANT, Role::Read, "second")
+                .expect("key")
+                .1
+        };
+        let auth = |key: &str| format!("Bearer {key}");
+        let (mine, theirs) = (auth(&tenant_app.read_key), auth(&other_key));
+        let first = app.get_with(
+            "/odata/Calls?$orderby=id&$select=id",
+            &[("Prefer", PAGE), ("Authorization", mine.as_str())],
+        );
+        assert_eq!(first.status, 200, "{}", first.text());
+        let next = first.json()["@odata.nextLink"]
+            .as_str()
+            .expect("next link")
+            .to_string();
+        let produced_ahead = |r: &http_client::Response| {
+            r.header("Server-Timing")
+                .is_some_and(|v| v.starts_with(PREFETCHED))
+        };
+        let other = app.get_absolute(
+            &next,
+            &[("Prefer", PAGE), ("Authorization", theirs.as_str())],
+        );
+        assert_eq!(other.status, 200, "{}", other.text());
+        assert!(
+            !produced_ahead(&other),
+            "another key got the page produced ahead"
+        );
+        assert_eq!(
+            ids(&other.json()),
+            ["calls-0004", "calls-0005", "calls-0006", "calls-0007"]
+        );
+        // A different Prefer is a different answer, too.
+        let bigger = app.get_absolute(
+            &next,
+            &[
+                ("Prefer", "odata.maxpagesize=5"),
+                ("Authorization", mine.as_str()),
+            ],
+        );
+        assert!(
+            !produced_ahead(&bigger),
+            "a page for another Prefer was served"
+        );
+    }
+);
