@@ -291,6 +291,12 @@ both_backends!(hostile_and_unsupported_input_gets_clear_errors, |backend| {
     assert_eq!(s, 501);
     let r = app.get("/odata/Calls/$count?$apply=aggregate($count%20as%20n)");
     assert_eq!(r.status, 501);
+    // Grouping needs one value per row: a collection-valued navigation has many.
+    let r = app.get(
+        "/odata/Conversations?$apply=groupby((QueueSegments/queueId),aggregate($count%20as%20n))",
+    );
+    assert_eq!(r.status, 400, "{}", r.text());
+    assert!(r.text().contains("is a collection"), "{}", r.text());
 });
 
 both_backends!(
