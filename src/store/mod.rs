@@ -128,7 +128,8 @@ impl CustomizeConnection<SqliteConnection, diesel::r2d2::Error> for SqlitePragma
              PRAGMA foreign_keys = ON; PRAGMA cache_size = -2000;",
         )
         .map_err(diesel::r2d2::Error::QueryError)?;
-        deadline::register(conn).map_err(diesel::r2d2::Error::QueryError)
+        deadline::register(conn);
+        Ok(())
     }
 }
 
@@ -493,21 +494,14 @@ pub fn ensure_tenant(
 
 /// The number of rows a compiled plan matches (`/$count`): its count statement.
 pub fn count(conn: &mut Conn, query: &CompiledQuery) -> Result<i64, StoreError> {
-    let _deadline = deadline::start(query.time_limit, None);
-    match &query.count {
-        Some(stmt) => {
-            let n = read::scalar_i64(conn, stmt)?;
-            if deadline::expired() {
-                return Err(StoreError::Timeout(
-                    query.time_limit.unwrap_or_default().as_millis(),
-                ));
-            }
-            Ok(n)
-        }
-        None => Err(StoreError::Compile(CompileError(
+    let Some(stmt) = &query.count else {
+        return Err(StoreError::Compile(CompileError(
             "the plan does not ask for a count".into(),
-        ))),
-    }
+        )));
+    };
+    let _deadline = deadline::start(query.time_limit, None);
+    let n = read::scalar_i64(conn, stmt);
+    deadline::outcome(n, query.time_limit)
 }
 
 /// Counts one table's rows for a tenant (used by the demo loader to decide whether
