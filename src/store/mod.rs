@@ -114,6 +114,11 @@ impl From<diesel::result::Error> for StoreError {
     }
 }
 
+/// The bundled SQLite is built in multi-thread mode (`SQLITE_THREADSAFE=2`, set for
+/// the build in `.cargo/config.toml`): a pooled connection is used by one thread at a
+/// time, so the serialized mode's mutex around every API call (each cell read) only
+/// costs time. The test below fails if a build loses the flag.
+///
 /// Sets the pragmas every SQLite connection needs: a busy timeout instead of an
 /// immediate `SQLITE_BUSY` (first, so the other pragmas wait too), WAL so readers
 /// never block the writer, `synchronous = FULL` so a committed batch survives a power
@@ -511,3 +516,32 @@ pub fn count_rows(conn: &mut Conn, table_sql: &sql::Statement) -> Result<i64, St
 }
 
 pub(crate) use read::{scalar_i64, stream_rows};
+
+#[cfg(test)]
+mod tests {
+    use diesel::prelude::*;
+    use diesel::sql_types::Text;
+    use diesel::sqlite::SqliteConnection;
+
+    #[derive(QueryableByName)]
+    struct CompileOption {
+        #[diesel(sql_type = Text)]
+        compile_options: String,
+    }
+
+    #[test]
+    fn the_bundled_sqlite_is_built_in_multi_thread_mode() {
+        let mut conn = SqliteConnection::establish(":memory:").expect("in-memory database");
+        let options: Vec<CompileOption> = diesel::sql_query("PRAGMA compile_options")
+            .load(&mut conn)
+            .expect("compile options");
+        assert!(
+            options.iter().any(|o| o.compile_options == "THREADSAFE=2"),
+            "{:?}",
+            options
+                .iter()
+                .map(|o| &o.compile_options)
+                .collect::<Vec<_>>()
+        );
+    }
+}
