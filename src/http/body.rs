@@ -132,6 +132,8 @@ pub enum PageStart {
 pub struct PageOut {
     start: Option<oneshot::Sender<Result<PageStart, StoreError>>>,
     tx: Option<ChunkSender>,
+    /// Bytes sent so far.
+    sent: usize,
 }
 
 impl PageOut {
@@ -141,6 +143,7 @@ impl PageOut {
             PageOut {
                 start: Some(start),
                 tx: None,
+                sent: 0,
             },
             started,
         )
@@ -162,6 +165,7 @@ impl PageOut {
                 .map_err(|_| StoreError::SinkClosed)?;
             self.tx = Some(tx);
         }
+        self.sent += chunk.len();
         match &self.tx {
             Some(tx) => tx
                 .blocking_send(Ok(Bytes::from(chunk)))
@@ -229,22 +233,46 @@ impl Output {
 
     /// Ends the response with `last` (the whole body if nothing was sent yet).
     pub fn finish(&mut self, last: Vec<u8>) -> Result<(), StoreError> {
-        let Output::Page { page, encoder } = self else {
-            return Ok(());
+        let last = self.seal(last)?;
+        self.send_last(last)
+    }
+
+    /// The bytes that end the response, `last` compressed with what the encoder still
+    /// holds: [`Output::send_last`] sends them.
+    pub fn seal(&mut self, last: Vec<u8>) -> Result<Vec<u8>, StoreError> {
+        let Output::Page { encoder, .. } = self else {
+            return Ok(last);
         };
-        let mut last = last;
-        if let Some(mut e) = encoder.take() {
-            let mut compressed = e.write(&last).map_err(io_error)?;
-            compressed.extend_from_slice(&e.finish().map_err(io_error)?);
-            last = compressed;
+        match encoder.take() {
+            Some(mut e) => {
+                let mut compressed = e.write(&last).map_err(io_error)?;
+                compressed.extend_from_slice(&e.finish().map_err(io_error)?);
+                Ok(compressed)
+            }
+            None => Ok(last),
         }
-        page.finish(last)
+    }
+
+    /// Ends the response with the bytes [`Output::seal`] returned.
+    pub fn send_last(&mut self, last: Vec<u8>) -> Result<(), StoreError> {
+        match self {
+            Output::Page { page, .. } => page.finish(last),
+            Output::Collect => Ok(()),
+        }
     }
 
     /// Reports a failure to the client (see [`PageOut::fail`]).
     pub fn fail(&mut self, error: StoreError) {
         if let Output::Page { page, .. } = self {
             page.fail(error);
+        }
+    }
+
+    /// The bytes of the body sent so far.
+    pub fn sent(&self) -> usize {
+        match self {
+            Output::Page { page, .. } => page.sent,
+            Output::Collect => 0,
         }
     }
 

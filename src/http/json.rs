@@ -368,7 +368,13 @@ impl JsonWriter {
     }
 
     /// Ends a collection with its `@odata.nextLink`, if any, and sends the rest.
-    pub fn finish_collection(&mut self, next_link: Option<&str>) -> Result<(), StoreError> {
+    /// `size` learns the body's size in bytes (as sent, compressed or not) just before
+    /// its last bytes go out.
+    pub fn finish_collection(
+        &mut self,
+        next_link: Option<&str>,
+        size: impl FnOnce(usize),
+    ) -> Result<(), StoreError> {
         self.open_value();
         self.out.push(b']');
         if let Some(link) = next_link {
@@ -376,8 +382,9 @@ impl JsonWriter {
             write_str(&mut self.out, link);
         }
         self.out.push(b'}');
-        let last = std::mem::take(&mut self.out);
-        self.output.finish(last)
+        let last = self.output.seal(std::mem::take(&mut self.out))?;
+        size(self.output.sent() + last.len());
+        self.output.send_last(last)
     }
 
     /// Ends a single-entity response; `None` when there was no entity.
