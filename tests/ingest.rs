@@ -70,14 +70,14 @@ fn call(id: &str, i: usize, tag: &str) -> Map<String, Value> {
     let joined = (i % 5 != 2).then(|| utc(start + TimeDelta::milliseconds(4_321)));
     obj(json!({
         "id": id,
-        "businessUnitId": if i % 3 == 0 { Value::Null } else { json!(format!("bu-{}", i % 2)) },
+        "businessUnitId": if i.is_multiple_of(3) { Value::Null } else { json!(format!("bu-{}", i % 2)) },
         "channelId": format!("channel-{}", i % 3),
         "channelPhoneNumber": "+3612345678",
         "channelType": "Voice",
-        "conversationEndedReason": if i % 5 == 0 { Value::Null } else { json!("Default") },
+        "conversationEndedReason": if i.is_multiple_of(5) { Value::Null } else { json!("Default") },
         "customerFirstName": format!("Zsófia \"{tag}\" O'Brien %_ {i}"),
         "customerId": format!("cust-{i}"),
-        "customerLastName": if i % 2 == 0 { json!("Kovács") } else { Value::Null },
+        "customerLastName": if i.is_multiple_of(2) { json!("Kovács") } else { Value::Null },
         "customerPhoneNumber": format!("+36 30 {i:07}"),
         "customerJoinedAtUtc": joined,
         "customerRingDuration": (i % 7) as i64,
@@ -86,13 +86,13 @@ fn call(id: &str, i: usize, tag: &str) -> Map<String, Value> {
         "endedAtUtc": ended,
         "holdCount": (i % 3) as i64,
         "holdDurationInSeconds": (i % 3 * 10) as i64,
-        "isChannelClosed": if i % 4 == 0 { Value::Null } else { json!((i % 2) as i64) },
+        "isChannelClosed": if i.is_multiple_of(4) { Value::Null } else { json!((i % 2) as i64) },
         "isChannelOpen": 1,
-        "isConsult": i % 2 == 0,
-        "isOutbound": i % 3 == 0,
+        "isConsult": i.is_multiple_of(2),
+        "isOutbound": i.is_multiple_of(3),
         "nextConversationId": Value::Null,
         "openingCheckResult": "Open",
-        "transferInitiatedBy": if i % 2 == 0 { Value::Null } else { json!("Agent") },
+        "transferInitiatedBy": if i.is_multiple_of(2) { Value::Null } else { json!("Agent") },
         "transferToExternalDestinationPhoneNumber": Value::Null,
     }))
 }
@@ -1534,8 +1534,8 @@ fn crash_line(prefix: &str, i: u64) -> String {
         95 + i % 600,
         i % 3,
         (i % 3) * 15,
-        i % 11 == 0,
-        i % 2 == 0
+        i.is_multiple_of(11),
+        i.is_multiple_of(2)
     )
 }
 

@@ -204,3 +204,73 @@ both_backends!(
         );
     }
 );
+
+/// Prefetches started and kept by this process since `since` (see
+/// `http::prefetch_counts`; earlier tests' servers may have left some unfinished).
+fn started_and_kept(since: (u64, u64)) -> (u64, u64) {
+    let (started, kept) = ccfeed::http::prefetch_counts();
+    (started - since.0, kept - since.1)
+}
+
+/// Waits (a bounded while) until every prefetch started since `since` has been kept;
+/// the counts.
+fn settled(since: (u64, u64)) -> (u64, u64) {
+    for _ in 0..200 {
+        let (started, kept) = started_and_kept(since);
+        if started == kept {
+            return (started, kept);
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    started_and_kept(since)
+}
+
+both_backends!(
+    a_page_that_would_not_fit_the_budget_is_not_produced_ahead,
+    |backend| {
+        let _serial = one_at_a_time();
+        let fixture = |db: &store::Db, model: &ccfeed::edm::Model| {
+            fill_set(db, model, TENANT, "Calls", 200);
+        };
+        let path = "/odata/Calls?$orderby=id&$select=id,durationInSeconds,startedAt,channelType";
+        let page = [("Prefer", "odata.maxpagesize=50")];
+        // The size of an uncompressed page, from a server that does not prefetch.
+        let Some(off) = TestApp::start(backend, without_prefetch(), fixture) else {
+            return;
+        };
+        let identity_page = pages(&off, path, &page)[0].0.len();
+        // A budget one byte short of an uncompressed page, and several compressed ones
+        // (a page of 50 similar rows compresses some fivefold).
+        let settings = Settings {
+            prefetch: PrefetchSettings {
+                memory_bytes: identity_page - 1,
+                ..with_prefetch().prefetch
+            },
+            ..demo_settings()
+        };
+        let Some(on) = TestApp::start(backend, settings, fixture) else {
+            return;
+        };
+        let since = ccfeed::http::prefetch_counts();
+        let identity = pages(&on, path, &[page[0], ("Accept-Encoding", "identity")]);
+        assert_eq!(identity.len(), 4, "200 rows in pages of 50");
+        assert!(identity.iter().all(|(_, ahead)| !ahead));
+        // No page was produced only to be dropped: none was started.
+        std::thread::sleep(std::time::Duration::from_millis(200));
+        assert_eq!(
+            started_and_kept(since),
+            (0, 0),
+            "a prefetch of a page larger than the budget was started"
+        );
+        // The same chain compressed fits, and is produced ahead; every page started is kept.
+        let gzip = pages(&on, path, &[page[0], ("Accept-Encoding", "gzip")]);
+        let ahead = gzip.iter().filter(|(_, ahead)| *ahead).count();
+        assert!(
+            ahead >= 2,
+            "only {ahead} of 3 later gzip pages were produced ahead"
+        );
+        let (started, kept) = settled(since);
+        assert!(started >= 2, "{started}");
+        assert_eq!(started, kept, "a page produced ahead was dropped");
+    }
+);

@@ -1,7 +1,8 @@
 //! The response body of a page: the first chunk is held back so a small page goes
 //! out as one sized body; a larger one streams through a bounded channel, compressed
 //! on the producer thread as it is written, so memory stays flat and a slow client
-//! slows the query down.
+//! slows the query down. A chunk is [`CHUNK`] bytes of what goes on the wire: the
+//! compressor's output is gathered to that size too.
 
 use std::io;
 use std::io::Write;
@@ -63,28 +64,37 @@ impl BodyEncoder {
         let level = flate2::Compression::fast();
         match encoding {
             ContentEncoding::Gzip => Some(BodyEncoder::Gzip(flate2::write::GzEncoder::new(
-                Vec::with_capacity(CHUNK / 4),
+                Vec::with_capacity(CHUNK + CHUNK / 2),
                 level,
             ))),
             ContentEncoding::Deflate => Some(BodyEncoder::Deflate(
-                flate2::write::ZlibEncoder::new(Vec::with_capacity(CHUNK / 4), level),
+                flate2::write::ZlibEncoder::new(Vec::with_capacity(CHUNK + CHUNK / 2), level),
             )),
             _ => None,
         }
     }
 
-    /// Compresses `data` and returns what the encoder has produced so far.
+    /// Compresses `data`; returns the compressed bytes once they fill a chunk (empty
+    /// before), so the compressed stream, some five times smaller than its JSON, goes
+    /// out in chunks as large as an uncompressed one: fewer sends, fewer wake-ups.
     fn write(&mut self, data: &[u8]) -> io::Result<Vec<u8>> {
-        match self {
+        let compressed = match self {
             BodyEncoder::Gzip(e) => {
                 e.write_all(data)?;
-                Ok(std::mem::take(e.get_mut()))
+                e.get_mut()
             }
             BodyEncoder::Deflate(e) => {
                 e.write_all(data)?;
-                Ok(std::mem::take(e.get_mut()))
+                e.get_mut()
             }
+        };
+        if compressed.len() < CHUNK {
+            return Ok(Vec::new());
         }
+        Ok(std::mem::replace(
+            compressed,
+            Vec::with_capacity(CHUNK + CHUNK / 2),
+        ))
     }
 
     fn finish(self) -> io::Result<Vec<u8>> {
@@ -122,6 +132,8 @@ pub enum PageStart {
 pub struct PageOut {
     start: Option<oneshot::Sender<Result<PageStart, StoreError>>>,
     tx: Option<ChunkSender>,
+    /// Bytes sent so far.
+    sent: usize,
 }
 
 impl PageOut {
@@ -131,6 +143,7 @@ impl PageOut {
             PageOut {
                 start: Some(start),
                 tx: None,
+                sent: 0,
             },
             started,
         )
@@ -152,6 +165,7 @@ impl PageOut {
                 .map_err(|_| StoreError::SinkClosed)?;
             self.tx = Some(tx);
         }
+        self.sent += chunk.len();
         match &self.tx {
             Some(tx) => tx
                 .blocking_send(Ok(Bytes::from(chunk)))
@@ -219,22 +233,46 @@ impl Output {
 
     /// Ends the response with `last` (the whole body if nothing was sent yet).
     pub fn finish(&mut self, last: Vec<u8>) -> Result<(), StoreError> {
-        let Output::Page { page, encoder } = self else {
-            return Ok(());
+        let last = self.seal(last)?;
+        self.send_last(last)
+    }
+
+    /// The bytes that end the response, `last` compressed with what the encoder still
+    /// holds: [`Output::send_last`] sends them.
+    pub fn seal(&mut self, last: Vec<u8>) -> Result<Vec<u8>, StoreError> {
+        let Output::Page { encoder, .. } = self else {
+            return Ok(last);
         };
-        let mut last = last;
-        if let Some(mut e) = encoder.take() {
-            let mut compressed = e.write(&last).map_err(io_error)?;
-            compressed.extend_from_slice(&e.finish().map_err(io_error)?);
-            last = compressed;
+        match encoder.take() {
+            Some(mut e) => {
+                let mut compressed = e.write(&last).map_err(io_error)?;
+                compressed.extend_from_slice(&e.finish().map_err(io_error)?);
+                Ok(compressed)
+            }
+            None => Ok(last),
         }
-        page.finish(last)
+    }
+
+    /// Ends the response with the bytes [`Output::seal`] returned.
+    pub fn send_last(&mut self, last: Vec<u8>) -> Result<(), StoreError> {
+        match self {
+            Output::Page { page, .. } => page.finish(last),
+            Output::Collect => Ok(()),
+        }
     }
 
     /// Reports a failure to the client (see [`PageOut::fail`]).
     pub fn fail(&mut self, error: StoreError) {
         if let Output::Page { page, .. } = self {
             page.fail(error);
+        }
+    }
+
+    /// The bytes of the body sent so far.
+    pub fn sent(&self) -> usize {
+        match self {
+            Output::Page { page, .. } => page.sent,
+            Output::Collect => 0,
         }
     }
 

@@ -19,7 +19,7 @@ use super::error::ApiError;
 use super::json::{EntityShape, JsonWriter, write_cell, write_str};
 use super::negotiate::{self, MetadataLevel};
 use super::path::{self, Target};
-use super::prefetch::{self, PageKey, Prefetcher};
+use super::prefetch::{self, PageKey, PageReport, Prefetcher};
 use super::{AppState, ROOT};
 use crate::edm::{ColumnKind, EntitySet, Model};
 use crate::plan::{self, Planner, QueryPlan, Resolved, encode_skiptoken};
@@ -189,6 +189,7 @@ pub async fn resource(req: HttpRequest, state: State) -> Result<HttpResponse, Ap
                 &read_request,
                 caller,
                 next.clone(),
+                page.bytes(),
             );
         }
         return Ok(page.response());
@@ -200,15 +201,28 @@ pub async fn resource(req: HttpRequest, state: State) -> Result<HttpResponse, Ap
     let response = response?;
     let state = state.clone();
     actix_web::rt::spawn(async move {
-        if let Ok(Some(next)) = next_link.await {
-            prefetch(&prefetcher, &state, &tenant, &read_request, caller, next);
+        if let Ok(PageReport {
+            next: Some(next),
+            bytes,
+        }) = next_link.await
+        {
+            prefetch(
+                &prefetcher,
+                &state,
+                &tenant,
+                &read_request,
+                caller,
+                next,
+                bytes,
+            );
         }
     });
     Ok(response)
 }
 
 /// Starts producing the page at `next` (a nextLink this server wrote for `req`) for
-/// the same caller, unless it is already under way or the budget is spent; see
+/// the same caller, unless it is already under way or the budget has no room for a
+/// page of `expected` bytes (the size of the page just served); see
 /// [`super::prefetch`].
 fn prefetch(
     prefetcher: &web::Data<Prefetcher>,
@@ -217,6 +231,7 @@ fn prefetch(
     req: &ReadRequest,
     caller: [u8; 32],
     next: String,
+    expected: usize,
 ) {
     let Some(rest) = next.strip_prefix(&format!("{}/", req.root)) else {
         return;
@@ -238,7 +253,7 @@ fn prefetch(
         &next_request.headers,
         req.encoding,
     );
-    let Some(pending) = prefetcher.begin(key) else {
+    let Some(pending) = prefetcher.begin(key, expected) else {
         return;
     };
     let (prefetcher, state, tenant) = (prefetcher.clone(), state.clone(), tenant.clone());
@@ -247,7 +262,10 @@ fn prefetch(
         let response = read(&state, tenant, &next_request).await;
         drop(next_request.next_link.take());
         let answer = match response {
-            Ok(response) => prefetch::collect(response, next_link, prefetcher.room()).await,
+            Ok(response) => {
+                let limit = prefetcher.limit(&pending);
+                prefetch::collect(response, next_link, limit).await
+            }
             Err(_) => None,
         };
         prefetcher.finish(pending, answer);
@@ -256,16 +274,17 @@ fn prefetch(
     });
 }
 
-/// Where a collection page reports its `@odata.nextLink` (or that it has none) once
-/// it is known, for pipelined paging; reads nobody follows carry [`NextLinkOut::none`].
-pub struct NextLinkOut(std::sync::Mutex<Option<oneshot::Sender<Option<String>>>>);
+/// Where a collection page reports its `@odata.nextLink` (or that it has none) and its
+/// size once they are known, for pipelined paging; reads nobody follows carry
+/// [`NextLinkOut::none`].
+pub struct NextLinkOut(std::sync::Mutex<Option<oneshot::Sender<PageReport>>>);
 
 impl NextLinkOut {
     pub fn none() -> NextLinkOut {
         NextLinkOut(std::sync::Mutex::new(None))
     }
 
-    fn take(&self) -> Option<oneshot::Sender<Option<String>>> {
+    fn take(&self) -> Option<oneshot::Sender<PageReport>> {
         self.0.lock().ok().and_then(|mut s| s.take())
     }
 }
@@ -288,7 +307,7 @@ impl ReadRequest {
     fn from_http(
         req: &HttpRequest,
         state: &AppState,
-    ) -> (ReadRequest, oneshot::Receiver<Option<String>>) {
+    ) -> (ReadRequest, oneshot::Receiver<PageReport>) {
         ReadRequest {
             path: req
                 .uri()
@@ -306,7 +325,7 @@ impl ReadRequest {
     }
 
     /// This request with a channel for its nextLink.
-    fn announcing(mut self) -> (ReadRequest, oneshot::Receiver<Option<String>>) {
+    fn announcing(mut self) -> (ReadRequest, oneshot::Receiver<PageReport>) {
         let (tx, rx) = oneshot::channel();
         self.next_link = NextLinkOut(std::sync::Mutex::new(Some(tx)));
         (self, rx)
@@ -611,10 +630,16 @@ async fn stream_page(
                 let token = encode_skiptoken(&paging.tenant, &paging.order, &end.last_sort);
                 next_link(&link_base, remaining, &token)
             });
-            if let Some(announce) = announce {
-                let _ = announce.send(next.clone());
-            }
-            writer.finish_collection(next.as_deref())
+            // Reported before the last bytes go out, so the next page's prefetch is
+            // under way before the client can ask for it.
+            writer.finish_collection(next.as_deref(), |bytes| {
+                if let Some(announce) = announce {
+                    let _ = announce.send(PageReport {
+                        next: next.clone(),
+                        bytes,
+                    });
+                }
+            })
         })();
         match result {
             Ok(()) | Err(StoreError::SinkClosed) => {}

@@ -33,6 +33,7 @@ use actix_web::middleware::{Compress, DefaultHeaders, Logger, from_fn};
 use actix_web::{App, web};
 
 pub use error::ApiError;
+pub use prefetch::counts as prefetch_counts;
 
 use crate::config::Settings;
 use crate::edm::Model;

@@ -15,8 +15,14 @@
 //!   ([`store::data_generation`]), so it holds what a fresh read would.
 //!
 //! Memory is bounded by one global budget (`prefetch_memory_mb`; 0 turns prefetching
-//! off): a page that does not fit is not kept, and at most one page per chain is ahead,
-//! since only a served page starts the next prefetch.
+//! off), and at most one page per chain is ahead, since only a served page starts the
+//! next prefetch. A prefetch is not started unless the budget has room for a page the
+//! size of the one just served (the next page of a chain is about as large: same
+//! query, same page size, same coding), and that room is reserved from the start, so
+//! concurrent chains cannot overcommit it either. Work is never done only to be
+//! dropped: a chain whose pages do not fit (a 10,000-row page without compression is
+//! some 10 MB) is simply not produced ahead. Only a page larger than its estimate that
+//! no longer fits is dropped once produced.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -30,6 +36,21 @@ use bytes::Bytes;
 use tokio::sync::{oneshot, watch};
 
 use crate::store;
+
+/// Prefetches started, and pages produced ahead and kept: process totals, for tests
+/// and diagnostics (see [`counts`]).
+static PREFETCHES_STARTED: AtomicU64 = AtomicU64::new(0);
+static PREFETCHES_KEPT: AtomicU64 = AtomicU64::new(0);
+
+/// (started, kept): how many prefetches this process has started, and how many of their
+/// pages it kept for their request. The difference is work done for nothing (a failed
+/// read, an answer other than 200, a page that did not fit, a server stopped meanwhile).
+pub fn counts() -> (u64, u64) {
+    (
+        PREFETCHES_STARTED.load(Ordering::Relaxed),
+        PREFETCHES_KEPT.load(Ordering::Relaxed),
+    )
+}
 
 /// The `Server-Timing` entry of a page that was produced ahead.
 pub const PREFETCH_TIMING: &str = "prefetch;desc=\"produced ahead of the request\"";
@@ -72,6 +93,14 @@ impl PageKey {
     }
 }
 
+/// How a page ended, reported by its producer just before its last bytes go out: its
+/// nextLink, if any, and the size of its body in bytes (as sent, compressed or not).
+#[derive(Debug)]
+pub struct PageReport {
+    pub next: Option<String>,
+    pub bytes: usize,
+}
+
 /// A complete answer, ready to replay. Its bytes count against the budget for as long
 /// as it exists.
 pub struct ReadyPage {
@@ -94,12 +123,47 @@ impl ReadyPage {
         response.append_header(("Server-Timing", PREFETCH_TIMING));
         response.body(self.body.clone())
     }
+
+    /// The size of the body: the estimate of the next page's (see [`Prefetcher::begin`]).
+    pub fn bytes(&self) -> usize {
+        self.body.len()
+    }
 }
 
 /// Bytes taken from the budget, given back on drop.
 struct Reservation {
     bytes: usize,
     held: Arc<AtomicUsize>,
+}
+
+impl Reservation {
+    /// Takes `bytes` from what `budget` has left in `held`, if they fit.
+    fn take(held: &Arc<AtomicUsize>, budget: usize, bytes: usize) -> Option<Reservation> {
+        claim(held, budget, bytes).then(|| Reservation {
+            bytes,
+            held: held.clone(),
+        })
+    }
+
+    /// Changes the reservation to `bytes`: always when it shrinks, if they fit when it
+    /// grows. `false` (unchanged) when they do not.
+    fn resize(&mut self, budget: usize, bytes: usize) -> bool {
+        if bytes <= self.bytes {
+            self.held.fetch_sub(self.bytes - bytes, Ordering::Relaxed);
+        } else if !claim(&self.held, budget, bytes - self.bytes) {
+            return false;
+        }
+        self.bytes = bytes;
+        true
+    }
+}
+
+/// Adds `bytes` to `held` if the total stays within `budget`.
+fn claim(held: &AtomicUsize, budget: usize, bytes: usize) -> bool {
+    held.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |now| {
+        now.checked_add(bytes).filter(|&total| total <= budget)
+    })
+    .is_ok()
 }
 
 impl Drop for Reservation {
@@ -143,11 +207,13 @@ pub struct Prefetcher {
 }
 
 /// The producing side of one prefetch, handed to the task that runs the read.
-/// Dropping it unfinished tells a waiting request to read afresh.
+/// Dropping it unfinished tells a waiting request to read afresh (and frees its room).
 pub struct Pending {
     key: PageKey,
     id: u64,
     slot: watch::Sender<Slot>,
+    /// The room kept for the page from the start, the size of its predecessor.
+    reserved: Reservation,
 }
 
 impl Pending {
@@ -195,15 +261,19 @@ impl Prefetcher {
         self.entries.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Registers a prefetch of `key` unless one is there already or the budget is spent.
-    pub fn begin(&self, key: PageKey) -> Option<Pending> {
-        if !self.enabled() || self.room() == 0 {
+    /// Registers a prefetch of `key`, reserving `expected` bytes for it (the size of the
+    /// page just served in the same chain), unless one is there already or the budget
+    /// has not that much room: a page that would not fit is not produced at all.
+    pub fn begin(&self, key: PageKey, expected: usize) -> Option<Pending> {
+        if !self.enabled() {
             return None;
         }
         let mut entries = self.entries();
         if entries.contains_key(&key) {
             return None;
         }
+        let reserved = Reservation::take(&self.held, self.budget, expected.max(1))?;
+        PREFETCHES_STARTED.fetch_add(1, Ordering::Relaxed);
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let (slot, receiver) = watch::channel(Slot::Running);
         entries.insert(
@@ -215,51 +285,54 @@ impl Prefetcher {
                 slot: receiver,
             },
         );
-        Some(Pending { key, id, slot })
+        Some(Pending {
+            key,
+            id,
+            slot,
+            reserved,
+        })
+    }
+
+    /// The most bytes the page of `pending` may have: its reservation and the room left.
+    pub fn limit(&self, pending: &Pending) -> usize {
+        pending.reserved.bytes + self.room()
     }
 
     /// Files the finished answer, if it fits the budget; otherwise (or with `None`)
     /// the entry is dropped and a waiting request reads afresh.
     pub fn finish(&self, pending: Pending, answer: Option<Answer>) {
-        match answer.and_then(|a| self.reserve(a)) {
+        let Pending {
+            key,
+            id,
+            slot,
+            reserved,
+        } = pending;
+        match answer.and_then(|a| self.keep(a, reserved)) {
             // Without a receiver left (expired, or its client went away) the page is
             // dropped here and its bytes return to the budget.
             Some(page) => {
-                let _ = pending.slot.send(Slot::Ready(Arc::new(page)));
+                PREFETCHES_KEPT.fetch_add(1, Ordering::Relaxed);
+                let _ = slot.send(Slot::Ready(Arc::new(page)));
             }
             None => {
-                self.expire(&pending.key, pending.id);
-                let _ = pending.slot.send(Slot::Gone);
+                self.expire(&key, id);
+                let _ = slot.send(Slot::Gone);
             }
         }
     }
 
-    fn reserve(&self, answer: Answer) -> Option<ReadyPage> {
-        let bytes = answer.body.len();
-        let mut held = self.held.load(Ordering::Relaxed);
-        loop {
-            if held + bytes > self.budget {
-                return None;
-            }
-            match self.held.compare_exchange_weak(
-                held,
-                held + bytes,
-                Ordering::Relaxed,
-                Ordering::Relaxed,
-            ) {
-                Ok(_) => break,
-                Err(now) => held = now,
-            }
+    /// The answer as a page holding its bytes' reservation; `None` when it is larger
+    /// than its reservation and the rest does not fit.
+    fn keep(&self, answer: Answer, mut reserved: Reservation) -> Option<ReadyPage> {
+        if !reserved.resize(self.budget, answer.body.len()) {
+            return None;
         }
         Some(ReadyPage {
             status: answer.status,
             headers: answer.headers,
             body: answer.body,
             next: answer.next,
-            _reserved: Reservation {
-                bytes,
-                held: self.held.clone(),
-            },
+            _reserved: reserved,
         })
     }
 
@@ -291,7 +364,7 @@ impl Prefetcher {
 /// over the limit.
 pub async fn collect(
     response: HttpResponse,
-    next: oneshot::Receiver<Option<String>>,
+    report: oneshot::Receiver<PageReport>,
     limit: usize,
 ) -> Option<Answer> {
     if response.status() != StatusCode::OK {
@@ -304,7 +377,7 @@ pub async fn collect(
         .await
         .ok()?
         .ok()?;
-    let next = next.await.ok()?;
+    let next = report.await.ok()?.next;
     Some(Answer {
         status,
         headers,
@@ -347,8 +420,8 @@ mod tests {
     #[actix_web::test]
     async fn a_page_is_served_once_and_then_frees_its_budget() {
         let p = prefetcher(100);
-        let pending = p.begin(key("a")).expect("room");
-        assert!(p.begin(key("a")).is_none(), "one prefetch per URL");
+        let pending = p.begin(key("a"), 1).expect("room");
+        assert!(p.begin(key("a"), 1).is_none(), "one prefetch per URL");
         p.finish(pending, Some(answer(60)));
         assert_eq!(p.room(), 40);
         assert!(p.take(&key("b")).await.is_none(), "another URL");
@@ -362,7 +435,7 @@ mod tests {
     #[actix_web::test]
     async fn another_caller_or_coding_does_not_get_the_page() {
         let p = prefetcher(100);
-        p.finish(p.begin(key("a")).expect("room"), Some(answer(1)));
+        p.finish(p.begin(key("a"), 1).expect("room"), Some(answer(1)));
         let mut other = key("a");
         other.caller = [2; 32];
         assert!(p.take(&other).await.is_none());
@@ -375,10 +448,34 @@ mod tests {
     #[actix_web::test]
     async fn a_page_over_the_budget_is_not_kept() {
         let p = prefetcher(100);
-        p.finish(p.begin(key("a")).expect("room"), Some(answer(80)));
-        p.finish(p.begin(key("b")).expect("room"), Some(answer(30)));
+        p.finish(p.begin(key("a"), 60).expect("room"), Some(answer(80)));
+        let pending = p.begin(key("b"), 10).expect("room");
+        assert_eq!(p.limit(&pending), 20);
+        p.finish(pending, Some(answer(30)));
         assert!(p.take(&key("b")).await.is_none());
         assert_eq!(p.room(), 20);
+    }
+
+    #[actix_web::test]
+    async fn a_prefetch_that_would_not_fit_is_not_started() {
+        let p = prefetcher(100);
+        assert!(p.begin(key("a"), 101).is_none(), "larger than the budget");
+        let first = p.begin(key("a"), 60).expect("room");
+        assert_eq!(p.room(), 40, "the expected size is reserved from the start");
+        assert!(p.begin(key("b"), 50).is_none(), "larger than the room left");
+        assert!(p.begin(key("b"), 40).is_some(), "the room left");
+        drop(first);
+        assert!(p.room() >= 60, "an abandoned prefetch frees its room");
+    }
+
+    #[actix_web::test]
+    async fn a_page_keeps_what_it_holds_of_its_reservation() {
+        let p = prefetcher(100);
+        p.finish(p.begin(key("a"), 60).expect("room"), Some(answer(20)));
+        assert_eq!(p.room(), 80, "a smaller page gives back the rest");
+        p.finish(p.begin(key("b"), 10).expect("room"), Some(answer(70)));
+        assert_eq!(p.room(), 10, "a larger one takes more when it fits");
+        assert_eq!(p.take(&key("b")).await.map(|r| r.bytes()), Some(70));
     }
 
     static WRITES: AtomicU64 = AtomicU64::new(0);
@@ -389,7 +486,7 @@ mod tests {
     #[actix_web::test]
     async fn a_write_after_the_start_discards_the_page() {
         let p = Prefetcher::with_generation(100, Duration::from_secs(60), writes);
-        let pending = p.begin(key("a")).expect("room");
+        let pending = p.begin(key("a"), 1).expect("room");
         WRITES.fetch_add(1, Ordering::Relaxed);
         p.finish(pending, Some(answer(10)));
         assert!(p.take(&key("a")).await.is_none());
@@ -399,14 +496,14 @@ mod tests {
     #[actix_web::test]
     async fn an_idle_page_is_not_served_and_an_expired_one_frees_its_budget() {
         let p = Prefetcher::with_generation(100, Duration::ZERO, unchanged);
-        p.finish(p.begin(key("a")).expect("room"), Some(answer(10)));
+        p.finish(p.begin(key("a"), 1).expect("room"), Some(answer(10)));
         std::thread::sleep(Duration::from_millis(2));
         assert!(
             p.take(&key("a")).await.is_none(),
             "older than the idle time"
         );
         assert_eq!(p.room(), 100);
-        let pending = p.begin(key("b")).expect("room");
+        let pending = p.begin(key("b"), 1).expect("room");
         let id = pending.id();
         p.finish(pending, Some(answer(10)));
         p.expire(&key("b"), id);
@@ -416,7 +513,7 @@ mod tests {
     #[actix_web::test]
     async fn a_request_waits_for_a_page_still_running() {
         let p = Arc::new(prefetcher(100));
-        let pending = p.begin(key("a")).expect("room");
+        let pending = p.begin(key("a"), 1).expect("room");
         let producer = p.clone();
         actix_web::rt::spawn(async move {
             actix_web::rt::time::sleep(Duration::from_millis(20)).await;
@@ -428,13 +525,13 @@ mod tests {
     #[actix_web::test]
     async fn an_abandoned_prefetch_sends_the_request_to_the_database() {
         let p = prefetcher(100);
-        let pending = p.begin(key("a")).expect("room");
+        let pending = p.begin(key("a"), 1).expect("room");
         drop(pending);
         assert!(p.take(&key("a")).await.is_none());
     }
 
     #[test]
     fn off_when_the_budget_is_zero() {
-        assert!(prefetcher(0).begin(key("a")).is_none());
+        assert!(prefetcher(0).begin(key("a"), 1).is_none());
     }
 }

@@ -405,7 +405,7 @@ pub fn read_batch<'m>(
                         }
                     }
                 }
-                if records % 1024 == 0 {
+                if records.is_multiple_of(1024) {
                     progress(records);
                 }
             }

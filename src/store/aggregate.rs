@@ -209,10 +209,6 @@ fn write_grouped(
         .push(" AS \"t0\" WHERE \"t0\".\"tenant_id\" = ");
     let (tenant, kind) = w.tenant.bind();
     grouped.bind(tenant, kind);
-    if plan.time_limit.is_some() && dialect == Dialect::Sqlite {
-        // The time limit on SQLite (see `store::deadline`), checked first.
-        grouped.push(" AND ccfeed_in_time()");
-    }
     if let Some(filter) = &plan.filter {
         grouped.push(" AND ");
         w.write(grouped, filter)?;

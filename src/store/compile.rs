@@ -81,17 +81,16 @@ pub fn compile(
     dialect: Dialect,
 ) -> Result<CompiledQuery, CompileError> {
     let set = set_of(model, plan)?;
-    let timed = plan.time_limit.is_some();
-    let (page, layout) = select(model, scope, set, plan, dialect, timed)?;
+    let (page, layout) = select(model, scope, set, plan, dialect)?;
     let count = if plan.count {
-        Some(count(model, scope, set, plan, dialect, timed)?)
+        Some(count(model, scope, set, plan, dialect)?)
     } else {
         None
     };
     let expand = plan
         .expand
         .iter()
-        .map(|e| compile_expand(model, scope, e, dialect, timed))
+        .map(|e| compile_expand(model, scope, e, dialect))
         .collect::<Result<_, _>>()?;
     Ok(CompiledQuery {
         page,
@@ -108,9 +107,8 @@ fn compile_expand(
     scope: &TenantScope,
     expand: &ExpandPlan,
     dialect: Dialect,
-    timed: bool,
 ) -> Result<CompiledExpand, CompileError> {
-    let (statement, keys_bind, mut layout) = expand_select(model, scope, expand, dialect, timed)?;
+    let (statement, keys_bind, mut layout) = expand_select(model, scope, expand, dialect)?;
     let width = layout.kinds.len();
     layout.kinds.push(ColumnKind::Text);
     let total_position = expand.count.then(|| {
@@ -121,7 +119,7 @@ fn compile_expand(
         .plan
         .expand
         .iter()
-        .map(|e| compile_expand(model, scope, e, dialect, timed))
+        .map(|e| compile_expand(model, scope, e, dialect))
         .collect::<Result<_, _>>()?;
     Ok(CompiledExpand {
         statement,
@@ -304,15 +302,10 @@ fn where_clause(
     set: &EntitySet,
     plan: &QueryPlan,
     keyset: bool,
-    timed: bool,
 ) -> Result<(), CompileError> {
     b.push(" WHERE \"t0\".\"tenant_id\" = ");
     let (tenant, kind) = w.tenant.bind();
     b.bind(tenant, kind);
-    if timed && b.dialect == Dialect::Sqlite {
-        // Checked before the other conditions: past the deadline, they are skipped.
-        b.push(" AND ccfeed_in_time()");
-    }
     if let Some(key) = &plan.key {
         b.push(" AND \"t0\".")
             .push(&quoted(&set.key_property().column))
@@ -503,7 +496,6 @@ fn select(
     set: &EntitySet,
     plan: &QueryPlan,
     dialect: Dialect,
-    timed: bool,
 ) -> Result<(Statement, ReadLayout), CompileError> {
     let layout = layout(set, plan)?;
     let mut w = writer(model, scope, plan)?;
@@ -513,7 +505,7 @@ fn select(
     b.push(" FROM ")
         .push(&quoted(&set.table))
         .push(" AS \"t0\"");
-    where_clause(&mut b, &mut w, set, plan, true, timed)?;
+    where_clause(&mut b, &mut w, set, plan, true)?;
     order_clause(&mut b, &mut w, &plan.order)?;
     if plan.page_rows.is_some() || plan.skip > 0 {
         b.push(" LIMIT ");
@@ -546,14 +538,13 @@ fn count(
     set: &EntitySet,
     plan: &QueryPlan,
     dialect: Dialect,
-    timed: bool,
 ) -> Result<Statement, CompileError> {
     let mut w = writer(model, scope, plan)?;
     let mut b = Builder::new(dialect);
     b.push("SELECT COUNT(*) FROM ")
         .push(&quoted(&set.table))
         .push(" AS \"t0\"");
-    where_clause(&mut b, &mut w, set, plan, false, timed)?;
+    where_clause(&mut b, &mut w, set, plan, false)?;
     Ok(b.finish())
 }
 
@@ -568,7 +559,6 @@ fn expand_select(
     scope: &TenantScope,
     expand: &ExpandPlan,
     dialect: Dialect,
-    timed: bool,
 ) -> Result<(Statement, usize, ReadLayout), CompileError> {
     let plan = &expand.plan;
     let set = set_of(model, plan)?;
@@ -606,7 +596,7 @@ fn expand_select(
     b.push(" FROM ")
         .push(&quoted(&set.table))
         .push(" AS \"t0\"");
-    where_clause(&mut b, &mut w, set, plan, true, timed)?;
+    where_clause(&mut b, &mut w, set, plan, true)?;
     b.push(" AND ").push(&join_col);
     let keys_bind = b.next_bind_index();
     match dialect {

@@ -63,16 +63,8 @@ pub fn execute(
     sink: &mut dyn EntitySink,
 ) -> Result<PageEnd, StoreError> {
     let _deadline = deadline::start(query.time_limit, sink.cancellation());
-    let end = read_page(conn, query, sink)?;
-    if deadline::cancelled() {
-        return Err(StoreError::SinkClosed);
-    }
-    if deadline::expired() {
-        return Err(StoreError::Timeout(
-            query.time_limit.unwrap_or_default().as_millis(),
-        ));
-    }
-    Ok(end)
+    let end = read_page(conn, query, sink);
+    deadline::outcome(end, query.time_limit)
 }
 
 fn read_page(

@@ -114,6 +114,11 @@ impl From<diesel::result::Error> for StoreError {
     }
 }
 
+/// The bundled SQLite is built in multi-thread mode (`SQLITE_THREADSAFE=2`, set for
+/// the build in `.cargo/config.toml`): a pooled connection is used by one thread at a
+/// time, so the serialized mode's mutex around every API call (each cell read) only
+/// costs time. The test below fails if a build loses the flag.
+///
 /// Sets the pragmas every SQLite connection needs: a busy timeout instead of an
 /// immediate `SQLITE_BUSY` (first, so the other pragmas wait too), WAL so readers
 /// never block the writer, `synchronous = FULL` so a committed batch survives a power
@@ -128,7 +133,8 @@ impl CustomizeConnection<SqliteConnection, diesel::r2d2::Error> for SqlitePragma
              PRAGMA foreign_keys = ON; PRAGMA cache_size = -2000;",
         )
         .map_err(diesel::r2d2::Error::QueryError)?;
-        deadline::register(conn).map_err(diesel::r2d2::Error::QueryError)
+        deadline::register(conn);
+        Ok(())
     }
 }
 
@@ -493,21 +499,14 @@ pub fn ensure_tenant(
 
 /// The number of rows a compiled plan matches (`/$count`): its count statement.
 pub fn count(conn: &mut Conn, query: &CompiledQuery) -> Result<i64, StoreError> {
-    let _deadline = deadline::start(query.time_limit, None);
-    match &query.count {
-        Some(stmt) => {
-            let n = read::scalar_i64(conn, stmt)?;
-            if deadline::expired() {
-                return Err(StoreError::Timeout(
-                    query.time_limit.unwrap_or_default().as_millis(),
-                ));
-            }
-            Ok(n)
-        }
-        None => Err(StoreError::Compile(CompileError(
+    let Some(stmt) = &query.count else {
+        return Err(StoreError::Compile(CompileError(
             "the plan does not ask for a count".into(),
-        ))),
-    }
+        )));
+    };
+    let _deadline = deadline::start(query.time_limit, None);
+    let n = read::scalar_i64(conn, stmt);
+    deadline::outcome(n, query.time_limit)
 }
 
 /// Counts one table's rows for a tenant (used by the demo loader to decide whether
@@ -517,3 +516,32 @@ pub fn count_rows(conn: &mut Conn, table_sql: &sql::Statement) -> Result<i64, St
 }
 
 pub(crate) use read::{scalar_i64, stream_rows};
+
+#[cfg(test)]
+mod tests {
+    use diesel::prelude::*;
+    use diesel::sql_types::Text;
+    use diesel::sqlite::SqliteConnection;
+
+    #[derive(QueryableByName)]
+    struct CompileOption {
+        #[diesel(sql_type = Text)]
+        compile_options: String,
+    }
+
+    #[test]
+    fn the_bundled_sqlite_is_built_in_multi_thread_mode() {
+        let mut conn = SqliteConnection::establish(":memory:").expect("in-memory database");
+        let options: Vec<CompileOption> = diesel::sql_query("PRAGMA compile_options")
+            .load(&mut conn)
+            .expect("compile options");
+        assert!(
+            options.iter().any(|o| o.compile_options == "THREADSAFE=2"),
+            "{:?}",
+            options
+                .iter()
+                .map(|o| &o.compile_options)
+                .collect::<Vec<_>>()
+        );
+    }
+}

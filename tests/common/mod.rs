@@ -227,7 +227,7 @@ pub fn fixture_value(model: &Model, set: &str, name: &str, i: usize) -> store::V
     if name == "id" {
         return store::Value::Text(format!("{}-{i:04}", set.table));
     }
-    if p.nullable && i % 5 == 0 {
+    if p.nullable && i.is_multiple_of(5) {
         return store::Value::Null;
     }
     let t = base_time()
@@ -239,7 +239,7 @@ pub fn fixture_value(model: &Model, set: &str, name: &str, i: usize) -> store::V
                 .to_rfc3339_opts(SecondsFormat::Millis, false),
         ),
         (EdmType::DateTimeOffset, _) => store::Value::Instant(t),
-        (EdmType::Boolean, _) => store::Value::Bool(i % 2 == 0),
+        (EdmType::Boolean, _) => store::Value::Bool(i.is_multiple_of(2)),
         (EdmType::Int32 | EdmType::Int64, _) => store::Value::Int(((i * 7919) % 1000) as i64),
         (EdmType::Double, _) => store::Value::Double(i as f64 * 1.25),
         (EdmType::String, _) => {
