@@ -3,7 +3,9 @@
 //! Cells are decoded by the column kind the model gives, straight from the driver's
 //! buffer: SQLite text is passed through as `&str`, PostgreSQL values are decoded from
 //! the binary wire format. PostgreSQL results are read row by row, so a large page
-//! never sits in libpq's memory as a whole.
+//! never sits in libpq's memory as a whole: reading each page as one result instead
+//! doubled the server's peak RSS in a full pull and did not make it measurably faster
+//! (BENCHMARKS.md, "PostgreSQL pull and point filter").
 
 use std::sync::atomic::Ordering;
 
