@@ -217,3 +217,133 @@ both_backends!(the_demo_user_without_a_key_is_not_limited, |backend| {
         assert_eq!(app.get("/odata/Calls/$count").status, 200);
     }
 });
+
+/// Backends of `database` running a statement (other than this one).
+fn pg_active(admin_url: &str, database: &str) -> Vec<i32> {
+    use diesel::{Connection, RunQueryDsl};
+    #[derive(diesel::QueryableByName)]
+    struct Pid {
+        #[diesel(sql_type = diesel::sql_types::Integer)]
+        pid: i32,
+    }
+    let mut conn = diesel::PgConnection::establish(admin_url).expect("admin connection");
+    diesel::sql_query(
+        "SELECT pid FROM pg_stat_activity WHERE datname = $1 AND state = 'active' \
+         AND pid <> pg_backend_pid()",
+    )
+    .bind::<diesel::sql_types::Text, _>(database)
+    .load::<Pid>(&mut conn)
+    .expect("pg_stat_activity")
+    .into_iter()
+    .map(|p| p.pid)
+    .collect()
+}
+
+/// Polls `done` every 50 ms for at most `bound`; whether it came true.
+fn eventually(bound: Duration, mut done: impl FnMut() -> bool) -> bool {
+    let start = std::time::Instant::now();
+    while start.elapsed() < bound {
+        if done() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    done()
+}
+
+both_backends!(
+    a_statement_whose_client_goes_away_is_stopped_and_its_connection_reused,
+    |backend| {
+        const POOL: usize = 4; // TestApp's pool size
+        let mut settings = demo_settings();
+        // The statements below would run for minutes: their own time limit is an hour.
+        settings.limits.statement_timeout_ms = 3_600_000;
+        settings.limits.max_filter_nodes = 100_000;
+        let Some(app) = TestApp::start(backend, settings, |db, model| {
+            fill_set_in_one_transaction(db, model, TENANT, "Calls", 20_000);
+        }) else {
+            return;
+        };
+        // `@a14` is `id` doubled 14 times by nested concat (a 160 KiB text), built for
+        // every row of 20,000: milliseconds a row, minutes a statement, no row matching.
+        let mut query = String::from("@a1=concat(id,id)");
+        for i in 2..=14 {
+            query.push_str(&format!("&@a{i}=concat(@a{},@a{})", i - 1, i - 1));
+        }
+        query.push_str("&$filter=length(@a14)%20eq%200");
+        let request = format!(
+            "GET /odata/Calls?{query} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n\r\n",
+            app.addr
+        );
+        // One such request for every connection of the pool.
+        let clients: Vec<TcpStream> = (0..POOL)
+            .map(|_| {
+                let mut s = TcpStream::connect(app.addr).expect("connect");
+                s.write_all(request.as_bytes()).expect("write");
+                s
+            })
+            .collect();
+        let pg = app.postgres_database();
+        let running = match pg {
+            Some((admin, name)) => {
+                let mut pids = Vec::new();
+                let all_running = eventually(Duration::from_secs(60), || {
+                    pids = pg_active(admin, name);
+                    pids.len() == POOL
+                });
+                assert!(all_running, "running: {pids:?}");
+                pids
+            }
+            None => {
+                // SQLite shows no running statements; give them a moment to start
+                // (they are stopped just the same if the client leaves before).
+                std::thread::sleep(Duration::from_millis(500));
+                Vec::new()
+            }
+        };
+        // The clients go away.
+        drop(clients);
+        if let Some((admin, name)) = pg {
+            let gone = eventually(Duration::from_secs(60), || {
+                pg_active(admin, name).is_empty()
+            });
+            assert!(
+                gone,
+                "the statements still run a minute after their clients left"
+            );
+        }
+        // Every connection of the pool serves the next requests: were one still
+        // running its statement, a request would wait for it and fail when the pool's
+        // 15 s wait ends.
+        let clients: Vec<_> = (0..POOL * 2)
+            .map(|_| {
+                let addr = app.addr;
+                std::thread::spawn(move || raw_get(addr, "/odata/Calls?$select=id&$top=3", &[]))
+            })
+            .collect();
+        for c in clients {
+            let page = c.join().expect("client").json();
+            assert_eq!(page["value"].as_array().map(Vec::len), Some(3), "{page}");
+        }
+        // On PostgreSQL those were the same connections, not new ones.
+        if let Some((admin, name)) = pg {
+            use diesel::{Connection, RunQueryDsl};
+            #[derive(diesel::QueryableByName)]
+            struct N {
+                #[diesel(sql_type = diesel::sql_types::BigInt)]
+                n: i64,
+            }
+            let mut conn = diesel::PgConnection::establish(admin).expect("admin connection");
+            let alive = diesel::sql_query(
+                "SELECT count(*) AS n FROM pg_stat_activity WHERE datname = $1 \
+                 AND pid = ANY($2)",
+            )
+            .bind::<diesel::sql_types::Text, _>(name)
+            .bind::<diesel::sql_types::Array<diesel::sql_types::Integer>, _>(&running)
+            .get_result::<N>(&mut conn)
+            .expect("pg_stat_activity")
+            .n;
+            assert_eq!(alive, POOL as i64, "{running:?}");
+        }
+    }
+);

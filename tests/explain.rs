@@ -90,8 +90,9 @@ both_backends!(incremental_refresh_uses_the_start_index, |backend| {
                 .expect("analyze");
         }
         Conn::Postgres(c) => {
+            let c: &mut diesel::PgConnection = c;
             diesel::sql_query("ANALYZE calls")
-                .execute(&mut **c)
+                .execute(c)
                 .expect("analyze");
             // With 2 x 4,000 rows analysed, PostgreSQL 15 picks the range index on
             // its own (checked without `SET enable_seqscan = off`, which is therefore

@@ -374,8 +374,9 @@ pub(super) async fn read(
 }
 
 /// Sets its flag when dropped before [`CancelOnDrop::disarm`]: actix drops a
-/// request's future when its client goes away, and the store then stops reading
-/// for it (see `store::deadline`).
+/// request's future when its client goes away (half-closed connections are not
+/// allowed, see `http::start`), and the store then stops reading for it (see
+/// `store::deadline`; on PostgreSQL `store::cancel`).
 struct CancelOnDrop(Option<Arc<AtomicBool>>);
 
 impl CancelOnDrop {

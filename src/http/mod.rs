@@ -118,6 +118,10 @@ pub fn start(state: Arc<AppState>, listener: TcpListener) -> std::io::Result<Ser
                 // actix-http's own timer would answer an empty one first.
                 .client_request_timeout(Duration::ZERO)
                 .client_disconnect_timeout(Duration::from_secs(1))
+                // A client that closes its side is gone (no feed client half-closes
+                // and then waits for an answer): the request is dropped at once, which
+                // stops its statement (`store::deadline`, `store::cancel`).
+                .h1_allow_half_closed(false)
                 .local_addr(addr)
                 .finish(map_config(app().into_factory(), |_| AppConfig::default()));
             fn_service(|io: actix_web::rt::net::TcpStream| async move {

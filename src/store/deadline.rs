@@ -13,8 +13,8 @@
 //!
 //! The same check stops a statement whose client has gone away: the request's
 //! cancellation flag (set when the HTTP layer drops the request) is read at the same
-//! moments as the clock. On PostgreSQL such a statement runs on until it ends or its
-//! time limit stops it: Diesel exposes no way to cancel it.
+//! moments as the clock. On PostgreSQL the flag set here is watched from outside the
+//! statement, which is cancelled in its backend (see [`super::cancel`]).
 
 use std::cell::{Cell, RefCell};
 use std::num::NonZeroU32;
@@ -80,6 +80,11 @@ pub(super) fn start(limit: Option<Duration>, cancel: Option<Arc<AtomicBool>>) ->
     CANCELLED.set(false);
     CANCEL.set(cancel);
     Guard
+}
+
+/// The cancellation flag of the request this thread reads for, if any.
+pub(super) fn cancel_flag() -> Option<Arc<AtomicBool>> {
+    CANCEL.with_borrow(|c| c.clone())
 }
 
 /// Whether the client went away while a statement ran (it was cut short).

@@ -21,6 +21,7 @@
 
 mod aggregate;
 mod backfill;
+mod cancel;
 mod compile;
 mod deadline;
 mod execute;
@@ -42,6 +43,8 @@ use std::time::Duration;
 use diesel::connection::SimpleConnection;
 use diesel::pg::PgConnection;
 use diesel::r2d2::{ConnectionManager, CustomizeConnection, Pool, PooledConnection};
+
+pub use cancel::{PgConn, PgManager};
 use diesel::sqlite::SqliteConnection;
 use diesel::{Connection, RunQueryDsl};
 use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
@@ -147,8 +150,8 @@ impl CustomizeConnection<SqliteConnection, diesel::r2d2::Error> for SqlitePragma
 #[derive(Debug)]
 struct PgTimeLimit(Option<Duration>);
 
-impl CustomizeConnection<PgConnection, diesel::r2d2::Error> for PgTimeLimit {
-    fn on_acquire(&self, conn: &mut PgConnection) -> Result<(), diesel::r2d2::Error> {
+impl CustomizeConnection<PgConn, diesel::r2d2::Error> for PgTimeLimit {
+    fn on_acquire(&self, conn: &mut PgConn) -> Result<(), diesel::r2d2::Error> {
         conn.batch_execute("SET lock_timeout = '10s'")
             .map_err(diesel::r2d2::Error::QueryError)?;
         match self.0 {
@@ -190,13 +193,13 @@ impl Drop for Exclusive {
 #[derive(Clone)]
 enum DbPool {
     Sqlite(Pool<ConnectionManager<SqliteConnection>>),
-    Postgres(Pool<ConnectionManager<PgConnection>>),
+    Postgres(Pool<PgManager>),
 }
 
 /// A connection checked out of the pool.
 pub enum Conn {
     Sqlite(PooledConnection<ConnectionManager<SqliteConnection>>),
-    Postgres(PooledConnection<ConnectionManager<PgConnection>>),
+    Postgres(PooledConnection<PgManager>),
 }
 
 impl Db {
@@ -215,7 +218,7 @@ impl Db {
         statement_timeout: Option<Duration>,
     ) -> Result<Db, StoreError> {
         let db = if is_postgres_url(target) {
-            let manager = ConnectionManager::<PgConnection>::new(target);
+            let manager = PgManager::new(target);
             // Fail fast with the driver's own message rather than r2d2's timeout.
             PgConnection::establish(target).map_err(|e| StoreError::Connect(e.to_string()))?;
             let mut builder = Pool::builder()
@@ -444,7 +447,7 @@ impl Conn {
     pub fn execute(&mut self, stmt: &sql::Statement) -> Result<usize, StoreError> {
         let changed = match self {
             Conn::Sqlite(c) => read::bind_sqlite(stmt).execute(&mut **c)?,
-            Conn::Postgres(c) => read::bind_pg(stmt).execute(&mut **c)?,
+            Conn::Postgres(c) => read::bind_pg(stmt).execute(&mut ***c)?,
         };
         if changed > 0 {
             note_data_changed();

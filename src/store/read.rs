@@ -3,7 +3,11 @@
 //! Cells are decoded by the column kind the model gives, straight from the driver's
 //! buffer: SQLite text is passed through as `&str`, PostgreSQL values are decoded from
 //! the binary wire format. PostgreSQL results are read row by row, so a large page
-//! never sits in libpq's memory as a whole.
+//! never sits in libpq's memory as a whole: reading each page as one result instead
+//! doubled the server's peak RSS in a full pull and did not make it measurably faster
+//! (BENCHMARKS.md, "PostgreSQL pull and point filter").
+
+use std::sync::atomic::Ordering;
 
 use diesel::connection::{DefaultLoadingMode, LoadConnection};
 use diesel::pg::{Pg, PgConnection, PgRowByRowLoadingMode, PgValue};
@@ -12,6 +16,7 @@ use diesel::row::{Field, Row};
 use diesel::sql_types::{BigInt, Bool, Double, Integer, Nullable, Text, Timestamptz, Untyped};
 use diesel::sqlite::{Sqlite, SqliteConnection, SqliteValue};
 
+use super::deadline;
 use super::sql::Statement;
 use super::value::PG_EPOCH_OFFSET_MICROS;
 use super::{Cell, ColumnKind, Value, parse_instant};
@@ -234,53 +239,79 @@ pub(crate) fn stream_rows(
     kinds: &[ColumnKind],
     sink: &mut dyn RowSink,
 ) -> Result<u64, StoreError> {
-    let mut rows = 0;
     match conn {
-        Conn::Sqlite(c) => {
-            let c: &mut SqliteConnection = c;
-            let cursor = match SqliteStatement::new(stmt) {
-                Some(q) => LoadConnection::<DefaultLoadingMode>::load(c, q)?,
-                None => LoadConnection::<DefaultLoadingMode>::load(c, bind_sqlite(stmt))?,
-            };
-            for row in cursor {
-                let row = row?;
-                if !sink.begin_row()? {
-                    break;
-                }
-                for (i, &kind) in kinds.iter().enumerate() {
-                    let field = row
-                        .get(i)
-                        .ok_or_else(|| StoreError::Corrupt(format!("column {i} missing")))?;
-                    match field.value() {
-                        None => sink.cell(i, Cell::Null)?,
-                        Some(mut v) => sink.cell(i, sqlite_cell(&mut v, kind))?,
-                    }
-                }
-                sink.end_row()?;
-                rows += 1;
-            }
-        }
+        Conn::Sqlite(c) => read_sqlite(c, stmt, kinds, sink),
         Conn::Postgres(c) => {
-            let c: &mut PgConnection = c;
-            let cursor = LoadConnection::<PgRowByRowLoadingMode>::load(c, bind_pg(stmt))?;
-            for row in cursor {
-                let row = row?;
-                if !sink.begin_row()? {
-                    break;
-                }
-                for (i, &kind) in kinds.iter().enumerate() {
-                    let field = row
-                        .get(i)
-                        .ok_or_else(|| StoreError::Corrupt(format!("column {i} missing")))?;
-                    match field.value() {
-                        None => sink.cell(i, Cell::Null)?,
-                        Some(v) => sink.cell(i, pg_cell(&v, kind)?)?,
-                    }
-                }
-                sink.end_row()?;
-                rows += 1;
+            // A statement read for a request whose client may go away is watched, so
+            // that it can be cancelled in its backend (see `cancel`).
+            let flag = deadline::cancel_flag();
+            if flag.as_ref().is_some_and(|f| f.load(Ordering::Relaxed)) {
+                return Err(StoreError::SinkClosed);
+            }
+            let watched = flag.map(|f| c.watch(f));
+            match (read_pg(c, stmt, kinds, sink), watched) {
+                (Err(_), Some(w)) if w.client_gone() => Err(StoreError::SinkClosed),
+                (result, _) => result,
             }
         }
+    }
+}
+
+fn read_sqlite(
+    c: &mut SqliteConnection,
+    stmt: &Statement,
+    kinds: &[ColumnKind],
+    sink: &mut dyn RowSink,
+) -> Result<u64, StoreError> {
+    let mut rows = 0;
+    let cursor = match SqliteStatement::new(stmt) {
+        Some(q) => LoadConnection::<DefaultLoadingMode>::load(c, q)?,
+        None => LoadConnection::<DefaultLoadingMode>::load(c, bind_sqlite(stmt))?,
+    };
+    for row in cursor {
+        let row = row?;
+        if !sink.begin_row()? {
+            break;
+        }
+        for (i, &kind) in kinds.iter().enumerate() {
+            let field = row
+                .get(i)
+                .ok_or_else(|| StoreError::Corrupt(format!("column {i} missing")))?;
+            match field.value() {
+                None => sink.cell(i, Cell::Null)?,
+                Some(mut v) => sink.cell(i, sqlite_cell(&mut v, kind))?,
+            }
+        }
+        sink.end_row()?;
+        rows += 1;
+    }
+    Ok(rows)
+}
+
+fn read_pg(
+    c: &mut PgConnection,
+    stmt: &Statement,
+    kinds: &[ColumnKind],
+    sink: &mut dyn RowSink,
+) -> Result<u64, StoreError> {
+    let mut rows = 0;
+    let cursor = LoadConnection::<PgRowByRowLoadingMode>::load(c, bind_pg(stmt))?;
+    for row in cursor {
+        let row = row?;
+        if !sink.begin_row()? {
+            break;
+        }
+        for (i, &kind) in kinds.iter().enumerate() {
+            let field = row
+                .get(i)
+                .ok_or_else(|| StoreError::Corrupt(format!("column {i} missing")))?;
+            match field.value() {
+                None => sink.cell(i, Cell::Null)?,
+                Some(v) => sink.cell(i, pg_cell(&v, kind)?)?,
+            }
+        }
+        sink.end_row()?;
+        rows += 1;
     }
     Ok(rows)
 }

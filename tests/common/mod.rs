@@ -164,6 +164,13 @@ impl TestApp {
         })
     }
 
+    /// The admin URL and the name of this server's PostgreSQL database.
+    pub fn postgres_database(&self) -> Option<(&str, &str)> {
+        self._pg
+            .as_ref()
+            .map(|pg| (pg.admin_url.as_str(), pg.name.as_str()))
+    }
+
     pub fn url(&self, path_and_query: &str) -> String {
         format!("http://{}{}", self.addr, path_and_query)
     }
