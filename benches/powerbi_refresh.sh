@@ -68,7 +68,7 @@ for round in $(seq "$ROUNDS"); do
   for side in A B; do
     bin=$A; [[ $side == B ]] && bin=$B
     echo "== round $round $side ($bin)"
-    refresh "$bin" "$OUT/${side}_$round.json" "$@" | tail -n 3 | head -n 1
+    refresh "$bin" "$OUT/${side}_$round.json" "$@" | tail -n 3 | sed -n 1p  # sed reads to the end: no SIGPIPE under pipefail
   done
 done
 echo "$(date -u +%FT%TZ) load: $(cut -d' ' -f1-3 /proc/loadavg)" | tee -a "$OUT/run.txt"
