@@ -87,6 +87,11 @@ pub const DEFAULT_CALLS: u64 = 20_000;
 /// Days of history of the default data set.
 pub const DEFAULT_DAYS: u32 = 90;
 
+/// The demo tenant's retention: a century. The data set has a fixed date, so with the
+/// default 395 days the server's daily purge (run on its first start) deleted the
+/// older agents' hiring rows, and from 2027-09 on would delete conversations too.
+pub const RETENTION_DAYS: i64 = 36_525;
+
 /// The generator's seed. Changing it changes every row.
 const SEED: u64 = 0xCCFE_ED00_DE30_2026;
 
@@ -154,6 +159,7 @@ pub fn generate(db: &Db, model: &Model, options: &DemoOptions) -> Result<DemoSta
     };
     let mut conn = db.get()?;
     store::ensure_tenant(&mut conn, TENANT, "Demo Contact Center", "Europe/Budapest")?;
+    store::tenants::update_tenant(&mut conn, TENANT, None, Some(RETENTION_DAYS), None)?;
     let tenant = demo_tenant(&mut conn)?;
     let rows = conn.transaction(|c| {
         clear_tenant(c, model, &tenant)?;

@@ -884,3 +884,26 @@ fn fill_except(t: &mut Table<'_>, property: &str, start_ms: i64) {
         t.opt_text("openingCheckResult", Some("Open"));
     }
 }
+
+/// The data set has a fixed date, so the demo tenant's retention must keep all of it:
+/// the server purges on its first start (a missed daily run), and with the default
+/// 395 days it deleted the older agents' hiring rows of AgentBusinessUnitChanges
+/// (1,378 generated, 420 served at `--calls 1000000`), and from 2027-09 on it would
+/// start deleting the conversations too.
+#[test]
+fn the_demo_tenants_retention_keeps_every_generated_row() {
+    let f = fixture();
+    let db = Db::open(&f.path, 1).expect("open db");
+    let mut conn = db.get().expect("connection");
+    let tenant = demo_tenant(&mut conn).expect("demo tenant");
+    let in_ten_years = chrono::Utc::now() + chrono::Duration::days(3_653);
+    for now in [chrono::Utc::now(), in_ten_years] {
+        let expired =
+            crate::jobs::purge::purge_tenant(&mut conn, model(), &tenant, now, true, 1_000)
+                .expect("dry-run purge");
+        assert!(
+            expired.is_empty(),
+            "purge at {now} would delete {expired:?}"
+        );
+    }
+}
