@@ -133,6 +133,7 @@ impl From<PlanError> for ApiError {
         let (status, code) = match e.kind {
             PlanErrorKind::Invalid => (StatusCode::BAD_REQUEST, "InvalidQuery"),
             PlanErrorKind::NotImplemented => (StatusCode::NOT_IMPLEMENTED, "NotImplemented"),
+            PlanErrorKind::Internal => return ApiError::internal(&e),
         };
         ApiError::new(status, code, e.to_string()).with_target(e.option)
     }

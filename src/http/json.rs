@@ -11,7 +11,7 @@ use super::negotiate::{JsonFormat, MetadataLevel};
 use crate::edm::{EdmType, Model};
 use crate::plan::apply::ResultColumn;
 use crate::plan::{ApplyPlan, QueryPlan, Ty};
-use crate::store::{Cell, ColumnKind, EntitySink, StoreError, Value};
+use crate::store::{Cell, ColumnKind, ColumnPos, CompileError, EntitySink, StoreError, Value};
 
 /// Appends `s` as a JSON string literal.
 pub fn write_str(out: &mut Vec<u8>, s: &str) {
@@ -111,14 +111,30 @@ struct ExpandShape {
 impl EntityShape {
     /// The shape of the entities `plan` reads (its `select`, in order), and of
     /// every level of its `$expand`.
-    pub fn new(model: &Model, plan: &QueryPlan, service_root: &str, format: JsonFormat) -> Self {
-        let set = &model.entity_sets()[plan.set];
+    pub fn new(
+        model: &Model,
+        plan: &QueryPlan,
+        service_root: &str,
+        format: JsonFormat,
+    ) -> Result<Self, StoreError> {
+        let set = model
+            .set(plan.set)
+            .ok_or_else(|| CompileError(format!("no entity set #{}", plan.set)))?;
         let full = format.metadata == MetadataLevel::Full;
         let columns = plan
             .select
             .iter()
-            .filter_map(|&c| set.properties.get(c))
+            .map(|&c| {
+                set.property_at(c).ok_or_else(|| {
+                    CompileError(format!(
+                        "{} has no property #{c} of set #{}",
+                        set.name,
+                        c.set()
+                    ))
+                })
+            })
             .map(|p| {
+                let p = p?;
                 let mut key = Vec::with_capacity(p.name.len() + 3);
                 write_str(&mut key, &p.name);
                 key.push(b':');
@@ -130,14 +146,14 @@ impl EntityShape {
                     write_str(&mut a, &format!("#{}", p.ty.short_name()));
                     a
                 });
-                OutColumn {
+                Ok(OutColumn {
                     key,
                     type_annotation,
                     quote_int: format.ieee754 && p.kind() == ColumnKind::Int64,
                     suffix: b"",
-                }
+                })
             })
-            .collect();
+            .collect::<Result<_, StoreError>>()?;
         let expand = plan
             .expand
             .iter()
@@ -151,15 +167,15 @@ impl EntityShape {
                     m.push(b':');
                     m
                 });
-                ExpandShape {
+                Ok(ExpandShape {
                     member,
                     count_member,
                     collection: e.collection,
-                    shape: EntityShape::new(model, &e.plan, service_root, format),
-                }
+                    shape: EntityShape::new(model, &e.plan, service_root, format)?,
+                })
             })
-            .collect();
-        EntityShape {
+            .collect::<Result<_, StoreError>>()?;
+        Ok(EntityShape {
             columns,
             metadata: format.metadata,
             type_name: format!("#{}", model.qualified_type(set)),
@@ -170,20 +186,24 @@ impl EntityShape {
                 .map(|n| (format!("{}@odata.navigationLink", n.name), n.name.clone()))
                 .collect(),
             expand,
-        }
+        })
     }
 
     /// The shape of the rows of an `$apply` result: its selected columns, group
     /// keys of a navigation path nested in an object of the navigation's name
     /// (`{"Queue":{"name":...}}`). The rows are not entities of the set, so they
     /// carry no id or type, whatever the metadata level.
-    pub fn for_apply(plan: &ApplyPlan, format: JsonFormat) -> Self {
+    pub fn for_apply(plan: &ApplyPlan, format: JsonFormat) -> Result<Self, StoreError> {
         let full = format.metadata == MetadataLevel::Full;
         let columns: Vec<&ResultColumn> = plan
             .select
             .iter()
-            .filter_map(|&p| plan.columns.get(p))
-            .collect();
+            .map(|&p| {
+                plan.columns
+                    .get(p)
+                    .ok_or_else(|| CompileError(format!("the $apply result has no column #{p}")))
+            })
+            .collect::<Result<_, _>>()?;
         let out = columns
             .iter()
             .enumerate()
@@ -217,7 +237,7 @@ impl EntityShape {
                 }
             })
             .collect();
-        EntityShape {
+        Ok(EntityShape {
             columns: out,
             metadata: if full {
                 MetadataLevel::Minimal
@@ -228,7 +248,7 @@ impl EntityShape {
             id_prefix: String::new(),
             navigation_links: Vec::new(),
             expand: Vec::new(),
-        }
+        })
     }
 
     /// The shape at `path` (indices into nested `expand` lists).
@@ -446,7 +466,7 @@ impl EntitySink for JsonWriter {
         Ok(())
     }
 
-    fn property(&mut self, position: usize, cell: Cell<'_>) -> Result<(), StoreError> {
+    fn property(&mut self, position: ColumnPos, cell: Cell<'_>) -> Result<(), StoreError> {
         if self.omit_nulls && cell == Cell::Null {
             return Ok(());
         }
@@ -464,9 +484,11 @@ impl EntitySink for JsonWriter {
             .shape
             .at(&self.path)
             .ok_or_else(|| StoreError::Invalid("an expansion the plan does not have".into()))?;
-        let Some(col) = shape.columns.get(position) else {
-            return Ok(());
-        };
+        let col = shape.columns.get(position.index()).ok_or_else(|| {
+            CompileError(format!(
+                "output column {position} is not in the response's shape"
+            ))
+        })?;
         if comma {
             self.out.push(b',');
         }
