@@ -349,6 +349,28 @@ mod tests {
     }
 
     #[test]
+    fn an_id_of_another_set_or_past_the_end_names_nothing() {
+        let model = Model::load().unwrap();
+        let calls = model.entity_set("Calls").unwrap();
+        let queues = model.entity_set("Queues").unwrap();
+        // Calls has a property at the position of Queues' key, but that id is not its.
+        assert!(queues.key.index() < calls.properties.len());
+        assert!(calls.property_at(queues.key).is_none());
+        assert_eq!(queues.property_at(queues.key).unwrap().name, "id");
+        let past = PropertyId {
+            set: calls.id(),
+            index: calls.properties.len(),
+        };
+        assert!(calls.property_at(past).is_none());
+        assert!(model.set(SetId(model.entity_sets().len())).is_none());
+        assert_eq!(model.set(calls.id()).unwrap().name, "Calls");
+        let started = calls.property_id("startedAt").unwrap();
+        let twin = calls.property_at(started).unwrap().utc_twin.unwrap();
+        assert_eq!(calls.property_at(twin).unwrap().name, "startedAtUtc");
+        assert!(queues.property_at(twin).is_none());
+    }
+
+    #[test]
     fn the_shipped_model_loads_and_is_consistent() {
         let model = Model::load().expect("metadata/ccfeed.xml must load");
         assert_eq!(model.entity_sets().len(), 28);

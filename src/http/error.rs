@@ -258,6 +258,16 @@ mod tests {
     use super::*;
 
     #[actix_web::test]
+    async fn an_internal_plan_error_is_a_500() {
+        let e = ApiError::from(crate::plan::PlanError::internal("no entity set #99"));
+        assert_eq!(e.status, StatusCode::INTERNAL_SERVER_ERROR);
+        assert!(
+            !e.body().to_string().contains("#99"),
+            "the cause stays in the log"
+        );
+    }
+
+    #[actix_web::test]
     async fn errors_from_any_layer_become_odata_bodies() {
         let app = test::init_service(
             App::new()

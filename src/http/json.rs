@@ -609,6 +609,51 @@ impl EntitySink for JsonWriter {
 mod tests {
     use super::*;
 
+    use crate::http::negotiate::{JsonFormat, MetadataLevel};
+    use crate::plan::{Limits, Planner};
+    use crate::store::{Dialect, scoped::TenantScope};
+    use crate::uri::{QueryOptions, decode_query_string};
+
+    const FORMAT: JsonFormat = JsonFormat {
+        metadata: MetadataLevel::Minimal,
+        ieee754: false,
+    };
+
+    fn calls_plan(model: &Model, query: &str) -> QueryPlan {
+        let options = QueryOptions::parse(decode_query_string(query).unwrap()).unwrap();
+        let calls = model.set_id("Calls").unwrap();
+        Planner::new(model, &Limits::default())
+            .collection(calls, "t", &options, 10)
+            .unwrap()
+    }
+
+    #[test]
+    fn a_column_the_shape_does_not_have_is_an_error_not_skipped() {
+        let model = Model::load().unwrap();
+        let plan = calls_plan(&model, "$select=id&$orderby=endedAtUtc desc");
+        let query =
+            crate::store::compile(&model, &TenantScope::for_tests("t"), &plan, Dialect::Sqlite)
+                .unwrap();
+        // The sort column is read after the one selected property, and is no output.
+        let extra = query.layout.sort_positions[0];
+        assert!(!query.layout.is_output(extra));
+        let shape = EntityShape::new(&model, &plan, "http://x/odata", FORMAT).unwrap();
+        let mut writer = JsonWriter::collection(shape, b"{", Output::Collect);
+        writer.begin_entity().unwrap();
+        let selected = query.layout.sort_positions[1];
+        assert!(writer.property(selected, Cell::Text("c1")).is_ok());
+        assert!(writer.property(extra, Cell::Null).is_err());
+    }
+
+    #[test]
+    fn a_shape_of_a_property_of_another_set_is_an_error() {
+        let model = Model::load().unwrap();
+        let mut plan = calls_plan(&model, "$select=id");
+        assert!(EntityShape::new(&model, &plan, "http://x/odata", FORMAT).is_ok());
+        plan.select = vec![model.entity_set("Queues").unwrap().key];
+        assert!(EntityShape::new(&model, &plan, "http://x/odata", FORMAT).is_err());
+    }
+
     #[test]
     fn strings_are_escaped_as_json() {
         let mut out = Vec::new();

@@ -846,6 +846,59 @@ mod tests {
         Planner::new(&model, &Limits::default()).collection(idx, "t1", &options, u64::MAX)
     }
 
+    /// A model of one set, for ids that the full model has and it does not.
+    const ONE_SET: &str = r#"<?xml version="1.0" encoding="utf-8"?>
+<edmx:Edmx Version="4.0" xmlns:edmx="http://docs.oasis-open.org/odata/ns/edmx">
+  <edmx:DataServices>
+    <Schema Namespace="t" xmlns="http://docs.oasis-open.org/odata/ns/edm">
+      <EntityType Name="Call">
+        <Key><PropertyRef Name="id"/></Key>
+        <Property Name="id" Type="Edm.String" Nullable="false"/>
+      </EntityType>
+      <EntityContainer Name="Feed">
+        <EntitySet Name="Calls" EntityType="t.Call"/>
+      </EntityContainer>
+    </Schema>
+  </edmx:DataServices>
+</edmx:Edmx>"#;
+
+    #[test]
+    fn a_set_id_the_model_does_not_have_is_an_internal_error() {
+        let full = Model::load().unwrap();
+        let small = Model::from_xml(ONE_SET).unwrap();
+        let foreign = full.set_id("Queues").unwrap();
+        assert!(small.set(foreign).is_none());
+        let limits = Limits::default();
+        let planner = Planner::new(&small, &limits);
+        let options = QueryOptions::default();
+        let e = planner.collection(foreign, "t1", &options, 10).unwrap_err();
+        assert_eq!(e.kind, PlanErrorKind::Internal, "{e}");
+        let e = planner
+            .entity(foreign, None, "t1", Some("k"), &options)
+            .unwrap_err();
+        assert_eq!(e.kind, PlanErrorKind::Internal, "{e}");
+        let e = planner
+            .resolve(
+                foreign,
+                Some("k".into()),
+                &[PathNavigation {
+                    name: "Calls".into(),
+                    key: None,
+                }],
+            )
+            .unwrap_err();
+        assert_eq!(e.kind, PlanErrorKind::Internal, "{e}");
+        // The context URL of an expansion whose plan names a property of another set.
+        let mut p = plan("Calls", "$expand=Channel").unwrap();
+        let calls = full.entity_set("Calls").unwrap();
+        let expand = &mut p.expand[0];
+        assert!(expand.context_fragment(&full).is_ok());
+        expand.plan.select = vec![calls.key];
+        expand.plan.select_explicit = true;
+        let e = expand.context_fragment(&full).unwrap_err();
+        assert_eq!(e.kind, PlanErrorKind::Internal, "{e}");
+    }
+
     #[test]
     fn case_values_share_one_type() {
         let p = plan("Calls", "$filter=case(holdCount gt 1:1,true:2.5) gt 1").unwrap();

@@ -770,7 +770,9 @@ fn number_columns(list: &str, width: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::plan::{Bound, ColumnRef, ScopeId, Ty};
+    use crate::plan::expr::CmpOp;
+    use crate::plan::{Bound, ColumnRef, Limits, Planner, ScopeId, Ty};
+    use crate::uri::{QueryOptions, decode_query_string};
 
     fn calls_plan(model: &Model) -> QueryPlan {
         let set = model.set_id("Calls").unwrap();
@@ -819,6 +821,79 @@ mod tests {
             expand: Vec::new(),
             time_limit: None,
         }
+    }
+
+    #[test]
+    fn a_property_of_another_set_does_not_compile() {
+        let model = Model::load().unwrap();
+        let calls = model.entity_set("Calls").unwrap();
+        let queues = model.entity_set("Queues").unwrap();
+        let scope = TenantScope::for_tests("t");
+        let mut plan = calls_plan(&model);
+        plan.select = vec![queues.key];
+        let e = compile(&model, &scope, &plan, Dialect::Sqlite).unwrap_err();
+        assert!(e.0.contains("has no property"), "{e}");
+        // In a filter, where the expression writer writes the column.
+        let mut plan = calls_plan(&model);
+        plan.filter = Some(Bound::Compare {
+            op: CmpOp::Eq,
+            left: Box::new(Bound::Column(
+                ColumnRef {
+                    scope: ScopeId::ROOT,
+                    set: calls.id(),
+                    property: queues.key,
+                    nullable: false,
+                    utc_twin: None,
+                },
+                Ty::String,
+            )),
+            right: Box::new(Bound::Const(Value::Text("x".into()), Some(Ty::String))),
+        });
+        let e = compile(&model, &scope, &plan, Dialect::Postgres).unwrap_err();
+        assert!(e.0.contains("has no property"), "{e}");
+    }
+
+    #[test]
+    fn a_column_of_a_lambda_variable_outside_its_lambda_does_not_compile() {
+        let model = Model::load().unwrap();
+        let conversations = model.set_id("Conversations").unwrap();
+        let query = "$filter=QueueSegments/any(s:s/durationInSeconds gt 30)";
+        let options = QueryOptions::parse(decode_query_string(query).unwrap()).unwrap();
+        let limits = Limits::default();
+        let plan = Planner::new(&model, &limits)
+            .collection(conversations, "t", &options, 10)
+            .unwrap();
+        let scope = TenantScope::for_tests("t");
+        assert!(compile(&model, &scope, &plan, Dialect::Sqlite).is_ok());
+        let Some(Bound::Lambda {
+            predicate: Some(predicate),
+            ..
+        }) = &plan.filter
+        else {
+            panic!("{:?}", plan.filter);
+        };
+        // The variable's comparison, moved out of the `any` that opens its scope.
+        let mut outside = plan.clone();
+        outside.filter = Some(predicate.as_ref().clone());
+        let e = compile(&model, &scope, &outside, Dialect::Sqlite).unwrap_err();
+        assert!(e.0.contains("is not open"), "{e}");
+    }
+
+    #[test]
+    fn positions_past_a_layout_or_a_row_are_errors() {
+        let layout = |output, sort| ReadLayout {
+            kinds: vec![ColumnKind::Text, ColumnKind::Int64],
+            output,
+            sort_positions: vec![ColumnPos(sort)],
+            expand_positions: Vec::new(),
+        };
+        assert!(layout(1, 1).checked().is_ok());
+        assert!(layout(1, 2).checked().is_err());
+        assert!(layout(3, 0).checked().is_err());
+        assert!(layout(1, 0).expand_position(0).is_err());
+        let row = [Value::Int(3)];
+        assert_eq!(ColumnPos(0).of(&row), Ok(&Value::Int(3)));
+        assert!(ColumnPos(1).of(&row).is_err());
     }
 
     #[test]

@@ -319,3 +319,19 @@ fn deliver(
     };
     sink.end_entity(key)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_column_past_the_layout_is_an_error_not_skipped() {
+        assert!(slots(&[ColumnPos::new(1)], 2).is_ok());
+        assert!(slots(&[ColumnPos::new(2)], 2).is_err());
+        let mut held = Held::new(2, None);
+        assert_eq!(held.begin_row().ok(), Some(true));
+        assert!(held.cell(ColumnPos::new(1), Cell::Int(7)).is_ok());
+        assert!(held.cell(ColumnPos::new(2), Cell::Int(7)).is_err());
+        assert_eq!(held.rows, vec![vec![Value::Null, Value::Int(7)]]);
+    }
+}
