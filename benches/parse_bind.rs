@@ -48,11 +48,7 @@ fn parse(pairs: &Pairs) -> QueryOptions {
 
 fn benches(c: &mut Criterion) {
     let model = Model::load().expect("model");
-    let calls = model
-        .entity_sets()
-        .iter()
-        .position(|s| s.name == "Calls")
-        .expect("Calls");
+    let calls = model.set_id("Calls").expect("Calls");
     let limits = Limits::default();
     let now: DateTime<Utc> = DateTime::from_timestamp(1_774_656_000, 0).expect("now");
     let chain = or_chain(250);

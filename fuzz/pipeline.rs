@@ -5,7 +5,7 @@
 //! fine; a plan that binds but does not compile, a panic or a stack overflow is a
 //! finding.
 
-use ccfeed::edm::Model;
+use ccfeed::edm::{Model, SetId};
 use ccfeed::plan::{Limits, Planner};
 use ccfeed::store::{self, Dialect, sql};
 use ccfeed::uri::{self, QueryOptions};
@@ -39,7 +39,7 @@ fn as_query_options(text: &str) -> Option<QueryOptions> {
 /// Binds `options` against `set` and compiles the page and count statements for
 /// both dialects.
 fn bind_and_compile(model: &Model, set: &str, options: &QueryOptions, limits: &Limits) {
-    let Some(index) = model.entity_sets().iter().position(|s| s.name == set) else {
+    let Some(index) = model.set_id(set) else {
         return;
     };
     let planner = Planner {
@@ -69,7 +69,7 @@ fn bind_and_compile(model: &Model, set: &str, options: &QueryOptions, limits: &L
             layout
                 .sort_positions
                 .iter()
-                .all(|&p| p < layout.kinds.len())
+                .all(|&p| p.index() < layout.kinds.len())
         );
         if let Some(count) = &query.count {
             check_statement(count, dialect);
@@ -81,7 +81,7 @@ fn bind_and_compile(model: &Model, set: &str, options: &QueryOptions, limits: &L
 fn apply_and_compile(
     model: &Model,
     planner: &Planner<'_>,
-    index: usize,
+    index: SetId,
     options: &QueryOptions,
     limits: &Limits,
 ) {

@@ -26,11 +26,7 @@ fn explain(conn: &mut Conn, stmt: &sql::Statement) -> Vec<String> {
 
 /// Binds a Calls request as the server does, with the page limit it adds.
 fn plan(model: &Model, query: &str) -> QueryPlan {
-    let set = model
-        .entity_sets()
-        .iter()
-        .position(|s| s.name == "Calls")
-        .expect("Calls");
+    let set = model.set_id("Calls").expect("Calls");
     let options = QueryOptions::parse(decode_query_string(query).expect("decode")).expect("parse");
     let limits = Limits::default();
     Planner::new(model, &limits)

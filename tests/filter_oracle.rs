@@ -183,7 +183,7 @@ fn encode(model: &Model, i: usize, r: &GenRow) -> (Vec<Value>, Vec<Value>) {
     let calls = model.entity_set("Calls").expect("Calls");
     let mut binds = vec![Value::Null; calls.properties.len()];
     for (name, b) in named(i, r) {
-        binds[calls.property_index(name).expect(name)] = b;
+        binds[calls.property_id(name).expect(name).index()] = b;
     }
     let values = binds
         .iter()
@@ -729,7 +729,7 @@ fn filter() -> S {
 
 struct Backends {
     model: Model,
-    calls: usize,
+    calls: ccfeed::edm::SetId,
     apps: Vec<(&'static str, TestApp)>,
     /// Cases whose filter kept some rows but not all: a check that the generated
     /// filters discriminate.
@@ -873,11 +873,7 @@ fn check_case(b: &Backends, rows: &[GenRow], filter: &str) -> Result<(), TestCas
 #[test]
 fn filters_agree_with_the_reference_evaluator() {
     let model = Model::load().expect("model");
-    let calls = model
-        .entity_sets()
-        .iter()
-        .position(|s| s.name == "Calls")
-        .expect("Calls");
+    let calls = model.set_id("Calls").expect("Calls");
     let mut apps = Vec::new();
     for (name, backend) in [
         ("SQLite", Backend::Sqlite),
@@ -935,11 +931,7 @@ fn filters_agree_with_the_reference_evaluator() {
 #[test]
 fn generated_filters_bind() {
     let model = Model::load().expect("model");
-    let calls = model
-        .entity_sets()
-        .iter()
-        .position(|s| s.name == "Calls")
-        .expect("Calls");
+    let calls = model.set_id("Calls").expect("Calls");
     let mut runner = TestRunner::new(Config {
         failure_persistence: None,
         ..Config::default()
@@ -1149,11 +1141,7 @@ fn check_apply(b: &Backends, rows: &[GenRow], apply: &str) -> Result<(), TestCas
 #[test]
 fn apply_pipelines_agree_with_the_reference_evaluator() {
     let model = Model::load().expect("model");
-    let calls = model
-        .entity_sets()
-        .iter()
-        .position(|s| s.name == "Calls")
-        .expect("Calls");
+    let calls = model.set_id("Calls").expect("Calls");
     let mut apps = Vec::new();
     for (name, backend) in [
         ("SQLite", Backend::Sqlite),

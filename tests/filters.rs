@@ -288,7 +288,7 @@ fn write_rows(
     let Some(first) = values.first() else { return };
     let columns: Vec<usize> = first
         .iter()
-        .map(|(name, _)| set.property_index(name).expect("property"))
+        .map(|(name, _)| set.property_id(name).expect("property").index())
         .collect();
     let scoped = common::scope(&mut conn, tenant);
     let mut batch = RowBatch::new(set, scoped.scope(), columns);

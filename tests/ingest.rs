@@ -170,7 +170,10 @@ fn expected_row(model: &ccfeed::edm::Model, set: &str, record: &Map<String, Valu
     for p in &set.properties {
         let value = match (p.ty, p.storage) {
             (EdmType::DateTimeOffset, Storage::LocalText) => {
-                let twin = &set.properties[p.utc_twin.expect("twin")].name;
+                let twin = &set
+                    .property_at(p.utc_twin.expect("twin"))
+                    .expect("twin")
+                    .name;
                 record
                     .get(twin)
                     .and_then(instant)

@@ -431,11 +431,7 @@ fn apply_supported_lists_what_the_server_runs() {
     }
     // Each declared transformation parses and plans (the HTTP tests run them).
     let model = ccfeed::edm::Model::load().expect("model");
-    let calls = model
-        .entity_sets()
-        .iter()
-        .position(|s| s.name == "Calls")
-        .expect("Calls");
+    let calls = model.set_id("Calls").expect("Calls");
     let examples = [
         ("aggregate", "aggregate($count as n)"),
         ("groupby", "groupby((channelId))"),

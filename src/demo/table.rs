@@ -76,7 +76,7 @@ impl<'m> Table<'m> {
         {
             return Some(i);
         }
-        match self.set.property_index(name) {
+        match self.set.property_id(name).map(|id| id.index()) {
             Some(i) => {
                 if k == self.resolved.len() {
                     self.resolved.push((name, i));
@@ -143,9 +143,10 @@ impl<'m> Table<'m> {
         };
         let p = &self.set.properties[i];
         match (p.storage, p.utc_twin) {
-            (Storage::LocalText, Some(twin)) => self
-                .builder
-                .set_value(twin, ms.map_or(Value::Null, |ms| Value::Instant(utc(ms)))),
+            (Storage::LocalText, Some(twin)) => self.builder.set_value(
+                twin.index(),
+                ms.map_or(Value::Null, |ms| Value::Instant(utc(ms))),
+            ),
             _ => self
                 .builder
                 .reject(i, "is not a tenant-local timestamp with a UTC twin", None),

@@ -292,7 +292,9 @@ fn local_and_utc_twins_are_the_same_instant() {
             .iter()
             .filter(|p| p.storage == Storage::LocalText)
         {
-            let twin = &set.properties[p.utc_twin.expect("local timestamps have a twin")];
+            let twin = set
+                .property_at(p.utc_twin.expect("local timestamps have a twin"))
+                .expect("the twin is a property of the set");
             let sql = format!(
                 "SELECT \"{}\" AS a, \"{}\" AS b FROM \"{}\"",
                 p.column, twin.column, set.table
@@ -765,16 +767,16 @@ fn demo_and_ingest_build_the_same_rows_and_refuse_the_same_values() {
         assert_eq!(rows.len(), 2, "{}", set.name);
         let by_id = |id: &str| {
             rows.iter()
-                .find(|r| r[set.key] == store::Value::Text(id.into()))
+                .find(|r| r[set.key.index()] == store::Value::Text(id.into()))
                 .unwrap_or_else(|| panic!("{}: no row {id}", set.name))
                 .clone()
         };
         let (mut demo, ingested) = (by_id("call-demo"), by_id("call-ingest"));
-        demo[set.key] = store::Value::Text("call-ingest".into());
+        demo[set.key.index()] = store::Value::Text("call-ingest".into());
         assert_eq!(demo, ingested, "{}", set.name);
-        let started = set.property_index("startedAt").unwrap();
+        let started = set.property_id("startedAt").unwrap();
         assert_eq!(
-            demo[started],
+            demo[started.index()],
             store::Value::Text("2026-03-29T01:30:00.123+01:00".into())
         );
     }

@@ -204,17 +204,19 @@ pub fn search(model: &Model, query: &str) -> Vec<Hit> {
 }
 
 fn columns(set: &EntitySet) -> Vec<ColumnRow> {
-    set.properties
-        .iter()
-        .enumerate()
+    set.properties_by_id()
         .map(|(i, p)| {
             let pair = match p.storage {
-                Storage::LocalText => p.utc_twin.map(|twin| {
-                    format!(
-                        "Local time of the tenant; the same instant in UTC is {}",
-                        set.properties[twin].name
-                    )
-                }),
+                Storage::LocalText => {
+                    p.utc_twin
+                        .and_then(|twin| set.property_at(twin))
+                        .map(|twin| {
+                            format!(
+                                "Local time of the tenant; the same instant in UTC is {}",
+                                twin.name
+                            )
+                        })
+                }
                 Storage::UtcInstant => set
                     .properties
                     .iter()

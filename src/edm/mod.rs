@@ -19,6 +19,56 @@ pub use parse::ModelError;
 /// The CSDL document shipped with the binary.
 pub const METADATA_XML: &str = include_str!("../../metadata/ccfeed.xml");
 
+/// An entity set of a [`Model`]: its place in the document's order. Only the model
+/// makes one (as it loads, or by name with [`Model::set_id`]), and [`Model::set`] answers
+/// `None` for a position it does not have, so a stale or foreign id is an error where
+/// it is looked up, never another set.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct SetId(usize);
+
+impl SetId {
+    /// The position in [`Model::entity_sets`], for lists kept in the model's order.
+    pub fn index(self) -> usize {
+        self.0
+    }
+}
+
+impl fmt::Display for SetId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.0)
+    }
+}
+
+/// A property of one entity set's type. It carries the set it belongs to, and only
+/// that set makes one ([`EntitySet::property_id`], [`EntitySet::property_ids`]);
+/// [`EntitySet::property_at`] answers `None` for an id of another set or past the
+/// end, so a wrong id is an error where it is looked up, never another property.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct PropertyId {
+    set: SetId,
+    index: usize,
+}
+
+impl PropertyId {
+    /// The set whose property this is.
+    pub fn set(self) -> SetId {
+        self.set
+    }
+
+    /// The position in [`EntitySet::properties`], for rows laid out in that order
+    /// (the writers' records).
+    pub fn index(self) -> usize {
+        self.index
+    }
+}
+
+/// The position alone: plan fingerprints (in skiptokens) and test output show it.
+impl fmt::Display for PropertyId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.index)
+    }
+}
+
 /// The EDM primitive types the feed uses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum EdmType {
@@ -99,8 +149,8 @@ pub struct Property {
     pub ty: EdmType,
     pub nullable: bool,
     pub storage: Storage,
-    /// For a tenant-local timestamp: the index of its UTC twin in the same entity set.
-    pub utc_twin: Option<usize>,
+    /// For a tenant-local timestamp: its UTC twin in the same entity set.
+    pub utc_twin: Option<PropertyId>,
     pub description: String,
     pub allowed_values: Vec<String>,
     /// The `Core.Description` of each allowed value, in the same order (empty where the
@@ -156,23 +206,55 @@ pub struct EntitySet {
     pub table: String,
     pub description: String,
     pub properties: Vec<Property>,
-    /// Index of the key property (every entity type has the single key `id`).
-    pub key: usize,
+    /// The key property (every entity type has the single key `id`).
+    pub key: PropertyId,
     pub navigations: Vec<Navigation>,
+    id: SetId,
     by_name: HashMap<String, usize>,
 }
 
 impl EntitySet {
-    pub fn property(&self, name: &str) -> Option<&Property> {
-        self.by_name.get(name).map(|&i| &self.properties[i])
+    /// This set's place in the model.
+    pub fn id(&self) -> SetId {
+        self.id
     }
 
-    pub fn property_index(&self, name: &str) -> Option<usize> {
-        self.by_name.get(name).copied()
+    pub fn property(&self, name: &str) -> Option<&Property> {
+        self.by_name.get(name).and_then(|&i| self.properties.get(i))
+    }
+
+    pub fn property_id(&self, name: &str) -> Option<PropertyId> {
+        self.by_name.get(name).map(|&index| self.id_at(index))
+    }
+
+    /// The property `id` names, if it is one of this set's.
+    pub fn property_at(&self, id: PropertyId) -> Option<&Property> {
+        if id.set != self.id {
+            return None;
+        }
+        self.properties.get(id.index)
+    }
+
+    /// Every property's id, in the document's order.
+    pub fn property_ids(&self) -> impl Iterator<Item = PropertyId> + '_ {
+        (0..self.properties.len()).map(|index| self.id_at(index))
+    }
+
+    /// Every property with its id, in the document's order.
+    pub fn properties_by_id(&self) -> impl Iterator<Item = (PropertyId, &Property)> {
+        self.property_ids().zip(&self.properties)
+    }
+
+    fn id_at(&self, index: usize) -> PropertyId {
+        PropertyId {
+            set: self.id,
+            index,
+        }
     }
 
     pub fn key_property(&self) -> &Property {
-        &self.properties[self.key]
+        // The parser made `key` from this set's own list, so it is in range.
+        &self.properties[self.key.index]
     }
 
     pub fn navigation(&self, name: &str) -> Option<&Navigation> {
@@ -215,7 +297,19 @@ impl Model {
     }
 
     pub fn entity_set(&self, name: &str) -> Option<&EntitySet> {
-        self.by_name.get(name).map(|&i| &self.entity_sets[i])
+        self.by_name
+            .get(name)
+            .and_then(|&i| self.entity_sets.get(i))
+    }
+
+    /// The id of the set called `name`.
+    pub fn set_id(&self, name: &str) -> Option<SetId> {
+        self.by_name.get(name).map(|&i| SetId(i))
+    }
+
+    /// The set `id` names, if this model has it.
+    pub fn set(&self, id: SetId) -> Option<&EntitySet> {
+        self.entity_sets.get(id.0)
     }
 
     /// The qualified type name written in `@odata.type`, e.g. `#ccfeed.Call`.
@@ -252,6 +346,28 @@ mod tests {
         assert_eq!(snake_case("startedAtUtc"), "started_at_utc");
         assert_eq!(snake_case("QueueSegments"), "queue_segments");
         assert_eq!(snake_case("id"), "id");
+    }
+
+    #[test]
+    fn an_id_of_another_set_or_past_the_end_names_nothing() {
+        let model = Model::load().unwrap();
+        let calls = model.entity_set("Calls").unwrap();
+        let queues = model.entity_set("Queues").unwrap();
+        // Calls has a property at the position of Queues' key, but that id is not its.
+        assert!(queues.key.index() < calls.properties.len());
+        assert!(calls.property_at(queues.key).is_none());
+        assert_eq!(queues.property_at(queues.key).unwrap().name, "id");
+        let past = PropertyId {
+            set: calls.id(),
+            index: calls.properties.len(),
+        };
+        assert!(calls.property_at(past).is_none());
+        assert!(model.set(SetId(model.entity_sets().len())).is_none());
+        assert_eq!(model.set(calls.id()).unwrap().name, "Calls");
+        let started = calls.property_id("startedAt").unwrap();
+        let twin = calls.property_at(started).unwrap().utc_twin.unwrap();
+        assert_eq!(calls.property_at(twin).unwrap().name, "startedAtUtc");
+        assert!(queues.property_at(twin).is_none());
     }
 
     #[test]

@@ -9,7 +9,9 @@ use quick_xml::XmlVersion;
 use quick_xml::events::{BytesStart, Event};
 use quick_xml::reader::Reader;
 
-use super::{EdmType, EntitySet, Model, Navigation, Property, Storage, snake_case};
+use super::{
+    EdmType, EntitySet, Model, Navigation, Property, PropertyId, SetId, Storage, snake_case,
+};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ModelError {
@@ -314,7 +316,8 @@ fn assemble(
         .collect();
 
     let mut entity_sets = Vec::with_capacity(sets.len());
-    for draft in sets {
+    for (set_index, draft) in sets.into_iter().enumerate() {
+        let id = super::SetId(set_index);
         let t = types.remove(&draft.entity_type).ok_or_else(|| {
             invalid(format!(
                 "{}: unknown or shared entity type {}",
@@ -333,8 +336,9 @@ fn assemble(
         if by_name.len() != properties.len() {
             return Err(invalid(format!("{}: duplicate property names", t.name)));
         }
-        let key = *by_name
+        let key = by_name
             .get(&key_name)
+            .map(|&index| PropertyId { set: id, index })
             .ok_or_else(|| invalid(format!("{}: key {key_name} is not a property", t.name)))?;
         if let Some(p) = properties
             .iter()
@@ -345,7 +349,7 @@ fn assemble(
                 t.name, p.name
             )));
         }
-        classify_timestamps(&mut properties, &by_name);
+        classify_timestamps(&mut properties, &by_name, id);
 
         let mut navigations = t.navigations;
         for nav in &mut navigations {
@@ -371,6 +375,7 @@ fn assemble(
             properties,
             key,
             navigations,
+            id,
             by_name,
         });
     }
@@ -389,15 +394,15 @@ fn assemble(
 
 /// A timestamp `X` with a sibling `XUtc` is the tenant-local rendering of that instant;
 /// every other timestamp is a UTC instant.
-fn classify_timestamps(properties: &mut [Property], by_name: &HashMap<String, usize>) {
+fn classify_timestamps(properties: &mut [Property], by_name: &HashMap<String, usize>, set: SetId) {
     for p in properties
         .iter_mut()
         .filter(|p| p.ty == EdmType::DateTimeOffset)
     {
         match by_name.get(&format!("{}Utc", p.name)) {
-            Some(&twin) => {
+            Some(&index) => {
                 p.storage = Storage::LocalText;
-                p.utc_twin = Some(twin);
+                p.utc_twin = Some(PropertyId { set, index });
             }
             None => p.storage = Storage::UtcInstant,
         }
@@ -475,7 +480,7 @@ mod tests {
         );
         assert_eq!(
             calls.property("startedAt").unwrap().utc_twin,
-            calls.property_index("startedAtUtc")
+            calls.property_id("startedAtUtc")
         );
         let nav = calls.navigation("Queue").unwrap();
         assert_eq!(nav.target_set, "Queues");

@@ -20,6 +20,7 @@ use super::error::ApiError;
 use super::handlers::service_root;
 use super::negotiate;
 use crate::docs::{self, Site};
+use crate::edm::SetId;
 use crate::jobs::{self, Job};
 use crate::plan;
 use crate::store::tenants::{Role, Tenant};
@@ -87,7 +88,7 @@ async fn site_for<'a>(req: &HttpRequest, state: &'a State) -> Result<(Tenant, Si
 
 /// Row counts of the given sets for one tenant, through the feed's own `/$count` path
 /// (the same plan and SQL), so the numbers are exactly what a client would get.
-async fn counts(state: &State, tenant: &Tenant, sets: Vec<usize>) -> Result<Vec<i64>, ApiError> {
+async fn counts(state: &State, tenant: &Tenant, sets: Vec<SetId>) -> Result<Vec<i64>, ApiError> {
     let planner = plan::Planner::new(&state.model, &state.settings.limits);
     let options = QueryOptions::default();
     let mut queries = Vec::with_capacity(sets.len());
@@ -131,7 +132,7 @@ pub async fn index(req: HttpRequest, state: State) -> Result<HttpResponse, ApiEr
         .map(|(_, value)| value)
         .unwrap_or_default();
     let (tenant, site) = site_for(&req, &state).await?;
-    let all = (0..state.model.entity_sets().len()).collect();
+    let all = state.model.entity_sets().iter().map(|s| s.id()).collect();
     let counts: Vec<Option<i64>> = counts(&state, &tenant, all)
         .await?
         .into_iter()
@@ -154,23 +155,14 @@ pub async fn table_named(
     state: State,
     name: String,
 ) -> Result<HttpResponse, ApiError> {
-    let Some(index) = state
-        .model
-        .entity_sets()
-        .iter()
-        .position(|s| s.name == name)
-    else {
+    let Some(set) = state.model.entity_set(&name) else {
         return Err(ApiError::not_found(format!(
             "there is no table '{name}'; the list is at /docs/tables/"
         )));
     };
     let (tenant, site) = site_for(&req, &state).await?;
-    let rows = counts(&state, &tenant, vec![index]).await?;
-    html(docs::table_page(
-        &site,
-        &state.model.entity_sets()[index],
-        rows.first().copied(),
-    ))
+    let rows = counts(&state, &tenant, vec![set.id()]).await?;
+    html(docs::table_page(&site, set, rows.first().copied()))
 }
 
 pub async fn diagram(req: HttpRequest, state: State) -> Result<HttpResponse, ApiError> {

@@ -133,6 +133,7 @@ impl From<PlanError> for ApiError {
         let (status, code) = match e.kind {
             PlanErrorKind::Invalid => (StatusCode::BAD_REQUEST, "InvalidQuery"),
             PlanErrorKind::NotImplemented => (StatusCode::NOT_IMPLEMENTED, "NotImplemented"),
+            PlanErrorKind::Internal => return ApiError::internal(&e),
         };
         ApiError::new(status, code, e.to_string()).with_target(e.option)
     }
@@ -255,6 +256,16 @@ mod tests {
     use actix_web::{App, HttpResponse, test, web};
 
     use super::*;
+
+    #[actix_web::test]
+    async fn an_internal_plan_error_is_a_500() {
+        let e = ApiError::from(crate::plan::PlanError::internal("no entity set #99"));
+        assert_eq!(e.status, StatusCode::INTERNAL_SERVER_ERROR);
+        assert!(
+            !e.body().to_string().contains("#99"),
+            "the cause stays in the log"
+        );
+    }
 
     #[actix_web::test]
     async fn errors_from_any_layer_become_odata_bodies() {

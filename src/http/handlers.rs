@@ -21,10 +21,10 @@ use super::negotiate::{self, MetadataLevel};
 use super::path::{self, Target};
 use super::prefetch::{self, PageKey, PageReport, Prefetcher};
 use super::{AppState, ROOT};
-use crate::edm::{ColumnKind, EntitySet, Model};
+use crate::edm::{ColumnKind, EntitySet, Model, PropertyId};
 use crate::plan::{self, Planner, QueryPlan, Resolved, encode_skiptoken};
 use crate::store::tenants::{Role, Tenant};
-use crate::store::{self, Cell, EntitySink, StoreError, Value};
+use crate::store::{self, Cell, ColumnPos, EntitySink, StoreError, Value};
 use crate::uri::{self, QueryOptions};
 
 type State = web::Data<AppState>;
@@ -414,15 +414,19 @@ fn context_url(
     set: &EntitySet,
     plan: &QueryPlan,
     entity: bool,
-) -> String {
+) -> Result<String, ApiError> {
     let mut url = format!("{root}/$metadata#{}", set.name);
     let mut items: Vec<String> = Vec::new();
     if plan.select_explicit {
-        items.extend(plan.select.iter().map(|&i| set.properties[i].name.clone()));
+        for &id in &plan.select {
+            items.push(plan::property_of(set, id)?.name.clone());
+        }
     } else if !plan.expand.is_empty() {
         items.push("*".to_string());
     }
-    items.extend(plan.expand.iter().map(|e| e.context_fragment(model)));
+    for e in &plan.expand {
+        items.push(e.context_fragment(model)?);
+    }
     if !items.is_empty() {
         url.push('(');
         url.push_str(&items.join(","));
@@ -431,7 +435,7 @@ fn context_url(
     if entity {
         url.push_str("/$entity");
     }
-    url
+    Ok(url)
 }
 
 /// What the client asked for in `Prefer` that this server honours.
@@ -520,11 +524,13 @@ fn plan_with<T>(
     f: impl FnOnce(&Planner<'_>) -> Result<T, plan::PlanError>,
 ) -> Result<T, ApiError> {
     let model = &state.model;
-    let time_index = |set: usize, property: usize| {
-        let set = &model.entity_sets()[set];
-        set.properties
-            .get(property)
-            .is_some_and(|p| state.db.has_time_index(&set.table, &p.column))
+    // The planner asks only about ids the model made; one it does not have has no
+    // index, and the read keeps the key order, which is as correct.
+    let time_index = |property: PropertyId| {
+        model.set(property.set()).is_some_and(|set| {
+            set.property_at(property)
+                .is_some_and(|p| state.db.has_time_index(&set.table, &p.column))
+        })
     };
     let planner = Planner::new(model, &state.settings.limits).with_time_index(&time_index);
     Ok(f(&planner)?)
@@ -554,7 +560,7 @@ async fn collection(read: Read<'_>) -> Result<HttpResponse, ApiError> {
         return apply_collection(req, state, tenant, options, resolved).await;
     }
     let format = negotiate::json(header(&req.headers, "Accept"), format_option(&options))?;
-    let set = &state.model.entity_sets()[resolved.set];
+    let set = plan::set_of(&state.model, resolved.set)?;
     let preferences = Preferences::of(&req.headers);
     let page_size = state.settings.limits.page_size(preferences.max_page_size);
     let plan = plan_with(state, |p| {
@@ -569,11 +575,14 @@ async fn collection(read: Read<'_>) -> Result<HttpResponse, ApiError> {
     let query = store::compile(&state.model, tenant.scope(), &plan, state.db.dialect())
         .map_err(StoreError::from)?;
     let root = req.root.clone();
-    let mut head = object_head(format, &context_url(&root, &state.model, set, &plan, false));
+    let mut head = object_head(
+        format,
+        &context_url(&root, &state.model, set, &plan, false)?,
+    );
     if head.len() > 1 {
         head.push(b',');
     }
-    let shape = EntityShape::new(&state.model, &plan, &root, format);
+    let shape = EntityShape::new(&state.model, &plan, &root, format)?;
     let paging = Paging {
         tenant: plan.tenant.clone(),
         order: plan.order.clone(),
@@ -689,8 +698,8 @@ impl EntitySink for FirstValue {
         self.entities += 1;
         Ok(())
     }
-    fn property(&mut self, position: usize, cell: Cell<'_>) -> Result<(), StoreError> {
-        if position == 0 && self.value.is_none() {
+    fn property(&mut self, position: ColumnPos, cell: Cell<'_>) -> Result<(), StoreError> {
+        if position.index() == 0 && self.value.is_none() {
             self.value = Some(cell.to_value());
         }
         Ok(())
@@ -707,7 +716,10 @@ impl EntitySink for FirstValue {
 }
 
 /// One entity (by key or by a single-valued navigation), or one of its properties.
-async fn entity(read: Read<'_>, property: Option<(usize, bool)>) -> Result<HttpResponse, ApiError> {
+async fn entity(
+    read: Read<'_>,
+    property: Option<(PropertyId, bool)>,
+) -> Result<HttpResponse, ApiError> {
     let Read {
         req,
         state,
@@ -715,7 +727,7 @@ async fn entity(read: Read<'_>, property: Option<(usize, bool)>) -> Result<HttpR
         options,
         resolved,
     } = read;
-    let set = &state.model.entity_sets()[resolved.set];
+    let set = plan::set_of(&state.model, resolved.set)?;
     let within = resolved.within.clone();
     let mut plan = plan_with(state, |p| {
         p.entity(
@@ -739,8 +751,8 @@ async fn entity(read: Read<'_>, property: Option<(usize, bool)>) -> Result<HttpR
     let query = store::compile(&state.model, tenant.scope(), &plan, state.db.dialect())
         .map_err(StoreError::from)?;
     let root = req.root.clone();
-    let head = object_head(format, &context_url(&root, &state.model, set, &plan, true));
-    let shape = EntityShape::new(&state.model, &plan, &root, format);
+    let head = object_head(format, &context_url(&root, &state.model, set, &plan, true)?);
+    let shape = EntityShape::new(&state.model, &plan, &root, format)?;
     let task_state = state.clone();
     let encoding = req.encoding;
     let preferences = Preferences::of(&req.headers);
@@ -788,7 +800,7 @@ async fn absent(
             resolved.key.as_deref().unwrap_or_default()
         )));
     };
-    let root_set = &state.model.entity_sets()[within.set];
+    let root_set = plan::set_of(&state.model, within.set)?;
     let plan = plan_with(state, |p| {
         p.entity(
             within.set,
@@ -826,10 +838,10 @@ async fn property_value(
     tenant: &Tenant,
     resolved: &Resolved,
     plan: QueryPlan,
-    index: usize,
+    index: PropertyId,
     raw: bool,
 ) -> Result<HttpResponse, ApiError> {
-    let set = &state.model.entity_sets()[resolved.set];
+    let set = plan::set_of(&state.model, resolved.set)?;
     let query = store::compile(&state.model, tenant.scope(), &plan, state.db.dialect())
         .map_err(StoreError::from)?;
     let task_state = state.clone();
@@ -856,7 +868,7 @@ async fn property_value(
     }
     let format = negotiate::json(header(&req.headers, "Accept"), None)?;
     let root = req.root.clone();
-    let property = &set.properties[index];
+    let property = plan::property_of(set, index)?;
     let context = format!("{root}/$metadata#{}", req.path.trim_end_matches('/'));
     let mut out = object_head(format, &context);
     if out.len() > 1 {
@@ -908,7 +920,7 @@ async fn apply_collection(
     resolved: Resolved,
 ) -> Result<HttpResponse, ApiError> {
     let format = negotiate::json(header(&req.headers, "Accept"), format_option(&options))?;
-    let set = &state.model.entity_sets()[resolved.set];
+    let set = plan::set_of(&state.model, resolved.set)?;
     let preferences = Preferences::of(&req.headers);
     let page_size = state.settings.limits.page_size(preferences.max_page_size);
     let plan = plan_with(state, |p| {
@@ -925,9 +937,10 @@ async fn apply_collection(
     let root = req.root.clone();
     let mut names: Vec<String> = Vec::new();
     for &p in &plan.select {
-        let Some(c) = plan.columns.get(p) else {
-            continue;
-        };
+        let c = plan
+            .columns
+            .get(p)
+            .ok_or_else(|| ApiError::internal(&format!("the $apply result has no column #{p}")))?;
         match &c.nav {
             Some(nav) => {
                 let item = format!("{nav}(");
@@ -947,7 +960,7 @@ async fn apply_collection(
     if head.len() > 1 {
         head.push(b',');
     }
-    let shape = EntityShape::for_apply(&plan, format);
+    let shape = EntityShape::for_apply(&plan, format)?;
     let paging = Paging {
         tenant: plan.tenant.clone(),
         order: plan.order.clone(),

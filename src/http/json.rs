@@ -11,7 +11,7 @@ use super::negotiate::{JsonFormat, MetadataLevel};
 use crate::edm::{EdmType, Model};
 use crate::plan::apply::ResultColumn;
 use crate::plan::{ApplyPlan, QueryPlan, Ty};
-use crate::store::{Cell, ColumnKind, EntitySink, StoreError, Value};
+use crate::store::{Cell, ColumnKind, ColumnPos, CompileError, EntitySink, StoreError, Value};
 
 /// Appends `s` as a JSON string literal.
 pub fn write_str(out: &mut Vec<u8>, s: &str) {
@@ -146,14 +146,30 @@ struct ExpandShape {
 impl EntityShape {
     /// The shape of the entities `plan` reads (its `select`, in order), and of
     /// every level of its `$expand`.
-    pub fn new(model: &Model, plan: &QueryPlan, service_root: &str, format: JsonFormat) -> Self {
-        let set = &model.entity_sets()[plan.set];
+    pub fn new(
+        model: &Model,
+        plan: &QueryPlan,
+        service_root: &str,
+        format: JsonFormat,
+    ) -> Result<Self, StoreError> {
+        let set = model
+            .set(plan.set)
+            .ok_or_else(|| CompileError(format!("no entity set #{}", plan.set)))?;
         let full = format.metadata == MetadataLevel::Full;
         let columns = plan
             .select
             .iter()
-            .filter_map(|&c| set.properties.get(c))
+            .map(|&c| {
+                set.property_at(c).ok_or_else(|| {
+                    CompileError(format!(
+                        "{} has no property #{c} of set #{}",
+                        set.name,
+                        c.set()
+                    ))
+                })
+            })
             .map(|p| {
+                let p = p?;
                 let mut key = Vec::with_capacity(p.name.len() + 3);
                 write_str(&mut key, &p.name);
                 key.push(b':');
@@ -165,14 +181,14 @@ impl EntityShape {
                     write_str(&mut a, &format!("#{}", p.ty.short_name()));
                     a
                 });
-                OutColumn {
+                Ok(OutColumn {
                     key,
                     type_annotation,
                     quote_int: format.ieee754 && p.kind() == ColumnKind::Int64,
                     suffix: b"",
-                }
+                })
             })
-            .collect();
+            .collect::<Result<_, StoreError>>()?;
         let expand = plan
             .expand
             .iter()
@@ -186,15 +202,15 @@ impl EntityShape {
                     m.push(b':');
                     m
                 });
-                ExpandShape {
+                Ok(ExpandShape {
                     member,
                     count_member,
                     collection: e.collection,
-                    shape: EntityShape::new(model, &e.plan, service_root, format),
-                }
+                    shape: EntityShape::new(model, &e.plan, service_root, format)?,
+                })
             })
-            .collect();
-        EntityShape {
+            .collect::<Result<_, StoreError>>()?;
+        Ok(EntityShape {
             columns,
             metadata: format.metadata,
             type_name: format!("#{}", model.qualified_type(set)),
@@ -205,20 +221,24 @@ impl EntityShape {
                 .map(|n| (format!("{}@odata.navigationLink", n.name), n.name.clone()))
                 .collect(),
             expand,
-        }
+        })
     }
 
     /// The shape of the rows of an `$apply` result: its selected columns, group
     /// keys of a navigation path nested in an object of the navigation's name
     /// (`{"Queue":{"name":...}}`). The rows are not entities of the set, so they
     /// carry no id or type, whatever the metadata level.
-    pub fn for_apply(plan: &ApplyPlan, format: JsonFormat) -> Self {
+    pub fn for_apply(plan: &ApplyPlan, format: JsonFormat) -> Result<Self, StoreError> {
         let full = format.metadata == MetadataLevel::Full;
         let columns: Vec<&ResultColumn> = plan
             .select
             .iter()
-            .filter_map(|&p| plan.columns.get(p))
-            .collect();
+            .map(|&p| {
+                plan.columns
+                    .get(p)
+                    .ok_or_else(|| CompileError(format!("the $apply result has no column #{p}")))
+            })
+            .collect::<Result<_, _>>()?;
         let out = columns
             .iter()
             .enumerate()
@@ -252,7 +272,7 @@ impl EntityShape {
                 }
             })
             .collect();
-        EntityShape {
+        Ok(EntityShape {
             columns: out,
             metadata: if full {
                 MetadataLevel::Minimal
@@ -263,7 +283,7 @@ impl EntityShape {
             id_prefix: String::new(),
             navigation_links: Vec::new(),
             expand: Vec::new(),
-        }
+        })
     }
 
     /// The shape at `path` (indices into nested `expand` lists).
@@ -488,7 +508,7 @@ impl EntitySink for JsonWriter {
         Ok(())
     }
 
-    fn property(&mut self, position: usize, cell: Cell<'_>) -> Result<(), StoreError> {
+    fn property(&mut self, position: ColumnPos, cell: Cell<'_>) -> Result<(), StoreError> {
         if self.omit_nulls && cell == Cell::Null {
             return Ok(());
         }
@@ -506,9 +526,11 @@ impl EntitySink for JsonWriter {
             .shape
             .at(&self.path)
             .ok_or_else(|| StoreError::Invalid("an expansion the plan does not have".into()))?;
-        let Some(col) = shape.columns.get(position) else {
-            return Ok(());
-        };
+        let col = shape.columns.get(position.index()).ok_or_else(|| {
+            CompileError(format!(
+                "output column {position} is not in the response's shape"
+            ))
+        })?;
         if comma {
             self.out.push(b',');
         }
@@ -628,6 +650,51 @@ impl EntitySink for JsonWriter {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    use crate::http::negotiate::{JsonFormat, MetadataLevel};
+    use crate::plan::{Limits, Planner};
+    use crate::store::{Dialect, scoped::TenantScope};
+    use crate::uri::{QueryOptions, decode_query_string};
+
+    const FORMAT: JsonFormat = JsonFormat {
+        metadata: MetadataLevel::Minimal,
+        ieee754: false,
+    };
+
+    fn calls_plan(model: &Model, query: &str) -> QueryPlan {
+        let options = QueryOptions::parse(decode_query_string(query).unwrap()).unwrap();
+        let calls = model.set_id("Calls").unwrap();
+        Planner::new(model, &Limits::default())
+            .collection(calls, "t", &options, 10)
+            .unwrap()
+    }
+
+    #[test]
+    fn a_column_the_shape_does_not_have_is_an_error_not_skipped() {
+        let model = Model::load().unwrap();
+        let plan = calls_plan(&model, "$select=id&$orderby=endedAtUtc desc");
+        let query =
+            crate::store::compile(&model, &TenantScope::for_tests("t"), &plan, Dialect::Sqlite)
+                .unwrap();
+        // The sort column is read after the one selected property, and is no output.
+        let extra = query.layout.sort_positions[0];
+        assert!(!query.layout.is_output(extra));
+        let shape = EntityShape::new(&model, &plan, "http://x/odata", FORMAT).unwrap();
+        let mut writer = JsonWriter::collection(shape, b"{", Output::Collect);
+        writer.begin_entity().unwrap();
+        let selected = query.layout.sort_positions[1];
+        assert!(writer.property(selected, Cell::Text("c1")).is_ok());
+        assert!(writer.property(extra, Cell::Null).is_err());
+    }
+
+    #[test]
+    fn a_shape_of_a_property_of_another_set_is_an_error() {
+        let model = Model::load().unwrap();
+        let mut plan = calls_plan(&model, "$select=id");
+        assert!(EntityShape::new(&model, &plan, "http://x/odata", FORMAT).is_ok());
+        plan.select = vec![model.entity_set("Queues").unwrap().key];
+        assert!(EntityShape::new(&model, &plan, "http://x/odata", FORMAT).is_err());
+    }
 
     #[test]
     fn strings_are_escaped_as_json() {

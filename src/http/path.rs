@@ -10,13 +10,13 @@ use actix_web::http::StatusCode;
 use percent_encoding::percent_decode_str;
 
 use super::error::ApiError;
-use crate::edm::Model;
+use crate::edm::{Model, PropertyId, SetId};
 use crate::plan::PathNavigation;
 
 /// What a resource path addresses.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ResourcePath {
-    pub set: usize,
+    pub set: SetId,
     /// The key right after the set.
     pub key: Option<String>,
     pub navigations: Vec<PathNavigation>,
@@ -30,7 +30,7 @@ pub enum Target {
     /// `/$count` of a collection.
     Count,
     /// A primitive property of one entity; `raw` for `/$value`.
-    Property { index: usize, raw: bool },
+    Property { index: PropertyId, raw: bool },
 }
 
 fn not_implemented(message: String) -> ApiError {
@@ -94,9 +94,7 @@ pub fn parse(model: &Model, raw: &str) -> Result<ResourcePath, ApiError> {
     }
     let (set_name, key) = split_key(&segments[0])?;
     let set_index = model
-        .entity_sets()
-        .iter()
-        .position(|s| s.name == set_name)
+        .set_id(set_name)
         .ok_or_else(|| unknown_set(model, set_name))?;
     let mut path = ResourcePath {
         set: set_index,
@@ -109,7 +107,9 @@ pub fn parse(model: &Model, raw: &str) -> Result<ResourcePath, ApiError> {
     let mut single = path.key.is_some();
     let mut rest = segments[1..].iter().peekable();
     while let Some(segment) = rest.next() {
-        let set = &model.entity_sets()[current];
+        let set = model.set(current).ok_or_else(|| {
+            ApiError::internal(&format!("the path walked to no entity set #{current}"))
+        })?;
         let last = rest.peek().is_none();
         match segment.as_str() {
             "$count" if !single && last => {
@@ -138,13 +138,9 @@ pub fn parse(model: &Model, raw: &str) -> Result<ResourcePath, ApiError> {
                     name: name.to_string(),
                     key: key.clone(),
                 });
-                current = model
-                    .entity_sets()
-                    .iter()
-                    .position(|s| s.name == nav.target_set)
-                    .ok_or_else(|| {
-                        not_implemented("the navigation target is not an entity set".into())
-                    })?;
+                current = model.set_id(&nav.target_set).ok_or_else(|| {
+                    not_implemented("the navigation target is not an entity set".into())
+                })?;
                 single = !nav.collection || key.is_some();
                 continue;
             }
@@ -154,7 +150,7 @@ pub fn parse(model: &Model, raw: &str) -> Result<ResourcePath, ApiError> {
             )));
         }
         if single && key.is_none() {
-            if let Some(index) = set.property_index(name) {
+            if let Some(index) = set.property_id(name) {
                 let raw = match rest.next().map(String::as_str) {
                     None => false,
                     Some("$value") if rest.peek().is_none() => true,
@@ -209,11 +205,7 @@ mod tests {
     #[test]
     fn sets_keys_and_counts() {
         let m = model();
-        let calls = m
-            .entity_sets()
-            .iter()
-            .position(|s| s.name == "Calls")
-            .unwrap();
+        let calls = m.set_id("Calls").unwrap();
         let p = parsed("Calls").unwrap();
         assert_eq!((p.set, p.key, p.target), (calls, None, Target::Entities));
         assert_eq!(parsed("Calls/").unwrap().target, Target::Entities);
@@ -256,7 +248,7 @@ mod tests {
         assert_eq!(
             p.target,
             Target::Property {
-                index: calls.property_index("durationInSeconds").unwrap(),
+                index: calls.property_id("durationInSeconds").unwrap(),
                 raw: true
             }
         );

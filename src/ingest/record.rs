@@ -93,8 +93,8 @@ impl<'m> Converter<'m> {
     /// A converter that checks a value sent for `property` but keeps null instead (the
     /// lookup refresh never takes `deletedAt` from its source).
     pub(crate) fn dropping(mut self, property: &str) -> Converter<'m> {
-        if let Some(i) = self.builder.set().property_index(property) {
-            self.dropped.push(i);
+        if let Some(id) = self.builder.set().property_id(property) {
+            self.dropped.push(id.index());
         }
         self
     }

@@ -266,7 +266,7 @@ impl<'m> Columns<'m> {
             .ok_or_else(|| StoreError::Invalid(format!("the model has no entity set {set}")))?;
         let mut by_name = HashMap::new();
         for &name in names {
-            let index = set.property_index(name).ok_or_else(|| {
+            let index = set.property_id(name).map(|id| id.index()).ok_or_else(|| {
                 StoreError::Invalid(format!("the model's {} has no property {name}", set.name))
             })?;
             by_name.insert(name, index);

@@ -147,11 +147,11 @@ fn read_error(e: std::io::Error, settings: &RefreshSettings) -> RefreshError {
 type Stored = HashMap<String, (Vec<Option<String>>, bool)>;
 
 fn load(conn: &mut Conn, set: &EntitySet, tenant: &Tenant) -> Result<Stored, StoreError> {
-    let deleted = set.property_index("deletedAt");
+    let deleted = set.property_id("deletedAt").map(|d| d.index());
     let mut out = HashMap::new();
     for row in scoped::all_rows(conn, tenant.scope(), set)? {
         let values: Vec<Option<String>> = row.iter().map(store::Value::plain_text).collect();
-        let id = values[set.key].clone().unwrap_or_default();
+        let id = values[set.key.index()].clone().unwrap_or_default();
         let is_deleted = deleted.is_some_and(|d| values[d].is_some());
         out.insert(id, (values, is_deleted));
     }
@@ -299,7 +299,7 @@ impl<'de> serde::de::Visitor<'de> for RowsSeed<'_, '_> {
                     ))));
                 }
             };
-            if let Some(store::Value::Text(id)) = row.values().get(self.set.key)
+            if let Some(store::Value::Text(id)) = row.values().get(self.set.key.index())
                 && let Some(first) = seen.insert(id.clone(), number)
             {
                 return Err(fail(RefreshError::Invalid(format!(
@@ -350,11 +350,13 @@ fn write(
                     settings.guard_min_fraction * 100.0
                 )));
             }
-            let deleted_at = set.property_index("deletedAt");
+            let deleted_at = set.property_id("deletedAt");
+            let deleted_position = deleted_at.map(|d| d.index());
             let mut changes = SetChanges::default();
             let mut present = HashSet::new();
             for row in rows {
-                let id = store::Value::plain_text(&row.values()[set.key]).unwrap_or_default();
+                let id =
+                    store::Value::plain_text(&row.values()[set.key.index()]).unwrap_or_default();
                 match stored.get(&id) {
                     None => changes.added += 1,
                     Some((values, deleted)) => {
@@ -364,7 +366,7 @@ fn write(
                                 .zip(values)
                                 .enumerate()
                                 .all(|(i, (b, v))| {
-                                    Some(i) == deleted_at || store::Value::plain_text(b) == *v
+                                    Some(i) == deleted_position || store::Value::plain_text(b) == *v
                                 });
                         match (*deleted, same) {
                             (true, _) => changes.restored += 1,
@@ -385,8 +387,10 @@ fn write(
                 .filter(|(id, (_, deleted))| !deleted && !present.contains(*id))
                 .map(|(id, _)| id)
                 .collect();
-            if let Some(d) = deleted_at {
-                let column = &set.properties[d].column;
+            if let Some(column) = deleted_at
+                .and_then(|d| set.property_at(d))
+                .map(|p| &p.column)
+            {
                 let gone: Vec<&str> = gone.iter().map(|id| id.as_str()).collect();
                 changes.deleted += scoped::set_column_for_keys(
                     conn,

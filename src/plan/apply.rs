@@ -17,7 +17,7 @@
 //! Tenant-local timestamps are aggregated by instant (their UTC twin), but grouped
 //! by their local rendering, so `date(startedAt)` is the tenant's calendar day.
 
-use crate::edm::ColumnKind;
+use crate::edm::{ColumnKind, SetId};
 use crate::uri::apply::{AggregateItem, Transformation, TransformationKind};
 use crate::uri::{Expr, ExprKind, QueryOptions, SegmentKind, SelectKind, Span};
 use crate::value::Value;
@@ -85,7 +85,7 @@ pub struct ResultColumn {
 /// An `$apply` request, bound.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ApplyPlan {
-    pub set: usize,
+    pub set: SetId,
     pub tenant: String,
     /// Rows taken into the aggregation.
     pub filter: Option<Bound>,
@@ -150,7 +150,7 @@ impl Planner<'_> {
     /// through a navigation (`Agents('a')/Workitems`) is not supported.
     pub fn apply_within(
         &self,
-        set_index: usize,
+        set_index: SetId,
         through_navigation: bool,
         tenant: &str,
         options: &QueryOptions,
@@ -169,7 +169,7 @@ impl Planner<'_> {
     /// A page of the result of `$apply` on a set.
     pub fn apply(
         &self,
-        set_index: usize,
+        set_index: SetId,
         tenant: &str,
         options: &QueryOptions,
         page_size: u64,
@@ -213,7 +213,7 @@ impl Planner<'_> {
                 }
                 TransformationKind::Compute(items) => {
                     for item in items {
-                        if set.property_index(&item.alias).is_some()
+                        if set.property_id(&item.alias).is_some()
                             || set.navigation(&item.alias).is_some()
                             || computed.iter().any(|(n, _)| *n == item.alias)
                         {

@@ -5,9 +5,9 @@
 
 use chrono::{DateTime, Duration, NaiveDate, NaiveTime, Utc};
 
-use super::expr::{ArithOp, Bound, CmpOp, ColumnRef, Func, Join, Ty};
-use super::{PlanError, PlanErrorKind};
-use crate::edm::{EdmType, EntitySet, Model, Storage};
+use super::expr::{ArithOp, Bound, CmpOp, ColumnRef, Func, Join, ScopeId, Ty};
+use super::{PlanError, PlanErrorKind, property_of, set_of};
+use crate::edm::{EdmType, EntitySet, Model, PropertyId, SetId, Storage};
 use crate::uri::{
     Alias, BinaryOp, Expr, ExprKind, LambdaKind, Literal, Segment, SegmentKind, Span, UnaryOp,
 };
@@ -16,7 +16,7 @@ use crate::value::Value;
 /// An entity set in scope: the request's set (`$it`) or a lambda variable.
 struct Scope {
     variable: Option<String>,
-    set: usize,
+    set: SetId,
 }
 
 pub struct Binder<'a> {
@@ -49,7 +49,7 @@ fn ty_of(p: EdmType) -> Ty {
 impl<'a> Binder<'a> {
     pub fn new(
         model: &'a Model,
-        set: usize,
+        set: SetId,
         option: &'a str,
         aliases: &'a [Alias],
         now: DateTime<Utc>,
@@ -89,8 +89,22 @@ impl<'a> Binder<'a> {
         }
     }
 
-    fn set(&self, index: usize) -> &'a EntitySet {
-        &self.model.entity_sets()[index]
+    fn set(&self, id: SetId) -> Result<&'a EntitySet, PlanError> {
+        set_of(self.model, id)
+    }
+
+    /// The set scope `scope` ranges over; a scope that is not open is an internal
+    /// error (the binder made the id).
+    fn scope_set(&self, scope: ScopeId) -> Result<SetId, PlanError> {
+        self.scopes
+            .get(scope.depth())
+            .map(|s| s.set)
+            .ok_or_else(|| PlanError::internal(format!("lambda scope ${scope} is not open")))
+    }
+
+    /// The innermost open scope.
+    fn innermost(&self) -> ScopeId {
+        ScopeId::at(self.scopes.len().saturating_sub(1))
     }
 
     /// Binds an expression that must be Boolean (a `$filter`, a lambda predicate).
@@ -312,20 +326,20 @@ impl<'a> Binder<'a> {
     }
 
     /// The scope a path starts in, and the segments after the variable.
-    fn start_scope<'s>(&self, segments: &'s [Segment]) -> (usize, &'s [Segment]) {
+    fn start_scope<'s>(&self, segments: &'s [Segment]) -> (ScopeId, &'s [Segment]) {
         match segments.first().map(|s| &s.kind) {
-            Some(SegmentKind::It) => (0, &segments[1..]),
+            Some(SegmentKind::It) => (ScopeId::ROOT, &segments[1..]),
             Some(SegmentKind::Name(n)) => {
                 match self
                     .scopes
                     .iter()
                     .rposition(|s| s.variable.as_deref() == Some(n.as_str()))
                 {
-                    Some(i) => (i, &segments[1..]),
-                    None => (self.scopes.len() - 1, segments),
+                    Some(i) => (ScopeId::at(i), &segments[1..]),
+                    None => (self.innermost(), segments),
                 }
             }
-            _ => (self.scopes.len() - 1, segments),
+            _ => (self.innermost(), segments),
         }
     }
 
@@ -351,8 +365,8 @@ impl<'a> Binder<'a> {
             ));
         }
         let (scope, rest) = self.start_scope(segments);
-        let set_index = self.scopes[scope].set;
-        let set = self.set(set_index);
+        let set_index = self.scope_set(scope)?;
+        let set = self.set(set_index)?;
         let Some(first) = rest.first() else {
             return Err(self.unsupported(
                 span,
@@ -365,14 +379,14 @@ impl<'a> Binder<'a> {
                 "this path segment is not supported in expressions",
             ));
         };
-        if let Some(index) = set.property_index(name) {
+        if let Some(index) = set.property_id(name) {
             if rest.len() > 1 {
                 return Err(self.invalid(
                     rest[1].span,
                     format!("'{name}' is a primitive property and has no members"),
                 ));
             }
-            let p = &set.properties[index];
+            let p = property_of(set, index)?;
             return Ok(Bound::Column(
                 ColumnRef {
                     scope,
@@ -397,16 +411,16 @@ impl<'a> Binder<'a> {
                 )),
             };
         }
-        let target = self.set(join.set);
+        let target = self.set(join.set)?;
         match rest.get(1) {
             Some(Segment {
                 kind: SegmentKind::Name(prop),
                 span: prop_span,
             }) if rest.len() == 2 => {
                 let index = target
-                    .property_index(prop)
+                    .property_id(prop)
                     .ok_or_else(|| self.invalid(*prop_span, unknown_property(target, prop)))?;
-                let p = &target.properties[index];
+                let p = property_of(target, index)?;
                 if p.storage == Storage::LocalText {
                     return Err(self.unsupported(*prop_span, "local timestamps of related entities are not supported; use the Utc property"));
                 }
@@ -430,24 +444,22 @@ impl<'a> Binder<'a> {
 
     /// How navigation `nav` of `set` joins: from the constraint on this side, or on the
     /// partner's side for a collection.
-    fn join(&self, set_index: usize, nav_name: &str, span: Span) -> Result<Join, PlanError> {
-        let set = self.set(set_index);
+    fn join(&self, set_index: SetId, nav_name: &str, span: Span) -> Result<Join, PlanError> {
+        let set = self.set(set_index)?;
         let nav = set
             .navigation(nav_name)
             .ok_or_else(|| self.invalid(span, unknown_property(set, nav_name)))?;
         let target_index = self
             .model
-            .entity_sets()
-            .iter()
-            .position(|s| s.name == nav.target_set)
+            .set_id(&nav.target_set)
             .ok_or_else(|| self.unsupported(span, "the navigation target is not an entity set"))?;
-        let target = self.set(target_index);
-        let pairs: Vec<(usize, usize)> = if !nav.constraints.is_empty() {
+        let target = self.set(target_index)?;
+        let pairs: Vec<(PropertyId, PropertyId)> = if !nav.constraints.is_empty() {
             // This side holds the foreign key: target.principal = this.dependent.
             nav.constraints
                 .iter()
                 .filter_map(|(dep, princ)| {
-                    Some((target.property_index(princ)?, set.property_index(dep)?))
+                    Some((target.property_id(princ)?, set.property_id(dep)?))
                 })
                 .collect()
         } else if let Some(partner) = nav.partner.as_deref().and_then(|p| target.navigation(p)) {
@@ -456,7 +468,7 @@ impl<'a> Binder<'a> {
                 .constraints
                 .iter()
                 .filter_map(|(dep, princ)| {
-                    Some((target.property_index(dep)?, set.property_index(princ)?))
+                    Some((target.property_id(dep)?, set.property_id(princ)?))
                 })
                 .collect()
         } else {
@@ -496,8 +508,8 @@ impl<'a> Binder<'a> {
                 "any/all must follow one collection navigation property",
             ));
         };
-        let set_index = self.scopes[scope].set;
-        let set = self.set(set_index);
+        let set_index = self.scope_set(scope)?;
+        let set = self.set(set_index)?;
         match set.navigation(nav_name) {
             Some(n) if n.collection => {}
             Some(_) => {
@@ -524,7 +536,7 @@ impl<'a> Binder<'a> {
                         format!("the lambda variable '{var}' is already in use"),
                     ));
                 }
-                if self.set(join.set).property_index(var).is_some() {
+                if self.set(join.set)?.property_id(var).is_some() {
                     return Err(self.invalid(
                         span,
                         format!("the lambda variable '{var}' hides a property of the same name"),
@@ -546,7 +558,7 @@ impl<'a> Binder<'a> {
         Ok(Bound::Lambda {
             any: kind == LambdaKind::Any,
             from_scope: scope,
-            scope: self.scopes.len(),
+            scope: ScopeId::at(self.scopes.len()),
             join,
             predicate: bound_predicate,
         })
@@ -1020,10 +1032,20 @@ fn fold_literal_part(func: Func, args: &[Expr]) -> Option<Bound> {
     }
 }
 
-/// How navigation `nav_name` of entity set `set_index` joins to its target.
-pub(crate) fn navigation_join(model: &Model, set_index: usize, nav_name: &str) -> Option<Join> {
+/// How navigation `nav_name` of entity set `set_index` joins to its target; `None`
+/// when it has nothing to join on. An internal error (a set id that misses) stays
+/// one.
+pub(crate) fn navigation_join(
+    model: &Model,
+    set_index: SetId,
+    nav_name: &str,
+) -> Result<Option<Join>, PlanError> {
     let binder = Binder::new(model, set_index, "$expand", &[], Utc::now());
-    binder.join(set_index, nav_name, Span::NONE).ok()
+    match binder.join(set_index, nav_name, Span::NONE) {
+        Ok(join) => Ok(Some(join)),
+        Err(e) if e.kind == PlanErrorKind::Internal => Err(e),
+        Err(_) => Ok(None),
+    }
 }
 
 fn unreachable_in() -> Result<Bound, PlanError> {

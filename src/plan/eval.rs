@@ -82,12 +82,12 @@ pub fn eval(e: &Bound, row: &[Value]) -> Result<Value, EvalError> {
     match e {
         Bound::Const(c, _) => Ok(c.clone()),
         Bound::Column(c, _) => {
-            if c.scope != 0 {
+            if c.scope != super::ScopeId::ROOT {
                 return Err(EvalError::Unsupported("lambda variables"));
             }
-            row.get(c.property)
+            row.get(c.property.index())
                 .cloned()
-                .ok_or(EvalError::MissingColumn(c.property))
+                .ok_or(EvalError::MissingColumn(c.property.index()))
         }
         Bound::Related { .. } => Err(EvalError::Unsupported("navigation properties")),
         Bound::Output { position, .. } => row
@@ -640,17 +640,13 @@ mod tests {
         let calls = model.entity_set("Calls").unwrap();
         let mut row = vec![Value::Null; calls.properties.len()];
         for (name, v) in values {
-            row[calls.property_index(name).unwrap()] = v.clone();
+            row[calls.property_id(name).unwrap().index()] = v.clone();
         }
         row
     }
 
     fn bind(model: &Model, filter: &str) -> Bound {
-        let set = model
-            .entity_sets()
-            .iter()
-            .position(|s| s.name == "Calls")
-            .unwrap();
+        let set = model.set_id("Calls").unwrap();
         let options = QueryOptions::parse([("$filter", filter)]).unwrap();
         Planner::new(model, &Limits::default())
             .collection(set, "t1", &options, u64::MAX)
@@ -896,11 +892,7 @@ mod tests {
     #[test]
     fn unsupported_nodes_are_reported() {
         let model = Model::load().unwrap();
-        let set = model
-            .entity_sets()
-            .iter()
-            .position(|s| s.name == "Conversations")
-            .unwrap();
+        let set = model.set_id("Conversations").unwrap();
         let options =
             QueryOptions::parse([("$filter", "QueueSegments/any(s:s/durationInSeconds gt 30)")])
                 .unwrap();

@@ -6,8 +6,8 @@
 use chrono::{DateTime, Utc};
 
 use super::bind::{Binder, navigation_join};
-use super::{PlanError, QueryPlan, bind_orderby, bind_select};
-use crate::edm::Model;
+use super::{PlanError, QueryPlan, bind_orderby, bind_select, property_of, set_of};
+use crate::edm::{Model, PropertyId, SetId};
 use crate::uri::{Alias, ExpandItem, ExpandKind, NestedOptions, QueryOptions, SegmentKind};
 
 #[derive(Debug, Clone, PartialEq)]
@@ -18,8 +18,8 @@ pub struct ExpandPlan {
     /// The related rows: the target set with nested `$select`, `$filter`, `$orderby`.
     pub plan: QueryPlan,
     /// The target's property that must equal the parent's `parent_property`.
-    pub target_property: usize,
-    pub parent_property: usize,
+    pub target_property: PropertyId,
+    pub parent_property: PropertyId,
     /// Nested `$top` and `$skip`, per parent row.
     pub top: Option<u64>,
     pub skip: u64,
@@ -30,27 +30,26 @@ pub struct ExpandPlan {
 impl ExpandPlan {
     /// The context URL fragment, e.g. `Channel(name,id)` or `QueueSegments(*)`;
     /// never `Nav()`, which Power Query rejects.
-    pub fn context_fragment(&self, model: &Model) -> String {
-        let set = &model.entity_sets()[self.plan.set];
+    pub fn context_fragment(&self, model: &Model) -> Result<String, PlanError> {
+        let set = set_of(model, self.plan.set)?;
         let mut items: Vec<String> = Vec::new();
         if self.plan.select_explicit && !self.plan.select.is_empty() {
-            items.extend(
-                self.plan
-                    .select
-                    .iter()
-                    .map(|&i| set.properties[i].name.clone()),
-            );
+            for &id in &self.plan.select {
+                items.push(property_of(set, id)?.name.clone());
+            }
         } else {
             items.push("*".to_string());
         }
-        items.extend(self.plan.expand.iter().map(|e| e.context_fragment(model)));
-        format!("{}({})", self.nav, items.join(","))
+        for e in &self.plan.expand {
+            items.push(e.context_fragment(model)?);
+        }
+        Ok(format!("{}({})", self.nav, items.join(",")))
     }
 }
 
 pub(super) fn bind_expand(
     model: &Model,
-    set_index: usize,
+    set_index: SetId,
     tenant: &str,
     options: &QueryOptions,
     now: DateTime<Utc>,
@@ -65,13 +64,13 @@ pub(super) fn bind_expand(
 /// with the whole request.
 fn bind_items(
     model: &Model,
-    set_index: usize,
+    set_index: SetId,
     tenant: &str,
     items: &[ExpandItem],
     aliases: &[Alias],
     now: DateTime<Utc>,
 ) -> Result<Vec<ExpandPlan>, PlanError> {
-    let set = &model.entity_sets()[set_index];
+    let set = set_of(model, set_index)?;
     let mut out: Vec<ExpandPlan> = Vec::new();
     for item in items {
         if item.kind != ExpandKind::Entities {
@@ -131,7 +130,7 @@ fn bind_items(
                     ),
                 ));
             };
-            let join = navigation_join(model, set_index, &name).ok_or_else(|| {
+            let join = navigation_join(model, set_index, &name)?.ok_or_else(|| {
                 PlanError::not_implemented(
                     "$expand",
                     Some(item.span),
@@ -167,8 +166,8 @@ fn bind_one(
     tenant: &str,
     nav: &str,
     collection: bool,
-    target: usize,
-    (target_property, parent_property): (usize, usize),
+    target: SetId,
+    (target_property, parent_property): (PropertyId, PropertyId),
     nested: &NestedOptions,
     outer_aliases: &[Alias],
     now: DateTime<Utc>,
@@ -196,7 +195,7 @@ fn bind_one(
     }
     let mut aliases: Vec<Alias> = nested.aliases.clone();
     aliases.extend(outer_aliases.iter().cloned());
-    let target_set = &model.entity_sets()[target];
+    let target_set = set_of(model, target)?;
     let expand = match &nested.expand {
         Some(items) => bind_items(model, target, tenant, items, &aliases, now)?,
         None => Vec::new(),

@@ -17,8 +17,36 @@
 
 use std::fmt;
 
-use crate::edm::ColumnKind;
+use crate::edm::{ColumnKind, PropertyId, SetId};
 use crate::value::Value;
+
+/// An entity set in scope while an expression is bound: [`ScopeId::ROOT`] is the
+/// request's set (`$it`), and each `any`/`all` variable opens the next one, innermost
+/// last. Only the binder makes one, as it opens a scope; the SQL generator names its
+/// table alias after it and refuses a column of a scope that is not open.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct ScopeId(usize);
+
+impl ScopeId {
+    /// The request's own set.
+    pub const ROOT: ScopeId = ScopeId(0);
+
+    /// The scope at `depth` of the binder's stack.
+    pub(super) fn at(depth: usize) -> ScopeId {
+        ScopeId(depth)
+    }
+
+    /// The depth in the binder's stack.
+    pub(super) fn depth(self) -> usize {
+        self.0
+    }
+}
+
+impl fmt::Display for ScopeId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.0)
+    }
+}
 
 /// The EDM type of a bound expression.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -183,28 +211,27 @@ impl Func {
     }
 }
 
-/// A column of the entity set in scope `scope` (0 is the request's set, 1.. are
-/// lambda variables, innermost last).
+/// A column of the entity set in scope `scope` (see [`ScopeId`]).
 #[derive(Debug, Clone, PartialEq)]
 pub struct ColumnRef {
-    pub scope: usize,
-    pub set: usize,
-    pub property: usize,
+    pub scope: ScopeId,
+    pub set: SetId,
+    pub property: PropertyId,
     pub nullable: bool,
-    /// For a tenant-local timestamp (stored as text with its offset): the property
-    /// index of its UTC twin, which is used wherever the instant matters.
-    pub utc_twin: Option<usize>,
+    /// For a tenant-local timestamp (stored as text with its offset): its UTC twin,
+    /// which is used wherever the instant matters.
+    pub utc_twin: Option<PropertyId>,
 }
 
 /// How a child or related set joins to the current row: pairs of
-/// (column of the other set, column of the current set), by property index.
+/// (property of the other set, property of the current set).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Join {
     /// The set the navigation leads to.
-    pub set: usize,
+    pub set: SetId,
     /// The set it starts from.
-    pub from_set: usize,
-    pub on: Vec<(usize, usize)>,
+    pub from_set: SetId,
+    pub on: Vec<(PropertyId, PropertyId)>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -213,14 +240,14 @@ pub enum Bound {
     Column(ColumnRef, Ty),
     /// A property of the entity a single-valued navigation points at, or null.
     Related {
-        from_scope: usize,
+        from_scope: ScopeId,
         join: Join,
-        property: usize,
+        property: PropertyId,
         ty: Ty,
     },
     /// `Nav/$count` of a collection navigation.
     RelatedCount {
-        from_scope: usize,
+        from_scope: ScopeId,
         join: Join,
     },
     Compare {
@@ -251,8 +278,8 @@ pub enum Bound {
     /// `Nav/any(v: predicate)` or `Nav/all(...)`; `scope` is the variable's scope.
     Lambda {
         any: bool,
-        from_scope: usize,
-        scope: usize,
+        from_scope: ScopeId,
+        scope: ScopeId,
         join: Join,
         predicate: Option<Box<Bound>>,
     },

@@ -18,14 +18,14 @@ use std::fmt;
 
 use chrono::{DateTime, Utc};
 
-use crate::edm::{EntitySet, Model};
+use crate::edm::{EntitySet, Model, Property, PropertyId, SetId};
 use crate::uri::{Alias, OrderByItem, QueryOptions, SegmentKind, SelectItem, SelectKind, Span};
 use crate::value::Value;
 
 pub use apply::ApplyPlan;
 pub use bind::Binder;
 pub use expand::ExpandPlan;
-pub use expr::{Bound, ColumnRef, Join, Ty};
+pub use expr::{Bound, ColumnRef, Join, ScopeId, Ty};
 pub use skiptoken::{decode_skiptoken, encode_skiptoken};
 
 /// Query limits that protect the server; every limit error names its setting.
@@ -97,9 +97,9 @@ pub struct OrderKey {
 
 impl OrderKey {
     /// The property of the request's set this key sorts by, if it is a plain column.
-    pub fn column(&self) -> Option<usize> {
+    pub fn column(&self) -> Option<PropertyId> {
         match &self.expr {
-            Bound::Column(c, _) if c.scope == 0 => Some(c.property),
+            Bound::Column(c, _) if c.scope == ScopeId::ROOT => Some(c.property),
             _ => None,
         }
     }
@@ -108,11 +108,10 @@ impl OrderKey {
 /// One page read of an entity set (or one entity by key), fully resolved.
 #[derive(Debug, Clone, PartialEq)]
 pub struct QueryPlan {
-    /// Index of the entity set in the model.
-    pub set: usize,
+    pub set: SetId,
     pub tenant: String,
     /// Properties written to the response, in output order.
-    pub select: Vec<usize>,
+    pub select: Vec<PropertyId>,
     /// Whether `$select` narrowed the properties (it shows in the context URL).
     pub select_explicit: bool,
     /// `$filter`, bound.
@@ -142,7 +141,7 @@ pub struct QueryPlan {
 /// property followed, optionally narrowed to one key (`Conversations('c')/QueueSegments('q')/Queue`).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Within {
-    pub set: usize,
+    pub set: SetId,
     pub key: String,
     /// Every navigation but the last leads to the `from_set` of the next one; the
     /// last leads to the plan's set.
@@ -167,7 +166,7 @@ pub struct PathNavigation {
 /// Where a resource path leads: the set, and the path to it when it is navigated.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Resolved {
-    pub set: usize,
+    pub set: SetId,
     pub within: Option<Within>,
     /// The key the last segment gives (`Set('k')` or `Nav('k')`).
     pub key: Option<String>,
@@ -181,6 +180,9 @@ pub enum PlanErrorKind {
     Invalid,
     /// Valid OData that this server does not support: 501.
     NotImplemented,
+    /// An id that does not name what it should (a set, a property, a lambda scope):
+    /// a bug in the server, never the request's fault: 500.
+    Internal,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -213,6 +215,37 @@ impl PlanError {
             message: message.into(),
         }
     }
+}
+
+impl PlanError {
+    /// A lookup by id that missed (see [`PlanErrorKind::Internal`]).
+    pub fn internal(message: impl Into<String>) -> PlanError {
+        PlanError {
+            option: String::new(),
+            span: None,
+            kind: PlanErrorKind::Internal,
+            message: message.into(),
+        }
+    }
+}
+
+/// The set `id` names; a miss is an internal error.
+pub(crate) fn set_of(model: &Model, id: SetId) -> Result<&EntitySet, PlanError> {
+    model
+        .set(id)
+        .ok_or_else(|| PlanError::internal(format!("there is no entity set #{id}")))
+}
+
+/// The property `id` names in `set`; a miss (an id of another set, or past the end)
+/// is an internal error.
+pub(crate) fn property_of(set: &EntitySet, id: PropertyId) -> Result<&Property, PlanError> {
+    set.property_at(id).ok_or_else(|| {
+        PlanError::internal(format!(
+            "{} has no property #{id} of set #{}",
+            set.name,
+            id.set()
+        ))
+    })
 }
 
 impl fmt::Display for PlanError {
@@ -315,7 +348,7 @@ pub struct Planner<'a> {
     pub now: DateTime<Utc>,
     /// Whether a property of a set has an index on `(tenant_id, property, id)`
     /// (see [`Planner::collection`]); by default none has.
-    pub time_index: &'a dyn Fn(usize, usize) -> bool,
+    pub time_index: &'a dyn Fn(PropertyId) -> bool,
 }
 
 impl<'a> Planner<'a> {
@@ -324,26 +357,24 @@ impl<'a> Planner<'a> {
             model,
             limits,
             now: Utc::now(),
-            time_index: &|_, _| false,
+            time_index: &|_| false,
         }
     }
 
-    pub fn with_time_index(mut self, time_index: &'a dyn Fn(usize, usize) -> bool) -> Self {
+    pub fn with_time_index(mut self, time_index: &'a dyn Fn(PropertyId) -> bool) -> Self {
         self.time_index = time_index;
         self
     }
 
-    fn set(&self, set_index: usize) -> Result<&'a EntitySet, PlanError> {
-        self.model.entity_sets().get(set_index).ok_or_else(|| {
-            PlanError::invalid("", None, format!("there is no entity set #{set_index}"))
-        })
+    fn set(&self, set_index: SetId) -> Result<&'a EntitySet, PlanError> {
+        set_of(self.model, set_index)
     }
 
     /// Resolves `Set('key')/Nav/Nav('key')...`: each name must be a navigation
     /// property of the set reached so far, and a key may follow only a collection.
     pub fn resolve(
         &self,
-        set_index: usize,
+        set_index: SetId,
         key: Option<String>,
         navigations: &[PathNavigation],
     ) -> Result<Resolved, PlanError> {
@@ -409,7 +440,7 @@ impl<'a> Planner<'a> {
                 ));
             }
             let join =
-                bind::navigation_join(self.model, current, &segment.name).ok_or_else(|| {
+                bind::navigation_join(self.model, current, &segment.name)?.ok_or_else(|| {
                     PlanError::not_implemented(
                         "",
                         None,
@@ -473,7 +504,7 @@ impl<'a> Planner<'a> {
     /// still read exactly once.
     pub fn collection(
         &self,
-        set_index: usize,
+        set_index: SetId,
         tenant: &str,
         options: &QueryOptions,
         page_size: u64,
@@ -484,7 +515,7 @@ impl<'a> Planner<'a> {
     /// [`Planner::collection`] of the entities a navigation path leads to.
     pub fn collection_within(
         &self,
-        set_index: usize,
+        set_index: SetId,
         within: Option<Within>,
         tenant: &str,
         options: &QueryOptions,
@@ -511,10 +542,9 @@ impl<'a> Planner<'a> {
             now,
         )?;
         if options.orderby.is_none() {
-            let time_index = |property: usize| (self.time_index)(set_index, property);
             let key = match &filter {
-                Some(f) => index_order(f, set_index, &time_index),
-                None => default_time_order(set, set_index, &time_index),
+                Some(f) => index_order(f, set_index, self.time_index),
+                None => default_time_order(set, self.time_index),
             };
             if let Some(key) = key {
                 order.insert(0, key);
@@ -552,7 +582,7 @@ impl<'a> Planner<'a> {
     /// (and its aliases) applies.
     pub fn count(
         &self,
-        set_index: usize,
+        set_index: SetId,
         within: Option<Within>,
         tenant: &str,
         options: &QueryOptions,
@@ -582,7 +612,7 @@ impl<'a> Planner<'a> {
     /// (`Calls('id')/Channel`): `$select` and `$expand` apply.
     pub fn entity(
         &self,
-        set_index: usize,
+        set_index: SetId,
         within: Option<Within>,
         tenant: &str,
         key: Option<&str>,
@@ -614,7 +644,7 @@ impl<'a> Planner<'a> {
             select,
             select_explicit,
             filter: None,
-            order: vec![key_order(set_index, set)],
+            order: vec![key_order(set)],
             key: key.map(str::to_string),
             within,
             after: None,
@@ -633,8 +663,8 @@ impl<'a> Planner<'a> {
 /// clause that an index in default order could not serve.
 fn index_order(
     filter: &Bound,
-    set_index: usize,
-    time_index: &dyn Fn(usize) -> bool,
+    set_index: SetId,
+    time_index: &dyn Fn(PropertyId) -> bool,
 ) -> Option<OrderKey> {
     match filter {
         Bound::And(left, right) => index_order(left, set_index, time_index)
@@ -650,7 +680,7 @@ fn index_order(
                 _ => return None,
             };
             let (c, ty) = column;
-            let indexed = c.scope == 0
+            let indexed = c.scope == ScopeId::ROOT
                 && c.set == set_index
                 && c.utc_twin.is_none()
                 && !matches!(constant, Value::Null)
@@ -677,17 +707,16 @@ fn index_order(
 /// lookup per row.
 fn default_time_order(
     set: &EntitySet,
-    set_index: usize,
-    time_index: &dyn Fn(usize) -> bool,
+    time_index: &dyn Fn(PropertyId) -> bool,
 ) -> Option<OrderKey> {
-    let property = set.properties.iter().enumerate().position(|(i, p)| {
-        p.storage == crate::edm::Storage::UtcInstant && !p.nullable && time_index(i)
+    let (property, _) = set.properties_by_id().find(|&(id, p)| {
+        p.storage == crate::edm::Storage::UtcInstant && !p.nullable && time_index(id)
     })?;
     Some(OrderKey {
         expr: Bound::Column(
             ColumnRef {
-                scope: 0,
-                set: set_index,
+                scope: ScopeId::ROOT,
+                set: set.id(),
                 property,
                 nullable: false,
                 utc_twin: None,
@@ -698,12 +727,12 @@ fn default_time_order(
     })
 }
 
-fn key_order(set_index: usize, set: &EntitySet) -> OrderKey {
+fn key_order(set: &EntitySet) -> OrderKey {
     OrderKey {
         expr: Bound::Column(
             ColumnRef {
-                scope: 0,
-                set: set_index,
+                scope: ScopeId::ROOT,
+                set: set.id(),
                 property: set.key,
                 nullable: false,
                 utc_twin: None,
@@ -718,11 +747,11 @@ fn bind_select(
     set: &EntitySet,
     select: Option<&Vec<SelectItem>>,
     expanded: &[String],
-) -> Result<(Vec<usize>, bool), PlanError> {
+) -> Result<(Vec<PropertyId>, bool), PlanError> {
     let Some(items) = select else {
-        return Ok(((0..set.properties.len()).collect(), false));
+        return Ok((set.property_ids().collect(), false));
     };
-    let mut out: Vec<usize> = Vec::new();
+    let mut out: Vec<PropertyId> = Vec::new();
     let mut star = false;
     for item in items {
         match &item.kind {
@@ -739,7 +768,7 @@ fn bind_select(
                         "expected a property name",
                     ));
                 };
-                match set.property_index(name) {
+                match set.property_id(name) {
                     Some(i) => {
                         if !out.contains(&i) {
                             out.push(i);
@@ -769,19 +798,19 @@ fn bind_select(
         }
     }
     if star {
-        return Ok(((0..set.properties.len()).collect(), false));
+        return Ok((set.property_ids().collect(), false));
     }
     Ok((out, true))
 }
 
 fn bind_orderby(
     model: &Model,
-    set_index: usize,
+    set_index: SetId,
     orderby: Option<&Vec<OrderByItem>>,
     aliases: &[Alias],
     now: DateTime<Utc>,
 ) -> Result<Vec<OrderKey>, PlanError> {
-    let set = &model.entity_sets()[set_index];
+    let set = set_of(model, set_index)?;
     let mut keys: Vec<OrderKey> = Vec::new();
     if let Some(items) = orderby {
         for item in items {
@@ -800,7 +829,7 @@ fn bind_orderby(
         }
     }
     if !keys.iter().any(|k| k.column() == Some(set.key)) {
-        keys.push(key_order(set_index, set));
+        keys.push(key_order(set));
     }
     Ok(keys)
 }
@@ -812,13 +841,62 @@ mod tests {
 
     fn plan(set: &str, query: &str) -> Result<QueryPlan, PlanError> {
         let model = Model::load().unwrap();
-        let idx = model
-            .entity_sets()
-            .iter()
-            .position(|s| s.name == set)
-            .unwrap();
+        let idx = model.set_id(set).unwrap();
         let options = QueryOptions::parse(decode_query_string(query).unwrap()).unwrap();
         Planner::new(&model, &Limits::default()).collection(idx, "t1", &options, u64::MAX)
+    }
+
+    /// A model of one set, for ids that the full model has and it does not.
+    const ONE_SET: &str = r#"<?xml version="1.0" encoding="utf-8"?>
+<edmx:Edmx Version="4.0" xmlns:edmx="http://docs.oasis-open.org/odata/ns/edmx">
+  <edmx:DataServices>
+    <Schema Namespace="t" xmlns="http://docs.oasis-open.org/odata/ns/edm">
+      <EntityType Name="Call">
+        <Key><PropertyRef Name="id"/></Key>
+        <Property Name="id" Type="Edm.String" Nullable="false"/>
+      </EntityType>
+      <EntityContainer Name="Feed">
+        <EntitySet Name="Calls" EntityType="t.Call"/>
+      </EntityContainer>
+    </Schema>
+  </edmx:DataServices>
+</edmx:Edmx>"#;
+
+    #[test]
+    fn a_set_id_the_model_does_not_have_is_an_internal_error() {
+        let full = Model::load().unwrap();
+        let small = Model::from_xml(ONE_SET).unwrap();
+        let foreign = full.set_id("Queues").unwrap();
+        assert!(small.set(foreign).is_none());
+        let limits = Limits::default();
+        let planner = Planner::new(&small, &limits);
+        let options = QueryOptions::default();
+        let e = planner.collection(foreign, "t1", &options, 10).unwrap_err();
+        assert_eq!(e.kind, PlanErrorKind::Internal, "{e}");
+        let e = planner
+            .entity(foreign, None, "t1", Some("k"), &options)
+            .unwrap_err();
+        assert_eq!(e.kind, PlanErrorKind::Internal, "{e}");
+        let e = planner
+            .resolve(
+                foreign,
+                Some("k".into()),
+                &[PathNavigation {
+                    name: "Calls".into(),
+                    key: None,
+                }],
+            )
+            .unwrap_err();
+        assert_eq!(e.kind, PlanErrorKind::Internal, "{e}");
+        // The context URL of an expansion whose plan names a property of another set.
+        let mut p = plan("Calls", "$expand=Channel").unwrap();
+        let calls = full.entity_set("Calls").unwrap();
+        let expand = &mut p.expand[0];
+        assert!(expand.context_fragment(&full).is_ok());
+        expand.plan.select = vec![calls.key];
+        expand.plan.select_explicit = true;
+        let e = expand.context_fragment(&full).unwrap_err();
+        assert_eq!(e.kind, PlanErrorKind::Internal, "{e}");
     }
 
     #[test]
@@ -853,7 +931,7 @@ mod tests {
         let model = Model::load().unwrap();
         let calls = model.entity_set("Calls").unwrap();
         let p = plan("Calls", "$orderby=startedAt desc").unwrap();
-        assert_eq!(p.order[0].column(), calls.property_index("startedAtUtc"));
+        assert_eq!(p.order[0].column(), calls.property_id("startedAtUtc"));
         assert!(p.order[0].descending);
         assert_eq!(p.order.len(), 2);
     }
@@ -879,8 +957,8 @@ mod tests {
         .unwrap();
         let calls = Model::load().unwrap();
         let calls = calls.entity_set("Calls").unwrap();
-        let hold = calls.property_index("holdCount").unwrap();
-        let started_utc = calls.property_index("startedAtUtc").unwrap();
+        let hold = calls.property_id("holdCount").unwrap();
+        let started_utc = calls.property_id("startedAtUtc").unwrap();
         assert_eq!(
             p.filter.unwrap().to_string(),
             format!("(($0.{hold} gt 2) and ($0.{started_utc} ge 2025-12-31T23:00:00.000Z))")

@@ -101,21 +101,17 @@ pub fn decode_skiptoken(
 mod tests {
     use super::*;
     use crate::edm::Model;
-    use crate::plan::{Bound, ColumnRef, Ty};
+    use crate::plan::{Bound, ColumnRef, ScopeId, Ty};
 
     #[test]
     fn tokens_round_trip_and_reject_foreign_orders() {
         let model = Model::load().unwrap();
-        let set = model
-            .entity_sets()
-            .iter()
-            .position(|s| s.name == "Calls")
-            .unwrap();
-        let calls = &model.entity_sets()[set];
+        let set = model.set_id("Calls").unwrap();
+        let calls = model.set(set).unwrap();
         let column = |property, ty| {
             Bound::Column(
                 ColumnRef {
-                    scope: 0,
+                    scope: ScopeId::ROOT,
                     set,
                     property,
                     nullable: false,
@@ -124,7 +120,7 @@ mod tests {
                 ty,
             )
         };
-        let started = calls.property_index("startedAtUtc").unwrap();
+        let started = calls.property_id("startedAtUtc").unwrap();
         let order = vec![
             OrderKey {
                 expr: column(started, Ty::DateTimeOffset),

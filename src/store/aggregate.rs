@@ -20,7 +20,7 @@ use crate::plan::apply::{ApplyPlan, Method};
 
 use super::ColumnKind;
 use super::compile::{
-    CompileError, CompiledQuery, ReadLayout, bind_count, keyset_predicate, order_clause,
+    ColumnPos, CompileError, CompiledQuery, ReadLayout, bind_count, keyset_predicate, order_clause,
 };
 use super::expr::ExprWriter;
 use super::scoped::TenantScope;
@@ -41,15 +41,10 @@ pub fn compile_apply(
     dialect: Dialect,
 ) -> Result<CompiledQuery, CompileError> {
     let set = model
-        .entity_sets()
-        .get(plan.set)
+        .set(plan.set)
         .ok_or_else(|| CompileError(format!("no entity set #{}", plan.set)))?;
     super::compile::check_scope(scope, &plan.tenant)?;
-    let mut w = ExprWriter {
-        model,
-        tenant: scope,
-        next_alias: 0,
-    };
+    let mut w = ExprWriter::new(model, scope, plan.set);
     // Level 3: the page.
     let kind_of = |position: usize| -> Result<ColumnKind, CompileError> {
         plan.columns
@@ -72,7 +67,7 @@ pub fn compile_apply(
         .collect();
     let mut sort_positions = Vec::new();
     for key in &plan.order {
-        sort_positions.push(kinds.len());
+        sort_positions.push(ColumnPos::new(kinds.len()));
         kinds.push(key.expr.read_kind());
         list.push(String::new()); // written below, as an expression
     }
@@ -137,7 +132,8 @@ pub fn compile_apply(
             output,
             sort_positions,
             expand_positions: Vec::new(),
-        },
+        }
+        .checked()?,
         page_rows: plan.page_rows,
         expand: Vec::new(),
         time_limit: plan.time_limit,

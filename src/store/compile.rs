@@ -10,7 +10,7 @@
 //! caller hands in (only authentication makes one), and a plan bound for another
 //! tenant does not compile.
 
-use crate::edm::{EntitySet, Model};
+use crate::edm::{EntitySet, Model, PropertyId};
 use crate::plan::{ExpandPlan, OrderKey, QueryPlan, Within};
 
 use super::expr::ExprWriter;
@@ -24,6 +24,41 @@ use super::{ColumnKind, Value};
 #[error("the query could not be compiled: {0}")]
 pub struct CompileError(pub String);
 
+/// A column of a compiled statement's result, by position: the index space of a
+/// [`ReadLayout`]. Only the store makes one (compiling a layout, reading a row), and
+/// every lookup with one is checked: a position past a row or a layout is an
+/// internal error ([`CompileError`]), never a default value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct ColumnPos(usize);
+
+impl ColumnPos {
+    pub(super) fn new(position: usize) -> ColumnPos {
+        ColumnPos(position)
+    }
+
+    /// The position among the result's columns; for an output column, also the
+    /// position among the plan's selected properties.
+    pub fn index(self) -> usize {
+        self.0
+    }
+
+    /// The value at this position of a row read with the layout.
+    pub fn of(self, row: &[Value]) -> Result<&Value, CompileError> {
+        row.get(self.0).ok_or_else(|| {
+            CompileError(format!(
+                "column {self} is past a row of {} columns",
+                row.len()
+            ))
+        })
+    }
+}
+
+impl std::fmt::Display for ColumnPos {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.0)
+    }
+}
+
 /// Where each column of a result goes: the first `output` columns are the selected
 /// properties in response order; after them come sort expressions and join columns
 /// that are not among the selected properties.
@@ -31,13 +66,49 @@ pub struct CompileError(pub String);
 pub struct ReadLayout {
     /// Read kind of every column, output and extra.
     pub kinds: Vec<ColumnKind>,
+    /// How many columns, from the first, are output.
     pub output: usize,
     /// `sort_positions[i]` is the column holding sort key `i` (the last one is the
     /// entity key).
-    pub sort_positions: Vec<usize>,
+    pub sort_positions: Vec<ColumnPos>,
     /// `expand_positions[i]` is the column holding the value expanded navigation
     /// property `i` joins on.
-    pub expand_positions: Vec<usize>,
+    pub expand_positions: Vec<ColumnPos>,
+}
+
+impl ReadLayout {
+    /// Whether `column` is one of the output columns (a selected property).
+    pub fn is_output(&self, column: ColumnPos) -> bool {
+        column.0 < self.output
+    }
+
+    /// The column holding the value expanded navigation property `i` joins on.
+    pub fn expand_position(&self, i: usize) -> Result<ColumnPos, CompileError> {
+        self.expand_positions
+            .get(i)
+            .copied()
+            .ok_or_else(|| CompileError(format!("expansion {i} has no join column")))
+    }
+
+    /// Checks that every position is inside the layout.
+    pub(super) fn checked(self) -> Result<ReadLayout, CompileError> {
+        let width = self.kinds.len();
+        match self
+            .sort_positions
+            .iter()
+            .chain(&self.expand_positions)
+            .find(|p| p.0 >= width)
+        {
+            Some(p) => Err(CompileError(format!(
+                "column {p} is past a layout of {width} columns"
+            ))),
+            None if self.output > width => Err(CompileError(format!(
+                "{} output columns in a layout of {width}",
+                self.output
+            ))),
+            None => Ok(self),
+        }
+    }
 }
 
 /// A plan compiled for one dialect.
@@ -65,8 +136,8 @@ pub struct CompiledExpand {
     /// The related rows' layout; after its columns come the join value and, for
     /// nested `$count`, the total per parent.
     pub layout: ReadLayout,
-    pub join_position: usize,
-    pub total_position: Option<usize>,
+    pub join_position: ColumnPos,
+    pub total_position: Option<ColumnPos>,
     pub collection: bool,
     pub expand: Vec<CompiledExpand>,
 }
@@ -113,7 +184,7 @@ fn compile_expand(
     layout.kinds.push(ColumnKind::Text);
     let total_position = expand.count.then(|| {
         layout.kinds.push(ColumnKind::Int64);
-        width + 1
+        ColumnPos(width + 1)
     });
     let nested = expand
         .plan
@@ -125,7 +196,7 @@ fn compile_expand(
         statement,
         keys_bind,
         layout,
-        join_position: width,
+        join_position: ColumnPos(width),
         total_position,
         collection: expand.collection,
         expand: nested,
@@ -134,15 +205,20 @@ fn compile_expand(
 
 fn set_of<'m>(model: &'m Model, plan: &QueryPlan) -> Result<&'m EntitySet, CompileError> {
     model
-        .entity_sets()
-        .get(plan.set)
+        .set(plan.set)
         .ok_or_else(|| CompileError(format!("no entity set #{}", plan.set)))
 }
 
-fn property(set: &EntitySet, index: usize) -> Result<&crate::edm::Property, CompileError> {
-    set.properties
-        .get(index)
-        .ok_or_else(|| CompileError(format!("{} has no property #{index}", set.name)))
+/// The property `id` names in `set`: an id of another set, or past the end, is an
+/// error.
+fn property(set: &EntitySet, id: PropertyId) -> Result<&crate::edm::Property, CompileError> {
+    set.property_at(id).ok_or_else(|| {
+        CompileError(format!(
+            "{} has no property #{id} of set #{}",
+            set.name,
+            id.set()
+        ))
+    })
 }
 
 /// A column read after the selected properties.
@@ -151,7 +227,7 @@ enum Extra {
     /// Sort key `i` of the plan.
     Sort(usize),
     /// A property of the row (a join column of an expansion).
-    Property(usize),
+    Property(PropertyId),
 }
 
 fn extras(plan: &QueryPlan) -> Vec<Extra> {
@@ -191,16 +267,20 @@ fn layout(set: &EntitySet, plan: &QueryPlan) -> Result<ReadLayout, CompileError>
         });
     }
     // The column holding property `p`, wherever it is.
-    let position_of = |p: usize| -> Option<usize> {
-        columns.iter().position(|&c| c == p).or_else(|| {
-            extras
-                .iter()
-                .position(|x| match x {
-                    Extra::Sort(i) => plan.order[*i].column() == Some(p),
-                    Extra::Property(q) => *q == p,
-                })
-                .map(|i| output + i)
-        })
+    let position_of = |p: PropertyId| -> Option<ColumnPos> {
+        columns
+            .iter()
+            .position(|&c| c == p)
+            .map(ColumnPos)
+            .or_else(|| {
+                extras
+                    .iter()
+                    .position(|x| match x {
+                        Extra::Sort(i) => plan.order[*i].column() == Some(p),
+                        Extra::Property(q) => *q == p,
+                    })
+                    .map(|i| ColumnPos(output + i))
+            })
     };
     let sort_positions = plan
         .order
@@ -215,6 +295,7 @@ fn layout(set: &EntitySet, plan: &QueryPlan) -> Result<ReadLayout, CompileError>
                         .position(|x| *x == Extra::Sort(i))
                         .map(|e| output + e)
                 })
+                .map(ColumnPos)
                 .ok_or_else(|| CompileError(format!("sort key {i} has no column")))
         })
         .collect::<Result<_, _>>()?;
@@ -226,12 +307,13 @@ fn layout(set: &EntitySet, plan: &QueryPlan) -> Result<ReadLayout, CompileError>
                 .ok_or_else(|| CompileError(format!("the join column of {} is not read", e.nav)))
         })
         .collect::<Result<_, _>>()?;
-    Ok(ReadLayout {
+    ReadLayout {
         kinds,
         output,
         sort_positions,
         expand_positions,
-    })
+    }
+    .checked()
 }
 
 /// `SELECT` list: the selected properties, then the extras.
@@ -276,11 +358,7 @@ fn writer<'a>(
     plan: &QueryPlan,
 ) -> Result<ExprWriter<'a>, CompileError> {
     check_scope(scope, &plan.tenant)?;
-    Ok(ExprWriter {
-        model,
-        tenant: scope,
-        next_alias: 0,
-    })
+    Ok(ExprWriter::new(model, scope, plan.set))
 }
 
 /// A plan carries the tenant it was bound for; compiling it for another is a bug.
@@ -337,21 +415,23 @@ fn related_to(
     step: usize,
     alias: &str,
 ) -> Result<(), CompileError> {
-    let sets = model.entity_sets();
     let Some(index) = step.checked_sub(1) else {
         return Err(CompileError("a navigation path without steps".into()));
     };
-    let navigation = &within.steps[index];
+    let navigation = within
+        .steps
+        .get(index)
+        .ok_or_else(|| CompileError(format!("a navigation path without step {index}")))?;
     let [(target_property, from_property)] = navigation.join.on.as_slice() else {
         return Err(CompileError(
             "a navigation join without one column pair".into(),
         ));
     };
-    let target = sets
-        .get(navigation.join.set)
+    let target = model
+        .set(navigation.join.set)
         .ok_or_else(|| CompileError("a navigation to an unknown set".into()))?;
-    let from = sets
-        .get(navigation.join.from_set)
+    let from = model
+        .set(navigation.join.from_set)
         .ok_or_else(|| CompileError("a navigation from an unknown set".into()))?;
     let inner = format!("\"w{index}\"");
     b.push(alias)
@@ -370,10 +450,14 @@ fn related_to(
         .push(".\"tenant_id\" = ");
     let (id, kind) = tenant.bind();
     b.bind(id, kind);
-    let key = if index == 0 {
-        Some(&within.key)
-    } else {
-        within.steps[index - 1].key.as_ref()
+    let key = match index.checked_sub(1) {
+        None => Some(&within.key),
+        Some(previous) => within
+            .steps
+            .get(previous)
+            .ok_or_else(|| CompileError(format!("a navigation path without step {previous}")))?
+            .key
+            .as_ref(),
     };
     if let Some(key) = key {
         b.push(" AND ")
@@ -676,16 +760,14 @@ fn number_columns(list: &str, width: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::plan::{Bound, ColumnRef, Ty};
+    use crate::plan::expr::CmpOp;
+    use crate::plan::{Bound, ColumnRef, Limits, Planner, ScopeId, Ty};
+    use crate::uri::{QueryOptions, decode_query_string};
 
     fn calls_plan(model: &Model) -> QueryPlan {
-        let set = model
-            .entity_sets()
-            .iter()
-            .position(|s| s.name == "Calls")
-            .unwrap();
-        let calls = &model.entity_sets()[set];
-        let ended = calls.property_index("endedAtUtc").unwrap();
+        let set = model.set_id("Calls").unwrap();
+        let calls = model.set(set).unwrap();
+        let ended = calls.property_id("endedAtUtc").unwrap();
         QueryPlan {
             set,
             tenant: "t".into(),
@@ -696,7 +778,7 @@ mod tests {
                 OrderKey {
                     expr: Bound::Column(
                         ColumnRef {
-                            scope: 0,
+                            scope: ScopeId::ROOT,
                             set,
                             property: ended,
                             nullable: true,
@@ -709,7 +791,7 @@ mod tests {
                 OrderKey {
                     expr: Bound::Column(
                         ColumnRef {
-                            scope: 0,
+                            scope: ScopeId::ROOT,
                             set,
                             property: calls.key,
                             nullable: false,
@@ -729,6 +811,79 @@ mod tests {
             expand: Vec::new(),
             time_limit: None,
         }
+    }
+
+    #[test]
+    fn a_property_of_another_set_does_not_compile() {
+        let model = Model::load().unwrap();
+        let calls = model.entity_set("Calls").unwrap();
+        let queues = model.entity_set("Queues").unwrap();
+        let scope = TenantScope::for_tests("t");
+        let mut plan = calls_plan(&model);
+        plan.select = vec![queues.key];
+        let e = compile(&model, &scope, &plan, Dialect::Sqlite).unwrap_err();
+        assert!(e.0.contains("has no property"), "{e}");
+        // In a filter, where the expression writer writes the column.
+        let mut plan = calls_plan(&model);
+        plan.filter = Some(Bound::Compare {
+            op: CmpOp::Eq,
+            left: Box::new(Bound::Column(
+                ColumnRef {
+                    scope: ScopeId::ROOT,
+                    set: calls.id(),
+                    property: queues.key,
+                    nullable: false,
+                    utc_twin: None,
+                },
+                Ty::String,
+            )),
+            right: Box::new(Bound::Const(Value::Text("x".into()), Some(Ty::String))),
+        });
+        let e = compile(&model, &scope, &plan, Dialect::Postgres).unwrap_err();
+        assert!(e.0.contains("has no property"), "{e}");
+    }
+
+    #[test]
+    fn a_column_of_a_lambda_variable_outside_its_lambda_does_not_compile() {
+        let model = Model::load().unwrap();
+        let conversations = model.set_id("Conversations").unwrap();
+        let query = "$filter=QueueSegments/any(s:s/durationInSeconds gt 30)";
+        let options = QueryOptions::parse(decode_query_string(query).unwrap()).unwrap();
+        let limits = Limits::default();
+        let plan = Planner::new(&model, &limits)
+            .collection(conversations, "t", &options, 10)
+            .unwrap();
+        let scope = TenantScope::for_tests("t");
+        assert!(compile(&model, &scope, &plan, Dialect::Sqlite).is_ok());
+        let Some(Bound::Lambda {
+            predicate: Some(predicate),
+            ..
+        }) = &plan.filter
+        else {
+            panic!("{:?}", plan.filter);
+        };
+        // The variable's comparison, moved out of the `any` that opens its scope.
+        let mut outside = plan.clone();
+        outside.filter = Some(predicate.as_ref().clone());
+        let e = compile(&model, &scope, &outside, Dialect::Sqlite).unwrap_err();
+        assert!(e.0.contains("is not open"), "{e}");
+    }
+
+    #[test]
+    fn positions_past_a_layout_or_a_row_are_errors() {
+        let layout = |output, sort| ReadLayout {
+            kinds: vec![ColumnKind::Text, ColumnKind::Int64],
+            output,
+            sort_positions: vec![ColumnPos(sort)],
+            expand_positions: Vec::new(),
+        };
+        assert!(layout(1, 1).checked().is_ok());
+        assert!(layout(1, 2).checked().is_err());
+        assert!(layout(3, 0).checked().is_err());
+        assert!(layout(1, 0).expand_position(0).is_err());
+        let row = [Value::Int(3)];
+        assert_eq!(ColumnPos(0).of(&row), Ok(&Value::Int(3)));
+        assert!(ColumnPos(1).of(&row).is_err());
     }
 
     #[test]
@@ -757,7 +912,7 @@ mod tests {
              ORDER BY \"t0\".\"ended_at_utc\" DESC NULLS LAST, \"t0\".\"id\" ASC LIMIT $2 OFFSET $3"
         );
         assert_eq!(layout.output, 1);
-        assert_eq!(layout.sort_positions, vec![1, 0]);
+        assert_eq!(layout.sort_positions, vec![ColumnPos(1), ColumnPos(0)]);
         assert_eq!(stmt.binds.len(), 3);
     }
 

@@ -15,7 +15,9 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 
-use super::compile::{CompiledExpand, CompiledQuery, ReadLayout, key_list};
+use super::compile::{
+    ColumnPos, CompileError, CompiledExpand, CompiledQuery, ReadLayout, key_list,
+};
 use super::deadline;
 use super::read::{RowSink, scalar_i64, stream_rows};
 use super::sql::Statement;
@@ -28,7 +30,9 @@ pub trait EntitySink {
     /// The total number of matching rows, before any entity, when `$count` asks.
     fn count(&mut self, total: i64) -> Result<(), StoreError>;
     fn begin_entity(&mut self) -> Result<(), StoreError>;
-    fn property(&mut self, position: usize, cell: Cell<'_>) -> Result<(), StoreError>;
+    /// Property `position` (an output column of the layout: the plan's `select`
+    /// at the same index).
+    fn property(&mut self, position: ColumnPos, cell: Cell<'_>) -> Result<(), StoreError>;
     /// Opens expanded navigation property `index` (of the plan's `expand` at this
     /// level); the related entities follow, then [`EntitySink::end_expanded`].
     /// `total` is the related rows' count when nested `$count` asks.
@@ -86,7 +90,7 @@ fn read_page(
         let mut reader = PageReader {
             sink,
             layout,
-            sort_slot: slots(&layout.sort_positions, layout.kinds.len()),
+            sort_slot: slots(&layout.sort_positions, layout.kinds.len())?,
             page_rows: query.page_rows,
             end: &mut end,
         };
@@ -103,21 +107,25 @@ fn read_page(
     }
     if let Some(last) = held.rows.last() {
         for (slot, &position) in end.last_sort.iter_mut().zip(&layout.sort_positions) {
-            *slot = last.get(position).cloned().unwrap_or(Value::Null);
+            *slot = position.of(last)?.clone();
         }
     }
     Ok(end)
 }
 
-/// `slots[column]` is the sort key column `column` holds, if any.
-fn slots(positions: &[usize], width: usize) -> Vec<Option<usize>> {
+/// `slots[column]` is the sort key column `column` holds, if any; a position past
+/// `width` is an error.
+fn slots(positions: &[ColumnPos], width: usize) -> Result<Vec<Option<usize>>, CompileError> {
     let mut out = vec![None; width];
     for (slot, &position) in positions.iter().enumerate() {
-        if let Some(s) = out.get_mut(position) {
-            *s = Some(slot);
-        }
+        let s = out.get_mut(position.index()).ok_or_else(|| {
+            CompileError(format!(
+                "sort column {position} is past a layout of {width} columns"
+            ))
+        })?;
+        *s = Some(slot);
     }
-    out
+    Ok(out)
 }
 
 /// Streams a page without `$expand` into the sink.
@@ -139,11 +147,20 @@ impl RowSink for PageReader<'_> {
         Ok(true)
     }
 
-    fn cell(&mut self, column: usize, cell: Cell<'_>) -> Result<(), StoreError> {
-        if let Some(Some(slot)) = self.sort_slot.get(column) {
-            assign(&mut self.end.last_sort[*slot], cell);
+    fn cell(&mut self, column: ColumnPos, cell: Cell<'_>) -> Result<(), StoreError> {
+        let sort_slot = self
+            .sort_slot
+            .get(column.index())
+            .ok_or_else(|| CompileError(format!("column {column} is past the layout")))?;
+        if let Some(slot) = *sort_slot {
+            let key = self
+                .end
+                .last_sort
+                .get_mut(slot)
+                .ok_or_else(|| CompileError(format!("no sort key {slot}")))?;
+            assign(key, cell);
         }
-        if column < self.layout.output {
+        if self.layout.is_output(column) {
             self.sink.property(column, cell)?;
         }
         Ok(())
@@ -185,10 +202,13 @@ impl RowSink for Held {
         Ok(true)
     }
 
-    fn cell(&mut self, column: usize, cell: Cell<'_>) -> Result<(), StoreError> {
-        if let Some(slot) = self.rows.last_mut().and_then(|r| r.get_mut(column)) {
-            assign(slot, cell);
-        }
+    fn cell(&mut self, column: ColumnPos, cell: Cell<'_>) -> Result<(), StoreError> {
+        let slot = self
+            .rows
+            .last_mut()
+            .and_then(|r| r.get_mut(column.index()))
+            .ok_or_else(|| CompileError(format!("column {column} is past the layout")))?;
+        assign(slot, cell);
         Ok(())
     }
 
@@ -214,32 +234,33 @@ fn read_related(
 ) -> Result<Vec<Related>, StoreError> {
     let mut out = Vec::with_capacity(expand.len());
     for (i, e) in expand.iter().enumerate() {
-        let position = parent.expand_positions.get(i).copied();
-        let mut keys: Vec<String> = parents
-            .iter()
-            .filter_map(|row| position.and_then(|p| row.get(p)))
-            .filter_map(Value::plain_text)
-            .collect();
+        let position = parent.expand_position(i)?;
+        let mut keys: Vec<String> = Vec::with_capacity(parents.len());
+        for row in parents {
+            // A null join value has no related rows.
+            keys.extend(position.of(row)?.plain_text());
+        }
         keys.sort_unstable();
         keys.dedup();
         let mut held = Held::new(e.layout.kinds.len(), None);
         for chunk in keys.chunks(KEYS_PER_QUERY) {
             let keys: Vec<&str> = chunk.iter().map(String::as_str).collect();
             let mut statement: Statement = e.statement.clone();
-            if let Some(bind) = statement.binds.get_mut(e.keys_bind) {
-                bind.0 = key_list(conn.dialect(), &keys);
-            }
+            let bind = statement.binds.get_mut(e.keys_bind).ok_or_else(|| {
+                CompileError(format!("the expansion has no bind {}", e.keys_bind))
+            })?;
+            bind.0 = key_list(conn.dialect(), &keys);
             stream_rows(conn, &statement, &e.layout.kinds, &mut held)?;
         }
         let mut by_parent: HashMap<String, (Vec<usize>, Option<i64>)> = HashMap::new();
         for (index, row) in held.rows.iter().enumerate() {
-            let Some(join) = row.get(e.join_position).and_then(Value::plain_text) else {
+            let Some(join) = e.join_position.of(row)?.plain_text() else {
                 continue;
             };
-            let total = e.total_position.and_then(|p| match row.get(p) {
+            let total = match e.total_position.map(|p| p.of(row)).transpose()? {
                 Some(Value::Int(n)) => Some(*n),
                 _ => None,
-            });
+            };
             let group = by_parent.entry(join).or_default();
             group.0.push(index);
             group.1 = total;
@@ -264,14 +285,10 @@ fn deliver(
 ) -> Result<(), StoreError> {
     sink.begin_entity()?;
     for (position, value) in row.iter().take(layout.output).enumerate() {
-        sink.property(position, Cell::of(value))?;
+        sink.property(ColumnPos::new(position), Cell::of(value))?;
     }
     for (i, (e, r)) in expand.iter().zip(related).enumerate() {
-        let join = layout
-            .expand_positions
-            .get(i)
-            .and_then(|&p| row.get(p))
-            .and_then(Value::plain_text);
+        let join = layout.expand_position(i)?.of(row)?.plain_text();
         let group = join.and_then(|j| r.by_parent.get(&j));
         let total = e
             .total_position
@@ -286,10 +303,27 @@ fn deliver(
         }
         sink.end_expanded()?;
     }
-    let key = layout
-        .sort_positions
-        .last()
-        .and_then(|&p| row.get(p))
-        .unwrap_or(&Value::Null);
+    // Every entity's order ends with its key; a result without sort keys (an
+    // `$apply` aggregate of all rows) has none.
+    let key = match layout.sort_positions.last() {
+        Some(p) => p.of(row)?,
+        None => &Value::Null,
+    };
     sink.end_entity(key)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_column_past_the_layout_is_an_error_not_skipped() {
+        assert!(slots(&[ColumnPos::new(1)], 2).is_ok());
+        assert!(slots(&[ColumnPos::new(2)], 2).is_err());
+        let mut held = Held::new(2, None);
+        assert_eq!(held.begin_row().ok(), Some(true));
+        assert!(held.cell(ColumnPos::new(1), Cell::Int(7)).is_ok());
+        assert!(held.cell(ColumnPos::new(2), Cell::Int(7)).is_err());
+        assert_eq!(held.rows, vec![vec![Value::Null, Value::Int(7)]]);
+    }
 }

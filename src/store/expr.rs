@@ -19,9 +19,9 @@ use super::compile::CompileError;
 use super::scoped::TenantScope;
 use super::sql::{Builder, quoted};
 use super::{ColumnKind, Value};
-use crate::edm::Model;
-use crate::plan::ColumnRef;
+use crate::edm::{EntitySet, Model, Property, PropertyId, SetId};
 use crate::plan::expr::{ArithOp, Bound, CmpOp, Func, Join, Ty};
+use crate::plan::{ColumnRef, ScopeId};
 use crate::store::Dialect;
 
 /// The SQL type used for a typed `NULL` and for casts.
@@ -99,14 +99,56 @@ pub(super) struct ExprWriter<'a> {
     pub tenant: &'a TenantScope,
     /// Counter for subquery aliases.
     pub next_alias: usize,
+    /// The scopes open where the writer is, each with the set its alias `t{scope}`
+    /// ranges over: the root first, then one per enclosing `any`/`all`.
+    scopes: Vec<(ScopeId, SetId)>,
 }
 
-impl ExprWriter<'_> {
-    fn column(&self, b: &mut Builder, c: &ColumnRef) {
-        let set = &self.model.entity_sets()[c.set];
-        let p = &set.properties[c.property];
+impl<'a> ExprWriter<'a> {
+    /// A writer for expressions over `root`, the set aliased `t0`.
+    pub fn new(model: &'a Model, tenant: &'a TenantScope, root: SetId) -> ExprWriter<'a> {
+        ExprWriter {
+            model,
+            tenant,
+            next_alias: 0,
+            scopes: vec![(ScopeId::ROOT, root)],
+        }
+    }
+
+    fn set(&self, id: SetId) -> Result<&'a EntitySet, CompileError> {
+        self.model
+            .set(id)
+            .ok_or_else(|| CompileError(format!("no entity set #{id}")))
+    }
+
+    fn property(&self, set: SetId, id: PropertyId) -> Result<&'a Property, CompileError> {
+        let set = self.set(set)?;
+        set.property_at(id).ok_or_else(|| {
+            CompileError(format!(
+                "{} has no property #{id} of set #{}",
+                set.name,
+                id.set()
+            ))
+        })
+    }
+
+    /// Checks that `scope` is open here and ranges over `set`.
+    fn in_scope(&self, scope: ScopeId, set: SetId) -> Result<(), CompileError> {
+        match self.scopes.iter().find(|(s, _)| *s == scope) {
+            Some(&(_, open)) if open == set => Ok(()),
+            Some(&(_, open)) => Err(CompileError(format!(
+                "scope ${scope} ranges over set #{open}, not #{set}"
+            ))),
+            None => Err(CompileError(format!("scope ${scope} is not open here"))),
+        }
+    }
+
+    fn column(&self, b: &mut Builder, c: &ColumnRef) -> Result<(), CompileError> {
+        self.in_scope(c.scope, c.set)?;
+        let p = self.property(c.set, c.property)?;
         b.push(&format!("\"t{}\".", c.scope))
             .push(&quoted(&p.column));
+        Ok(())
     }
 
     /// Whether the expression's SQL value is timestamp text (not TIMESTAMPTZ).
@@ -121,7 +163,7 @@ impl ExprWriter<'_> {
         let d = b.dialect;
         match e {
             Bound::Const(c, ty) => self.constant(b, c, *ty),
-            Bound::Column(c, _) => self.column(b, c),
+            Bound::Column(c, _) => self.column(b, c)?,
             Bound::Output { position, .. } => {
                 b.push(&format!("\"a\".\"c{position}\""));
             }
@@ -132,17 +174,17 @@ impl ExprWriter<'_> {
                 ..
             } => {
                 let alias = self.alias();
-                let target = &self.model.entity_sets()[join.set];
+                let column = &self.property(join.set, *property)?.column;
                 b.push("(SELECT ")
                     .push(&format!("\"{alias}\"."))
-                    .push(&quoted(&target.properties[*property].column));
-                self.join_clause(b, &alias, *from_scope, join);
+                    .push(&quoted(column));
+                self.join_clause(b, &alias, *from_scope, join)?;
                 b.push(")");
             }
             Bound::RelatedCount { from_scope, join } => {
                 let alias = self.alias();
                 b.push("(SELECT COUNT(*)");
-                self.join_clause(b, &alias, *from_scope, join);
+                self.join_clause(b, &alias, *from_scope, join)?;
                 b.push(")");
             }
             Bound::Compare { op, left, right } => self.compare(b, *op, left, right)?,
@@ -193,26 +235,33 @@ impl ExprWriter<'_> {
                 join,
                 predicate,
             } => {
+                if self.scopes.iter().any(|(s, _)| s == scope) {
+                    return Err(CompileError(format!("scope ${scope} is opened twice")));
+                }
                 let alias = format!("t{scope}");
                 b.push(if *any {
                     "EXISTS (SELECT 1"
                 } else {
                     "NOT EXISTS (SELECT 1"
                 });
-                self.join_clause(b, &alias, *from_scope, join);
+                self.join_clause(b, &alias, *from_scope, join)?;
                 if let Some(p) = predicate {
-                    if *any {
+                    self.scopes.push((*scope, join.set));
+                    let written = if *any {
                         b.push(" AND ");
-                        self.write(b, p)?;
+                        self.write(b, p)
                     } else {
                         b.push(" AND NOT COALESCE(");
-                        self.write(b, p)?;
-                        b.push(if d == Dialect::Sqlite {
-                            ", 0)"
-                        } else {
-                            ", FALSE)"
-                        });
-                    }
+                        self.write(b, p).map(|()| {
+                            b.push(if d == Dialect::Sqlite {
+                                ", 0)"
+                            } else {
+                                ", FALSE)"
+                            });
+                        })
+                    };
+                    self.scopes.pop();
+                    written?;
                 }
                 b.push(")");
             }
@@ -242,9 +291,15 @@ impl ExprWriter<'_> {
     }
 
     /// ` FROM target AS alias WHERE alias.tenant_id = ? AND alias.x = t{scope}.y ...`
-    fn join_clause(&self, b: &mut Builder, alias: &str, from_scope: usize, join: &Join) {
-        let sets = self.model.entity_sets();
-        let target = &sets[join.set];
+    fn join_clause(
+        &self,
+        b: &mut Builder,
+        alias: &str,
+        from_scope: ScopeId,
+        join: &Join,
+    ) -> Result<(), CompileError> {
+        self.in_scope(from_scope, join.from_set)?;
+        let target = self.set(join.set)?;
         b.push(" FROM ").push(&quoted(&target.table)).push(&format!(
             " AS \"{alias}\" WHERE \"{alias}\".\"tenant_id\" = "
         ));
@@ -252,12 +307,13 @@ impl ExprWriter<'_> {
         b.bind(tenant, kind);
         for (theirs, ours) in &join.on {
             b.push(&format!(" AND \"{alias}\"."))
-                .push(&quoted(&target.properties[*theirs].column));
+                .push(&quoted(&self.property(join.set, *theirs)?.column));
             b.push(" = ");
             // The column of the scope the navigation starts from.
             b.push(&format!("\"t{from_scope}\"."))
-                .push(&quoted(&sets[join.from_set].properties[*ours].column));
+                .push(&quoted(&self.property(join.from_set, *ours)?.column));
         }
+        Ok(())
     }
 
     /// `(CASE WHEN c THEN v ... END)`, every value of the case's type. Its own

@@ -52,7 +52,7 @@ use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
 pub use crate::edm::ColumnKind;
 pub use crate::value::{Value, format_instant, parse_instant};
 pub use aggregate::compile_apply;
-pub use compile::{CompileError, CompiledExpand, CompiledQuery, ReadLayout, compile};
+pub use compile::{ColumnPos, CompileError, CompiledExpand, CompiledQuery, ReadLayout, compile};
 pub use execute::{EntitySink, PageEnd, execute};
 pub use raw::{query, stmt, text};
 pub use read::RowSink;

@@ -3,7 +3,7 @@
 //! and its rows as owned values.
 
 use super::sql::Statement;
-use super::{Cell, ColumnKind, Value};
+use super::{Cell, ColumnKind, ColumnPos, CompileError, Value};
 use super::{Conn, RowSink, StoreError, stream_rows};
 
 /// Collects rows as owned values.
@@ -14,12 +14,13 @@ impl RowSink for Rows {
         self.0.push(vec![Value::Null; self.1]);
         Ok(true)
     }
-    fn cell(&mut self, column: usize, cell: Cell<'_>) -> Result<(), StoreError> {
-        if let Some(row) = self.0.last_mut()
-            && let Some(slot) = row.get_mut(column)
-        {
-            super::assign(slot, cell);
-        }
+    fn cell(&mut self, column: ColumnPos, cell: Cell<'_>) -> Result<(), StoreError> {
+        let slot = self
+            .0
+            .last_mut()
+            .and_then(|row| row.get_mut(column.index()))
+            .ok_or_else(|| CompileError(format!("column {column} is past the row")))?;
+        super::assign(slot, cell);
         Ok(())
     }
     fn end_row(&mut self) -> Result<(), StoreError> {

@@ -16,6 +16,7 @@ use diesel::row::{Field, Row};
 use diesel::sql_types::{BigInt, Bool, Double, Integer, Nullable, Text, Timestamptz, Untyped};
 use diesel::sqlite::{Sqlite, SqliteConnection, SqliteValue};
 
+use super::compile::ColumnPos;
 use super::deadline;
 use super::sql::Statement;
 use super::value::PG_EPOCH_OFFSET_MICROS;
@@ -25,7 +26,7 @@ use super::{Conn, StoreError};
 /// Receives rows. `begin_row` may return `false` to stop reading early.
 pub trait RowSink {
     fn begin_row(&mut self) -> Result<bool, StoreError>;
-    fn cell(&mut self, column: usize, cell: Cell<'_>) -> Result<(), StoreError>;
+    fn cell(&mut self, column: ColumnPos, cell: Cell<'_>) -> Result<(), StoreError>;
     fn end_row(&mut self) -> Result<(), StoreError>;
 }
 
@@ -278,8 +279,8 @@ fn read_sqlite(
                 .get(i)
                 .ok_or_else(|| StoreError::Corrupt(format!("column {i} missing")))?;
             match field.value() {
-                None => sink.cell(i, Cell::Null)?,
-                Some(mut v) => sink.cell(i, sqlite_cell(&mut v, kind))?,
+                None => sink.cell(ColumnPos::new(i), Cell::Null)?,
+                Some(mut v) => sink.cell(ColumnPos::new(i), sqlite_cell(&mut v, kind))?,
             }
         }
         sink.end_row()?;
@@ -306,8 +307,8 @@ fn read_pg(
                 .get(i)
                 .ok_or_else(|| StoreError::Corrupt(format!("column {i} missing")))?;
             match field.value() {
-                None => sink.cell(i, Cell::Null)?,
-                Some(v) => sink.cell(i, pg_cell(&v, kind)?)?,
+                None => sink.cell(ColumnPos::new(i), Cell::Null)?,
+                Some(v) => sink.cell(ColumnPos::new(i), pg_cell(&v, kind)?)?,
             }
         }
         sink.end_row()?;
@@ -323,8 +324,8 @@ impl RowSink for FirstInt {
     fn begin_row(&mut self) -> Result<bool, StoreError> {
         Ok(self.0.is_none())
     }
-    fn cell(&mut self, column: usize, cell: Cell<'_>) -> Result<(), StoreError> {
-        if column == 0
+    fn cell(&mut self, column: ColumnPos, cell: Cell<'_>) -> Result<(), StoreError> {
+        if column.index() == 0
             && let Cell::Int(v) = cell
         {
             self.0 = Some(v);

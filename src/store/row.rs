@@ -304,6 +304,9 @@ impl<'m> RowBuilder<'m> {
             let Some(twin) = p.utc_twin.filter(|_| p.storage == Storage::LocalText) else {
                 continue;
             };
+            // The twin is a property of this set (the model made it), so its position
+            // is one of this row's.
+            let twin = twin.index();
             let sent = match std::mem::replace(&mut self.values[i], Value::Null) {
                 Value::Instant(t) => Some(t),
                 _ => None,
@@ -379,11 +382,14 @@ fn conversation_sources(
     };
     conv.properties
         .iter()
-        .map(|c| match set.property_index(&c.name) {
+        .map(|c| match set.property_id(&c.name) {
             None if !c.nullable => Err(mismatch(&c.name, "it is missing")),
             None => Ok(None),
-            Some(i) => {
-                let p = &set.properties[i];
+            Some(id) => {
+                let i = id.index();
+                let p = set
+                    .property_at(id)
+                    .ok_or_else(|| mismatch(&c.name, "the model has no such property"))?;
                 if p.kind() != c.kind() {
                     return Err(mismatch(&c.name, "the types differ"));
                 }
@@ -612,7 +618,7 @@ mod tests {
         let calls = model.entity_set("Calls").unwrap();
         let tenant = Tenant::for_tests("t1", "Europe/Budapest");
         let mut b = RowBuilder::new(&model, calls, &tenant).unwrap();
-        let i = |n: &str| calls.property_index(n).unwrap();
+        let i = |n: &str| calls.property_id(n).unwrap().index();
         b.set_value(i("id"), Value::Text("c1".into()));
         b.set_value(i("startedAtUtc"), at("2026-03-29T00:30:00.1234Z"));
         b.set_value(i("startedAt"), at("2026-03-29T01:30:00.123+01:00"));
@@ -636,8 +642,8 @@ mod tests {
         let c = built.conversation.unwrap();
         for (k, p) in conv.properties.iter().enumerate() {
             let expected = calls
-                .property_index(&p.name)
-                .map_or(Value::Null, |j| row[j].clone());
+                .property_id(&p.name)
+                .map_or(Value::Null, |j| row[j.index()].clone());
             assert_eq!(c.values()[k], expected, "Conversations.{}", p.name);
         }
     }
@@ -650,7 +656,7 @@ mod tests {
         let mut b = RowBuilder::new(&model, queues, &tenant)
             .unwrap()
             .refusing_unlisted_values();
-        let i = |n: &str| queues.property_index(n).unwrap();
+        let i = |n: &str| queues.property_id(n).unwrap().index();
         b.unknown_property("Name");
         b.reject(i("id"), "expected a string", Some("1".into()));
         b.set_value(i("id"), Value::Int(1));

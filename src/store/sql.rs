@@ -165,7 +165,7 @@ fn upsert_conflict(set: &EntitySet, columns: &[usize]) -> String {
     text.push(')');
     let updates: Vec<String> = columns
         .iter()
-        .filter(|&&c| c != set.key)
+        .filter(|&&c| c != set.key.index())
         .map(|&c| set.properties[c].column.as_str())
         .filter(|&col| col != "tenant_id")
         .map(|col| format!("{} = excluded.{}", quoted(col), quoted(col)))

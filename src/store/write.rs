@@ -54,7 +54,7 @@ impl<'m> RowBatch<'m> {
         let tenant_position = columns
             .iter()
             .position(|&c| set.properties[c].column == "tenant_id");
-        let key_position = columns.iter().position(|&c| c == set.key);
+        let key_position = columns.iter().position(|&c| c == set.key.index());
         RowBatch {
             set,
             tenant: tenant.id().to_string(),
