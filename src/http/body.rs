@@ -63,12 +63,15 @@ impl BodyEncoder {
     pub fn new(encoding: ContentEncoding) -> Option<BodyEncoder> {
         let level = flate2::Compression::fast();
         match encoding {
+            // Small at first: most answers (a point query, a short page) are a few
+            // hundred bytes compressed, and freeing a buffer of 64 KiB or more makes the
+            // allocator consolidate its heap. A full chunk's buffer follows the first.
             ContentEncoding::Gzip => Some(BodyEncoder::Gzip(flate2::write::GzEncoder::new(
-                Vec::with_capacity(CHUNK + CHUNK / 2),
+                Vec::with_capacity(CHUNK / 16),
                 level,
             ))),
             ContentEncoding::Deflate => Some(BodyEncoder::Deflate(
-                flate2::write::ZlibEncoder::new(Vec::with_capacity(CHUNK + CHUNK / 2), level),
+                flate2::write::ZlibEncoder::new(Vec::with_capacity(CHUNK / 16), level),
             )),
             _ => None,
         }

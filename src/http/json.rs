@@ -352,7 +352,9 @@ impl JsonWriter {
     }
 
     fn new(shape: EntityShape, document: Document, head: &[u8], output: Output) -> JsonWriter {
-        let mut out = Vec::with_capacity(CHUNK + 4096);
+        // Grows to a chunk only for answers that need it: a point answer stays small,
+        // and the allocator does not consolidate its heap on each free of a 64 KiB buffer.
+        let mut out = Vec::with_capacity(4096);
         out.extend_from_slice(head);
         JsonWriter {
             shape,
