@@ -21,6 +21,7 @@
 
 mod aggregate;
 mod backfill;
+mod bind;
 mod cancel;
 mod compile;
 mod deadline;
@@ -446,8 +447,8 @@ impl Conn {
     /// that changed rows counts as a change ([`data_generation`]).
     pub fn execute(&mut self, stmt: &sql::Statement) -> Result<usize, StoreError> {
         let changed = match self {
-            Conn::Sqlite(c) => read::bind_sqlite(stmt).execute(&mut **c)?,
-            Conn::Postgres(c) => read::bind_pg(stmt).execute(&mut ***c)?,
+            Conn::Sqlite(c) => bind::bind_sqlite(stmt).execute(&mut **c)?,
+            Conn::Postgres(c) => bind::bind_pg(stmt).execute(&mut ***c)?,
         };
         if changed > 0 {
             note_data_changed();
