@@ -113,8 +113,8 @@ impl Capabilities {
         ));
         // `POST /odata/$batch` answers read requests (multipart/mixed and JSON).
         line(r#"<Annotation Term="Capabilities.BatchSupported" Bool="true"/>"#);
-        // When $apply lands: reference Org.OData.Aggregation.V1 (alias Aggregation)
-        // in `metadata_xml` and add its `Aggregation.ApplySupported` record here.
+        // `Aggregation.ApplySupported` is in `metadata/ccfeed.xml` with the container:
+        // it depends on what the engine implements, not on configured limits.
         out
     }
 
