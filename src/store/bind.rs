@@ -3,24 +3,30 @@
 //!
 //! Diesel's `sql_query` is never kept in a connection's statement cache, so a read
 //! would be parsed and planned again on every request. [`Prepared`] gives Diesel the
-//! text in pieces with each bind between them, which Diesel may cache: on SQLite the
-//! prepared statement, on PostgreSQL a named server-side statement (parse and planning
-//! are about 0.25–0.5 ms of a point request there). Only the first [`CACHED_SQL_LIMIT`]
-//! distinct texts are admitted, because Diesel's cache has no eviction; in practice
-//! those are the few shapes a client repeats (the page and count queries of a refresh,
-//! a dashboard's filters). Later texts are prepared per use, as before.
+//! text in pieces with each bind between them; Diesel writes the placeholders back
+//! exactly as they were (`?`, or `$1`, `$2`, … in order) and may cache the statement:
+//! on SQLite the prepared statement, on PostgreSQL a named server-side statement (parse
+//! and planning are about 0.25–0.5 ms of a point request there). Every statement,
+//! read or write, goes to Diesel this way. Only reads are kept, and only the first
+//! [`CACHED_SQL_LIMIT`] distinct texts, because Diesel's cache has no eviction; in
+//! practice those are the few shapes a client repeats (the page and count queries of a
+//! refresh, a dashboard's filters). Writes are never kept: a multi-row upsert's text
+//! changes with its row count.
 
 use std::collections::HashSet;
 use std::sync::Mutex;
 
 use chrono::{DateTime, Utc};
+use diesel::QueryResult;
+use diesel::backend::Backend;
 use diesel::pg::Pg;
-use diesel::query_builder::{AstPass, BoxedSqlQuery, Query, QueryFragment, QueryId, SqlQuery};
+use diesel::query_builder::{AstPass, Query, QueryFragment, QueryId};
+use diesel::query_dsl::RunQueryDsl;
 use diesel::sql_types::{BigInt, Bool, Double, Integer, Nullable, Text, Timestamptz, Untyped};
 use diesel::sqlite::Sqlite;
 
 use super::sql::{Dialect, Statement};
-use super::{ColumnKind, Value, parse_instant};
+use super::{ColumnKind, CompileError, Value, parse_instant};
 
 /// A bind as SQLite receives it. Its columns are dynamically typed, so the column
 /// kind does not matter; instants, dates and times go as their text.
@@ -79,51 +85,6 @@ fn pg_arg(value: &Value, kind: ColumnKind) -> PgArg<'_> {
     }
 }
 
-/// The statement as a `sql_query` with its binds (never cached; for writes and for a
-/// text [`Prepared`] cannot split).
-pub(crate) fn bind_sqlite(stmt: &Statement) -> BoxedSqlQuery<'_, Sqlite, SqlQuery> {
-    let mut q = diesel::sql_query(stmt.text.as_str()).into_boxed::<Sqlite>();
-    for (bind, _) in &stmt.binds {
-        q = match sqlite_arg(bind) {
-            SqliteArg::Null => q.bind::<Nullable<Text>, Option<&str>>(None),
-            SqliteArg::Bool(v) => q.bind::<Bool, _>(v),
-            SqliteArg::Int(v) => q.bind::<BigInt, _>(v),
-            SqliteArg::Double(v) => q.bind::<Double, _>(v),
-            SqliteArg::Text(s) => q.bind::<Text, _>(s),
-            SqliteArg::OwnedText(s) => q.bind::<Text, _>(s),
-        };
-    }
-    q
-}
-
-/// The statement as a `sql_query` with its binds (never cached; for writes and for a
-/// text [`Prepared`] cannot split).
-pub(crate) fn bind_pg(stmt: &Statement) -> BoxedSqlQuery<'_, Pg, SqlQuery> {
-    let mut q = diesel::sql_query(stmt.text.as_str()).into_boxed::<Pg>();
-    for (bind, kind) in &stmt.binds {
-        q = match pg_arg(bind, *kind) {
-            PgArg::Null(ColumnKind::Int32) => q.bind::<Nullable<Integer>, Option<i32>>(None),
-            PgArg::Null(ColumnKind::Int64) => q.bind::<Nullable<BigInt>, Option<i64>>(None),
-            PgArg::Null(ColumnKind::Double) => q.bind::<Nullable<Double>, Option<f64>>(None),
-            PgArg::Null(ColumnKind::Boolean) => q.bind::<Nullable<Bool>, Option<bool>>(None),
-            PgArg::Null(ColumnKind::Instant) => {
-                q.bind::<Nullable<Timestamptz>, Option<DateTime<Utc>>>(None)
-            }
-            PgArg::Null(ColumnKind::Text | ColumnKind::LocalText) => {
-                q.bind::<Nullable<Text>, Option<&str>>(None)
-            }
-            PgArg::Bool(v) => q.bind::<Bool, _>(v),
-            PgArg::Int(v) => q.bind::<Integer, _>(v),
-            PgArg::BigInt(v) => q.bind::<BigInt, _>(v),
-            PgArg::Double(v) => q.bind::<Double, _>(v),
-            PgArg::Text(s) => q.bind::<Text, _>(s),
-            PgArg::OwnedText(s) => q.bind::<Text, _>(s),
-            PgArg::Instant(t) => q.bind::<Timestamptz, _>(t),
-        };
-    }
-    q
-}
-
 /// Hashes of the SQL texts admitted to connections' statement caches.
 static CACHED_SQL: Mutex<Option<HashSet<u64>>> = Mutex::new(None);
 const CACHED_SQL_LIMIT: usize = 64;
@@ -147,8 +108,9 @@ fn admit_to_cache(text: &str) -> bool {
 }
 
 /// The text between a statement's placeholders: `binds + 1` pieces, or `None` when
-/// the placeholders are not exactly the builder's (`?` each on SQLite, `$1`, `$2`, …
-/// in order on PostgreSQL), e.g. a `?` or `$` that is not a placeholder.
+/// the placeholders are not exactly the ones every statement builder writes (`?` each
+/// on SQLite, `$1`, `$2`, … in order on PostgreSQL), e.g. a `?` or `$` that is not a
+/// placeholder: a bug in the builder, reported as a [`CompileError`].
 pub(crate) fn split_at_placeholders(
     text: &str,
     dialect: Dialect,
@@ -178,33 +140,53 @@ pub(crate) fn split_at_placeholders(
     (parts.len() == binds + 1).then_some(parts)
 }
 
-/// A read Diesel may keep prepared: the text in pieces, a bind between each two.
+/// What a statement is for: a read may be kept prepared, a write is not.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Use {
+    Read,
+    Write,
+}
+
+/// A statement as Diesel takes it: the text in pieces, a bind between each two.
 pub(crate) struct Prepared<'a, A> {
     parts: Vec<&'a str>,
     args: Vec<A>,
     cache: bool,
 }
 
-impl<'a> Prepared<'a, SqliteArg<'a>> {
-    /// `None` when the text cannot be split (use [`bind_sqlite`]).
-    pub(crate) fn sqlite(stmt: &'a Statement) -> Option<Self> {
-        Some(Prepared {
-            parts: split_at_placeholders(&stmt.text, Dialect::Sqlite, stmt.binds.len())?,
-            args: stmt.binds.iter().map(|(v, _)| sqlite_arg(v)).collect(),
-            cache: admit_to_cache(&stmt.text),
+impl<'a, A> Prepared<'a, A> {
+    fn new(
+        stmt: &'a Statement,
+        dialect: Dialect,
+        use_: Use,
+        arg: impl Fn(&'a Value, ColumnKind) -> A,
+    ) -> Result<Self, CompileError> {
+        let parts =
+            split_at_placeholders(&stmt.text, dialect, stmt.binds.len()).ok_or_else(|| {
+                CompileError(format!(
+                    "the placeholders of a statement do not match its {} binds",
+                    stmt.binds.len()
+                ))
+            })?;
+        Ok(Prepared {
+            parts,
+            args: stmt.binds.iter().map(|(v, k)| arg(v, *k)).collect(),
+            cache: use_ == Use::Read && admit_to_cache(&stmt.text),
         })
     }
 }
 
-impl<'a> Prepared<'a, PgArg<'a>> {
-    /// `None` when the text cannot be split (use [`bind_pg`]).
-    pub(crate) fn pg(stmt: &'a Statement) -> Option<Self> {
-        Some(Prepared {
-            parts: split_at_placeholders(&stmt.text, Dialect::Postgres, stmt.binds.len())?,
-            args: stmt.binds.iter().map(|(v, k)| pg_arg(v, *k)).collect(),
-            cache: admit_to_cache(&stmt.text),
-        })
-    }
+/// `stmt` for a SQLite connection.
+pub(crate) fn sqlite(
+    stmt: &Statement,
+    use_: Use,
+) -> Result<Prepared<'_, SqliteArg<'_>>, CompileError> {
+    Prepared::new(stmt, Dialect::Sqlite, use_, |v, _| sqlite_arg(v))
+}
+
+/// `stmt` for a PostgreSQL connection.
+pub(crate) fn pg(stmt: &Statement, use_: Use) -> Result<Prepared<'_, PgArg<'_>>, CompileError> {
+    Prepared::new(stmt, Dialect::Postgres, use_, pg_arg)
 }
 
 impl<A> QueryId for Prepared<'_, A> {
@@ -216,6 +198,30 @@ impl<A> Query for Prepared<'_, A> {
     type SqlType = Untyped;
 }
 
+impl<A, C> RunQueryDsl<C> for Prepared<'_, A> {}
+
+impl<DB: Backend, A: BindArg<DB>> QueryFragment<DB> for Prepared<'_, A> {
+    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, DB>) -> QueryResult<()> {
+        if !self.cache {
+            out.unsafe_to_cache_prepared();
+        }
+        let Some((first, rest)) = self.parts.split_first() else {
+            return Ok(());
+        };
+        out.push_sql(first);
+        for (arg, part) in self.args.iter().zip(rest) {
+            arg.push(&mut out)?;
+            out.push_sql(part);
+        }
+        Ok(())
+    }
+}
+
+/// One bind, pushed with its backend's SQL type.
+pub(crate) trait BindArg<DB: Backend> {
+    fn push<'b>(&'b self, out: &mut AstPass<'_, 'b, DB>) -> QueryResult<()>;
+}
+
 // NULLs are bound by reference like every other value; these live for the program.
 const NULL_TEXT: Option<&str> = None;
 const NULL_I32: Option<i32> = None;
@@ -224,64 +230,46 @@ const NULL_F64: Option<f64> = None;
 const NULL_BOOL: Option<bool> = None;
 const NULL_INSTANT: Option<DateTime<Utc>> = None;
 
-impl QueryFragment<Sqlite> for Prepared<'_, SqliteArg<'_>> {
-    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Sqlite>) -> diesel::QueryResult<()> {
-        if !self.cache {
-            out.unsafe_to_cache_prepared();
+impl BindArg<Sqlite> for SqliteArg<'_> {
+    fn push<'b>(&'b self, out: &mut AstPass<'_, 'b, Sqlite>) -> QueryResult<()> {
+        match self {
+            SqliteArg::Null => out.push_bind_param::<Nullable<Text>, _>(&NULL_TEXT),
+            SqliteArg::Bool(v) => out.push_bind_param::<Bool, _>(v),
+            SqliteArg::Int(v) => out.push_bind_param::<BigInt, _>(v),
+            SqliteArg::Double(v) => out.push_bind_param::<Double, _>(v),
+            SqliteArg::Text(s) => out.push_bind_param::<Text, str>(*s),
+            SqliteArg::OwnedText(s) => out.push_bind_param::<Text, String>(s),
         }
-        out.push_sql(self.parts[0]);
-        for (arg, part) in self.args.iter().zip(&self.parts[1..]) {
-            match arg {
-                SqliteArg::Null => out.push_bind_param::<Nullable<Text>, _>(&NULL_TEXT)?,
-                SqliteArg::Bool(v) => out.push_bind_param::<Bool, _>(v)?,
-                SqliteArg::Int(v) => out.push_bind_param::<BigInt, _>(v)?,
-                SqliteArg::Double(v) => out.push_bind_param::<Double, _>(v)?,
-                SqliteArg::Text(s) => out.push_bind_param::<Text, str>(*s)?,
-                SqliteArg::OwnedText(s) => out.push_bind_param::<Text, String>(s)?,
-            }
-            out.push_sql(part);
-        }
-        Ok(())
     }
 }
 
-impl QueryFragment<Pg> for Prepared<'_, PgArg<'_>> {
-    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Pg>) -> diesel::QueryResult<()> {
-        if !self.cache {
-            out.unsafe_to_cache_prepared();
-        }
-        out.push_sql(self.parts[0]);
-        for (arg, part) in self.args.iter().zip(&self.parts[1..]) {
-            match arg {
-                PgArg::Null(ColumnKind::Int32) => {
-                    out.push_bind_param::<Nullable<Integer>, _>(&NULL_I32)?
-                }
-                PgArg::Null(ColumnKind::Int64) => {
-                    out.push_bind_param::<Nullable<BigInt>, _>(&NULL_I64)?
-                }
-                PgArg::Null(ColumnKind::Double) => {
-                    out.push_bind_param::<Nullable<Double>, _>(&NULL_F64)?
-                }
-                PgArg::Null(ColumnKind::Boolean) => {
-                    out.push_bind_param::<Nullable<Bool>, _>(&NULL_BOOL)?
-                }
-                PgArg::Null(ColumnKind::Instant) => {
-                    out.push_bind_param::<Nullable<Timestamptz>, _>(&NULL_INSTANT)?
-                }
-                PgArg::Null(ColumnKind::Text | ColumnKind::LocalText) => {
-                    out.push_bind_param::<Nullable<Text>, _>(&NULL_TEXT)?
-                }
-                PgArg::Bool(v) => out.push_bind_param::<Bool, _>(v)?,
-                PgArg::Int(v) => out.push_bind_param::<Integer, _>(v)?,
-                PgArg::BigInt(v) => out.push_bind_param::<BigInt, _>(v)?,
-                PgArg::Double(v) => out.push_bind_param::<Double, _>(v)?,
-                PgArg::Text(s) => out.push_bind_param::<Text, str>(*s)?,
-                PgArg::OwnedText(s) => out.push_bind_param::<Text, String>(s)?,
-                PgArg::Instant(t) => out.push_bind_param::<Timestamptz, _>(t)?,
+impl BindArg<Pg> for PgArg<'_> {
+    fn push<'b>(&'b self, out: &mut AstPass<'_, 'b, Pg>) -> QueryResult<()> {
+        match self {
+            PgArg::Null(ColumnKind::Int32) => {
+                out.push_bind_param::<Nullable<Integer>, _>(&NULL_I32)
             }
-            out.push_sql(part);
+            PgArg::Null(ColumnKind::Int64) => out.push_bind_param::<Nullable<BigInt>, _>(&NULL_I64),
+            PgArg::Null(ColumnKind::Double) => {
+                out.push_bind_param::<Nullable<Double>, _>(&NULL_F64)
+            }
+            PgArg::Null(ColumnKind::Boolean) => {
+                out.push_bind_param::<Nullable<Bool>, _>(&NULL_BOOL)
+            }
+            PgArg::Null(ColumnKind::Instant) => {
+                out.push_bind_param::<Nullable<Timestamptz>, _>(&NULL_INSTANT)
+            }
+            PgArg::Null(ColumnKind::Text | ColumnKind::LocalText) => {
+                out.push_bind_param::<Nullable<Text>, _>(&NULL_TEXT)
+            }
+            PgArg::Bool(v) => out.push_bind_param::<Bool, _>(v),
+            PgArg::Int(v) => out.push_bind_param::<Integer, _>(v),
+            PgArg::BigInt(v) => out.push_bind_param::<BigInt, _>(v),
+            PgArg::Double(v) => out.push_bind_param::<Double, _>(v),
+            PgArg::Text(s) => out.push_bind_param::<Text, str>(*s),
+            PgArg::OwnedText(s) => out.push_bind_param::<Text, String>(s),
+            PgArg::Instant(t) => out.push_bind_param::<Timestamptz, _>(t),
         }
-        Ok(())
     }
 }
 

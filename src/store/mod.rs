@@ -447,8 +447,8 @@ impl Conn {
     /// that changed rows counts as a change ([`data_generation`]).
     pub fn execute(&mut self, stmt: &sql::Statement) -> Result<usize, StoreError> {
         let changed = match self {
-            Conn::Sqlite(c) => bind::bind_sqlite(stmt).execute(&mut **c)?,
-            Conn::Postgres(c) => bind::bind_pg(stmt).execute(&mut ***c)?,
+            Conn::Sqlite(c) => bind::sqlite(stmt, bind::Use::Write)?.execute(&mut **c)?,
+            Conn::Postgres(c) => bind::pg(stmt, bind::Use::Write)?.execute(&mut ***c)?,
         };
         if changed > 0 {
             note_data_changed();

@@ -9,12 +9,13 @@
 
 use std::sync::atomic::Ordering;
 
+use diesel::backend::Backend;
 use diesel::connection::{DefaultLoadingMode, LoadConnection};
-use diesel::pg::{PgConnection, PgRowByRowLoadingMode, PgValue};
-use diesel::row::{Field, Row};
-use diesel::sqlite::{SqliteConnection, SqliteValue};
+use diesel::pg::{Pg, PgConnection, PgRowByRowLoadingMode, PgValue};
+use diesel::row::{Field, Row, RowIndex};
+use diesel::sqlite::{Sqlite, SqliteConnection, SqliteValue};
 
-use super::bind::{Prepared, bind_pg, bind_sqlite};
+use super::bind::{self, Use};
 use super::compile::ColumnPos;
 use super::deadline;
 use super::sql::Statement;
@@ -97,29 +98,8 @@ fn read_sqlite(
     kinds: &[ColumnKind],
     sink: &mut dyn RowSink,
 ) -> Result<u64, StoreError> {
-    let mut rows = 0;
-    let cursor = match Prepared::sqlite(stmt) {
-        Some(q) => LoadConnection::<DefaultLoadingMode>::load(c, q)?,
-        None => LoadConnection::<DefaultLoadingMode>::load(c, bind_sqlite(stmt))?,
-    };
-    for row in cursor {
-        let row = row?;
-        if !sink.begin_row()? {
-            break;
-        }
-        for (i, &kind) in kinds.iter().enumerate() {
-            let field = row
-                .get(i)
-                .ok_or_else(|| StoreError::Corrupt(format!("column {i} missing")))?;
-            match field.value() {
-                None => sink.cell(ColumnPos::new(i), Cell::Null)?,
-                Some(mut v) => sink.cell(ColumnPos::new(i), sqlite_cell(&mut v, kind))?,
-            }
-        }
-        sink.end_row()?;
-        rows += 1;
-    }
-    Ok(rows)
+    let cursor = LoadConnection::<DefaultLoadingMode>::load(c, bind::sqlite(stmt, Use::Read)?)?;
+    feed_rows(cursor, kinds, sink)
 }
 
 fn read_pg(
@@ -128,11 +108,44 @@ fn read_pg(
     kinds: &[ColumnKind],
     sink: &mut dyn RowSink,
 ) -> Result<u64, StoreError> {
+    let cursor = LoadConnection::<PgRowByRowLoadingMode>::load(c, bind::pg(stmt, Use::Read)?)?;
+    feed_rows(cursor, kinds, sink)
+}
+
+/// A backend whose raw values decode into [`Cell`]s by column kind.
+trait DecodeCell: Backend {
+    fn decode<'v>(
+        value: &'v mut Self::RawValue<'_>,
+        kind: ColumnKind,
+    ) -> Result<Cell<'v>, StoreError>;
+}
+
+impl DecodeCell for Sqlite {
+    fn decode<'v>(
+        value: &'v mut SqliteValue<'_, '_, '_>,
+        kind: ColumnKind,
+    ) -> Result<Cell<'v>, StoreError> {
+        Ok(sqlite_cell(value, kind))
+    }
+}
+
+impl DecodeCell for Pg {
+    fn decode<'v>(value: &'v mut PgValue<'_>, kind: ColumnKind) -> Result<Cell<'v>, StoreError> {
+        pg_cell(value, kind)
+    }
+}
+
+/// Feeds every row of `cursor` to `sink`, cell by cell. Returns the number of rows read.
+fn feed_rows<'a, DB, R>(
+    cursor: impl Iterator<Item = diesel::QueryResult<R>>,
+    kinds: &[ColumnKind],
+    sink: &mut dyn RowSink,
+) -> Result<u64, StoreError>
+where
+    DB: DecodeCell,
+    R: Row<'a, DB> + RowIndex<usize>,
+{
     let mut rows = 0;
-    let cursor = match Prepared::pg(stmt) {
-        Some(q) => LoadConnection::<PgRowByRowLoadingMode>::load(c, q)?,
-        None => LoadConnection::<PgRowByRowLoadingMode>::load(c, bind_pg(stmt))?,
-    };
     for row in cursor {
         let row = row?;
         if !sink.begin_row()? {
@@ -144,7 +157,7 @@ fn read_pg(
                 .ok_or_else(|| StoreError::Corrupt(format!("column {i} missing")))?;
             match field.value() {
                 None => sink.cell(ColumnPos::new(i), Cell::Null)?,
-                Some(v) => sink.cell(ColumnPos::new(i), pg_cell(&v, kind)?)?,
+                Some(mut v) => sink.cell(ColumnPos::new(i), DB::decode(&mut v, kind)?)?,
             }
         }
         sink.end_row()?;
