@@ -182,15 +182,14 @@ pub async fn resource(req: HttpRequest, state: State) -> Result<HttpResponse, Ap
     );
     if let Some(page) = prefetcher.take(&key).await {
         if let Some(next) = &page.next {
-            prefetch(
-                &prefetcher,
-                &state,
-                &tenant,
-                &read_request,
+            let chain = Chain {
+                prefetcher,
+                state: state.clone(),
+                tenant,
+                request: read_request,
                 caller,
-                next.clone(),
-                page.bytes(),
-            );
+            };
+            chain.produce_ahead(next.clone(), page.bytes());
         }
         return Ok(page.response());
     }
@@ -199,79 +198,85 @@ pub async fn resource(req: HttpRequest, state: State) -> Result<HttpResponse, Ap
     // ends the wait below.
     drop(read_request.next_link.take());
     let response = response?;
-    let state = state.clone();
+    let chain = Chain {
+        prefetcher,
+        state: state.clone(),
+        tenant,
+        request: read_request,
+        caller,
+    };
     actix_web::rt::spawn(async move {
         if let Ok(PageReport {
             next: Some(next),
             bytes,
         }) = next_link.await
         {
-            prefetch(
-                &prefetcher,
-                &state,
-                &tenant,
-                &read_request,
-                caller,
-                next,
-                bytes,
-            );
+            chain.produce_ahead(next, bytes);
         }
     });
     Ok(response)
 }
 
-/// Starts producing the page at `next` (a nextLink this server wrote for `req`) for
-/// the same caller, unless it is already under way or the budget has no room for a
-/// page of `expected` bytes (the size of the page just served); see
-/// [`super::prefetch`].
-fn prefetch(
-    prefetcher: &web::Data<Prefetcher>,
-    state: &State,
-    tenant: &Tenant,
-    req: &ReadRequest,
+/// A read whose next page may be produced ahead of the client's request for it
+/// ([`super::prefetch`]), with what that needs: the same caller, tenant and headers.
+struct Chain {
+    prefetcher: web::Data<Prefetcher>,
+    state: State,
+    tenant: Tenant,
+    request: ReadRequest,
     caller: [u8; 32],
-    next: String,
-    expected: usize,
-) {
-    let Some(rest) = next.strip_prefix(&format!("{}/", req.root)) else {
-        return;
-    };
-    let (path, query) = rest.split_once('?').unwrap_or((rest, ""));
-    let (next_request, next_link) = ReadRequest {
-        path: path.to_string(),
-        query: query.to_string(),
-        headers: req.headers.clone(),
-        root: req.root.clone(),
-        encoding: req.encoding,
-        next_link: NextLinkOut::none(),
-    }
-    .announcing();
-    let key = PageKey::new(
-        caller,
-        &tenant.id,
-        next,
-        &next_request.headers,
-        req.encoding,
-    );
-    let Some(pending) = prefetcher.begin(key, expected) else {
-        return;
-    };
-    let (prefetcher, state, tenant) = (prefetcher.clone(), state.clone(), tenant.clone());
-    actix_web::rt::spawn(async move {
-        let (key, id) = (pending.key().clone(), pending.id());
-        let response = read(&state, tenant, &next_request).await;
-        drop(next_request.next_link.take());
-        let answer = match response {
-            Ok(response) => {
-                let limit = prefetcher.limit(&pending);
-                prefetch::collect(response, next_link, limit).await
-            }
-            Err(_) => None,
+}
+
+impl Chain {
+    /// Starts producing the page at `next` (a nextLink this server wrote for the
+    /// request), unless it is already under way or the budget has no room for a page
+    /// of `expected` bytes (the size of the page just served).
+    fn produce_ahead(&self, next: String, expected: usize) {
+        let req = &self.request;
+        let Some(rest) = next.strip_prefix(&format!("{}/", req.root)) else {
+            return;
         };
-        prefetcher.finish(pending, answer);
-        actix_web::rt::time::sleep(prefetcher.idle()).await;
-        prefetcher.expire(&key, id);
-    });
+        let (path, query) = rest.split_once('?').unwrap_or((rest, ""));
+        let (next_request, next_link) = ReadRequest {
+            path: path.to_string(),
+            query: query.to_string(),
+            headers: req.headers.clone(),
+            root: req.root.clone(),
+            encoding: req.encoding,
+            next_link: NextLinkOut::none(),
+        }
+        .announcing();
+        let key = PageKey::new(
+            self.caller,
+            &self.tenant.id,
+            next,
+            &next_request.headers,
+            req.encoding,
+        );
+        let Some(pending) = self.prefetcher.begin(key, expected) else {
+            return;
+        };
+        let (prefetcher, state, tenant) = (
+            self.prefetcher.clone(),
+            self.state.clone(),
+            self.tenant.clone(),
+        );
+        actix_web::rt::spawn(async move {
+            let (key, id) = (pending.key().clone(), pending.id());
+            let response = read(&state, tenant, &next_request).await;
+            drop(next_request.next_link.take());
+            let answer = match response {
+                Ok(response) => {
+                    let limit = prefetcher.limit(&pending);
+                    prefetch::collect(response, next_link, limit).await
+                }
+                Err(_) => None,
+            };
+            prefetcher.finish(pending, answer);
+            actix_web::rt::time::sleep(prefetcher.idle()).await;
+            prefetcher.expire(&key, id);
+        });
+    }
 }
 
 /// Where a collection page reports its `@odata.nextLink` (or that it has none) and its
