@@ -33,7 +33,8 @@ const CHANNEL_CHUNKS: usize = 8;
 /// it, which was 7.5 % of the server's CPU under a load of point queries, and freeing
 /// it made the allocator consolidate its heap.
 pub struct BodyEncoder {
-    encoding: ContentEncoding,
+    /// Where the state goes back.
+    pool: &'static Mutex<Vec<Compress>>,
     /// `Some` until the encoder is dropped and the state goes back to the pool.
     state: Option<Compress>,
     /// Compressed bytes not yet handed out.
@@ -49,14 +50,6 @@ const POOLED_STATES: usize = 8;
 
 static GZIP_STATES: Mutex<Vec<Compress>> = Mutex::new(Vec::new());
 static DEFLATE_STATES: Mutex<Vec<Compress>> = Mutex::new(Vec::new());
-
-fn pool(encoding: ContentEncoding) -> Option<&'static Mutex<Vec<Compress>>> {
-    match encoding {
-        ContentEncoding::Gzip => Some(&GZIP_STATES),
-        ContentEncoding::Deflate => Some(&DEFLATE_STATES),
-        _ => None,
-    }
-}
 
 /// The encodings the `Compress` middleware offers (feature `compress-gzip`), in its
 /// order, so the negotiation here gives the same answer as the middleware would.
@@ -89,17 +82,22 @@ impl BodyEncoder {
     /// An encoder for `encoding`, `None` for identity. The same compression level as
     /// `Compress` uses.
     pub fn new(encoding: ContentEncoding) -> Option<BodyEncoder> {
-        let pool = pool(encoding)?;
+        let (pool, gzip) = match encoding {
+            ContentEncoding::Gzip => (&GZIP_STATES, true),
+            ContentEncoding::Deflate => (&DEFLATE_STATES, false),
+            _ => return None,
+        };
         let pooled = pool.lock().ok().and_then(|mut idle| idle.pop());
         let state = pooled.unwrap_or_else(|| {
             let level = flate2::Compression::fast();
-            match encoding {
-                ContentEncoding::Gzip => Compress::new_gzip(level, 15),
-                _ => Compress::new(level, true),
+            if gzip {
+                Compress::new_gzip(level, 15)
+            } else {
+                Compress::new(level, true)
             }
         });
         Some(BodyEncoder {
-            encoding,
+            pool,
             state: Some(state),
             // Small at first: most answers (a point query, a short page) are a few
             // hundred bytes compressed, and freeing a buffer of 64 KiB or more makes
@@ -163,13 +161,11 @@ impl BodyEncoder {
 
 impl Drop for BodyEncoder {
     fn drop(&mut self) {
-        let (Some(mut state), Some(pool), true) =
-            (self.state.take(), pool(self.encoding), self.finished)
-        else {
+        let (Some(mut state), true) = (self.state.take(), self.finished) else {
             return;
         };
         state.reset();
-        if let Ok(mut idle) = pool.lock()
+        if let Ok(mut idle) = self.pool.lock()
             && idle.len() < POOLED_STATES
         {
             idle.push(state);
