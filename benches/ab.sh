@@ -29,6 +29,8 @@ PG_URL=${PG_URL:-}
 TARGET=$DB PG_ARGS=()
 if [[ -n $PG_URL ]]; then
   TARGET=$PG_URL PG_ARGS=(--pg-db "${PG_URL##*/}")
+  # compare_tool.py lists that database's backends (for their CPU) through this URL.
+  export PG_ADMIN_URL=${PG_ADMIN_URL:-$PG_URL}
   # What the pull reads, in its order, without paging: every column of calls but
   # the tenant.
   COLS=$(psql -Atq "$PG_URL" -c "SELECT string_agg(quote_ident(column_name), ', ' ORDER BY ordinal_position)

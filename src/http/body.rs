@@ -1,11 +1,14 @@
 //! The response body of a page: the first chunk is held back so a small page goes
-//! out as one sized body; a larger one streams through a bounded channel, compressed
-//! on the producer thread as it is written, so memory stays flat and a slow client
-//! slows the query down. A chunk is [`CHUNK`] bytes of what goes on the wire: the
-//! compressor's output is gathered to that size too.
+//! out as one sized body; a larger one streams through a bounded channel, so memory
+//! stays flat and a slow client slows the query down. A page is compressed as it is
+//! written: by the thread that reads and encodes it while it is small, by a thread of
+//! its own once it is large (reading and compressing then use both cores). A chunk
+//! is [`CHUNK`] bytes of what goes on the wire: the compressor's output is gathered
+//! to that size too.
 
 use std::io;
 use std::sync::Mutex;
+use std::sync::mpsc;
 
 use actix_web::http::header::{self, AcceptEncoding, ContentEncoding, Encoding};
 use actix_web::{HttpMessage, HttpRequest, HttpResponseBuilder};
@@ -23,10 +26,11 @@ pub type ChunkSender = Sender<Result<Bytes, io::Error>>;
 /// Chunks in flight between the producer thread and the connection.
 const CHANNEL_CHUNKS: usize = 8;
 
-/// Compression done by the thread that writes the JSON, as negotiated from
-/// `Accept-Encoding` by [`negotiated_encoding`]. Responses carrying a
+/// The compression of one body, as negotiated from `Accept-Encoding` by
+/// [`negotiated_encoding`], gathering its output into chunks. Responses carrying a
 /// `Content-Encoding` are passed through untouched by actix's `Compress` middleware,
-/// which would otherwise compress each chunk on a `spawn_blocking` task of its own.
+/// which would otherwise compress each small chunk on a `spawn_blocking` task of its
+/// own.
 ///
 /// The deflate state (about 300 KiB: window, hash chains, pending output) comes from a
 /// pool and goes back reset when the body is done: building a fresh one zeroes all of
@@ -273,80 +277,200 @@ impl PageOut {
 /// sent as a page body, compressed when negotiated.
 pub enum Output {
     Collect,
+    /// Encoded, compressed and sent by the thread that writes the JSON.
     Page {
         page: PageOut,
         encoder: Option<Box<BodyEncoder>>,
+        /// Bytes of JSON still to write before the page goes to a compressor thread;
+        /// `None` where it stays on this one (uncompressed, or on that thread).
+        until_relay: Option<usize>,
+    },
+    /// A compressed page past [`RELAY_AFTER`] bytes of JSON: its JSON goes to a thread
+    /// of its own that compresses and sends it (see [`Output::relay`]), which hands
+    /// the emptied buffers back for reuse.
+    Relayed {
+        to: mpsc::SyncSender<Piece>,
+        emptied: mpsc::Receiver<Vec<u8>>,
     },
 }
 
+/// Bytes of JSON after which a compressed page hands its compression to a thread of
+/// its own. Below it (point queries, short pages) a thread hand-off would cost more
+/// than it saves.
+const RELAY_AFTER: usize = 4 * CHUNK;
+
+/// JSON chunks in flight between the writer and the compressor of a relayed page.
+const RELAY_CHUNKS: usize = 4;
+
+/// What the writer of a relayed page hands its compressor.
+pub enum Piece {
+    Json(Vec<u8>),
+    /// The last JSON, and what learns the body's size before its last bytes go out.
+    End {
+        last: Vec<u8>,
+        size: Box<dyn FnOnce(usize) + Send>,
+    },
+    Fail(StoreError),
+}
+
 impl Output {
+    /// A page body for `page`, compressed as negotiated.
+    pub fn page(page: PageOut, encoding: ContentEncoding) -> Output {
+        let encoder = BodyEncoder::new(encoding).map(Box::new);
+        Output::Page {
+            page,
+            until_relay: encoder.as_ref().map(|_| RELAY_AFTER),
+            encoder,
+        }
+    }
+
     /// Sends `buffer` (if streaming), leaving it empty; when collecting, keeps it.
     pub fn flush(&mut self, buffer: &mut Vec<u8>) -> Result<(), StoreError> {
-        let Output::Page { page, encoder } = self else {
-            return Ok(());
-        };
         if buffer.is_empty() {
             return Ok(());
         }
-        let chunk = match encoder {
-            Some(encoder) => {
-                let compressed = encoder.write(buffer).map_err(io_error)?;
-                buffer.clear();
-                compressed
+        if matches!(
+            self,
+            Output::Page {
+                until_relay: Some(0),
+                ..
             }
-            None => std::mem::replace(buffer, Vec::with_capacity(CHUNK + 4096)),
+        ) {
+            self.relay();
+        }
+        match self {
+            Output::Collect => Ok(()),
+            Output::Relayed { to, emptied } => {
+                let next = emptied
+                    .try_recv()
+                    .unwrap_or_else(|_| Vec::with_capacity(CHUNK + 4096));
+                to.send(Piece::Json(std::mem::replace(buffer, next)))
+                    .map_err(|_| StoreError::SinkClosed)
+            }
+            Output::Page {
+                page,
+                encoder,
+                until_relay,
+            } => {
+                if let Some(left) = until_relay {
+                    *left = left.saturating_sub(buffer.len());
+                }
+                let chunk = match encoder {
+                    Some(encoder) => {
+                        let compressed = encoder.write(buffer).map_err(io_error)?;
+                        buffer.clear();
+                        compressed
+                    }
+                    None => std::mem::replace(buffer, Vec::with_capacity(CHUNK + 4096)),
+                };
+                page.send(chunk)
+            }
+        }
+    }
+
+    /// Moves this page's compression and sending to a blocking thread of its own, so
+    /// a large page is read and encoded on one core while it is compressed on the
+    /// other: on PostgreSQL the row reader waits on the backend between rows, and
+    /// deflate is a third of the work. The page stays as it is where there is no
+    /// runtime to run the thread on.
+    fn relay(&mut self) {
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return;
         };
-        page.send(chunk)
+        let (to, from) = mpsc::sync_channel(RELAY_CHUNKS);
+        let (give_back, emptied) = mpsc::channel();
+        let mut direct = std::mem::replace(self, Output::Relayed { to, emptied });
+        if let Output::Page { until_relay, .. } = &mut direct {
+            *until_relay = None;
+        }
+        runtime.spawn_blocking(move || {
+            for piece in from.iter() {
+                match piece {
+                    Piece::Json(mut json) => {
+                        if let Err(e) = direct.flush(&mut json) {
+                            if !matches!(e, StoreError::SinkClosed) {
+                                direct.fail(e);
+                            }
+                            // Dropping `from` tells the writer.
+                            return;
+                        }
+                        // Empty, with its capacity: no fresh allocation per chunk.
+                        let _ = give_back.send(json);
+                    }
+                    Piece::End { last, size } => {
+                        if let Err(e) = direct.end(last, size)
+                            && !matches!(e, StoreError::SinkClosed)
+                        {
+                            direct.fail(e);
+                        }
+                        return;
+                    }
+                    Piece::Fail(e) => return direct.fail(e),
+                }
+            }
+            // The writer went away without ending the page: the client must not
+            // take what came so far for a whole page.
+            direct.fail(StoreError::Invalid(
+                "the page's writer stopped before its end".into(),
+            ));
+        });
     }
 
     /// Ends the response with `last` (the whole body if nothing was sent yet).
     pub fn finish(&mut self, last: Vec<u8>) -> Result<(), StoreError> {
-        let last = self.seal(last)?;
-        self.send_last(last)
+        self.end(last, Box::new(|_| {}))
     }
 
-    /// The bytes that end the response, `last` compressed with what the encoder still
-    /// holds: [`Output::send_last`] sends them.
-    pub fn seal(&mut self, last: Vec<u8>) -> Result<Vec<u8>, StoreError> {
-        let Output::Page { encoder, .. } = self else {
-            return Ok(last);
-        };
-        match encoder.take() {
-            Some(mut e) => {
-                let mut compressed = e.write(&last).map_err(io_error)?;
-                compressed.extend_from_slice(&e.finish().map_err(io_error)?);
-                Ok(compressed)
-            }
-            None => Ok(last),
-        }
-    }
-
-    /// Ends the response with the bytes [`Output::seal`] returned.
-    pub fn send_last(&mut self, last: Vec<u8>) -> Result<(), StoreError> {
+    /// Ends the response with `last`; `size` learns the body's size in bytes (as
+    /// sent, compressed or not) just before its last bytes go out.
+    pub fn end(
+        &mut self,
+        last: Vec<u8>,
+        size: Box<dyn FnOnce(usize) + Send>,
+    ) -> Result<(), StoreError> {
         match self {
-            Output::Page { page, .. } => page.finish(last),
-            Output::Collect => Ok(()),
+            Output::Collect => {
+                size(last.len());
+                Ok(())
+            }
+            Output::Relayed { to, .. } => to
+                .send(Piece::End { last, size })
+                .map_err(|_| StoreError::SinkClosed),
+            Output::Page { page, encoder, .. } => {
+                let last = match encoder.take() {
+                    Some(mut e) => {
+                        let mut compressed = e.write(&last).map_err(io_error)?;
+                        compressed.extend_from_slice(&e.finish().map_err(io_error)?);
+                        compressed
+                    }
+                    None => last,
+                };
+                size(page.sent + last.len());
+                page.finish(last)
+            }
         }
     }
 
     /// Reports a failure to the client (see [`PageOut::fail`]).
     pub fn fail(&mut self, error: StoreError) {
-        if let Output::Page { page, .. } = self {
-            page.fail(error);
-        }
-    }
-
-    /// The bytes of the body sent so far.
-    pub fn sent(&self) -> usize {
         match self {
-            Output::Page { page, .. } => page.sent,
-            Output::Collect => 0,
+            Output::Collect => {}
+            Output::Page { page, .. } => page.fail(error),
+            Output::Relayed { to, .. } => {
+                let _ = to.send(Piece::Fail(error));
+            }
         }
     }
 
-    /// Whether the first chunk went out already (so the answer is streaming).
+    /// Whether the answer is past the point where a failure could still be its status:
+    /// the first chunk went out, or the page went to its compressor (which reports a
+    /// failure either way).
     pub fn started(&self) -> bool {
-        matches!(self, Output::Page { page, .. } if page.started())
+        match self {
+            Output::Collect => false,
+            Output::Page { page, .. } => page.started(),
+            Output::Relayed { .. } => true,
+        }
     }
 }
 
@@ -417,6 +541,105 @@ mod tests {
         }
         assert!(sizes.len() > 10, "{sizes:?}");
         assert!(sizes.iter().all(|&n| n >= CHUNK), "{sizes:?}");
+    }
+
+    /// JSON as a page writes it: `pieces` buffers of a chunk each.
+    fn page_json(pieces: usize) -> Vec<Vec<u8>> {
+        (0..pieces)
+            .map(|p| {
+                (0..CHUNK / 16)
+                    .flat_map(|i| format!("{{\"n\":{:09}}},", p * CHUNK + i).into_bytes())
+                    .collect()
+            })
+            .collect()
+    }
+
+    /// Writes `pieces` on a blocking thread as a page does, then ends it or, with
+    /// `fail`, reports a failure; returns whether the page was relayed and what the
+    /// client received: the chunks, and whether the stream ended in an error.
+    async fn write_page(pieces: Vec<Vec<u8>>, fail: bool) -> (bool, Vec<u8>, bool) {
+        let (page, started) = PageOut::new();
+        let (size_tx, size_rx) = oneshot::channel();
+        let writer = tokio::task::spawn_blocking(move || {
+            let mut output = Output::page(page, ContentEncoding::Gzip);
+            for mut json in pieces {
+                output.flush(&mut json).expect("flush");
+            }
+            let relayed = matches!(output, Output::Relayed { .. });
+            if fail {
+                output.fail(StoreError::Invalid("a failure".into()));
+            } else {
+                let end = Box::new(move |n| {
+                    let _ = size_tx.send(n);
+                });
+                output.end(b"]".to_vec(), end).expect("end");
+            }
+            relayed
+        });
+        let mut body = Vec::new();
+        let mut failed = false;
+        match started.await.expect("a start").expect("no error") {
+            PageStart::Body(bytes) => body.extend_from_slice(&bytes),
+            PageStart::Stream(mut rx) => {
+                while let Some(chunk) = rx.recv().await {
+                    match chunk {
+                        Ok(bytes) => body.extend_from_slice(&bytes),
+                        Err(_) => failed = true,
+                    }
+                }
+            }
+        }
+        let relayed = writer.await.expect("the writer");
+        if !fail {
+            assert_eq!(size_rx.await.expect("the size"), body.len());
+        }
+        (relayed, body, failed)
+    }
+
+    #[actix_web::test]
+    async fn a_large_page_is_compressed_on_a_thread_of_its_own_and_arrives_whole() {
+        let pieces = page_json(40);
+        let mut json: Vec<u8> = pieces.concat();
+        json.push(b']');
+        let (relayed, body, failed) = write_page(pieces, false).await;
+        assert!(relayed && !failed);
+        assert_eq!(decode(ContentEncoding::Gzip, &body), json);
+
+        // A page below the hand-off size is compressed where it is written.
+        let small = page_json(2);
+        let mut json: Vec<u8> = small.concat();
+        json.push(b']');
+        let (relayed, body, failed) = write_page(small, false).await;
+        assert!(!relayed && !failed);
+        assert_eq!(decode(ContentEncoding::Gzip, &body), json);
+    }
+
+    #[actix_web::test]
+    async fn a_failure_after_the_hand_off_breaks_the_stream() {
+        let (relayed, _, failed) = write_page(page_json(40), true).await;
+        assert!(relayed && failed);
+    }
+
+    #[actix_web::test]
+    async fn a_relayed_page_learns_that_its_client_went_away() {
+        let (page, started) = PageOut::new();
+        let writer = tokio::task::spawn_blocking(move || {
+            let mut output = Output::page(page, ContentEncoding::Gzip);
+            // JSON that compresses well, so the first chunk goes out after the hand-off.
+            loop {
+                let mut json = page_json(1).concat();
+                if let Err(e) = output.flush(&mut json) {
+                    return (matches!(output, Output::Relayed { .. }), e);
+                }
+            }
+        });
+        match started.await.expect("a start").expect("no error") {
+            PageStart::Stream(rx) => drop(rx),
+            PageStart::Body(_) => panic!("a page this large streams"),
+        }
+        let (relayed, error) = writer.await.expect("the writer");
+        assert!(relayed);
+        assert!(matches!(error, StoreError::SinkClosed), "{error}");
     }
 
     #[test]

@@ -12,9 +12,7 @@ use tokio::sync::oneshot;
 use tokio_stream::wrappers::ReceiverStream;
 
 use super::auth;
-use super::body::{
-    BodyEncoder, Output, PageOut, PageStart, encode_body, encoded_headers, negotiated_encoding,
-};
+use super::body::{Output, PageOut, PageStart, encode_body, encoded_headers, negotiated_encoding};
 use super::error::ApiError;
 use super::json::{EntityShape, JsonWriter, write_cell, write_str};
 use super::negotiate::{self, MetadataLevel};
@@ -629,10 +627,7 @@ async fn stream_page(
     // A page that fits in the first chunk comes back whole through `started`; a
     // larger one streams.
     actix_web::rt::task::spawn_blocking(move || {
-        let output = Output::Page {
-            page,
-            encoder: BodyEncoder::new(encoding).map(Box::new),
-        };
+        let output = Output::page(page, encoding);
         let mut writer = JsonWriter::collection(shape, &head, output)
             .omitting_nulls(preferences.omit_nulls)
             .cancelled_by(cancelled);
@@ -647,10 +642,11 @@ async fn stream_page(
             });
             // Reported before the last bytes go out, so the next page's prefetch is
             // under way before the client can ask for it.
-            writer.finish_collection(next.as_deref(), |bytes| {
+            let reported = next.clone();
+            writer.finish_collection(next.as_deref(), move |bytes| {
                 if let Some(announce) = announce {
                     let _ = announce.send(PageReport {
-                        next: next.clone(),
+                        next: reported,
                         bytes,
                     });
                 }

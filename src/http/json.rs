@@ -395,7 +395,7 @@ impl JsonWriter {
     pub fn finish_collection(
         &mut self,
         next_link: Option<&str>,
-        size: impl FnOnce(usize),
+        size: impl FnOnce(usize) + Send + 'static,
     ) -> Result<(), StoreError> {
         self.open_value();
         self.out.push(b']');
@@ -404,9 +404,8 @@ impl JsonWriter {
             write_str(&mut self.out, link);
         }
         self.out.push(b'}');
-        let last = self.output.seal(std::mem::take(&mut self.out))?;
-        size(self.output.sent() + last.len());
-        self.output.send_last(last)
+        let last = std::mem::take(&mut self.out);
+        self.output.end(last, Box::new(size))
     }
 
     /// Ends a single-entity response; `None` when there was no entity.
