@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Two ccfeed builds on the same rows in the same minutes: the full pull (gzip, every
-# nextLink) and wrk point / range at -t2 -c8, alternating A B A B ... so drift of a
+# nextLink) and wrk point / range at -t2 -c8, alternating A B B A A B ... so drift of a
 # shared machine hits both alike.
 #
 # usage: benches/ab.sh BIN_A BIN_B [N] [ROUNDS]
@@ -80,8 +80,13 @@ copy() {  # ROUND
 for round in $(seq "$ROUNDS"); do
   echo "== round $round"
   if [[ -n $PG_URL ]]; then copy "$round"; fi
-  run A "$A" "$round"
-  run B "$B" "$round"
+  # A B, then B A: a machine that slows down (or speeds up) within a round hits
+  # both builds alike.
+  if (( round % 2 )); then
+    run A "$A" "$round"; run B "$B" "$round"
+  else
+    run B "$B" "$round"; run A "$A" "$round"
+  fi
 done
 
 python3 - "$OUT" <<'PY'

@@ -12,7 +12,9 @@ use tokio::sync::oneshot;
 use tokio_stream::wrappers::ReceiverStream;
 
 use super::auth;
-use super::body::{Output, PageOut, PageStart, encode_body, encoded_headers, negotiated_encoding};
+use super::body::{
+    Compressing, Output, PageOut, PageStart, encode_body, encoded_headers, negotiated_encoding,
+};
 use super::error::ApiError;
 use super::json::{EntityShape, JsonWriter, write_cell, write_str};
 use super::negotiate::{self, MetadataLevel};
@@ -624,10 +626,14 @@ async fn stream_page(
     let task_state = state.clone();
     let announce = req.next_link.take();
     let (mut cancel, cancelled) = CancelOnDrop::new();
+    let compressing = match state.db.dialect() {
+        store::Dialect::Postgres => Compressing::Apart,
+        store::Dialect::Sqlite => Compressing::Inline,
+    };
     // A page that fits in the first chunk comes back whole through `started`; a
     // larger one streams.
     actix_web::rt::task::spawn_blocking(move || {
-        let output = Output::page(page, encoding);
+        let output = Output::page(page, encoding, compressing);
         let mut writer = JsonWriter::collection(shape, &head, output)
             .omitting_nulls(preferences.omit_nulls)
             .cancelled_by(cancelled);
