@@ -1,8 +1,9 @@
 //! The response body of a page: the first chunk is held back so a small page goes
 //! out as one sized body; a larger one streams through a bounded channel, so memory
 //! stays flat and a slow client slows the query down. A page is compressed as it is
-//! written: by the thread that reads and encodes it while it is small, by a thread of
-//! its own once it is large (reading and compressing then use both cores). A chunk
+//! written: by the thread that reads and encodes it, or, for a large page read from
+//! PostgreSQL, by a thread of its own (reading and compressing then use both cores:
+//! [`Compressing`]). A chunk
 //! is [`CHUNK`] bytes of what goes on the wire: the compressor's output is gathered
 //! to that size too.
 
@@ -17,7 +18,7 @@ use flate2::{Compress, FlushCompress, Status};
 use tokio::sync::mpsc::{Receiver, Sender};
 use tokio::sync::oneshot;
 
-use crate::store::StoreError;
+use crate::store::{Dialect, StoreError};
 
 pub const CHUNK: usize = 64 * 1024;
 
@@ -323,6 +324,17 @@ pub enum Compressing {
     /// where it does not (SQLite) the two threads only add hand-offs (8-22 % more
     /// server CPU, no more rows/s). BENCHMARKS.md has the A/B runs.
     Apart,
+}
+
+impl Compressing {
+    /// Where the pages read from `dialect`'s store are compressed: apart where the
+    /// reader waits on another process between rows.
+    pub fn for_reads_from(dialect: Dialect) -> Compressing {
+        match dialect {
+            Dialect::Postgres => Compressing::Apart,
+            Dialect::Sqlite => Compressing::Inline,
+        }
+    }
 }
 
 impl Output {

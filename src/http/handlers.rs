@@ -180,24 +180,6 @@ pub async fn resource(req: HttpRequest, state: State) -> Result<HttpResponse, Ap
         &read_request.headers,
         read_request.encoding,
     );
-    if let Some(page) = prefetcher.take(&key).await {
-        if let Some(next) = &page.next {
-            let chain = Chain {
-                prefetcher,
-                state: state.clone(),
-                tenant,
-                request: read_request,
-                caller,
-            };
-            chain.produce_ahead(next.clone(), page.bytes());
-        }
-        return Ok(page.response());
-    }
-    let response = read(&state, tenant.clone(), &read_request).await;
-    // Only a collection page takes the sender; any other answer drops it here, which
-    // ends the wait below.
-    drop(read_request.next_link.take());
-    let response = response?;
     let chain = Chain {
         prefetcher,
         state: state.clone(),
@@ -205,6 +187,17 @@ pub async fn resource(req: HttpRequest, state: State) -> Result<HttpResponse, Ap
         request: read_request,
         caller,
     };
+    if let Some(page) = chain.prefetcher.take(&key).await {
+        if let Some(next) = &page.next {
+            chain.produce_ahead(next.clone(), page.bytes());
+        }
+        return Ok(page.response());
+    }
+    let response = read(&state, chain.tenant.clone(), &chain.request).await;
+    // Only a collection page takes the sender; any other answer drops it here, which
+    // ends the wait below.
+    drop(chain.request.next_link.take());
+    let response = response?;
     actix_web::rt::spawn(async move {
         if let Ok(PageReport {
             next: Some(next),
@@ -626,10 +619,7 @@ async fn stream_page(
     let task_state = state.clone();
     let announce = req.next_link.take();
     let (mut cancel, cancelled) = CancelOnDrop::new();
-    let compressing = match state.db.dialect() {
-        store::Dialect::Postgres => Compressing::Apart,
-        store::Dialect::Sqlite => Compressing::Inline,
-    };
+    let compressing = Compressing::for_reads_from(state.db.dialect());
     // A page that fits in the first chunk comes back whole through `started`; a
     // larger one streams.
     actix_web::rt::task::spawn_blocking(move || {
