@@ -321,7 +321,7 @@ pub enum Compressing {
     Inline,
     /// On a thread of its own past [`RELAY_AFTER`] bytes of JSON. This pays where the
     /// reader waits between rows (PostgreSQL: 1.06-1.14x rows/s for a full pull);
-    /// where it does not (SQLite) the two threads only add hand-offs (8-22 % more
+    /// where it does not (SQLite) the two threads only add hand-offs (4-22 % more
     /// server CPU, no more rows/s). BENCHMARKS.md has the A/B runs.
     Apart,
 }
