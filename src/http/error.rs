@@ -160,15 +160,11 @@ impl From<StoreError> for ApiError {
                 "QueryTimeout",
                 format!("{e}; narrow the filter or the time range"),
             ),
-            StoreError::Query(diesel::result::Error::DatabaseError(_, ref info))
-                if info.message().contains("statement timeout") =>
-            {
-                ApiError::new(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "QueryTimeout",
-                    "the statement ran longer than the time limit (setting statement_timeout_ms); narrow the filter or the time range",
-                )
-            }
+            ref e if e.is_statement_timeout() => ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "QueryTimeout",
+                "the statement ran longer than the time limit (setting statement_timeout_ms); narrow the filter or the time range",
+            ),
             other => ApiError::internal(&other),
         }
     }

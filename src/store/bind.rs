@@ -6,8 +6,10 @@
 //! text in pieces with each bind between them; Diesel writes the placeholders back
 //! exactly as they were (`?`, or `$1`, `$2`, … in order) and may cache the statement:
 //! on SQLite the prepared statement, on PostgreSQL a named server-side statement (parse
-//! and planning are about 0.25–0.5 ms of a point request there). Every statement,
-//! read or write, goes to Diesel this way. Only reads are kept, and only the first
+//! and planning are about 0.25–0.5 ms of a point request there). Every statement that
+//! goes to Diesel goes this way; PostgreSQL reads outside a transaction go to the wire
+//! reader instead ([`super::wire`]), which takes the same binds ([`PgArg`]) and keeps
+//! the same reads prepared. Only reads are kept, and only the first
 //! [`CACHED_SQL_LIMIT`] distinct texts, because Diesel's cache has no eviction; in
 //! practice those are the few shapes a client repeats (the page and count queries of a
 //! refresh, a dashboard's filters). Writes are never kept: a multi-row upsert's text
@@ -52,6 +54,7 @@ fn sqlite_arg(value: &Value) -> SqliteArg<'_> {
 
 /// A bind as PostgreSQL receives it: the SQL type follows the column it is compared
 /// with or written to (a NULL keeps that column's type too).
+#[derive(Debug)]
 pub(crate) enum PgArg<'a> {
     Null(ColumnKind),
     Bool(bool),
@@ -63,7 +66,7 @@ pub(crate) enum PgArg<'a> {
     Instant(DateTime<Utc>),
 }
 
-fn pg_arg(value: &Value, kind: ColumnKind) -> PgArg<'_> {
+pub(super) fn pg_arg(value: &Value, kind: ColumnKind) -> PgArg<'_> {
     match (value, kind) {
         (Value::Null, kind) => PgArg::Null(kind),
         (Value::Bool(v), _) => PgArg::Bool(*v),
@@ -85,11 +88,55 @@ fn pg_arg(value: &Value, kind: ColumnKind) -> PgArg<'_> {
     }
 }
 
+impl PgArg<'_> {
+    /// The SQL type the bind is sent as.
+    pub(super) fn sql_type(&self) -> postgres::types::Type {
+        use postgres::types::Type;
+        match self {
+            PgArg::Null(ColumnKind::Boolean) | PgArg::Bool(_) => Type::BOOL,
+            PgArg::Null(ColumnKind::Int32) | PgArg::Int(_) => Type::INT4,
+            PgArg::Null(ColumnKind::Int64) | PgArg::BigInt(_) => Type::INT8,
+            PgArg::Null(ColumnKind::Double) | PgArg::Double(_) => Type::FLOAT8,
+            PgArg::Null(ColumnKind::Instant) | PgArg::Instant(_) => Type::TIMESTAMPTZ,
+            PgArg::Null(ColumnKind::Text | ColumnKind::LocalText)
+            | PgArg::Text(_)
+            | PgArg::OwnedText(_) => Type::TEXT,
+        }
+    }
+}
+
+/// For the wire reader ([`super::wire`]): each bind in the binary format of the type
+/// [`PgArg::sql_type`] names, which is the type it is prepared with.
+impl postgres::types::ToSql for PgArg<'_> {
+    fn to_sql(
+        &self,
+        ty: &postgres::types::Type,
+        out: &mut bytes::BytesMut,
+    ) -> Result<postgres::types::IsNull, Box<dyn std::error::Error + Sync + Send>> {
+        match self {
+            PgArg::Null(_) => Ok(postgres::types::IsNull::Yes),
+            PgArg::Bool(v) => v.to_sql(ty, out),
+            PgArg::Int(v) => v.to_sql(ty, out),
+            PgArg::BigInt(v) => v.to_sql(ty, out),
+            PgArg::Double(v) => v.to_sql(ty, out),
+            PgArg::Text(s) => s.to_sql(ty, out),
+            PgArg::OwnedText(s) => s.to_sql(ty, out),
+            PgArg::Instant(t) => t.to_sql(ty, out),
+        }
+    }
+
+    fn accepts(_: &postgres::types::Type) -> bool {
+        true
+    }
+
+    postgres::types::to_sql_checked!();
+}
+
 /// Hashes of the SQL texts admitted to connections' statement caches.
 static CACHED_SQL: Mutex<Option<HashSet<u64>>> = Mutex::new(None);
 const CACHED_SQL_LIMIT: usize = 64;
 
-fn admit_to_cache(text: &str) -> bool {
+pub(super) fn admit_to_cache(text: &str) -> bool {
     use std::hash::{BuildHasher, BuildHasherDefault};
     let hash =
         BuildHasherDefault::<std::collections::hash_map::DefaultHasher>::default().hash_one(text);

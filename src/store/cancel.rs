@@ -36,6 +36,11 @@ use std::time::{Duration, Instant};
 
 use diesel::pg::PgConnection;
 use diesel::r2d2::{ConnectionManager, ManageConnection};
+
+use super::read::{RowSink, read_pg};
+use super::sql::Statement;
+use super::wire::{Reader, ReaderConfig};
+use super::{ColumnKind, StoreError};
 use diesel::sql_types::Integer;
 use diesel::{Connection, RunQueryDsl};
 
@@ -48,20 +53,71 @@ const LINGER: Duration = Duration::from_secs(5);
 /// How long after its last sound use a pooled connection is handed out unpinged.
 const FRESH: Duration = Duration::from_secs(1);
 
-/// A pooled PostgreSQL connection and the pid of its backend process.
+/// A pooled PostgreSQL connection and the pid of its backend process, with the wire
+/// reader that serves the slot's reads outside a transaction ([`super::wire`]).
 pub struct PgConn {
     conn: PgConnection,
     pid: i32,
     canceller: Arc<Canceller>,
     /// When the connection last went back to the pool after a use that left it sound.
     returned: Option<Instant>,
+    /// How to open the reader; `None` when reads stay on libpq.
+    reader_config: Option<Arc<ReaderConfig>>,
+    /// Opened on the first read outside a transaction.
+    reader: Option<Box<Reader>>,
+    /// Whether [`Conn::transaction`](super::Conn::transaction) is running on `conn`.
+    in_transaction: bool,
 }
 
 impl PgConn {
-    /// Registers a statement about to run on this connection for a request whose
-    /// cancellation flag is `flag`, until the returned value is dropped.
-    pub(super) fn watch(&self, flag: Arc<AtomicBool>) -> Watched {
-        Canceller::watch(&self.canceller, self.pid, flag)
+    /// Runs a read for a request whose cancellation flag is `flag` (registered with
+    /// the cancel watcher while it runs): on the wire reader, unless a transaction is
+    /// open on this slot (its statements must see its own writes) or the reader cannot
+    /// connect; then on the Diesel connection.
+    pub(super) fn read(
+        &mut self,
+        flag: Option<Arc<AtomicBool>>,
+        stmt: &Statement,
+        kinds: &[ColumnKind],
+        sink: &mut dyn RowSink,
+    ) -> Result<u64, StoreError> {
+        if flag.as_ref().is_some_and(|f| f.load(Ordering::Relaxed)) {
+            return Err(StoreError::SinkClosed);
+        }
+        if !self.in_transaction
+            && self.reader.is_none()
+            && let Some(config) = &self.reader_config
+        {
+            match Reader::connect(config) {
+                Ok(reader) => self.reader = Some(Box::new(reader)),
+                Err(e) => {
+                    tracing::warn!("read through libpq: the page reader did not connect: {e}")
+                }
+            }
+        }
+        let (result, watched) = match self.reader.as_mut() {
+            Some(reader) if !self.in_transaction => {
+                let watched = flag.map(|f| Canceller::watch(&self.canceller, reader.pid(), f));
+                let result = reader.stream(stmt, kinds, sink);
+                if reader.is_closed() {
+                    self.reader = None;
+                }
+                (result, watched)
+            }
+            _ => {
+                let watched = flag.map(|f| Canceller::watch(&self.canceller, self.pid, f));
+                (read_pg(&mut self.conn, stmt, kinds, sink), watched)
+            }
+        };
+        match (result, watched) {
+            (Err(_), Some(w)) if w.client_gone() => Err(StoreError::SinkClosed),
+            (result, _) => result,
+        }
+    }
+
+    /// Marks the start and end of a transaction on the Diesel connection.
+    pub(super) fn set_in_transaction(&mut self, open: bool) {
+        self.in_transaction = open;
     }
 }
 
@@ -84,13 +140,15 @@ impl std::ops::DerefMut for PgConn {
 pub struct PgManager {
     inner: ConnectionManager<PgConnection>,
     canceller: Arc<Canceller>,
+    reader_config: Option<Arc<ReaderConfig>>,
 }
 
 impl PgManager {
-    pub(super) fn new(target: &str) -> PgManager {
+    pub(super) fn new(target: &str, statement_timeout: Option<Duration>) -> PgManager {
         PgManager {
             inner: ConnectionManager::new(target),
             canceller: Arc::new(Canceller::new(target)),
+            reader_config: ReaderConfig::new(target, statement_timeout).map(Arc::new),
         }
     }
 }
@@ -116,6 +174,9 @@ impl ManageConnection for PgManager {
             pid,
             canceller: self.canceller.clone(),
             returned: None,
+            reader_config: self.reader_config.clone(),
+            reader: None,
+            in_transaction: false,
         })
     }
 

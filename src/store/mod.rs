@@ -35,6 +35,7 @@ mod spool;
 pub mod sql;
 pub mod tenants;
 mod value;
+mod wire;
 mod write;
 
 use std::collections::HashSet;
@@ -91,8 +92,26 @@ pub enum StoreError {
     Timeout(u128),
     #[error("the client went away")]
     SinkClosed,
+    /// An error of the wire reader ([`wire`]).
+    #[error("database error: {0}")]
+    Wire(#[from] postgres::Error),
     #[error("{0}")]
     Invalid(String),
+}
+
+impl StoreError {
+    /// Whether PostgreSQL ended the statement at its `statement_timeout`.
+    pub fn is_statement_timeout(&self) -> bool {
+        match self {
+            StoreError::Query(diesel::result::Error::DatabaseError(_, info)) => {
+                info.message().contains("statement timeout")
+            }
+            StoreError::Wire(e) => e
+                .as_db_error()
+                .is_some_and(|d| d.message().contains("statement timeout")),
+            _ => false,
+        }
+    }
 }
 
 impl From<diesel::result::Error> for StoreError {
@@ -219,7 +238,7 @@ impl Db {
         statement_timeout: Option<Duration>,
     ) -> Result<Db, StoreError> {
         let db = if is_postgres_url(target) {
-            let manager = PgManager::new(target);
+            let manager = PgManager::new(target, statement_timeout);
             // Fail fast with the driver's own message rather than r2d2's timeout.
             PgConnection::establish(target).map_err(|e| StoreError::Connect(e.to_string()))?;
             let mut builder = Pool::builder()
@@ -264,7 +283,9 @@ impl Db {
         }
         Db::migrate(&mut conn)?;
         backfill::run(&mut conn)?;
-        db.time_indexes = Arc::new(read_time_indexes(&mut conn)?);
+        // In a transaction: on PostgreSQL that keeps the read on this connection, whose
+        // limit is lifted (the slot's reader has the read limit).
+        db.time_indexes = Arc::new(conn.transaction(read_time_indexes)?);
         if let (Conn::Postgres(_), Some(limit)) = (&conn, statement_timeout) {
             conn.execute_plain(&format!(
                 "SET statement_timeout = {}",
@@ -416,6 +437,20 @@ impl Conn {
         f: impl FnOnce(&mut Conn) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
         self.execute_plain(self.dialect().begin())?;
+        if let Conn::Postgres(c) = self {
+            c.set_in_transaction(true);
+        }
+        let result = self.in_transaction(f);
+        if let Conn::Postgres(c) = self {
+            c.set_in_transaction(false);
+        }
+        result
+    }
+
+    fn in_transaction<T>(
+        &mut self,
+        f: impl FnOnce(&mut Conn) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
         if self.dialect() == Dialect::Postgres {
             // Writes are bounded by their own limits (batch sizes, lock timeouts),
             // not by the time limit meant for reads.

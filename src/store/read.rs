@@ -2,12 +2,11 @@
 //!
 //! Cells are decoded by the column kind the model gives, straight from the driver's
 //! buffer: SQLite text is passed through as `&str`, PostgreSQL values are decoded from
-//! the binary wire format. PostgreSQL results are read row by row, so a large page
-//! never sits in libpq's memory as a whole: reading each page as one result instead
-//! doubled the server's peak RSS in a full pull and did not make it measurably faster
-//! (BENCHMARKS.md, "PostgreSQL pull and point filter").
-
-use std::sync::atomic::Ordering;
+//! the binary wire format. PostgreSQL rows are streamed, so a large page never sits in
+//! the driver's memory as a whole (reading each page as one libpq result doubled the
+//! server's peak RSS in a full pull: BENCHMARKS.md, "PostgreSQL pull and point
+//! filter"): on the wire reader ([`super::wire`]) outside a transaction, row by row
+//! through libpq inside one.
 
 use diesel::backend::Backend;
 use diesel::connection::{DefaultLoadingMode, LoadConnection};
@@ -47,8 +46,8 @@ fn fixed<const N: usize>(bytes: &[u8]) -> Result<[u8; N], StoreError> {
         .map_err(|_| StoreError::Corrupt(format!("expected {N} bytes, got {}", bytes.len())))
 }
 
-fn pg_cell<'v>(value: &PgValue<'v>, kind: ColumnKind) -> Result<Cell<'v>, StoreError> {
-    let bytes = value.as_bytes();
+/// A PostgreSQL value in the binary format, decoded by the column kind the model gives.
+pub(super) fn pg_cell(bytes: &[u8], kind: ColumnKind) -> Result<Cell<'_>, StoreError> {
     Ok(match kind {
         ColumnKind::Boolean => Cell::Bool(bytes.first().copied().unwrap_or(0) != 0),
         // Integers are read by width, so INTEGER and BIGINT columns both fit either kind.
@@ -76,19 +75,8 @@ pub(crate) fn stream_rows(
 ) -> Result<u64, StoreError> {
     match conn {
         Conn::Sqlite(c) => read_sqlite(c, stmt, kinds, sink),
-        Conn::Postgres(c) => {
-            // A statement read for a request whose client may go away is watched, so
-            // that it can be cancelled in its backend (see `cancel`).
-            let flag = deadline::cancel_flag();
-            if flag.as_ref().is_some_and(|f| f.load(Ordering::Relaxed)) {
-                return Err(StoreError::SinkClosed);
-            }
-            let watched = flag.map(|f| c.watch(f));
-            match (read_pg(c, stmt, kinds, sink), watched) {
-                (Err(_), Some(w)) if w.client_gone() => Err(StoreError::SinkClosed),
-                (result, _) => result,
-            }
-        }
+        // Watched for a gone client, and on the wire reader outside a transaction.
+        Conn::Postgres(c) => c.read(deadline::cancel_flag(), stmt, kinds, sink),
     }
 }
 
@@ -102,7 +90,8 @@ fn read_sqlite(
     feed_rows(cursor, kinds, sink)
 }
 
-fn read_pg(
+/// Reads on the Diesel connection (inside a transaction; see [`super::wire`]).
+pub(super) fn read_pg(
     c: &mut PgConnection,
     stmt: &Statement,
     kinds: &[ColumnKind],
@@ -131,7 +120,7 @@ impl DecodeCell for Sqlite {
 
 impl DecodeCell for Pg {
     fn decode<'v>(value: &'v mut PgValue<'_>, kind: ColumnKind) -> Result<Cell<'v>, StoreError> {
-        pg_cell(value, kind)
+        pg_cell(value.as_bytes(), kind)
     }
 }
 

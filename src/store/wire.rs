@@ -1,0 +1,180 @@
+//! PostgreSQL reads over the wire protocol itself (the `postgres` crate), beside the
+//! Diesel connection of the same pooled slot.
+//!
+//! libpq, under Diesel, copies every value of every row into a result of its own
+//! (`PGresult`, one per row in single-row mode; libpq 18's chunked-rows mode copies
+//! just the same): reading 1M Calls rows cost 2.2–3.0 s of CPU that way, against
+//! 1.3–1.7 s with the `postgres` crate, which hands out slices of the buffer it read
+//! from the socket (BENCHMARKS.md, "PostgreSQL pages over the wire protocol"). So a
+//! read outside a transaction goes here; statements inside a transaction, and every
+//! write, stay on the Diesel connection, which is the transaction's.
+//!
+//! The reader is opened on the slot's first read with the same settings as the Diesel
+//! connection (statement and lock time limits), records its backend pid for the
+//! cancel watcher ([`super::cancel`]), keeps the prepared form of the same reads Diesel
+//! would keep ([`super::bind`]), and is dropped, to be opened again, once its
+//! connection is closed. A URL the crate cannot read (libpq accepts more options)
+//! leaves every read on Diesel, with a warning at start.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use postgres::fallible_iterator::FallibleIterator;
+use postgres::types::{FromSql, Type};
+use postgres::{Client, Config};
+use postgres_openssl::MakeTlsConnector;
+
+use super::bind::{PgArg, admit_to_cache, pg_arg};
+use super::compile::ColumnPos;
+use super::read::{RowSink, pg_cell};
+use super::sql::Statement;
+use super::{Cell, ColumnKind, StoreError};
+
+/// How a slot's reader connects: the URL as the `postgres` crate reads it, TLS as
+/// libpq would do it, and the time limits every connection of the pool gets.
+#[derive(Clone)]
+pub(super) struct ReaderConfig {
+    config: Config,
+    tls: MakeTlsConnector,
+    statement_timeout: Option<Duration>,
+}
+
+impl ReaderConfig {
+    /// `None` when the crate does not understand `target` (then reads stay on libpq).
+    pub(super) fn new(target: &str, statement_timeout: Option<Duration>) -> Option<ReaderConfig> {
+        let mut config: Config = match target.parse() {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::warn!(
+                    "reads go through libpq: the page reader cannot use the database URL ({e})"
+                );
+                return None;
+            }
+        };
+        if config.get_connect_timeout().is_none() {
+            config.connect_timeout(Duration::from_secs(15));
+        }
+        Some(ReaderConfig {
+            config,
+            tls: tls_like_libpq()?,
+            statement_timeout,
+        })
+    }
+}
+
+/// TLS as libpq's `sslmode=prefer` and `require` do it: encrypted, the server's
+/// certificate not checked (the crate's config has no `verify-ca` or `verify-full`,
+/// so a URL asking for those is refused by it and read through libpq).
+fn tls_like_libpq() -> Option<MakeTlsConnector> {
+    use openssl::ssl::{SslConnector, SslMethod, SslVerifyMode};
+    let mut builder = match SslConnector::builder(SslMethod::tls_client()) {
+        Ok(b) => b,
+        Err(e) => {
+            tracing::warn!("reads go through libpq: no TLS for the page reader ({e})");
+            return None;
+        }
+    };
+    builder.set_verify(SslVerifyMode::NONE);
+    Some(MakeTlsConnector::new(builder.build()))
+}
+
+/// A slot's connection for reads, with its backend pid and its prepared reads.
+pub(super) struct Reader {
+    client: Client,
+    pid: i32,
+    /// Prepared reads by their text, with the bind types they were prepared for.
+    prepared: HashMap<String, (Vec<Type>, postgres::Statement)>,
+}
+
+impl Reader {
+    pub(super) fn connect(config: &ReaderConfig) -> Result<Reader, StoreError> {
+        let mut client = config.config.connect(config.tls.clone())?;
+        let mut settings = String::from("SET lock_timeout = '10s';");
+        if let Some(limit) = config.statement_timeout {
+            settings.push_str(&format!(
+                " SET statement_timeout = {};",
+                limit.as_millis().max(1)
+            ));
+        }
+        client.batch_execute(&settings)?;
+        let pid = client
+            .query_one("SELECT pg_backend_pid()", &[])?
+            .try_get::<_, i32>(0)?;
+        Ok(Reader {
+            client,
+            pid,
+            prepared: HashMap::new(),
+        })
+    }
+
+    pub(super) fn pid(&self) -> i32 {
+        self.pid
+    }
+
+    /// Whether the connection is gone (the server closed it or it broke).
+    pub(super) fn is_closed(&self) -> bool {
+        self.client.is_closed()
+    }
+
+    /// Runs `stmt` and feeds each row to `sink`; returns the number of rows read.
+    pub(super) fn stream(
+        &mut self,
+        stmt: &Statement,
+        kinds: &[ColumnKind],
+        sink: &mut dyn RowSink,
+    ) -> Result<u64, StoreError> {
+        let args: Vec<PgArg<'_>> = stmt.binds.iter().map(|(v, k)| pg_arg(v, *k)).collect();
+        let types: Vec<Type> = args.iter().map(PgArg::sql_type).collect();
+        let prepared = match self.prepared.get(&stmt.text) {
+            Some((t, s)) if *t == types => Some(s.clone()),
+            Some(_) => None,
+            None if admit_to_cache(&stmt.text) => {
+                let s = self.client.prepare_typed(&stmt.text, &types)?;
+                self.prepared
+                    .insert(stmt.text.clone(), (types.clone(), s.clone()));
+                Some(s)
+            }
+            None => None,
+        };
+        let mut rows = match prepared {
+            Some(s) => self.client.query_raw(&s, args.iter())?,
+            // One round trip: parse, bind and execute of the unnamed statement.
+            None => self
+                .client
+                .query_typed_raw(&stmt.text, args.iter().zip(types))?,
+        };
+        let mut read = 0;
+        while let Some(row) = rows.next()? {
+            if !sink.begin_row()? {
+                break;
+            }
+            for (i, &kind) in kinds.iter().enumerate() {
+                let cell = match row.try_get::<_, Option<Raw<'_>>>(i)? {
+                    None => Cell::Null,
+                    Some(Raw(bytes)) => pg_cell(bytes, kind)?,
+                };
+                sink.cell(ColumnPos::new(i), cell)?;
+            }
+            sink.end_row()?;
+            read += 1;
+        }
+        Ok(read)
+    }
+}
+
+/// A value's bytes as they came (binary format); [`pg_cell`] decodes them by the
+/// column kind the model gives, as on the Diesel path.
+struct Raw<'a>(&'a [u8]);
+
+impl<'a> FromSql<'a> for Raw<'a> {
+    fn from_sql(
+        _: &Type,
+        raw: &'a [u8],
+    ) -> Result<Raw<'a>, Box<dyn std::error::Error + Sync + Send>> {
+        Ok(Raw(raw))
+    }
+
+    fn accepts(_: &Type) -> bool {
+        true
+    }
+}

@@ -1,0 +1,112 @@
+//! How the store runs reads: outside a transaction, PostgreSQL reads go to the slot's
+//! wire reader (`store/wire.rs`), inside one to the transaction's own connection; binds
+//! of every kind arrive and come back the same on both backends.
+mod common;
+
+use ccfeed::store::{self, ColumnKind, Conn, Value};
+use chrono::{TimeZone, Utc};
+use common::*;
+
+fn empty(backend: Backend) -> Option<TestApp> {
+    TestApp::start(backend, demo_settings(), |_, _| {})
+}
+
+fn one_int(conn: &mut Conn, sql: &str, binds: Vec<(Value, ColumnKind)>) -> Value {
+    let stmt = store::stmt(conn, sql, binds);
+    let rows = store::query(conn, &stmt, &[ColumnKind::Int64]).expect("query");
+    rows.first()
+        .and_then(|r| r.first())
+        .cloned()
+        .expect("one row")
+}
+
+both_backends!(a_read_inside_a_transaction_sees_its_own_writes, |backend| {
+    let Some(app) = empty(backend) else {
+        return;
+    };
+    let mut conn = app.db.get().expect("conn");
+    let count = |c: &mut Conn| {
+        one_int(
+            c,
+            "SELECT COUNT(*) FROM tenants WHERE id = ?",
+            vec![(Value::Text("t-in-tx".into()), ColumnKind::Text)],
+        )
+    };
+    assert_eq!(count(&mut conn), Value::Int(0));
+    let seen = conn
+        .transaction(|c| {
+            store::ensure_tenant(c, "t-in-tx", "In a transaction", "UTC")?;
+            Ok(count(c))
+        })
+        .expect("transaction");
+    assert_eq!(
+        seen,
+        Value::Int(1),
+        "the transaction's read missed its write"
+    );
+    assert_eq!(count(&mut conn), Value::Int(1), "committed, seen outside");
+});
+
+#[test]
+fn postgres_reads_outside_a_transaction_have_a_connection_of_their_own() {
+    let Some(app) = empty(Backend::Postgres) else {
+        return;
+    };
+    let mut conn = app.db.get().expect("conn");
+    let pid = |c: &mut Conn| one_int(c, "SELECT CAST(pg_backend_pid() AS BIGINT)", vec![]);
+    let reader = pid(&mut conn);
+    assert_eq!(pid(&mut conn), reader, "the reader is kept between reads");
+    let in_transaction = conn.transaction(|c| Ok(pid(c))).expect("transaction");
+    assert_ne!(in_transaction, reader);
+    assert_eq!(
+        pid(&mut conn),
+        reader,
+        "back on the reader after the commit"
+    );
+}
+
+both_backends!(binds_of_every_kind_come_back_as_sent, |backend| {
+    let Some(app) = empty(backend) else {
+        return;
+    };
+    let mut conn = app.db.get().expect("conn");
+    let instant = Utc
+        .with_ymd_and_hms(2026, 12, 7, 1, 2, 3)
+        .single()
+        .expect("instant")
+        + chrono::Duration::microseconds(456_789);
+    let kinds = [
+        ColumnKind::Boolean,
+        ColumnKind::Int32,
+        ColumnKind::Int64,
+        ColumnKind::Double,
+        ColumnKind::Text,
+        ColumnKind::Instant,
+        ColumnKind::Text,
+        ColumnKind::Instant,
+        ColumnKind::Int32,
+    ];
+    // The same text twice, its Int32 bind once past the 32-bit range (sent as a
+    // 64-bit integer, so prepared with other types than the first time).
+    for int32 in [5_000_000_000, 7] {
+        let sent = vec![
+            Value::Bool(true),
+            Value::Int(int32),
+            Value::Int(-3),
+            Value::Double(2.5),
+            Value::Text("é ✓ \"quoted\" \\ end".into()),
+            Value::Instant(instant),
+            Value::Null,
+            Value::Null,
+            Value::Null,
+        ];
+        let binds: Vec<(Value, ColumnKind)> = sent.iter().cloned().zip(kinds).collect();
+        let stmt = store::stmt(&conn, "SELECT ?, ?, ?, ?, ?, ?, ?, ?, ?", binds);
+        let rows = store::query(&mut conn, &stmt, &kinds).expect("query");
+        assert_eq!(rows.len(), 1);
+        let got: Vec<String> = rows[0].iter().map(store::text).collect();
+        let want: Vec<String> = sent.iter().map(store::text).collect();
+        assert_eq!(got, want);
+        assert_eq!(rows[0][6], Value::Null);
+    }
+});
