@@ -90,8 +90,8 @@ pub(super) fn pg_arg(value: &Value, kind: ColumnKind) -> PgArg<'_> {
 
 impl PgArg<'_> {
     /// The SQL type the bind is sent as.
-    pub(super) fn sql_type(&self) -> postgres::types::Type {
-        use postgres::types::Type;
+    pub(super) fn sql_type(&self) -> tokio_postgres::types::Type {
+        use tokio_postgres::types::Type;
         match self {
             PgArg::Null(ColumnKind::Boolean) | PgArg::Bool(_) => Type::BOOL,
             PgArg::Null(ColumnKind::Int32) | PgArg::Int(_) => Type::INT4,
@@ -107,14 +107,14 @@ impl PgArg<'_> {
 
 /// For the wire reader ([`super::wire`]): each bind in the binary format of the type
 /// [`PgArg::sql_type`] names, which is the type it is prepared with.
-impl postgres::types::ToSql for PgArg<'_> {
+impl tokio_postgres::types::ToSql for PgArg<'_> {
     fn to_sql(
         &self,
-        ty: &postgres::types::Type,
+        ty: &tokio_postgres::types::Type,
         out: &mut bytes::BytesMut,
-    ) -> Result<postgres::types::IsNull, Box<dyn std::error::Error + Sync + Send>> {
+    ) -> Result<tokio_postgres::types::IsNull, Box<dyn std::error::Error + Sync + Send>> {
         match self {
-            PgArg::Null(_) => Ok(postgres::types::IsNull::Yes),
+            PgArg::Null(_) => Ok(tokio_postgres::types::IsNull::Yes),
             PgArg::Bool(v) => v.to_sql(ty, out),
             PgArg::Int(v) => v.to_sql(ty, out),
             PgArg::BigInt(v) => v.to_sql(ty, out),
@@ -125,11 +125,11 @@ impl postgres::types::ToSql for PgArg<'_> {
         }
     }
 
-    fn accepts(_: &postgres::types::Type) -> bool {
+    fn accepts(_: &tokio_postgres::types::Type) -> bool {
         true
     }
 
-    postgres::types::to_sql_checked!();
+    tokio_postgres::types::to_sql_checked!();
 }
 
 /// Hashes of the SQL texts admitted to connections' statement caches.

@@ -94,7 +94,7 @@ pub enum StoreError {
     SinkClosed,
     /// An error of the wire reader ([`wire`]).
     #[error("database error: {0}")]
-    Wire(#[from] postgres::Error),
+    Wire(#[from] tokio_postgres::Error),
     #[error("{0}")]
     Invalid(String),
 }

@@ -1,10 +1,10 @@
-//! PostgreSQL reads over the wire protocol itself (the `postgres` crate), beside the
+//! PostgreSQL reads over the wire protocol itself (`tokio-postgres`), beside the
 //! Diesel connection of the same pooled slot.
 //!
 //! libpq, under Diesel, copies every value of every row into a result of its own
 //! (`PGresult`, one per row in single-row mode; libpq 18's chunked-rows mode copies
 //! just the same): reading 1M Calls rows cost 2.2–3.0 s of CPU that way, against
-//! 1.3–1.7 s with the `postgres` crate, which hands out slices of the buffer it read
+//! 1.3–1.7 s with `tokio-postgres`, which hands out slices of the buffer it read
 //! from the socket (BENCHMARKS.md, "PostgreSQL pages over the wire protocol"). So a
 //! read outside a transaction goes here; statements inside a transaction, and every
 //! write, stay on the Diesel connection, which is the transaction's.
@@ -17,12 +17,15 @@
 //! leaves every read on Diesel, with a warning at start.
 
 use std::collections::HashMap;
+use std::pin::Pin;
+use std::task::Poll;
 use std::time::Duration;
 
-use postgres::fallible_iterator::FallibleIterator;
-use postgres::types::{FromSql, Type};
-use postgres::{Client, Config};
+use futures_util::{Stream, TryStreamExt};
 use postgres_openssl::MakeTlsConnector;
+use tokio::runtime::Runtime;
+use tokio_postgres::types::{FromSql, Type};
+use tokio_postgres::{Client, Config, Row, RowStream};
 
 use super::bind::{PgArg, admit_to_cache, pg_arg};
 use super::compile::ColumnPos;
@@ -79,16 +82,32 @@ fn tls_like_libpq() -> Option<MakeTlsConnector> {
 }
 
 /// A slot's connection for reads, with its backend pid and its prepared reads.
+///
+/// The connection is driven by a runtime of its own, on the thread that reads, entered
+/// once per batch of rows that have arrived (the `postgres` crate's blocking client
+/// enters its runtime once per row: about 130 ns a row in the profile).
 pub(super) struct Reader {
+    runtime: Runtime,
     client: Client,
     pid: i32,
     /// Prepared reads by their text, with the bind types they were prepared for.
-    prepared: HashMap<String, (Vec<Type>, postgres::Statement)>,
+    prepared: HashMap<String, (Vec<Type>, tokio_postgres::Statement)>,
 }
 
 impl Reader {
     pub(super) fn connect(config: &ReaderConfig) -> Result<Reader, StoreError> {
-        let mut client = config.config.connect(config.tls.clone())?;
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| StoreError::Connect(format!("no runtime for the page reader: {e}")))?;
+        let (client, connection) = runtime.block_on(config.config.connect(config.tls.clone()))?;
+        // Runs whenever the thread waits on this runtime. Its end is seen as a closed
+        // client; the error itself reaches the statement that was running.
+        runtime.spawn(async move {
+            if let Err(e) = connection.await {
+                tracing::debug!("a page reader's connection ended: {e}");
+            }
+        });
         let mut settings = String::from("SET lock_timeout = '10s';");
         if let Some(limit) = config.statement_timeout {
             settings.push_str(&format!(
@@ -96,11 +115,12 @@ impl Reader {
                 limit.as_millis().max(1)
             ));
         }
-        client.batch_execute(&settings)?;
-        let pid = client
-            .query_one("SELECT pg_backend_pid()", &[])?
+        runtime.block_on(client.batch_execute(&settings))?;
+        let pid = runtime
+            .block_on(client.query_one("SELECT pg_backend_pid()", &[]))?
             .try_get::<_, i32>(0)?;
         Ok(Reader {
+            runtime,
             client,
             pid,
             prepared: HashMap::new(),
@@ -125,41 +145,81 @@ impl Reader {
     ) -> Result<u64, StoreError> {
         let args: Vec<PgArg<'_>> = stmt.binds.iter().map(|(v, k)| pg_arg(v, *k)).collect();
         let types: Vec<Type> = args.iter().map(PgArg::sql_type).collect();
-        let prepared = match self.prepared.get(&stmt.text) {
-            Some((t, s)) if *t == types => Some(s.clone()),
-            Some(_) => None,
-            None if admit_to_cache(&stmt.text) => {
-                let s = self.client.prepare_typed(&stmt.text, &types)?;
-                self.prepared
-                    .insert(stmt.text.clone(), (types.clone(), s.clone()));
-                Some(s)
+        let Reader {
+            runtime,
+            client,
+            prepared,
+            ..
+        } = self;
+        let rows = runtime.block_on(async {
+            let kept = match prepared.get(&stmt.text) {
+                Some((t, s)) if *t == types => Some(s.clone()),
+                Some(_) => None,
+                None if admit_to_cache(&stmt.text) => {
+                    let s = client.prepare_typed(&stmt.text, &types).await?;
+                    prepared.insert(stmt.text.clone(), (types.clone(), s.clone()));
+                    Some(s)
+                }
+                None => None,
+            };
+            match kept {
+                Some(s) => client.query_raw(&s, args.iter()).await,
+                // One round trip: parse, bind and execute of the unnamed statement.
+                None => {
+                    client
+                        .query_typed_raw(&stmt.text, args.iter().zip(types))
+                        .await
+                }
             }
-            None => None,
-        };
-        let mut rows = match prepared {
-            Some(s) => self.client.query_raw(&s, args.iter())?,
-            // One round trip: parse, bind and execute of the unnamed statement.
-            None => self
-                .client
-                .query_typed_raw(&stmt.text, args.iter().zip(types))?,
-        };
+        })?;
+        let mut rows = std::pin::pin!(rows);
+        let mut batch = Vec::with_capacity(BATCH);
         let mut read = 0;
-        while let Some(row) = rows.next()? {
-            if !sink.begin_row()? {
-                break;
+        loop {
+            let more = runtime.block_on(next_batch(rows.as_mut(), &mut batch))?;
+            for row in batch.drain(..) {
+                if !sink.begin_row()? {
+                    return Ok(read);
+                }
+                for (i, &kind) in kinds.iter().enumerate() {
+                    let cell = match row.try_get::<_, Option<Raw<'_>>>(i)? {
+                        None => Cell::Null,
+                        Some(Raw(bytes)) => pg_cell(bytes, kind)?,
+                    };
+                    sink.cell(ColumnPos::new(i), cell)?;
+                }
+                sink.end_row()?;
+                read += 1;
             }
-            for (i, &kind) in kinds.iter().enumerate() {
-                let cell = match row.try_get::<_, Option<Raw<'_>>>(i)? {
-                    None => Cell::Null,
-                    Some(Raw(bytes)) => pg_cell(bytes, kind)?,
-                };
-                sink.cell(ColumnPos::new(i), cell)?;
+            if !more {
+                return Ok(read);
             }
-            sink.end_row()?;
-            read += 1;
         }
-        Ok(read)
     }
+}
+
+/// The most rows taken from the connection per entry into its runtime.
+const BATCH: usize = 256;
+
+/// Waits for the next row, then takes the rows that have already arrived, up to
+/// [`BATCH`]; `false` once the statement's rows are all in. The sink is fed between
+/// batches, outside the runtime: it may block (a page's writer waits for the client).
+async fn next_batch(
+    mut rows: Pin<&mut RowStream>,
+    batch: &mut Vec<Row>,
+) -> Result<bool, tokio_postgres::Error> {
+    match rows.as_mut().try_next().await? {
+        Some(row) => batch.push(row),
+        None => return Ok(false),
+    }
+    while batch.len() < BATCH {
+        match std::future::poll_fn(|cx| Poll::Ready(rows.as_mut().poll_next(cx))).await {
+            Poll::Ready(Some(row)) => batch.push(row?),
+            Poll::Ready(None) => return Ok(false),
+            Poll::Pending => break,
+        }
+    }
+    Ok(true)
 }
 
 /// A value's bytes as they came (binary format); [`pg_cell`] decodes them by the
