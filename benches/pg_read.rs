@@ -11,7 +11,9 @@
 //!   statement, prepared, binary results, as the store's wire reader.
 //!
 //! Rounds alternate the three; per mode it prints wall time and the process's CPU
-//! (utime + stime) of each round and their medians.
+//! (utime + stime) of each round and their medians. All three connect as the URL says
+//! (libpq's default `sslmode=prefer` is TLS when the server offers it, as Debian's
+//! PostgreSQL does; add `?sslmode=disable` for plain TCP).
 //!
 //! `CCFEED_BENCH_PG_URL=postgres://postgres@127.0.0.1:5432/ccfeed_bench_1000000
 //! cargo bench --bench pg_read` (a database `benches/compare.sh` or
@@ -140,9 +142,15 @@ fn runtime() -> tokio::runtime::Runtime {
         .expect("runtime")
 }
 
+/// Connects as the store's reader does: TLS when the URL's `sslmode` (libpq's default
+/// `prefer` included) and the server agree, the certificate not checked.
 fn connect(rt: &tokio::runtime::Runtime, url: &str) -> tokio_postgres::Client {
+    use openssl::ssl::{SslConnector, SslMethod, SslVerifyMode};
+    let mut tls = SslConnector::builder(SslMethod::tls_client()).expect("TLS");
+    tls.set_verify(SslVerifyMode::NONE);
+    let tls = postgres_openssl::MakeTlsConnector::new(tls.build());
     let (client, connection) = rt
-        .block_on(tokio_postgres::connect(url, tokio_postgres::NoTls))
+        .block_on(tokio_postgres::connect(url, tls))
         .expect("connect");
     rt.spawn(connection);
     client

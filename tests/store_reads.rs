@@ -65,6 +65,31 @@ fn postgres_reads_outside_a_transaction_have_a_connection_of_their_own() {
     );
 }
 
+#[test]
+fn postgres_a_reader_whose_backend_ended_is_opened_again() {
+    let Some(app) = empty(Backend::Postgres) else {
+        return;
+    };
+    let mut conn = app.db.get().expect("conn");
+    let pid = |c: &mut Conn| one_int(c, "SELECT CAST(pg_backend_pid() AS BIGINT)", vec![]);
+    let reader = pid(&mut conn);
+    // Ended from the slot's other connection, as a server restart or an admin would.
+    let ended = conn
+        .transaction(|c| {
+            Ok(one_int(
+                c,
+                "SELECT CASE WHEN pg_terminate_backend(CAST(? AS INTEGER)) THEN 1 ELSE 0 END",
+                vec![(reader.clone(), ColumnKind::Int64)],
+            ))
+        })
+        .expect("terminate");
+    assert_eq!(ended, Value::Int(1));
+    // Past the second within which a connection is trusted without a check.
+    std::thread::sleep(std::time::Duration::from_millis(1_200));
+    let again = pid(&mut conn);
+    assert_ne!(again, reader, "a new reader answers the next read");
+}
+
 both_backends!(binds_of_every_kind_come_back_as_sent, |backend| {
     let Some(app) = empty(backend) else {
         return;

@@ -3,7 +3,8 @@
 //! On SQLite a read statement itself looks at the request's cancellation flag (see
 //! [`super::deadline`]). A PostgreSQL statement runs in its own backend process and
 //! Diesel exposes no cancel, so: the pool records each connection's backend pid when it
-//! makes the connection ([`PgManager`]); a read statement registers that pid and its
+//! makes the connection ([`PgManager`]), as the slot's wire reader does when it opens
+//! ([`super::wire`]); a read statement registers the pid it runs on and its
 //! request's flag for as long as it runs ([`Canceller::watch`]); and a watcher thread,
 //! which runs while statements are registered, looks at their flags every
 //! [`POLL`] and sends `SELECT pg_cancel_backend(pid)` from a connection of its own (not
@@ -83,6 +84,14 @@ impl PgConn {
     ) -> Result<u64, StoreError> {
         if flag.as_ref().is_some_and(|f| f.load(Ordering::Relaxed)) {
             return Err(StoreError::SinkClosed);
+        }
+        if !self.in_transaction
+            && self
+                .reader
+                .as_mut()
+                .is_some_and(|reader| !reader.is_sound(FRESH))
+        {
+            self.reader = None;
         }
         if !self.in_transaction
             && self.reader.is_none()

@@ -2,24 +2,26 @@
 //! Diesel connection of the same pooled slot.
 //!
 //! libpq, under Diesel, copies every value of every row into a result of its own
-//! (`PGresult`, one per row in single-row mode; libpq 18's chunked-rows mode copies
-//! just the same): reading 1M Calls rows cost 2.2–3.0 s of CPU that way, against
-//! 1.3–1.7 s with `tokio-postgres`, which hands out slices of the buffer it read
-//! from the socket (BENCHMARKS.md, "PostgreSQL pages over the wire protocol"). So a
-//! read outside a transaction goes here; statements inside a transaction, and every
-//! write, stay on the Diesel connection, which is the transaction's.
+//! (`PGresult`, one per row in single-row mode; libpq 18's chunked-rows mode, which
+//! Diesel does not offer, saves little): reading the 1M rows of a Calls pull cost the
+//! reading process 1.95 s of CPU that way, against 1.28 s with `tokio-postgres`, which
+//! hands out slices of the buffer it read from the socket (2.40 against 1.84 s over
+//! TLS; `benches/pg_read.rs`, BENCHMARKS.md "PostgreSQL reads over the wire protocol").
+//! So a read outside a transaction goes here; statements inside a transaction, and
+//! every write, stay on the Diesel connection, which is the transaction's.
 //!
 //! The reader is opened on the slot's first read with the same settings as the Diesel
 //! connection (statement and lock time limits), records its backend pid for the
 //! cancel watcher ([`super::cancel`]), keeps the prepared form of the same reads Diesel
 //! would keep ([`super::bind`]), and is dropped, to be opened again, once its
-//! connection is closed. A URL the crate cannot read (libpq accepts more options)
+//! connection is closed or, after a second unused, does not answer (as the pool checks
+//! the Diesel connection), so a restarted server costs no failed request. A URL the crate cannot read (libpq accepts more options)
 //! leaves every read on Diesel, with a warning at start.
 
 use std::collections::HashMap;
 use std::pin::Pin;
 use std::task::Poll;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use futures_util::{Stream, TryStreamExt};
 use postgres_openssl::MakeTlsConnector;
@@ -92,6 +94,8 @@ pub(super) struct Reader {
     pid: i32,
     /// Prepared reads by their text, with the bind types they were prepared for.
     prepared: HashMap<String, (Vec<Type>, tokio_postgres::Statement)>,
+    /// When the last statement ended.
+    used: Instant,
 }
 
 impl Reader {
@@ -124,6 +128,7 @@ impl Reader {
             client,
             pid,
             prepared: HashMap::new(),
+            used: Instant::now(),
         })
     }
 
@@ -136,8 +141,30 @@ impl Reader {
         self.client.is_closed()
     }
 
+    /// Whether the connection still answers: a round trip, unless it was used within
+    /// `fresh` (the pool checks the Diesel connection the same way).
+    pub(super) fn is_sound(&mut self, fresh: Duration) -> bool {
+        if self.used.elapsed() < fresh {
+            return !self.client.is_closed();
+        }
+        let answered = self.runtime.block_on(self.client.simple_query("")).is_ok();
+        self.used = Instant::now();
+        answered
+    }
+
     /// Runs `stmt` and feeds each row to `sink`; returns the number of rows read.
     pub(super) fn stream(
+        &mut self,
+        stmt: &Statement,
+        kinds: &[ColumnKind],
+        sink: &mut dyn RowSink,
+    ) -> Result<u64, StoreError> {
+        let read = self.read_rows(stmt, kinds, sink);
+        self.used = Instant::now();
+        read
+    }
+
+    fn read_rows(
         &mut self,
         stmt: &Statement,
         kinds: &[ColumnKind],
