@@ -90,6 +90,25 @@ fn postgres_a_reader_whose_backend_ended_is_opened_again() {
     assert_ne!(again, reader, "a new reader answers the next read");
 }
 
+#[test]
+fn postgres_a_url_the_reader_cannot_use_leaves_reads_on_libpq() {
+    let Some(app) = empty(Backend::Postgres) else {
+        return;
+    };
+    let (admin, name) = app.postgres_database().expect("a PostgreSQL test database");
+    // libpq knows this option; tokio-postgres refuses the URL.
+    let url = format!(
+        "{}?fallback_application_name=ccfeed_test",
+        pg_database_url(admin, name)
+    );
+    let db = ccfeed::store::Db::open(&url, 2).expect("open with a libpq-only option");
+    let mut conn = db.get().expect("conn");
+    let pid = |c: &mut Conn| one_int(c, "SELECT CAST(pg_backend_pid() AS BIGINT)", vec![]);
+    let outside = pid(&mut conn);
+    let inside = conn.transaction(|c| Ok(pid(c))).expect("transaction");
+    assert_eq!(outside, inside, "reads stay on the one libpq connection");
+}
+
 both_backends!(binds_of_every_kind_come_back_as_sent, |backend| {
     let Some(app) = empty(backend) else {
         return;

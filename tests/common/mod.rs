@@ -68,7 +68,7 @@ pub struct TestApp {
     _pg: Option<TempPgDatabase>,
 }
 
-fn pg_database_url(admin_url: &str, name: &str) -> String {
+pub fn pg_database_url(admin_url: &str, name: &str) -> String {
     // Replace the path (database name) of the admin URL, keeping any query string.
     let (base, query) = admin_url
         .split_once('?')
