@@ -20,6 +20,11 @@ fn one_int(conn: &mut Conn, sql: &str, binds: Vec<(Value, ColumnKind)>) -> Value
         .expect("one row")
 }
 
+/// The pid of the PostgreSQL backend the read runs on.
+fn backend_pid(conn: &mut Conn) -> Value {
+    one_int(conn, "SELECT CAST(pg_backend_pid() AS BIGINT)", vec![])
+}
+
 both_backends!(a_read_inside_a_transaction_sees_its_own_writes, |backend| {
     let Some(app) = empty(backend) else {
         return;
@@ -53,13 +58,18 @@ fn postgres_reads_outside_a_transaction_have_a_connection_of_their_own() {
         return;
     };
     let mut conn = app.db.get().expect("conn");
-    let pid = |c: &mut Conn| one_int(c, "SELECT CAST(pg_backend_pid() AS BIGINT)", vec![]);
-    let reader = pid(&mut conn);
-    assert_eq!(pid(&mut conn), reader, "the reader is kept between reads");
-    let in_transaction = conn.transaction(|c| Ok(pid(c))).expect("transaction");
+    let reader = backend_pid(&mut conn);
+    assert_eq!(
+        backend_pid(&mut conn),
+        reader,
+        "the reader is kept between reads"
+    );
+    let in_transaction = conn
+        .transaction(|c| Ok(backend_pid(c)))
+        .expect("transaction");
     assert_ne!(in_transaction, reader);
     assert_eq!(
-        pid(&mut conn),
+        backend_pid(&mut conn),
         reader,
         "back on the reader after the commit"
     );
@@ -71,8 +81,7 @@ fn postgres_a_reader_whose_backend_ended_is_opened_again() {
         return;
     };
     let mut conn = app.db.get().expect("conn");
-    let pid = |c: &mut Conn| one_int(c, "SELECT CAST(pg_backend_pid() AS BIGINT)", vec![]);
-    let reader = pid(&mut conn);
+    let reader = backend_pid(&mut conn);
     // Ended from the slot's other connection, as a server restart or an admin would.
     let ended = conn
         .transaction(|c| {
@@ -86,7 +95,7 @@ fn postgres_a_reader_whose_backend_ended_is_opened_again() {
     assert_eq!(ended, Value::Int(1));
     // Past the second within which a connection is trusted without a check.
     std::thread::sleep(std::time::Duration::from_millis(1_200));
-    let again = pid(&mut conn);
+    let again = backend_pid(&mut conn);
     assert_ne!(again, reader, "a new reader answers the next read");
 }
 
@@ -103,9 +112,10 @@ fn postgres_a_url_the_reader_cannot_use_leaves_reads_on_libpq() {
     );
     let db = ccfeed::store::Db::open(&url, 2).expect("open with a libpq-only option");
     let mut conn = db.get().expect("conn");
-    let pid = |c: &mut Conn| one_int(c, "SELECT CAST(pg_backend_pid() AS BIGINT)", vec![]);
-    let outside = pid(&mut conn);
-    let inside = conn.transaction(|c| Ok(pid(c))).expect("transaction");
+    let outside = backend_pid(&mut conn);
+    let inside = conn
+        .transaction(|c| Ok(backend_pid(c)))
+        .expect("transaction");
     assert_eq!(outside, inside, "reads stay on the one libpq connection");
 }
 
