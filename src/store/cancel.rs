@@ -53,6 +53,8 @@ const RESEND: Duration = Duration::from_millis(500);
 const LINGER: Duration = Duration::from_secs(5);
 /// How long after its last sound use a pooled connection is handed out unpinged.
 const FRESH: Duration = Duration::from_secs(1);
+/// How long a slot whose reader did not connect reads through libpq before trying again.
+const REOPEN: Duration = Duration::from_secs(30);
 
 /// A pooled PostgreSQL connection and the pid of its backend process, with the wire
 /// reader that serves the slot's reads outside a transaction ([`super::wire`]).
@@ -66,6 +68,8 @@ pub struct PgConn {
     reader_config: Option<Arc<ReaderConfig>>,
     /// Opened on the first read outside a transaction.
     reader: Option<Box<Reader>>,
+    /// When opening the reader last failed: not tried again within [`REOPEN`].
+    reader_failed: Option<Instant>,
     /// Whether [`Conn::transaction`](super::Conn::transaction) is running on `conn`.
     in_transaction: bool,
 }
@@ -95,12 +99,20 @@ impl PgConn {
         }
         if !self.in_transaction
             && self.reader.is_none()
+            && self.reader_failed.is_none_or(|t| t.elapsed() >= REOPEN)
             && let Some(config) = &self.reader_config
         {
             match Reader::connect(config) {
-                Ok(reader) => self.reader = Some(Box::new(reader)),
+                Ok(reader) => {
+                    self.reader = Some(Box::new(reader));
+                    self.reader_failed = None;
+                }
                 Err(e) => {
-                    tracing::warn!("read through libpq: the page reader did not connect: {e}")
+                    tracing::warn!(
+                        "reads go through libpq for {} s: the page reader did not connect: {e}",
+                        REOPEN.as_secs()
+                    );
+                    self.reader_failed = Some(Instant::now());
                 }
             }
         }
@@ -185,6 +197,7 @@ impl ManageConnection for PgManager {
             returned: None,
             reader_config: self.reader_config.clone(),
             reader: None,
+            reader_failed: None,
             in_transaction: false,
         })
     }

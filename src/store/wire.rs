@@ -35,7 +35,7 @@ use super::read::{RowSink, pg_cell};
 use super::sql::Statement;
 use super::{Cell, ColumnKind, StoreError};
 
-/// How a slot's reader connects: the URL as the `postgres` crate reads it, TLS as
+/// How a slot's reader connects: the URL as `tokio-postgres` reads it, TLS as
 /// libpq would do it, and the time limits every connection of the pool gets.
 #[derive(Clone)]
 pub(super) struct ReaderConfig {
