@@ -37,13 +37,13 @@ use std::time::{Duration, Instant};
 
 use diesel::pg::PgConnection;
 use diesel::r2d2::{ConnectionManager, ManageConnection};
+use diesel::sql_types::Integer;
+use diesel::{Connection, RunQueryDsl};
 
 use super::read::{RowSink, read_pg};
 use super::sql::Statement;
 use super::wire::{Reader, ReaderConfig};
 use super::{ColumnKind, StoreError};
-use diesel::sql_types::Integer;
-use diesel::{Connection, RunQueryDsl};
 
 /// How often the watcher looks at the flags of running statements.
 const POLL: Duration = Duration::from_millis(50);

@@ -5,7 +5,8 @@
 //!
 //! The feed's shape is only known at run time (entity set, `$select`, `$orderby`), so
 //! queries are SQL text generated from the model plus binds (`diesel::sql_query`),
-//! and rows are read cell by cell from Diesel's row API and handed to a [`RowSink`]
+//! and rows are read cell by cell (from Diesel's row API, or for PostgreSQL reads
+//! outside a transaction from the wire reader, [`wire`]) and handed to a [`RowSink`]
 //! without building intermediate records. Only identifiers that come from the model
 //! ever appear in SQL text.
 //!
