@@ -1,6 +1,7 @@
 //! How the store runs reads: outside a transaction, PostgreSQL reads go to the slot's
-//! wire reader (`store/wire.rs`), inside one to the transaction's own connection; binds
-//! of every kind arrive and come back the same on both backends.
+//! wire reader (`store/wire.rs`), inside one (or while a time limit is lifted) to the
+//! slot's libpq connection; binds of every kind arrive and come back the same on both
+//! backends.
 mod common;
 
 use ccfeed::store::{self, ColumnKind, Conn, Value};
@@ -97,6 +98,54 @@ fn postgres_a_reader_whose_backend_ended_is_opened_again() {
     std::thread::sleep(std::time::Duration::from_millis(1_200));
     let again = backend_pid(&mut conn);
     assert_ne!(again, reader, "a new reader answers the next read");
+}
+
+/// A read that takes half a second.
+fn slow_read(conn: &mut Conn) -> Result<usize, store::StoreError> {
+    let stmt = store::stmt(conn, "SELECT CAST(1 AS BIGINT) FROM pg_sleep(0.5)", vec![]);
+    store::query(conn, &stmt, &[ColumnKind::Int64]).map(|rows| rows.len())
+}
+
+#[test]
+fn postgres_work_without_a_time_limit_reads_on_libpq_and_the_limit_comes_back() {
+    let Some(app) = empty(Backend::Postgres) else {
+        return;
+    };
+    let (admin, name) = app.postgres_database().expect("a PostgreSQL test database");
+    let limit = Some(std::time::Duration::from_millis(200));
+    let url = pg_database_url(admin, name);
+    // libpq knows this option; tokio-postgres refuses the URL, so every read is on libpq.
+    let libpq_only = format!("{url}?fallback_application_name=ccfeed_test");
+    for (url, has_reader) in [(url, true), (libpq_only, false)] {
+        let db = store::Db::open_with(&url, 2, limit).expect("open with a time limit");
+        let mut conn = db.get().expect("conn");
+        let timed_out = slow_read(&mut conn).expect_err("the limit ends a slow read");
+        assert!(timed_out.is_statement_timeout(), "{timed_out}");
+        let reader = backend_pid(&mut conn);
+        let (first, after_a_transaction, slow_rows) = conn
+            .without_time_limit(|c| {
+                let first = backend_pid(c);
+                c.transaction(|_| Ok(()))?;
+                let after = backend_pid(c);
+                Ok((first, after, slow_read(c)?))
+            })
+            .expect("no time limit");
+        assert_eq!(slow_rows, 1, "{url}");
+        assert_eq!(
+            after_a_transaction, first,
+            "{url}: still on one connection after a transaction"
+        );
+        if has_reader {
+            assert_ne!(first, reader, "on the connection whose limit is lifted");
+        }
+        assert_eq!(
+            backend_pid(&mut conn),
+            reader,
+            "{url}: back where reads were"
+        );
+        let timed_out = slow_read(&mut conn).expect_err("the limit is back");
+        assert!(timed_out.is_statement_timeout(), "{url}: {timed_out}");
+    }
 }
 
 #[test]

@@ -35,6 +35,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, Weak};
 use std::time::{Duration, Instant};
 
+use diesel::connection::SimpleConnection;
 use diesel::pg::PgConnection;
 use diesel::r2d2::{ConnectionManager, ManageConnection};
 use diesel::sql_types::Integer;
@@ -70,15 +71,22 @@ pub struct PgConn {
     reader: Option<Box<Reader>>,
     /// When opening the reader last failed: not tried again within [`REOPEN`].
     reader_failed: Option<Instant>,
-    /// Whether [`Conn::transaction`](super::Conn::transaction) is running on `conn`.
-    in_transaction: bool,
+    /// Whether reads stay on `conn` because it holds state the reader does not share:
+    /// an open transaction ([`Conn::transaction`](super::Conn::transaction)) or a
+    /// lifted time limit ([`Conn::without_time_limit`](super::Conn::without_time_limit)).
+    pinned: bool,
+    /// The statement time limit every connection of the pool gets.
+    statement_timeout: Option<Duration>,
 }
 
 impl PgConn {
     /// Runs a read for a request whose cancellation flag is `flag` (registered with
-    /// the cancel watcher while it runs): on the wire reader, unless a transaction is
-    /// open on this slot (its statements must see its own writes) or the reader cannot
-    /// connect; then on the Diesel connection.
+    /// the cancel watcher while it runs): on the wire reader, unless the slot is pinned
+    /// to the Diesel connection (a transaction's statements must see its own writes),
+    /// or the reader cannot connect; then on the Diesel connection. The reader enters a
+    /// runtime of its own, which tokio refuses on a thread already running one: every
+    /// read runs on a blocking thread (`web::block`, `spawn_blocking`) or a CLI's own
+    /// thread. (`Handle::try_current` cannot tell: it answers on blocking threads too.)
     pub(super) fn read(
         &mut self,
         flag: Option<Arc<AtomicBool>>,
@@ -89,7 +97,8 @@ impl PgConn {
         if flag.as_ref().is_some_and(|f| f.load(Ordering::Relaxed)) {
             return Err(StoreError::SinkClosed);
         }
-        if !self.in_transaction
+        let on_reader = !self.pinned;
+        if on_reader
             && self
                 .reader
                 .as_mut()
@@ -97,7 +106,7 @@ impl PgConn {
         {
             self.reader = None;
         }
-        if !self.in_transaction
+        if on_reader
             && self.reader.is_none()
             && self.reader_failed.is_none_or(|t| t.elapsed() >= REOPEN)
             && let Some(config) = &self.reader_config
@@ -117,7 +126,7 @@ impl PgConn {
             }
         }
         let (result, watched) = match self.reader.as_mut() {
-            Some(reader) if !self.in_transaction => {
+            Some(reader) if on_reader => {
                 let watched = flag.map(|f| Canceller::watch(&self.canceller, reader.pid(), f));
                 let result = reader.stream(stmt, kinds, sink);
                 if reader.is_closed() {
@@ -136,9 +145,14 @@ impl PgConn {
         }
     }
 
-    /// Marks the start and end of a transaction on the Diesel connection.
-    pub(super) fn set_in_transaction(&mut self, open: bool) {
-        self.in_transaction = open;
+    pub(super) fn statement_timeout(&self) -> Option<Duration> {
+        self.statement_timeout
+    }
+
+    /// Keeps reads on the Diesel connection (`true`) or lets them go back to the
+    /// reader; returns the setting it replaces.
+    pub(super) fn pin_reads(&mut self, pinned: bool) -> bool {
+        std::mem::replace(&mut self.pinned, pinned)
     }
 }
 
@@ -162,6 +176,7 @@ pub struct PgManager {
     inner: ConnectionManager<PgConnection>,
     canceller: Arc<Canceller>,
     reader_config: Option<Arc<ReaderConfig>>,
+    statement_timeout: Option<Duration>,
 }
 
 impl PgManager {
@@ -170,7 +185,28 @@ impl PgManager {
             inner: ConnectionManager::new(target),
             canceller: Arc::new(Canceller::new(target)),
             reader_config: ReaderConfig::new(target, statement_timeout).map(Arc::new),
+            statement_timeout,
         }
+    }
+}
+
+/// The settings every PostgreSQL connection of the pool gets, the Diesel
+/// connection's and the reader's: the read time limit (lifted inside write
+/// transactions, see [`Conn::transaction`](super::Conn::transaction)), and a lock
+/// wait that gives up after as long as SQLite waits for its write lock, so a lock
+/// wait ends as "busy" (a 503 the client retries) on both backends instead of hanging.
+pub(super) fn session_settings(statement_timeout: Option<Duration>) -> String {
+    format!(
+        "SET lock_timeout = '10s'; {}",
+        time_limit_setting(statement_timeout)
+    )
+}
+
+/// Sets a connection's statement time limit; without one, back to the server's default.
+pub(super) fn time_limit_setting(limit: Option<Duration>) -> String {
+    match limit {
+        Some(limit) => format!("SET statement_timeout = {}", limit.as_millis().max(1)),
+        None => "RESET statement_timeout".into(),
     }
 }
 
@@ -186,6 +222,8 @@ impl ManageConnection for PgManager {
 
     fn connect(&self) -> Result<PgConn, Self::Error> {
         let mut conn = self.inner.connect()?;
+        conn.batch_execute(&session_settings(self.statement_timeout))
+            .map_err(diesel::r2d2::Error::QueryError)?;
         let pid = diesel::sql_query("SELECT pg_backend_pid() AS pid")
             .get_result::<Pid>(&mut conn)
             .map_err(diesel::r2d2::Error::QueryError)?
@@ -198,7 +236,8 @@ impl ManageConnection for PgManager {
             reader_config: self.reader_config.clone(),
             reader: None,
             reader_failed: None,
-            in_transaction: false,
+            pinned: false,
+            statement_timeout: self.statement_timeout,
         })
     }
 

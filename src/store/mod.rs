@@ -162,31 +162,6 @@ impl CustomizeConnection<SqliteConnection, diesel::r2d2::Error> for SqlitePragma
     }
 }
 
-/// Gives every PostgreSQL connection the statement time limit, so no statement
-/// holds a connection longer (write transactions lift it, see [`Conn::transaction`]).
-///
-/// It also makes a connection give up waiting for another transaction's lock after as
-/// long as SQLite waits for its write lock (`lock_timeout`), so a lock wait ends as
-/// "busy" (a 503 the client retries) on both backends instead of hanging.
-#[derive(Debug)]
-struct PgTimeLimit(Option<Duration>);
-
-impl CustomizeConnection<PgConn, diesel::r2d2::Error> for PgTimeLimit {
-    fn on_acquire(&self, conn: &mut PgConn) -> Result<(), diesel::r2d2::Error> {
-        conn.batch_execute("SET lock_timeout = '10s'")
-            .map_err(diesel::r2d2::Error::QueryError)?;
-        match self.0 {
-            Some(limit) => conn
-                .batch_execute(&format!(
-                    "SET statement_timeout = {}",
-                    limit.as_millis().max(1)
-                ))
-                .map_err(diesel::r2d2::Error::QueryError),
-            None => Ok(()),
-        }
-    }
-}
-
 /// The database behind the feed. Cloning shares the pool.
 #[derive(Clone)]
 pub struct Db {
@@ -242,11 +217,9 @@ impl Db {
             let manager = PgManager::new(target, statement_timeout);
             // Fail fast with the driver's own message rather than r2d2's timeout.
             PgConnection::establish(target).map_err(|e| StoreError::Connect(e.to_string()))?;
-            let mut builder = Pool::builder()
+            let pool = Pool::builder()
                 .max_size(pool_size)
-                .connection_timeout(Duration::from_secs(15));
-            builder = builder.connection_customizer(Box::new(PgTimeLimit(statement_timeout)));
-            let pool = builder
+                .connection_timeout(Duration::from_secs(15))
                 .build(manager)
                 .map_err(|e| StoreError::Connect(e.to_string()))?;
             DbPool::Postgres(pool)
@@ -277,22 +250,12 @@ impl Db {
             time_indexes: Arc::new(HashSet::new()),
             running: Arc::new(std::sync::Mutex::new(HashSet::new())),
         };
-        // Migrations and the catalog read may take longer than a read may.
-        let mut conn = db.get()?;
-        if let Conn::Postgres(_) = conn {
-            conn.execute_plain("SET statement_timeout = 0")?;
-        }
-        Db::migrate(&mut conn)?;
-        backfill::run(&mut conn)?;
-        // In a transaction: on PostgreSQL that keeps the read on this connection, whose
-        // limit is lifted (the slot's reader has the read limit).
-        db.time_indexes = Arc::new(conn.transaction(read_time_indexes)?);
-        if let (Conn::Postgres(_), Some(limit)) = (&conn, statement_timeout) {
-            conn.execute_plain(&format!(
-                "SET statement_timeout = {}",
-                limit.as_millis().max(1)
-            ))?;
-        }
+        let time_indexes = db.get()?.without_time_limit(|conn| {
+            Db::migrate(conn)?;
+            backfill::run(conn)?;
+            read_time_indexes(conn)
+        })?;
+        db.time_indexes = Arc::new(time_indexes);
         Ok(db)
     }
 
@@ -438,14 +401,42 @@ impl Conn {
         f: impl FnOnce(&mut Conn) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
         self.execute_plain(self.dialect().begin())?;
+        self.with_reads_pinned(|c| c.in_transaction(f))
+    }
+
+    /// Runs `f` with its reads on the slot's libpq connection, which holds state the
+    /// wire reader does not share (PostgreSQL; see [`cancel::PgConn::read`]).
+    fn with_reads_pinned<T>(&mut self, f: impl FnOnce(&mut Conn) -> T) -> T {
+        let was = match self {
+            Conn::Postgres(c) => c.pin_reads(true),
+            Conn::Sqlite(_) => false,
+        };
+        let result = f(self);
         if let Conn::Postgres(c) = self {
-            c.set_in_transaction(true);
-        }
-        let result = self.in_transaction(f);
-        if let Conn::Postgres(c) = self {
-            c.set_in_transaction(false);
+            c.pin_reads(was);
         }
         result
+    }
+
+    /// Runs `f` with no statement time limit, for work that may take longer than a
+    /// read may: migrations, backfills and the catalog read when the database opens.
+    /// On PostgreSQL the limit is lifted on the slot's Diesel connection and `f`'s
+    /// reads stay there (the slot's reader keeps the limit); on SQLite only reads
+    /// compiled with a deadline are timed, so `f` just runs.
+    pub fn without_time_limit<T>(
+        &mut self,
+        f: impl FnOnce(&mut Conn) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        let Conn::Postgres(c) = self else {
+            return f(self);
+        };
+        let limit = c.statement_timeout();
+        self.execute_plain("SET statement_timeout = 0")?;
+        let result = self.with_reads_pinned(f);
+        let restored = self.execute_plain(&cancel::time_limit_setting(limit));
+        let value = result?;
+        restored?;
+        Ok(value)
     }
 
     fn in_transaction<T>(

@@ -30,6 +30,7 @@ use tokio_postgres::types::{FromSql, Type};
 use tokio_postgres::{Client, Config, Row, RowStream};
 
 use super::bind::{PgArg, admit_to_cache, pg_arg};
+use super::cancel::session_settings;
 use super::compile::ColumnPos;
 use super::read::{RowSink, pg_cell};
 use super::sql::Statement;
@@ -112,13 +113,7 @@ impl Reader {
                 tracing::debug!("a page reader's connection ended: {e}");
             }
         });
-        let mut settings = String::from("SET lock_timeout = '10s';");
-        if let Some(limit) = config.statement_timeout {
-            settings.push_str(&format!(
-                " SET statement_timeout = {};",
-                limit.as_millis().max(1)
-            ));
-        }
+        let settings = session_settings(config.statement_timeout);
         runtime.block_on(client.batch_execute(&settings))?;
         let pid = runtime
             .block_on(client.query_one("SELECT pg_backend_pid()", &[]))?
