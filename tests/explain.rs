@@ -81,9 +81,8 @@ both_backends!(incremental_refresh_uses_the_start_index, |backend| {
     let tenant = scope(&mut conn, TENANT);
     match &mut conn {
         Conn::Sqlite(c) => {
-            diesel::sql_query("ANALYZE")
-                .execute(&mut **c)
-                .expect("analyze");
+            let c: &mut diesel::SqliteConnection = c;
+            diesel::sql_query("ANALYZE").execute(c).expect("analyze");
         }
         Conn::Postgres(c) => {
             let c: &mut diesel::PgConnection = c;

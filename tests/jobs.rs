@@ -1536,7 +1536,7 @@ fn sqlite_calls(db: &Db, tenant: &str, prefix: &str, n: u64, start: DateTime<Utc
            i % 3, i % 60, 0, i % 2 FROM n",
         last = n - 1
     ))
-    .execute(&mut **c)
+    .execute(&mut ***c)
     .expect("insert calls");
 }
 

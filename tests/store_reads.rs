@@ -213,3 +213,60 @@ both_backends!(binds_of_every_kind_come_back_as_sent, |backend| {
         assert_eq!(rows[0][6], Value::Null);
     }
 });
+
+#[test]
+fn sqlite_cells_are_read_as_the_kind_the_model_gives() {
+    let Some(app) = empty(Backend::Sqlite) else {
+        return;
+    };
+    let mut conn = app.db.get().expect("conn");
+    let kinds = [
+        ColumnKind::Text,
+        ColumnKind::Int64,
+        ColumnKind::Boolean,
+        ColumnKind::Double,
+        ColumnKind::Text,
+        ColumnKind::Int32,
+        ColumnKind::Instant,
+    ];
+    // Each value stored with another type than the kind, as SQLite allows, and a
+    // text that is not UTF-8 (the store never writes one; a file from elsewhere may).
+    let stmt = store::stmt(
+        &conn,
+        "SELECT 42, '7', 2, 3, CAST(X'66FF6F' AS TEXT), NULL, ''",
+        vec![],
+    );
+    let rows = store::query(&mut conn, &stmt, &kinds).expect("query");
+    assert_eq!(
+        rows,
+        vec![vec![
+            Value::Text("42".into()),
+            Value::Int(7),
+            Value::Bool(true),
+            Value::Double(3.0),
+            Value::Text("f\u{FFFD}o".into()),
+            Value::Null,
+            Value::Text(String::new()),
+        ]]
+    );
+}
+
+both_backends!(
+    a_read_that_is_not_sql_or_lacks_binds_is_an_error,
+    |backend| {
+        let Some(app) = empty(backend) else {
+            return;
+        };
+        let mut conn = app.db.get().expect("conn");
+        let broken = store::stmt(&conn, "SELEC 1", vec![]);
+        let error = store::query(&mut conn, &broken, &[ColumnKind::Int64]).expect_err("not SQL");
+        assert!(error.to_string().contains("syntax error"), "{error}");
+        let missing = store::stmt(&conn, "SELECT CAST(? AS BIGINT)", vec![]);
+        store::query(&mut conn, &missing, &[ColumnKind::Int64]).expect_err("a bind short");
+        // The connection reads on after both.
+        let fine = store::stmt(&conn, "SELECT CAST(1 AS BIGINT)", vec![]);
+        let rows =
+            store::query(&mut conn, &fine, &[ColumnKind::Int64]).expect("a read after errors");
+        assert_eq!(rows, vec![vec![Value::Int(1)]]);
+    }
+);

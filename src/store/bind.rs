@@ -41,7 +41,7 @@ pub(crate) enum SqliteArg<'a> {
     OwnedText(String),
 }
 
-fn sqlite_arg(value: &Value) -> SqliteArg<'_> {
+pub(super) fn sqlite_arg(value: &Value) -> SqliteArg<'_> {
     match value {
         Value::Null => SqliteArg::Null,
         Value::Bool(v) => SqliteArg::Bool(*v),

@@ -34,6 +34,7 @@ mod row;
 pub mod scoped;
 mod spool;
 pub mod sql;
+mod sqlite;
 pub mod tenants;
 mod value;
 mod wire;
@@ -45,12 +46,12 @@ use std::time::Duration;
 
 use diesel::connection::SimpleConnection;
 use diesel::pg::PgConnection;
-use diesel::r2d2::{ConnectionManager, CustomizeConnection, Pool, PooledConnection};
+use diesel::r2d2::{CustomizeConnection, Pool, PooledConnection};
 
 pub use cancel::{PgConn, PgManager};
-use diesel::sqlite::SqliteConnection;
 use diesel::{Connection, RunQueryDsl};
 use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
+pub use sqlite::{SqliteConn, SqliteManager};
 
 pub use crate::edm::ColumnKind;
 pub use crate::value::{Value, format_instant, parse_instant};
@@ -93,8 +94,9 @@ pub enum StoreError {
     Timeout(u128),
     #[error("the client went away")]
     SinkClosed,
-    /// An error of the wire reader ([`wire`]).
-    #[error("database error: {0}")]
+    /// An error of the wire reader ([`wire`]), shown with its causes (the crate's
+    /// own text for a database's error is only "db error").
+    #[error("database error: {}", with_causes(.0))]
     Wire(#[from] tokio_postgres::Error),
     #[error("{0}")]
     Invalid(String),
@@ -113,6 +115,18 @@ impl StoreError {
             _ => false,
         }
     }
+}
+
+/// `e` and each error it reports as its cause, joined by ": ".
+fn with_causes(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        text.push_str(": ");
+        text.push_str(&c.to_string());
+        cause = c.source();
+    }
+    text
 }
 
 impl From<diesel::result::Error> for StoreError {
@@ -150,14 +164,14 @@ impl From<diesel::result::Error> for StoreError {
 #[derive(Debug)]
 struct SqlitePragmas;
 
-impl CustomizeConnection<SqliteConnection, diesel::r2d2::Error> for SqlitePragmas {
-    fn on_acquire(&self, conn: &mut SqliteConnection) -> Result<(), diesel::r2d2::Error> {
+impl CustomizeConnection<SqliteConn, diesel::r2d2::Error> for SqlitePragmas {
+    fn on_acquire(&self, conn: &mut SqliteConn) -> Result<(), diesel::r2d2::Error> {
         conn.batch_execute(
             "PRAGMA busy_timeout = 10000; PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; \
              PRAGMA foreign_keys = ON; PRAGMA cache_size = -2000;",
         )
         .map_err(diesel::r2d2::Error::QueryError)?;
-        deadline::register(conn);
+        deadline::register(&mut *conn);
         Ok(())
     }
 }
@@ -188,13 +202,13 @@ impl Drop for Exclusive {
 
 #[derive(Clone)]
 enum DbPool {
-    Sqlite(Pool<ConnectionManager<SqliteConnection>>),
+    Sqlite(Pool<SqliteManager>),
     Postgres(Pool<PgManager>),
 }
 
 /// A connection checked out of the pool.
 pub enum Conn {
-    Sqlite(PooledConnection<ConnectionManager<SqliteConnection>>),
+    Sqlite(PooledConnection<SqliteManager>),
     Postgres(PooledConnection<PgManager>),
 }
 
@@ -233,7 +247,7 @@ impl Db {
                     "the directory of the SQLite file {path} does not exist"
                 )));
             }
-            let manager = ConnectionManager::<SqliteConnection>::new(path);
+            let manager = SqliteManager::new(path);
             let pool = Pool::builder()
                 .max_size(pool_size)
                 .connection_timeout(Duration::from_secs(15))
@@ -474,7 +488,7 @@ impl Conn {
     /// that changed rows counts as a change ([`data_generation`]).
     pub fn execute(&mut self, stmt: &sql::Statement) -> Result<usize, StoreError> {
         let changed = match self {
-            Conn::Sqlite(c) => bind::sqlite(stmt, bind::Use::Write)?.execute(&mut **c)?,
+            Conn::Sqlite(c) => bind::sqlite(stmt, bind::Use::Write)?.execute(&mut ***c)?,
             Conn::Postgres(c) => bind::pg(stmt, bind::Use::Write)?.execute(&mut ***c)?,
         };
         if changed > 0 {

@@ -1,18 +1,17 @@
 //! Executing statements and streaming their rows, cell by cell, into a [`RowSink`].
 //!
 //! Cells are decoded by the column kind the model gives, straight from the driver's
-//! buffer: SQLite text is passed through as `&str`, PostgreSQL values are decoded from
-//! the binary wire format. PostgreSQL rows are streamed, so a large page never sits in
+//! buffer: SQLite text is passed through as `&str` (read through the C API,
+//! [`super::sqlite`]), PostgreSQL values are decoded from the binary wire format.
+//! PostgreSQL rows are streamed, so a large page never sits in
 //! the driver's memory as a whole (reading each page as one libpq result doubled the
 //! server's peak RSS in a full pull: BENCHMARKS.md, "PostgreSQL pull and point
 //! filter"): on the wire reader ([`super::wire`]) outside a transaction, row by row
 //! through libpq inside one.
 
-use diesel::backend::Backend;
-use diesel::connection::{DefaultLoadingMode, LoadConnection};
-use diesel::pg::{Pg, PgConnection, PgRowByRowLoadingMode, PgValue};
-use diesel::row::{Field, Row, RowIndex};
-use diesel::sqlite::{Sqlite, SqliteConnection, SqliteValue};
+use diesel::connection::LoadConnection;
+use diesel::pg::{PgConnection, PgRowByRowLoadingMode};
+use diesel::row::{Field, Row};
 
 use super::bind::{self, Use};
 use super::compile::ColumnPos;
@@ -27,17 +26,6 @@ pub trait RowSink {
     fn begin_row(&mut self) -> Result<bool, StoreError>;
     fn cell(&mut self, column: ColumnPos, cell: Cell<'_>) -> Result<(), StoreError>;
     fn end_row(&mut self) -> Result<(), StoreError>;
-}
-
-fn sqlite_cell<'v>(value: &'v mut SqliteValue<'_, '_, '_>, kind: ColumnKind) -> Cell<'v> {
-    match kind {
-        ColumnKind::Boolean => Cell::Bool(value.read_long() != 0),
-        ColumnKind::Int32 | ColumnKind::Int64 => Cell::Int(value.read_long()),
-        ColumnKind::Double => Cell::Double(value.read_double()),
-        ColumnKind::Text | ColumnKind::LocalText | ColumnKind::Instant => {
-            Cell::Text(value.read_text())
-        }
-    }
 }
 
 fn fixed<const N: usize>(bytes: &[u8]) -> Result<[u8; N], StoreError> {
@@ -74,23 +62,14 @@ pub(crate) fn stream_rows(
     sink: &mut dyn RowSink,
 ) -> Result<u64, StoreError> {
     match conn {
-        Conn::Sqlite(c) => read_sqlite(c, stmt, kinds, sink),
+        Conn::Sqlite(c) => c.read(stmt, kinds, sink),
         // Watched for a gone client, and on the wire reader outside a transaction.
         Conn::Postgres(c) => c.read(deadline::cancel_flag(), stmt, kinds, sink),
     }
 }
 
-fn read_sqlite(
-    c: &mut SqliteConnection,
-    stmt: &Statement,
-    kinds: &[ColumnKind],
-    sink: &mut dyn RowSink,
-) -> Result<u64, StoreError> {
-    let cursor = LoadConnection::<DefaultLoadingMode>::load(c, bind::sqlite(stmt, Use::Read)?)?;
-    feed_rows(cursor, kinds, sink)
-}
-
-/// Reads on the Diesel connection (inside a transaction; see [`super::wire`]).
+/// Reads on the Diesel connection (inside a transaction; see [`super::wire`]), row by
+/// row. Returns the number of rows read.
 pub(super) fn read_pg(
     c: &mut PgConnection,
     stmt: &Statement,
@@ -98,42 +77,6 @@ pub(super) fn read_pg(
     sink: &mut dyn RowSink,
 ) -> Result<u64, StoreError> {
     let cursor = LoadConnection::<PgRowByRowLoadingMode>::load(c, bind::pg(stmt, Use::Read)?)?;
-    feed_rows(cursor, kinds, sink)
-}
-
-/// A backend whose raw values decode into [`Cell`]s by column kind.
-trait DecodeCell: Backend {
-    fn decode<'v>(
-        value: &'v mut Self::RawValue<'_>,
-        kind: ColumnKind,
-    ) -> Result<Cell<'v>, StoreError>;
-}
-
-impl DecodeCell for Sqlite {
-    fn decode<'v>(
-        value: &'v mut SqliteValue<'_, '_, '_>,
-        kind: ColumnKind,
-    ) -> Result<Cell<'v>, StoreError> {
-        Ok(sqlite_cell(value, kind))
-    }
-}
-
-impl DecodeCell for Pg {
-    fn decode<'v>(value: &'v mut PgValue<'_>, kind: ColumnKind) -> Result<Cell<'v>, StoreError> {
-        pg_cell(value.as_bytes(), kind)
-    }
-}
-
-/// Feeds every row of `cursor` to `sink`, cell by cell. Returns the number of rows read.
-fn feed_rows<'a, DB, R>(
-    cursor: impl Iterator<Item = diesel::QueryResult<R>>,
-    kinds: &[ColumnKind],
-    sink: &mut dyn RowSink,
-) -> Result<u64, StoreError>
-where
-    DB: DecodeCell,
-    R: Row<'a, DB> + RowIndex<usize>,
-{
     let mut rows = 0;
     for row in cursor {
         let row = row?;
@@ -144,10 +87,11 @@ where
             let field = row
                 .get(i)
                 .ok_or_else(|| StoreError::Corrupt(format!("column {i} missing")))?;
-            match field.value() {
-                None => sink.cell(ColumnPos::new(i), Cell::Null)?,
-                Some(mut v) => sink.cell(ColumnPos::new(i), DB::decode(&mut v, kind)?)?,
-            }
+            let cell = match field.value() {
+                None => Cell::Null,
+                Some(v) => pg_cell(v.as_bytes(), kind)?,
+            };
+            sink.cell(ColumnPos::new(i), cell)?;
         }
         sink.end_row()?;
         rows += 1;
