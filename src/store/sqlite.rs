@@ -109,6 +109,8 @@ impl SqliteConn {
         kinds: &[ColumnKind],
         sink: &mut dyn RowSink,
     ) -> Result<u64, StoreError> {
+        // A statement that is not kept; declared first, so it is finalized after
+        // `running` has reset it.
         let fresh;
         let raw = match self.kept.get(&stmt.text) {
             Some(kept) => kept.0,
