@@ -47,15 +47,13 @@ use std::time::Duration;
 use diesel::connection::SimpleConnection;
 use diesel::pg::PgConnection;
 use diesel::r2d2::{CustomizeConnection, Pool, PooledConnection};
-
-pub use cancel::{PgConn, PgManager};
 use diesel::{Connection, RunQueryDsl};
 use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
-pub use sqlite::{SqliteConn, SqliteManager};
 
 pub use crate::edm::ColumnKind;
 pub use crate::value::{Value, format_instant, parse_instant};
 pub use aggregate::compile_apply;
+pub use cancel::{PgConn, PgManager};
 pub use compile::{ColumnPos, CompileError, CompiledExpand, CompiledQuery, ReadLayout, compile};
 pub use execute::{EntitySink, PageEnd, execute};
 pub use raw::{query, stmt, text};
@@ -64,6 +62,7 @@ pub use row::{Built, Row, RowBuilder, RowError, RowWriter, local_text, shown};
 pub use scoped::TenantScope;
 pub use spool::{Spool, SpoolReader};
 pub use sql::Dialect;
+pub use sqlite::{SqliteConn, SqliteManager};
 pub use value::{Cell, assign};
 pub use write::RowBatch;
 
