@@ -270,3 +270,30 @@ both_backends!(
         assert_eq!(rows, vec![vec![Value::Int(1)]]);
     }
 );
+
+#[test]
+fn postgres_a_read_that_waits_out_the_lock_timeout_is_busy() {
+    let Some(app) = empty(Backend::Postgres) else {
+        return;
+    };
+    let mut holder = app.db.get().expect("conn");
+    let store::Conn::Postgres(locking) = &mut holder else {
+        panic!("not PostgreSQL");
+    };
+    {
+        use diesel::connection::SimpleConnection;
+        locking
+            .batch_execute("BEGIN; LOCK TABLE tenants IN ACCESS EXCLUSIVE MODE")
+            .expect("lock");
+    }
+    let mut conn = app.db.get().expect("conn");
+    let stmt = store::stmt(&conn, "SELECT COUNT(*) FROM tenants", vec![]);
+    // Waits for the lock timeout (10 s), as a write would; a 503 the client retries.
+    let error = store::query(&mut conn, &stmt, &[ColumnKind::Int64]).expect_err("lock wait");
+    assert!(matches!(error, store::StoreError::Busy(_)), "{error}");
+    assert!(error.to_string().contains("lock timeout"), "{error}");
+    {
+        use diesel::connection::SimpleConnection;
+        locking.batch_execute("ROLLBACK").expect("unlock");
+    }
+}

@@ -76,7 +76,7 @@ pub enum StoreError {
     /// The database is locked by another writer (SQLite's busy timeout ran out) or a
     /// lock or serialization conflict; the request may simply be retried.
     #[error("the database is busy: {0}")]
-    Busy(diesel::result::Error),
+    Busy(String),
     #[error("no database connection available: {0}")]
     Pool(#[from] diesel::r2d2::PoolError),
     #[error("could not open the database: {0}")]
@@ -96,7 +96,7 @@ pub enum StoreError {
     /// An error of the wire reader ([`wire`]), shown with its causes (the crate's
     /// own text for a database's error is only "db error").
     #[error("database error: {}", with_causes(.0))]
-    Wire(#[from] tokio_postgres::Error),
+    Wire(tokio_postgres::Error),
     #[error("{0}")]
     Invalid(String),
 }
@@ -144,9 +144,30 @@ impl From<diesel::result::Error> for StoreError {
             _ => false,
         };
         if busy {
-            StoreError::Busy(e)
+            StoreError::Busy(e.to_string())
         } else {
             StoreError::Query(e)
+        }
+    }
+}
+
+impl From<tokio_postgres::Error> for StoreError {
+    /// As for Diesel's errors: a lock wait that ran out, a deadlock or a serialization
+    /// conflict is [`StoreError::Busy`].
+    fn from(e: tokio_postgres::Error) -> StoreError {
+        use tokio_postgres::error::SqlState;
+        let busy = e.code().is_some_and(|code| {
+            [
+                SqlState::LOCK_NOT_AVAILABLE,
+                SqlState::T_R_DEADLOCK_DETECTED,
+                SqlState::T_R_SERIALIZATION_FAILURE,
+            ]
+            .contains(code)
+        });
+        if busy {
+            StoreError::Busy(with_causes(&e))
+        } else {
+            StoreError::Wire(e)
         }
     }
 }
