@@ -122,7 +122,8 @@ pub struct PrefetchSettings {
 
 impl Default for PrefetchSettings {
     fn default() -> PrefetchSettings {
-        // A gzip page of 5,000 Calls is about 0.5 MB, an uncompressed one about 3.5 MB.
+        // Four gzip pages of 10,000 Calls (about 2 MB each), or most of one uncompressed
+        // (about 10 MB, produced in part).
         PrefetchSettings {
             memory_bytes: 8 << 20,
             idle: std::time::Duration::from_secs(3),

@@ -188,25 +188,16 @@ pub async fn resource(req: HttpRequest, state: State) -> Result<HttpResponse, Ap
         caller,
     };
     if let Some(page) = chain.prefetcher.take(&key).await {
-        if let Some(next) = &page.next {
-            chain.produce_ahead(next.clone(), page.bytes());
-        }
-        return Ok(page.response());
+        let (response, report) = page.into_response();
+        chain.follow(report);
+        return Ok(response);
     }
     let response = read(&state, chain.tenant.clone(), &chain.request).await;
     // Only a collection page takes the sender; any other answer drops it here, which
-    // ends the wait below.
+    // ends the wait in `follow`.
     drop(chain.request.next_link.take());
     let response = response?;
-    actix_web::rt::spawn(async move {
-        if let Ok(PageReport {
-            next: Some(next),
-            bytes,
-        }) = next_link.await
-        {
-            chain.produce_ahead(next, bytes);
-        }
-    });
+    chain.follow(next_link);
     Ok(response)
 }
 
@@ -221,9 +212,24 @@ struct Chain {
 }
 
 impl Chain {
+    /// Starts producing the next page of the chain ahead of its request, once the page
+    /// being served reports its nextLink and size through `report`.
+    fn follow(self, report: oneshot::Receiver<PageReport>) {
+        actix_web::rt::spawn(async move {
+            if let Ok(PageReport {
+                next: Some(next),
+                bytes,
+            }) = report.await
+            {
+                self.produce_ahead(next, bytes);
+            }
+        });
+    }
+
     /// Starts producing the page at `next` (a nextLink this server wrote for the
-    /// request), unless it is already under way or the budget has no room for a page
-    /// of `expected` bytes (the size of the page just served).
+    /// request), unless it is already under way or the budget has too little room for
+    /// a page of `expected` bytes (the size of the page just served; see
+    /// [`Prefetcher::begin`]).
     fn produce_ahead(&self, next: String, expected: usize) {
         let req = &self.request;
         let Some(rest) = next.strip_prefix(&format!("{}/", req.root)) else {

@@ -5,7 +5,7 @@
 //! server produces page k+1.
 //!
 //! A prefetched page is the answer the same pipeline ([`super::handlers::read`]) gives
-//! to the nextLink, collected into memory. It is served only to a request for exactly
+//! to the nextLink, collected into memory (whole, or in part: below). It is served only to a request for exactly
 //! that URL, with the same credential, tenant, `Accept`, `Prefer` and content coding,
 //! after that request has been authenticated like any other; once, and only while
 //!
@@ -16,24 +16,35 @@
 //!
 //! Memory is bounded by one global budget (`prefetch_memory_mb`; 0 turns prefetching
 //! off), and at most one page per chain is ahead, since only a served page starts the
-//! next prefetch. A prefetch is not started unless the budget has room for a page the
-//! size of the one just served (the next page of a chain is about as large: same
-//! query, same page size, same coding), and that room is reserved from the start, so
-//! concurrent chains cannot overcommit it either. Work is never done only to be
-//! dropped: a chain whose pages do not fit (a 10,000-row page without compression is
-//! some 10 MB) is simply not produced ahead. Only a page larger than its estimate that
-//! no longer fits is dropped once produced.
+//! next prefetch. A prefetch reserves room for a page the size of the one just served
+//! (the next page of a chain is about as large: same query, same page size, same
+//! coding) from the start, so concurrent chains cannot overcommit the budget.
+//!
+//! A page larger than the room left (a 10,000-row page without compression is some
+//! 10 MB) is produced ahead as far as the room allows and then waits, its read paused
+//! on the full body channel, until its client asks for it: the part produced goes out
+//! at once and the rest streams as the read goes on. Such a page holds a database
+//! connection while it waits, so it holds at least a quarter of the budget: at most four
+//! reads wait on their clients at a time, and each for the idle time at most. A page
+//! larger than its estimate is cut where the room ends in the same way; only one whose
+//! room was taken by another chain meanwhile is dropped.
 
 use std::collections::HashMap;
+use std::io;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use actix_web::HttpResponse;
+use actix_web::body::{BoxBody, MessageBody, SizedStream};
 use actix_web::http::StatusCode;
 use actix_web::http::header::{ContentEncoding, HeaderMap};
 use bytes::Bytes;
-use tokio::sync::{oneshot, watch};
+use futures_util::StreamExt;
+use tokio::sync::{mpsc, oneshot, watch};
+use tokio_stream::wrappers::ReceiverStream;
+
+use super::body::ChunkSender;
 
 use crate::store;
 
@@ -101,32 +112,98 @@ pub struct PageReport {
     pub bytes: usize,
 }
 
-/// A complete answer, ready to replay. Its bytes count against the budget for as long
-/// as it exists.
+/// An answer produced ahead, ready to serve: whole, or as far as its room allowed.
+/// Its bytes count against the budget for as long as it exists.
 pub struct ReadyPage {
     status: StatusCode,
     headers: HeaderMap,
-    body: Bytes,
-    /// The nextLink inside `body`, if any: serving this page starts its prefetch.
-    pub next: Option<String>,
-    _reserved: Reservation,
+    /// The body, or its first part when `rest` is `Streaming`.
+    body: Chunks,
+    rest: Rest,
+    /// Given back as the body's chunks are handed to the connection.
+    reserved: Reservation,
+}
+
+/// Body bytes as the producer sent them: served chunk by chunk as they came (the
+/// connection copies what it sends into its write buffer, so a page handed over whole
+/// would be held twice).
+#[derive(Default)]
+struct Chunks {
+    chunks: Vec<Bytes>,
+    len: usize,
+}
+
+impl Chunks {
+    fn push(&mut self, chunk: Bytes) {
+        self.len += chunk.len();
+        self.chunks.push(chunk);
+    }
+
+    /// The chunks in order, giving `held` back to the budget as they are handed out.
+    fn stream(
+        self,
+        held: Reservation,
+    ) -> impl futures_util::Stream<Item = Result<Bytes, io::Error>> {
+        let mut held = (!self.chunks.is_empty()).then_some(held);
+        let mut left = self.len;
+        futures_util::stream::iter(self.chunks).map(move |chunk| {
+            left -= chunk.len();
+            if let Some(held) = &mut held {
+                held.shrink_to(left);
+            }
+            Ok(chunk)
+        })
+    }
+}
+
+/// What follows the bytes of a page produced ahead.
+enum Rest {
+    /// Nothing: the page is complete, and this is its nextLink.
+    Done(Option<String>),
+    /// The read is paused on the body channel until the page is served.
+    Streaming(Tail),
+}
+
+/// The rest of a page produced in part: the chunk that did not fit, the chunks still
+/// to come (see [`forward`]), and its producer's report, which comes after its last row.
+struct Tail {
+    first: Bytes,
+    rest: mpsc::Receiver<Result<Bytes, io::Error>>,
+    report: oneshot::Receiver<PageReport>,
 }
 
 impl ReadyPage {
     /// The answer as produced, marked `Server-Timing: prefetch` (a standard header
-    /// browsers' developer tools show; clients that do not know it ignore it).
-    pub fn response(&self) -> HttpResponse {
+    /// browsers' developer tools show; clients that do not know it ignore it), and
+    /// where its nextLink and size will be reported: at once for a complete page, once
+    /// the rest has been produced for a page produced in part.
+    pub fn into_response(self) -> (HttpResponse, oneshot::Receiver<PageReport>) {
         let mut response = HttpResponse::build(self.status);
         for (name, value) in &self.headers {
             response.append_header((name.clone(), value.clone()));
         }
         response.append_header(("Server-Timing", PREFETCH_TIMING));
-        response.body(self.body.clone())
-    }
-
-    /// The size of the body: the estimate of the next page's (see [`Prefetcher::begin`]).
-    pub fn bytes(&self) -> usize {
-        self.body.len()
+        match self.rest {
+            Rest::Done(next) => {
+                let (tell, report) = oneshot::channel();
+                let bytes = self.body.len;
+                let _ = tell.send(PageReport { next, bytes });
+                let body = SizedStream::new(bytes as u64, self.body.stream(self.reserved));
+                (response.body(body), report)
+            }
+            Rest::Streaming(Tail {
+                first,
+                rest,
+                report,
+            }) => {
+                let body = self
+                    .body
+                    .stream(self.reserved)
+                    .chain(futures_util::stream::once(async { Ok(first) }))
+                    .chain(ReceiverStream::new(rest));
+                (response.streaming(body), report)
+            }
+        }
     }
 }
 
@@ -137,12 +214,32 @@ struct Reservation {
 }
 
 impl Reservation {
-    /// Takes `bytes` from what `budget` has left in `held`, if they fit.
-    fn take(held: &Arc<AtomicUsize>, budget: usize, bytes: usize) -> Option<Reservation> {
-        claim(held, budget, bytes).then(|| Reservation {
-            bytes,
+    /// Takes `wanted` bytes from what `budget` has left in `held`, or as many as are
+    /// left if that is at least `least`.
+    fn take_up_to(
+        held: &Arc<AtomicUsize>,
+        budget: usize,
+        wanted: usize,
+        least: usize,
+    ) -> Option<Reservation> {
+        let mut taken = 0;
+        held.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |now| {
+            taken = wanted.min(budget.saturating_sub(now));
+            (taken >= least && taken > 0).then(|| now + taken)
+        })
+        .ok()?;
+        Some(Reservation {
+            bytes: taken,
             held: held.clone(),
         })
+    }
+
+    /// Gives back what it holds over `bytes`.
+    fn shrink_to(&mut self, bytes: usize) {
+        if bytes < self.bytes {
+            self.held.fetch_sub(self.bytes - bytes, Ordering::Relaxed);
+            self.bytes = bytes;
+        }
     }
 
     /// Changes the reservation to `bytes`: always when it shrinks, if they fit when it
@@ -172,18 +269,21 @@ impl Drop for Reservation {
     }
 }
 
-/// A finished answer before it is filed: see [`collect`].
+/// An answer produced ahead before it is filed: see [`collect`].
 pub struct Answer {
     status: StatusCode,
     headers: HeaderMap,
-    body: Bytes,
-    next: Option<String>,
+    body: Chunks,
+    rest: Rest,
 }
+
+/// A filed page, taken out by the one request it is served to.
+type Filed = Arc<Mutex<Option<ReadyPage>>>;
 
 #[derive(Clone)]
 enum Slot {
     Running,
-    Ready(Arc<ReadyPage>),
+    Ready(Filed),
     /// Failed, too large, or not a 200: the client's request runs afresh.
     Gone,
 }
@@ -262,8 +362,9 @@ impl Prefetcher {
     }
 
     /// Registers a prefetch of `key`, reserving `expected` bytes for it (the size of the
-    /// page just served in the same chain), unless one is there already or the budget
-    /// has not that much room: a page that would not fit is not produced at all.
+    /// page just served in the same chain), or what room is left if that is less but
+    /// at least a quarter of the budget (the page is then produced in part); `None`
+    /// when one is there already or there is not that much room.
     pub fn begin(&self, key: PageKey, expected: usize) -> Option<Pending> {
         if !self.enabled() {
             return None;
@@ -272,7 +373,9 @@ impl Prefetcher {
         if entries.contains_key(&key) {
             return None;
         }
-        let reserved = Reservation::take(&self.held, self.budget, expected.max(1))?;
+        let wanted = expected.max(1);
+        let least = wanted.min(self.budget / 4);
+        let reserved = Reservation::take_up_to(&self.held, self.budget, wanted, least)?;
         PREFETCHES_STARTED.fetch_add(1, Ordering::Relaxed);
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let (slot, receiver) = watch::channel(Slot::Running);
@@ -312,7 +415,7 @@ impl Prefetcher {
             // dropped here and its bytes return to the budget.
             Some(page) => {
                 PREFETCHES_KEPT.fetch_add(1, Ordering::Relaxed);
-                let _ = slot.send(Slot::Ready(Arc::new(page)));
+                let _ = slot.send(Slot::Ready(Arc::new(Mutex::new(Some(page)))));
             }
             None => {
                 self.expire(&key, id);
@@ -322,17 +425,23 @@ impl Prefetcher {
     }
 
     /// The answer as a page holding its bytes' reservation; `None` when it is larger
-    /// than its reservation and the rest does not fit.
+    /// than its reservation and the room it was given was taken meanwhile.
     fn keep(&self, answer: Answer, mut reserved: Reservation) -> Option<ReadyPage> {
-        if !reserved.resize(self.budget, answer.body.len()) {
+        // A page whose read waits on its client holds a quarter of the budget at least,
+        // so that no more than four reads wait at a time.
+        let held = match answer.rest {
+            Rest::Done(_) => answer.body.len,
+            Rest::Streaming(_) => answer.body.len.max(self.budget / 4),
+        };
+        if !reserved.resize(self.budget, held) {
             return None;
         }
         Some(ReadyPage {
             status: answer.status,
             headers: answer.headers,
             body: answer.body,
-            next: answer.next,
-            _reserved: reserved,
+            rest: answer.rest,
+            reserved,
         })
     }
 
@@ -347,21 +456,25 @@ impl Prefetcher {
     /// The page produced ahead for `key`, waiting for it if it is still being produced.
     /// `None` (the caller reads afresh) when there is none, it failed, it is older than
     /// the idle time, or a write committed since it started.
-    pub async fn take(&self, key: &PageKey) -> Option<Arc<ReadyPage>> {
+    pub async fn take(&self, key: &PageKey) -> Option<ReadyPage> {
         let entry = self.entries().remove(key)?;
         let fresh = entry.started.elapsed() <= self.idle;
         let mut slot = entry.slot;
-        let page = match &*slot.wait_for(|s| !matches!(s, Slot::Running)).await.ok()? {
-            Slot::Ready(page) => page.clone(),
+        let filed = match &*slot.wait_for(|s| !matches!(s, Slot::Running)).await.ok()? {
+            Slot::Ready(filed) => filed.clone(),
             _ => return None,
         };
+        // Taken out either way: a page not served is dropped here, which also ends a
+        // read waiting on its client.
+        let page = filed.lock().unwrap_or_else(|e| e.into_inner()).take()?;
         (fresh && entry.generation == (self.generation)()).then_some(page)
     }
 }
 
-/// The answer `response` gives, read whole up to `limit` bytes, with the nextLink its
-/// producer reports once the body is complete; `None` for anything but a 200 or a body
-/// over the limit.
+/// The answer `response` gives, read up to `limit` bytes: whole, with the nextLink
+/// its producer reports once the body is complete, or cut before the chunk that would
+/// pass the limit, its read left waiting on the body channel. `None` for anything but
+/// a 200 or a body that failed.
 pub async fn collect(
     response: HttpResponse,
     report: oneshot::Receiver<PageReport>,
@@ -372,18 +485,57 @@ pub async fn collect(
     }
     let status = response.status();
     let headers = response.headers().clone();
-    // The body first: its producer reports the nextLink only after its last row.
-    let body = actix_web::body::to_bytes_limited(response.into_body(), limit)
-        .await
-        .ok()?
-        .ok()?;
-    let next = report.await.ok()?.next;
-    Some(Answer {
-        status,
-        headers,
-        body,
-        next,
-    })
+    let mut body = response.into_body();
+    let mut kept = Chunks::default();
+    loop {
+        match next_chunk(&mut body).await {
+            // The producer reports the nextLink only after its last row.
+            None => {
+                let next = report.await.ok()?.next;
+                return Some(Answer {
+                    status,
+                    headers,
+                    body: kept,
+                    rest: Rest::Done(next),
+                });
+            }
+            Some(Err(_)) => return None,
+            Some(Ok(first)) if kept.len + first.len() > limit => {
+                let (to, rest) = mpsc::channel(1);
+                actix_web::rt::spawn(forward(body, to));
+                return Some(Answer {
+                    status,
+                    headers,
+                    body: kept,
+                    rest: Rest::Streaming(Tail {
+                        first,
+                        rest,
+                        report,
+                    }),
+                });
+            }
+            Some(Ok(chunk)) => kept.push(chunk),
+        }
+    }
+}
+
+/// Moves the rest of a body produced in part to a channel that a request on any
+/// worker can read (actix bodies stay on the thread that made them). It ends when the
+/// body does or when the page is dropped, which drops the body and so ends its read.
+async fn forward(mut body: BoxBody, to: ChunkSender) {
+    while let Some(chunk) = next_chunk(&mut body).await {
+        if to
+            .send(chunk.map_err(|e| io::Error::other(e.to_string())))
+            .await
+            .is_err()
+        {
+            return;
+        }
+    }
+}
+
+async fn next_chunk(body: &mut BoxBody) -> Option<Result<Bytes, Box<dyn std::error::Error>>> {
+    futures_util::future::poll_fn(|cx| std::pin::Pin::new(&mut *body).poll_next(cx)).await
 }
 
 #[cfg(test)]
@@ -404,8 +556,11 @@ mod tests {
         Answer {
             status: StatusCode::OK,
             headers: HeaderMap::new(),
-            body: Bytes::from(vec![b'x'; bytes]),
-            next: None,
+            body: Chunks {
+                chunks: vec![Bytes::from(vec![b'x'; bytes])],
+                len: bytes,
+            },
+            rest: Rest::Done(None),
         }
     }
 
@@ -426,7 +581,7 @@ mod tests {
         assert_eq!(p.room(), 40);
         assert!(p.take(&key("b")).await.is_none(), "another URL");
         let page = p.take(&key("a")).await.expect("the prefetched page");
-        assert_eq!(page.body.len(), 60);
+        assert_eq!(page.body.len, 60);
         drop(page);
         assert_eq!(p.room(), 100);
         assert!(p.take(&key("a")).await.is_none(), "served once");
@@ -457,15 +612,28 @@ mod tests {
     }
 
     #[actix_web::test]
-    async fn a_prefetch_that_would_not_fit_is_not_started() {
+    async fn a_page_larger_than_the_room_gets_what_is_left_if_a_quarter_of_the_budget() {
         let p = prefetcher(100);
-        assert!(p.begin(key("a"), 101).is_none(), "larger than the budget");
-        let first = p.begin(key("a"), 60).expect("room");
+        let whole = p
+            .begin(key("a"), 101)
+            .expect("larger than the budget: in part");
+        assert_eq!((whole.reserved.bytes, p.room()), (100, 0));
+        drop(whole);
+        assert_eq!(p.room(), 100, "an abandoned prefetch frees its room");
+        let first = p.begin(key("b"), 60).expect("room");
         assert_eq!(p.room(), 40, "the expected size is reserved from the start");
-        assert!(p.begin(key("b"), 50).is_none(), "larger than the room left");
-        assert!(p.begin(key("b"), 40).is_some(), "the room left");
-        drop(first);
-        assert!(p.room() >= 60, "an abandoned prefetch frees its room");
+        let second = p.begin(key("c"), 50).expect("the room left, 40 of 50");
+        assert_eq!((second.reserved.bytes, p.room()), (40, 0));
+        assert!(p.begin(key("d"), 10).is_none(), "no room left");
+        drop(second);
+        assert_eq!(p.room(), 40);
+        let third = p.begin(key("e"), 30).expect("fits");
+        assert!(
+            p.begin(key("f"), 50).is_none(),
+            "10 left is less than a quarter of the budget"
+        );
+        assert!(p.begin(key("g"), 10).is_some(), "a page of 10 fits whole");
+        drop((first, third));
     }
 
     #[actix_web::test]
@@ -475,7 +643,7 @@ mod tests {
         assert_eq!(p.room(), 80, "a smaller page gives back the rest");
         p.finish(p.begin(key("b"), 10).expect("room"), Some(answer(70)));
         assert_eq!(p.room(), 10, "a larger one takes more when it fits");
-        assert_eq!(p.take(&key("b")).await.map(|r| r.bytes()), Some(70));
+        assert_eq!(p.take(&key("b")).await.map(|r| r.body.len), Some(70));
     }
 
     static WRITES: AtomicU64 = AtomicU64::new(0);
@@ -519,7 +687,7 @@ mod tests {
             actix_web::rt::time::sleep(Duration::from_millis(20)).await;
             producer.finish(pending, Some(answer(5)));
         });
-        assert_eq!(p.take(&key("a")).await.map(|r| r.body.len()), Some(5));
+        assert_eq!(p.take(&key("a")).await.map(|r| r.body.len), Some(5));
     }
 
     #[actix_web::test]
@@ -528,6 +696,96 @@ mod tests {
         let pending = p.begin(key("a"), 1).expect("room");
         drop(pending);
         assert!(p.take(&key("a")).await.is_none());
+    }
+
+    /// A streamed body of ten 10-byte chunks, through a channel of one, and its
+    /// producer, which reports a nextLink after the last chunk and answers how many
+    /// chunks it got out.
+    fn ten_chunks() -> (
+        HttpResponse,
+        oneshot::Receiver<PageReport>,
+        actix_web::rt::task::JoinHandle<u8>,
+    ) {
+        let (tx, rx) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(1);
+        let (tell, report) = oneshot::channel();
+        let producer = actix_web::rt::spawn(async move {
+            for i in 0..10u8 {
+                if tx.send(Ok(Bytes::from(vec![b'a' + i; 10]))).await.is_err() {
+                    return i;
+                }
+            }
+            let _ = tell.send(PageReport {
+                next: Some("next".into()),
+                bytes: 100,
+            });
+            10
+        });
+        let response =
+            HttpResponse::Ok().streaming(tokio_stream::wrappers::ReceiverStream::new(rx));
+        (response, report, producer)
+    }
+
+    #[actix_web::test]
+    async fn a_page_over_its_limit_is_cut_at_a_chunk_and_the_rest_streams_when_served() {
+        let p = prefetcher(100);
+        let pending = p.begin(key("a"), 25).expect("room");
+        let (response, report, producer) = ten_chunks();
+        let answer = collect(response, report, 25).await.expect("an answer");
+        assert_eq!(answer.body.len, 20, "cut before the chunk that passes 25");
+        p.finish(pending, Some(answer));
+        assert_eq!(p.room(), 75, "waiting, it holds a quarter of the budget");
+        actix_web::rt::time::sleep(Duration::from_millis(20)).await;
+        assert!(!producer.is_finished(), "the read waits for its client");
+        let page = p.take(&key("a")).await.expect("the page produced in part");
+        assert!(matches!(page.rest, Rest::Streaming(_)));
+        let (response, report) = page.into_response();
+        assert_eq!(p.room(), 75, "held until handed to the connection");
+        let body = actix_web::body::to_bytes(response.into_body())
+            .await
+            .expect("the whole body");
+        assert_eq!(p.room(), 100);
+        let whole: Vec<u8> = (0..10u8).flat_map(|i| vec![b'a' + i; 10]).collect();
+        assert_eq!(body.as_ref(), whole.as_slice());
+        assert_eq!(producer.await.expect("producer"), 10);
+        let report = report.await.expect("the producer's report");
+        assert_eq!((report.next.as_deref(), report.bytes), (Some("next"), 100));
+    }
+
+    #[actix_web::test]
+    async fn a_page_cut_and_never_served_ends_its_read_and_frees_its_room() {
+        let p = prefetcher(100);
+        let pending = p.begin(key("a"), 25).expect("room");
+        let id = pending.id();
+        let (response, report, producer) = ten_chunks();
+        let answer = collect(response, report, 25).await.expect("an answer");
+        p.finish(pending, Some(answer));
+        p.expire(&key("a"), id);
+        let sent = producer.await.expect("producer");
+        assert!(sent < 10, "the read went on after its page was dropped");
+        assert_eq!(p.room(), 100);
+    }
+
+    #[actix_web::test]
+    async fn a_complete_page_reports_its_next_link_when_served() {
+        let p = prefetcher(100);
+        let pending = p.begin(key("a"), 80).expect("room");
+        let (response, report, producer) = ten_chunks();
+        let answer = collect(response, report, p.limit(&pending))
+            .await
+            .expect("an answer");
+        assert_eq!(producer.await.expect("producer"), 10);
+        p.finish(pending, Some(answer));
+        let page = p.take(&key("a")).await.expect("the page");
+        assert!(matches!(page.rest, Rest::Done(_)));
+        assert_eq!(page.body.len, 100);
+        let (response, report) = page.into_response();
+        assert_eq!(p.room(), 0, "held until handed to the connection");
+        let body = actix_web::body::to_bytes(response.into_body())
+            .await
+            .expect("the whole body");
+        assert_eq!((body.len(), p.room()), (100, 100));
+        let report = report.await.expect("a report");
+        assert_eq!((report.next.as_deref(), report.bytes), (Some("next"), 100));
     }
 
     #[test]

@@ -90,13 +90,16 @@ impl TestApp {
     ) -> Option<TestApp> {
         static NEXT: AtomicU32 = AtomicU32::new(0);
         let model = Arc::new(Model::load().expect("model"));
+        // Four connections unless the settings ask for fewer (tests run side by side
+        // against one PostgreSQL server).
+        let pool_size = settings.pool_size.min(4);
         let (db, sqlite_dir, pg) = match backend {
             Backend::Sqlite => {
                 let dir = tempfile::tempdir().expect("tempdir");
                 let path = dir.path().join("feed.db");
                 let db = Db::open_with(
                     path.to_str().expect("utf-8 path"),
-                    4,
+                    pool_size,
                     settings.limits.statement_timeout(),
                 )
                 .expect("open sqlite");
@@ -126,7 +129,7 @@ impl TestApp {
                 };
                 let db = Db::open_with(
                     &pg_database_url(&admin_url, &name),
-                    4,
+                    pool_size,
                     settings.limits.statement_timeout(),
                 )
                 .expect("open postgres");
