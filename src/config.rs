@@ -122,8 +122,8 @@ pub struct PrefetchSettings {
 
 impl Default for PrefetchSettings {
     fn default() -> PrefetchSettings {
-        // Four gzip pages of 10,000 Calls (about 2 MB each), or most of one uncompressed
-        // (about 10 MB, produced in part).
+        // Two gzip pages of 20,000 Calls (about 3.7 MB each), or part of one uncompressed
+        // (about 19 MB, produced in part).
         PrefetchSettings {
             memory_bytes: 8 << 20,
             idle: std::time::Duration::from_secs(3),

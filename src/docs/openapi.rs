@@ -281,7 +281,7 @@ pub fn openapi(model: &Model, service_root: &str, anonymous: bool) -> Value {
         "info": {
             "title": "ccfeed OData feed",
             "version": env!("CARGO_PKG_VERSION"),
-            "description": "Contact-center reporting data as an OData v4 feed. Every request sees only its own tenant's rows. Pages hold up to 10,000 rows by default; follow @odata.nextLink for the next page. The OData description of the same model is at $metadata."
+            "description": "Contact-center reporting data as an OData v4 feed. Every request sees only its own tenant's rows. Pages hold up to 20,000 rows by default; follow @odata.nextLink for the next page. The OData description of the same model is at $metadata."
         },
         "servers": [{ "url": service_root }],
         "tags": tags,

@@ -20,8 +20,8 @@
 //! (the next page of a chain is about as large: same query, same page size, same
 //! coding) from the start, so concurrent chains cannot overcommit the budget.
 //!
-//! A page larger than the room left (a 10,000-row page without compression is some
-//! 10 MB) is produced ahead as far as the room allows and then waits, its read paused
+//! A page larger than the room left (a 20,000-row page without compression is some
+//! 19 MB) is produced ahead as far as the room allows and then waits, its read paused
 //! on the full body channel, until its client asks for it: the part produced goes out
 //! at once and the rest streams as the read goes on. Such a page holds a database
 //! connection while it waits, so it holds at least a quarter of the budget: at most four

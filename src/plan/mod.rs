@@ -31,7 +31,10 @@ pub use skiptoken::{decode_skiptoken, encode_skiptoken};
 /// Query limits that protect the server; every limit error names its setting.
 #[derive(Debug, Clone)]
 pub struct Limits {
-    /// Rows per page when the client does not ask for fewer (`page_size`).
+    /// Rows per page when the client does not ask for fewer (`page_size`). Power Query
+    /// never asks, so this sets how many round trips a refresh pays: with 20,000 a pull
+    /// over a 20 ms round trip keeps about 0.95 of its speed without one, with 10,000
+    /// about 0.8 (BENCHMARKS.md, session 11).
     pub page_size: u64,
     /// The most rows per page a client may ask for with `Prefer: odata.maxpagesize`
     /// (`max_page_size`).
@@ -72,7 +75,7 @@ impl Limits {
 impl Default for Limits {
     fn default() -> Limits {
         Limits {
-            page_size: 10_000,
+            page_size: 20_000,
             max_page_size: 50_000,
             max_orderby_keys: 8,
             max_filter_nodes: 3_000,
