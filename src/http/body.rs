@@ -27,6 +27,93 @@ pub type ChunkSender = Sender<Result<Bytes, io::Error>>;
 /// Chunks in flight between the producer thread and the connection.
 const CHANNEL_CHUNKS: usize = 8;
 
+/// The capacity of a chunk's buffer: a chunk is sent once it holds [`CHUNK`] bytes, so
+/// the row or deflate step that passes that mark has room without a reallocation.
+const CHUNK_CAPACITY: usize = CHUNK + CHUNK / 2;
+
+/// Buffers of chunks the connection has sent, kept for the next chunks. A chunk is
+/// written on the thread that reads its page and freed on the connection's thread, and
+/// glibc keeps freed memory in the arena of the thread that allocated it: without
+/// reuse, the arenas of several read threads each grew to hold pages produced ahead (a
+/// gzip pull of 1M Calls peaked at 31 MiB, with reuse at 27; BENCHMARKS.md, session 11).
+static SPARE_BUFFERS: SpareBuffers = SpareBuffers::new(128);
+
+/// A bounded stack of empty chunk buffers.
+struct SpareBuffers {
+    buffers: Mutex<Vec<Vec<u8>>>,
+    /// Buffers kept at most (128 hold a prefetch budget's worth at the default 8 MiB
+    /// and the chunks in flight of a few streams); more are freed.
+    kept: usize,
+}
+
+impl SpareBuffers {
+    const fn new(kept: usize) -> SpareBuffers {
+        SpareBuffers {
+            buffers: Mutex::new(Vec::new()),
+            kept,
+        }
+    }
+
+    /// An empty buffer for a chunk: a spare one when there is one.
+    fn take(&self) -> Vec<u8> {
+        self.buffers
+            .lock()
+            .ok()
+            .and_then(|mut spare| spare.pop())
+            .unwrap_or_else(|| Vec::with_capacity(CHUNK_CAPACITY))
+    }
+
+    /// A chunk's bytes, whose buffer comes back here when the last copy of the `Bytes`
+    /// is dropped (when the connection has written it).
+    fn bytes(&'static self, chunk: Vec<u8>) -> Bytes {
+        Bytes::from_owner(SpareOnDrop {
+            buffer: chunk,
+            spare: self,
+        })
+    }
+
+    fn give_back(&self, mut buffer: Vec<u8>) {
+        // Small bodies (a point query) and buffers a huge row grew are freed.
+        if !(CHUNK..=2 * CHUNK_CAPACITY).contains(&buffer.capacity()) {
+            return;
+        }
+        buffer.clear();
+        if let Ok(mut spare) = self.buffers.lock()
+            && spare.len() < self.kept
+        {
+            spare.push(buffer);
+        }
+    }
+}
+
+/// The owner of a chunk's `Bytes`.
+struct SpareOnDrop {
+    buffer: Vec<u8>,
+    spare: &'static SpareBuffers,
+}
+
+impl AsRef<[u8]> for SpareOnDrop {
+    fn as_ref(&self) -> &[u8] {
+        &self.buffer
+    }
+}
+
+impl Drop for SpareOnDrop {
+    fn drop(&mut self) {
+        self.spare.give_back(std::mem::take(&mut self.buffer));
+    }
+}
+
+/// An empty buffer for a chunk.
+fn chunk_buffer() -> Vec<u8> {
+    SPARE_BUFFERS.take()
+}
+
+/// A chunk's bytes; its buffer is reused once they are sent.
+fn chunk_bytes(chunk: Vec<u8>) -> Bytes {
+    SPARE_BUFFERS.bytes(chunk)
+}
+
 /// The compression of one body, as negotiated from `Accept-Encoding` by
 /// [`negotiated_encoding`], gathering its output into chunks. Responses carrying a
 /// `Content-Encoding` are passed through untouched by actix's `Compress` middleware,
@@ -151,10 +238,7 @@ impl BodyEncoder {
         if self.out.len() < CHUNK {
             return Ok(Vec::new());
         }
-        Ok(std::mem::replace(
-            &mut self.out,
-            Vec::with_capacity(CHUNK + CHUNK / 2),
-        ))
+        Ok(std::mem::replace(&mut self.out, chunk_buffer()))
     }
 
     /// The rest of the compressed stream, trailer included.
@@ -241,7 +325,7 @@ impl PageOut {
         self.sent += chunk.len();
         match &self.tx {
             Some(tx) => tx
-                .blocking_send(Ok(Bytes::from(chunk)))
+                .blocking_send(Ok(chunk_bytes(chunk)))
                 .map_err(|_| StoreError::SinkClosed),
             None => Err(StoreError::SinkClosed),
         }
@@ -251,7 +335,7 @@ impl PageOut {
     fn finish(&mut self, last: Vec<u8>) -> Result<(), StoreError> {
         match self.start.take() {
             Some(start) => start
-                .send(Ok(PageStart::Body(Bytes::from(last))))
+                .send(Ok(PageStart::Body(chunk_bytes(last))))
                 .map_err(|_| StoreError::SinkClosed),
             None => self.send(last),
         }
@@ -386,7 +470,7 @@ impl Output {
                         buffer.clear();
                         compressed
                     }
-                    None => std::mem::replace(buffer, Vec::with_capacity(CHUNK + 4096)),
+                    None => std::mem::replace(buffer, chunk_buffer()),
                 };
                 page.send(chunk)
             }
@@ -508,6 +592,39 @@ mod tests {
     use std::io::Read;
 
     use super::*;
+
+    #[test]
+    fn a_chunks_buffer_is_reused_once_every_copy_of_its_bytes_is_dropped() {
+        static SPARE: SpareBuffers = SpareBuffers::new(4);
+        let mut buffer = SPARE.take();
+        buffer.extend(std::iter::repeat_n(b'x', CHUNK));
+        let address = buffer.as_ptr();
+        let bytes = SPARE.bytes(buffer);
+        let copy = bytes.slice(10..20);
+        drop(bytes);
+        // A copy still refers to the buffer: the next chunk gets another one.
+        let other = SPARE.take();
+        assert_ne!(other.as_ptr(), address);
+        assert_eq!(&copy[..], &[b'x'; 10][..]);
+        drop(copy);
+        let reused = SPARE.take();
+        assert_eq!(reused.as_ptr(), address);
+        assert!(reused.is_empty());
+        assert!(reused.capacity() >= CHUNK_CAPACITY);
+    }
+
+    #[test]
+    fn only_chunk_sized_buffers_are_kept_and_no_more_than_the_bound() {
+        static SPARE: SpareBuffers = SpareBuffers::new(2);
+        let spares = || SPARE.buffers.lock().expect("not poisoned").len();
+        drop(SPARE.bytes(b"{\"value\":[]}".to_vec()));
+        drop(SPARE.bytes(Vec::with_capacity(4 * CHUNK_CAPACITY)));
+        assert_eq!(spares(), 0);
+        for _ in 0..3 {
+            drop(SPARE.bytes(Vec::with_capacity(CHUNK_CAPACITY)));
+        }
+        assert_eq!(spares(), 2);
+    }
 
     fn decode(encoding: ContentEncoding, body: &[u8]) -> Vec<u8> {
         let mut out = Vec::new();
