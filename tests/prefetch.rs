@@ -48,24 +48,44 @@ fn without_prefetch() -> Settings {
     }
 }
 
-/// Every page of `path`, following nextLinks: (body, was it produced ahead).
-fn pages(app: &TestApp, path: &str, headers: &[(&str, &str)]) -> Vec<(Vec<u8>, bool)> {
+/// One page as served.
+struct Page {
+    body: Vec<u8>,
+    /// Whether it was produced ahead (in whole or in part).
+    ahead: bool,
+    /// Whether it came without a Content-Length: a page produced in part streams its rest.
+    streamed: bool,
+}
+
+/// Every page of `path`, following nextLinks.
+fn pages(app: &TestApp, path: &str, headers: &[(&str, &str)]) -> Vec<Page> {
     let mut out = Vec::new();
     let mut response = app.get_with(path, headers);
     loop {
         assert_eq!(response.status, 200, "{}", response.text());
-        let prefetched = response
-            .header("Server-Timing")
-            .is_some_and(|v| v.starts_with(PREFETCHED));
         let next = response.json()["@odata.nextLink"]
             .as_str()
             .map(str::to_string);
-        out.push((response.body.clone(), prefetched));
+        out.push(Page {
+            body: response.body.clone(),
+            ahead: response
+                .header("Server-Timing")
+                .is_some_and(|v| v.starts_with(PREFETCHED)),
+            streamed: response.header("Content-Length").is_none(),
+        });
         match next {
             Some(link) => response = app.get_absolute(&link, headers),
             None => return out,
         }
     }
+}
+
+/// A body with the server's own address (in its links) replaced, so pages of two
+/// servers compare.
+fn normalize(body: &[u8], app: &TestApp) -> String {
+    String::from_utf8(body.to_vec())
+        .expect("utf-8")
+        .replace(&app.addr.to_string(), "HOST")
 }
 
 both_backends!(
@@ -84,17 +104,10 @@ both_backends!(
             let with = pages(&on, path, &headers);
             let fresh = pages(&off, path, &headers);
             assert_eq!(with.len(), 6, "22 rows in pages of 4");
-            let bodies =
-                |p: &[(Vec<u8>, bool)]| p.iter().map(|(b, _)| b.clone()).collect::<Vec<_>>();
             // The links hold the server's own address, which differs between the two.
-            let normalized = |p: &[(Vec<u8>, bool)], app: &TestApp| {
-                bodies(p)
-                    .into_iter()
-                    .map(|b| {
-                        String::from_utf8(b)
-                            .expect("utf-8")
-                            .replace(&app.addr.to_string(), "HOST")
-                    })
+            let normalized = |p: &[Page], app: &TestApp| {
+                p.iter()
+                    .map(|page| normalize(&page.body, app))
                     .collect::<Vec<_>>()
             };
             assert_eq!(
@@ -102,12 +115,12 @@ both_backends!(
                 normalized(&fresh, &off),
                 "{encoding}"
             );
-            assert!(!with[0].1, "the first page is never produced ahead");
-            assert!(fresh.iter().all(|(_, ahead)| !ahead), "prefetching is off");
+            assert!(!with[0].ahead, "the first page is never produced ahead");
+            assert!(fresh.iter().all(|page| !page.ahead), "prefetching is off");
             // Each later page is registered before its predecessor's last chunk is sent;
             // a request waits for a page still being produced. One miss is tolerated (a
             // request can reach another worker before this one has run the prefetch task).
-            let ahead = with.iter().filter(|(_, ahead)| *ahead).count();
+            let ahead = with.iter().filter(|page| page.ahead).count();
             assert!(
                 ahead >= 4,
                 "{encoding}: only {ahead} of 5 later pages were produced ahead"
@@ -243,7 +256,7 @@ both_backends!(
         let fresh = pages(&off, path, &identity);
         assert_eq!(fresh.len(), 3, "1,500 rows in pages of 500");
         // Half a page: the rest of each later page is produced after its request.
-        let page_bytes = fresh[0].0.len();
+        let page_bytes = fresh[0].body.len();
         assert!(
             page_bytes > 4 * 64 * 1024,
             "a page of several chunks: {page_bytes}"
@@ -259,37 +272,13 @@ both_backends!(
             return;
         };
         let since = ccfeed::http::prefetch_counts();
-        let mut response = on.get_with(path, &identity);
-        let mut served = Vec::new();
-        loop {
-            assert_eq!(response.status, 200, "{}", response.text());
-            let ahead = response
-                .header("Server-Timing")
-                .is_some_and(|v| v.starts_with(PREFETCHED));
-            let next = response.json()["@odata.nextLink"]
-                .as_str()
-                .map(str::to_string);
-            // A page produced in part streams its rest: it has no Content-Length.
-            let streamed = response.header("Content-Length").is_none();
-            served.push((response.body.clone(), ahead, streamed));
-            match next {
-                Some(link) => response = on.get_absolute(&link, &identity),
-                None => break,
-            }
-        }
-        let normalize = |body: &[u8], app: &TestApp| {
-            String::from_utf8(body.to_vec())
-                .expect("utf-8")
-                .replace(&app.addr.to_string(), "HOST")
-        };
+        let served = pages(&on, path, &identity);
         assert_eq!(served.len(), 3);
-        for ((served, _, _), (fresh, _)) in served.iter().zip(&fresh) {
-            assert_eq!(normalize(served, &on), normalize(fresh, &off));
+        for (served, fresh) in served.iter().zip(&fresh) {
+            assert_eq!(normalize(&served.body, &on), normalize(&fresh.body, &off));
         }
         assert!(
-            served
-                .iter()
-                .any(|(_, ahead, streamed)| *ahead && *streamed),
+            served.iter().any(|page| page.ahead && page.streamed),
             "no later page was produced ahead in part and streamed"
         );
         let (started, kept) = settled(since);
