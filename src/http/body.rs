@@ -41,8 +41,8 @@ static SPARE_BUFFERS: SpareBuffers = SpareBuffers::new(128);
 /// A bounded stack of empty chunk buffers.
 struct SpareBuffers {
     buffers: Mutex<Vec<Vec<u8>>>,
-    /// Buffers kept at most (128 hold a prefetch budget's worth at the default 8 MiB
-    /// and the chunks in flight of a few streams); more are freed.
+    /// Buffers kept at most (128 chunks of 64 KiB are the default prefetch budget of
+    /// 8 MiB); more are freed.
     kept: usize,
 }
 
