@@ -526,11 +526,13 @@ fn int_expr(depth: u32) -> S {
                 sub(),
                 any::<bool>(),
             )
+                // Conditions in parentheses: `10:10` (a comparison's last operand, then
+                // the value) is a time-of-day literal in OData's grammar.
                 .prop_map(|(a, op, b, then, other, default)| {
                     if default {
                         format!("case(({a} {op} {b}):{then},true:{other})")
                     } else {
-                        format!("case({a} {op} {b}:{then},{other} gt 0:{other})")
+                        format!("case(({a} {op} {b}):{then},({other} gt 0):{other})")
                     }
                 })
                 .boxed(),
