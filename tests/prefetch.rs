@@ -117,12 +117,12 @@ both_backends!(
             );
             assert!(!with[0].ahead, "the first page is never produced ahead");
             assert!(fresh.iter().all(|page| !page.ahead), "prefetching is off");
-            // Each later page is registered before its predecessor's last chunk is sent;
-            // a request waits for a page still being produced. One miss is tolerated (a
-            // request can reach another worker before this one has run the prefetch task).
+            // Each later page is registered before its predecessor's response leaves
+            // the handler (these pages are whole); a request waits for a page still
+            // being produced.
             let ahead = with.iter().filter(|page| page.ahead).count();
-            assert!(
-                ahead >= 4,
+            assert_eq!(
+                ahead, 5,
                 "{encoding}: only {ahead} of 5 later pages were produced ahead"
             );
         }

@@ -213,17 +213,32 @@ struct Chain {
 
 impl Chain {
     /// Starts producing the next page of the chain ahead of its request, once the page
-    /// being served reports its nextLink and size through `report`.
-    fn follow(self, report: oneshot::Receiver<PageReport>) {
-        actix_web::rt::spawn(async move {
-            if let Ok(PageReport {
-                next: Some(next),
-                bytes,
-            }) = report.await
-            {
-                self.produce_ahead(next, bytes);
+    /// being served reports its nextLink and size through `report`. A page that is
+    /// already whole has reported: its successor is registered here, before the
+    /// response leaves the handler, so the client cannot ask for it first (its request
+    /// may reach another worker before this one would run a spawned task).
+    fn follow(self, mut report: oneshot::Receiver<PageReport>) {
+        match report.try_recv() {
+            Ok(reported) => self.produce_after(reported),
+            Err(oneshot::error::TryRecvError::Empty) => {
+                actix_web::rt::spawn(async move {
+                    if let Ok(reported) = report.await {
+                        self.produce_after(reported);
+                    }
+                });
             }
-        });
+            Err(oneshot::error::TryRecvError::Closed) => {}
+        }
+    }
+
+    fn produce_after(&self, reported: PageReport) {
+        if let PageReport {
+            next: Some(next),
+            bytes,
+        } = reported
+        {
+            self.produce_ahead(next, bytes);
+        }
     }
 
     /// Starts producing the page at `next` (a nextLink this server wrote for the
