@@ -219,11 +219,11 @@ impl Chain {
     /// may reach another worker before this one would run a spawned task).
     fn follow(self, mut report: oneshot::Receiver<PageReport>) {
         match report.try_recv() {
-            Ok(reported) => self.produce_after(reported),
+            Ok(reported) => self.produce_ahead(reported),
             Err(oneshot::error::TryRecvError::Empty) => {
                 actix_web::rt::spawn(async move {
                     if let Ok(reported) = report.await {
-                        self.produce_after(reported);
+                        self.produce_ahead(reported);
                     }
                 });
             }
@@ -231,21 +231,18 @@ impl Chain {
         }
     }
 
-    fn produce_after(&self, reported: PageReport) {
-        if let PageReport {
+    /// Starts producing the page at the reported nextLink (one this server wrote for
+    /// the request), unless there is none, it is already under way, or the budget has
+    /// too little room for a page of the reported size (the page just served is about
+    /// as large as the next; see [`Prefetcher::begin`]).
+    fn produce_ahead(&self, reported: PageReport) {
+        let PageReport {
             next: Some(next),
-            bytes,
+            bytes: expected,
         } = reported
-        {
-            self.produce_ahead(next, bytes);
-        }
-    }
-
-    /// Starts producing the page at `next` (a nextLink this server wrote for the
-    /// request), unless it is already under way or the budget has too little room for
-    /// a page of `expected` bytes (the size of the page just served; see
-    /// [`Prefetcher::begin`]).
-    fn produce_ahead(&self, next: String, expected: usize) {
+        else {
+            return;
+        };
         let req = &self.request;
         let Some(rest) = next.strip_prefix(&format!("{}/", req.root)) else {
             return;
